@@ -1,0 +1,151 @@
+"""Settings: one pydantic-settings model read from the environment and `.env`.
+
+Invalid values are reported by :func:`load_settings` as one line naming the
+variable (``SettingsError``), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from backend.paths import PROJECT_ROOT
+
+DEFAULT_TICKERS = ["AAPL", "MSFT", "GOOGL", "NVDA", "TSLA", "META"]
+TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+MEMORY_RE = re.compile(r"^\d+(\.\d+)?[kmgKMG]?$")
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; ``str(err)`` is one line naming it."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the runtime, from the environment (or `.env`)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Service ports and bind host.
+    agent_service_port: int = Field(8000, ge=1, le=65535)
+    trading_service_port: int = Field(8001, ge=1, le=65535)
+    news_service_port: int = Field(8002, ge=1, le=65535)
+    runtime_service_port: int = Field(8003, ge=1, le=65535)
+    gateway_port: int = Field(8765, ge=1, le=65535)
+    evotraders_host: str = "127.0.0.1"
+
+    # Service discovery (derived from host and ports when unset).
+    agent_service_url: str | None = None
+    trading_service_url: str | None = None
+    news_service_url: str | None = None
+    runtime_service_url: str | None = None
+    gateway_ws_url: str | None = None
+
+    # Data roots.
+    runs_dir: Path = PROJECT_ROOT / "runs"
+    workspaces_dir: Path = PROJECT_ROOT / "workspaces"
+    enable_dashboard_compat_exports: bool = True
+
+    # Skill sandbox (see backend/tools/sandboxed_executor.py).
+    skill_sandbox_mode: Literal["none", "process", "docker", "kubernetes"] = "none"
+    skill_sandbox_image: str = "python:3.11-slim"
+    skill_sandbox_memory_limit: str = "512m"
+    skill_sandbox_cpu_limit: float = Field(1.0, gt=0, le=64)
+    skill_sandbox_network: str = "none"
+    skill_sandbox_timeout: float = Field(60.0, gt=0, le=3600)
+    skill_sandbox_pull_policy: Literal["missing", "never"] = "never"
+    skill_sandbox_namespace: str = "evotraders"
+    skill_sandbox_kube_context: str | None = None
+    skill_sandbox_service_account: str | None = None
+
+    # Trading.
+    initial_cash: float = Field(100_000.0, gt=0)
+    margin_requirement: float = Field(0.0, ge=0, le=1)
+    max_comm_cycles: int = Field(2, ge=0, le=10)
+    tickers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_TICKERS))
+
+    # Models.
+    model_provider: str = "rules"
+    model_name: str = "gpt-4o-mini"
+    openai_api_key: str | None = None
+    openai_base_url: str = "http://127.0.0.1:11434/v1"
+    finnhub_api_key: str | None = None
+    finnhub_base_url: str = "https://finnhub.io/api/v1"
+
+    # Tokens (roles: viewer < operator < admin).
+    evotraders_admin_token: str | None = None
+    evotraders_operator_token: str | None = None
+    evotraders_viewer_token: str | None = None
+    evotraders_tokens_file: Path | None = None
+
+    @field_validator("tickers", mode="before")
+    @classmethod
+    def _split_tickers(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    @field_validator("tickers")
+    @classmethod
+    def _check_tickers(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one ticker is required")
+        bad = [t for t in value if not TICKER_RE.match(t)]
+        if bad:
+            raise ValueError(f"invalid ticker symbol(s): {', '.join(bad)}")
+        return value
+
+    @field_validator("skill_sandbox_memory_limit")
+    @classmethod
+    def _check_memory(cls, value: str) -> str:
+        if not MEMORY_RE.match(value):
+            raise ValueError("expected a size like 512m or 1g")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_urls(self) -> "Settings":
+        host = self.evotraders_host if self.evotraders_host not in ("0.0.0.0", "::") else "127.0.0.1"
+        self.agent_service_url = self.agent_service_url or f"http://{host}:{self.agent_service_port}"
+        self.trading_service_url = self.trading_service_url or f"http://{host}:{self.trading_service_port}"
+        self.news_service_url = self.news_service_url or f"http://{host}:{self.news_service_port}"
+        self.runtime_service_url = self.runtime_service_url or f"http://{host}:{self.runtime_service_port}"
+        self.gateway_ws_url = self.gateway_ws_url or f"ws://{host}:{self.gateway_port}"
+        return self
+
+    def agent_model(self, agent_id: str) -> tuple[str, str]:
+        """(provider, model name) for one agent: ``AGENT_<ID>_MODEL_*`` override the globals."""
+        import os
+
+        key = agent_id.upper()
+        provider = os.environ.get(f"AGENT_{key}_MODEL_PROVIDER", self.model_provider)
+        name = os.environ.get(f"AGENT_{key}_MODEL_NAME", self.model_name)
+        return provider, name
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+    value = first.get("input")
+    shown = f" (got {value!r})" if isinstance(value, (str, int, float)) else ""
+    return f"invalid setting {field.upper()}: {first.get('msg', 'invalid value')}{shown}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build :class:`Settings`, turning validation errors into a one-line ``SettingsError``."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        raise SettingsError(_describe(err)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings (cached); tests build their own with :func:`load_settings`."""
+    return load_settings()

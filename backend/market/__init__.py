@@ -1,0 +1,1 @@
+"""Market data providers: synthetic (embedded default), CSV, live quotes."""

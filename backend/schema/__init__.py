@@ -1,0 +1,2 @@
+"""The one shared schema: pydantic models imported by the pipeline, the
+Gateway, the services and the desktop app."""

@@ -1,0 +1,1 @@
+"""Skills: folders with SKILL.md and a stdlib-only Python entry point."""

@@ -1,0 +1,1 @@
+"""Tools the runtime uses to act: the sandboxed skill executor."""
