@@ -1,0 +1,1 @@
+"""Tokens and roles shared by the services and the Gateway."""

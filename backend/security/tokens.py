@@ -1,0 +1,159 @@
+"""Bearer tokens and the three roles: viewer < operator < admin.
+
+- ``viewer``: reads (GET, WebSocket subscribe).
+- ``operator``: viewer + decide approvals, pause/resume runs.
+- ``admin``: everything (start/stop runs, edit workspaces, sandbox settings).
+
+Tokens come from ``EVOTRADERS_{ADMIN,OPERATOR,VIEWER}_TOKEN`` or a tokens file
+(JSON ``{"admin": "...", "operator": "...", "viewer": "..."}``) that must not
+be readable by group or others. Tokens are compared in constant time. With no
+token configured at all, a server is *open*: it must then listen on loopback
+only (see :func:`check_bind_allowed`).
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class Role(enum.IntEnum):
+    """Ordered roles: a higher role can do everything a lower one can."""
+
+    viewer = 1
+    operator = 2
+    admin = 3
+
+
+class TokenConfigError(ValueError):
+    """The token configuration is unusable; the message says why."""
+
+
+@dataclass(frozen=True)
+class TokenRegistry:
+    """The tokens a server accepts, by role. Empty means no auth configured."""
+
+    tokens: dict[Role, str] = field(default_factory=dict)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.tokens)
+
+    def resolve(self, presented: str | None) -> Role | None:
+        """The role of a presented token, or None (constant-time per candidate)."""
+        if not presented:
+            return None
+        found: Role | None = None
+        candidate = presented.encode()
+        for role, token in self.tokens.items():
+            if hmac.compare_digest(candidate, token.encode()):
+                found = role if found is None else max(found, role)
+        return found
+
+    def as_env(self) -> dict[str, str]:
+        """Environment variables that hand these tokens to a child process."""
+        return {f"EVOTRADERS_{role.name.upper()}_TOKEN": tok for role, tok in self.tokens.items()}
+
+    def to_json(self) -> str:
+        return json.dumps({role.name: tok for role, tok in self.tokens.items()}, indent=2)
+
+
+def generate_registry() -> TokenRegistry:
+    """Fresh random tokens for every role (used by a local stack)."""
+    return TokenRegistry({role: secrets.token_urlsafe(24) for role in Role})
+
+
+def read_tokens_file(path: Path) -> TokenRegistry:
+    """Load a tokens file; refuse one that group or others can read."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise TokenConfigError(f"tokens file {path} does not exist") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise TokenConfigError(f"tokens file {path} must not be readable by others (chmod 600 {path})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise TokenConfigError(f"tokens file {path}: invalid JSON at line {err.lineno}") from None
+    if not isinstance(data, dict):
+        raise TokenConfigError(f"tokens file {path}: expected an object of role -> token")
+    tokens: dict[Role, str] = {}
+    for name, tok in data.items():
+        if name not in Role.__members__:
+            raise TokenConfigError(f"tokens file {path}: unknown role {name!r} (viewer, operator, admin)")
+        if not isinstance(tok, str) or len(tok) < 16:
+            raise TokenConfigError(f"tokens file {path}: the {name} token must be a string of 16+ characters")
+        tokens[Role[name]] = tok
+    return TokenRegistry(tokens)
+
+
+def write_tokens_file(path: Path, registry: TokenRegistry) -> None:
+    """Write tokens to a 0600 file (created with that mode, replaced atomically)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(registry.to_json())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def registry_from_settings(settings: Any) -> TokenRegistry:
+    """Tokens from the environment variables, else from the tokens file, else none."""
+    env_tokens = {
+        Role.admin: settings.evotraders_admin_token,
+        Role.operator: settings.evotraders_operator_token,
+        Role.viewer: settings.evotraders_viewer_token,
+    }
+    tokens = {role: tok for role, tok in env_tokens.items() if tok}
+    if tokens:
+        return TokenRegistry(tokens)
+    if settings.evotraders_tokens_file:
+        return read_tokens_file(Path(settings.evotraders_tokens_file))
+    return TokenRegistry()
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind_allowed(host: str, registry: TokenRegistry) -> None:
+    """Refuse to listen beyond loopback without any token configured."""
+    if not registry.configured and not is_loopback(host):
+        raise TokenConfigError(
+            f"refusing to bind {host} without tokens: set EVOTRADERS_ADMIN_TOKEN (and operator/viewer "
+            "tokens) or EVOTRADERS_TOKENS_FILE, or bind 127.0.0.1"
+        )
+
+
+def role_for_request(registry: TokenRegistry, presented: str | None, peer_host: str | None) -> Role | None:
+    """The role of a request: its token's role, or admin for loopback peers of an open server."""
+    if not registry.configured:
+        return Role.admin if is_loopback(peer_host) else None
+    return registry.resolve(presented)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
