@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 ROLES = (
     "fundamentals_analyst", "technical_analyst", "sentiment_analyst",
@@ -94,10 +94,16 @@ class BootstrapConfig(BaseModel):
             raise ValueError("tickers must not repeat")
         return value
 
+    @field_validator("end_date")
+    @classmethod
+    def _check_dates(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        start = info.data.get("start_date")
+        if start is not None and value < start:
+            raise ValueError(f"end date {value} is before start date {start}")
+        return value
+
     @model_validator(mode="after")
     def _check_consistency(self) -> "BootstrapConfig":
-        if self.end_date < self.start_date:
-            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
         ids = [a.id for a in self.agents]
         if len(set(ids)) != len(ids):
             raise ValueError("agent ids must be unique")

@@ -1,0 +1,1 @@
+"""Files on disk: atomic writes, the runs/ store and the workspaces/ registry."""

@@ -1,0 +1,207 @@
+"""``runs/<run_id>/``: the source of truth of every run.
+
+Layout of one run::
+
+    BOOTSTRAP.md                 front matter (BootstrapConfig) + run prompt
+    agents/<agent_id>/           AGENT.md, skills/<skill>/, memory.jsonl
+    state/runtime_state.json     status, current date, progress, stage, gateway pid
+    state/server_state.json      portfolio, holdings, trades, stats, leaderboard, ...
+    state/trades.jsonl           every executed trade, one per line
+    team_dashboard/*.json        compatibility exports (optional)
+    logs/events.jsonl            every emitted event; logs/<process>.log
+
+A run is created from a workspace template into a temporary folder that is
+renamed into place, so a failed creation leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backend.errors import ConflictError, NotFoundError
+from backend.schema.bootstrap import BootstrapConfig
+from backend.storage.atomic import atomic_write_text
+from backend.storage.bootstrap_file import parse_bootstrap, read_bootstrap, render_bootstrap
+from backend.storage.ids import new_run_id, validate_run_id
+from backend.storage.workspaces import WorkspaceStore
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Every well-known path of one run."""
+
+    root: Path
+
+    @property
+    def bootstrap(self) -> Path:
+        return self.root / "BOOTSTRAP.md"
+
+    @property
+    def agents_dir(self) -> Path:
+        return self.root / "agents"
+
+    def agent_dir(self, agent_id: str) -> Path:
+        return self.agents_dir / agent_id
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def runtime_state(self) -> Path:
+        return self.state_dir / "runtime_state.json"
+
+    @property
+    def server_state(self) -> Path:
+        return self.state_dir / "server_state.json"
+
+    @property
+    def trades(self) -> Path:
+        return self.state_dir / "trades.jsonl"
+
+    @property
+    def dashboard_dir(self) -> Path:
+        return self.root / "team_dashboard"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def events_log(self) -> Path:
+        return self.logs_dir / "events.jsonl"
+
+
+def _read_json_or_none(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class RunStore:
+    """Lists, reads and creates runs under ``runs_dir``.
+
+    Args:
+        runs_dir: the ``RUNS_DIR`` root.
+        workspaces: the workspace registry runs are created from.
+    """
+
+    def __init__(self, runs_dir: Path, workspaces: WorkspaceStore) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.workspaces = workspaces
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "RunStore":
+        return cls(Path(settings.runs_dir), WorkspaceStore(Path(settings.workspaces_dir)))
+
+    def paths(self, run_id: str) -> RunPaths:
+        """Paths of a run (the id is validated; the run need not exist)."""
+        return RunPaths(self.runs_dir / validate_run_id(run_id))
+
+    def exists(self, run_id: str) -> bool:
+        return self.paths(run_id).bootstrap.is_file()
+
+    def require(self, run_id: str) -> RunPaths:
+        paths = self.paths(run_id)
+        if not paths.bootstrap.is_file():
+            raise NotFoundError(f"unknown run {run_id!r}")
+        return paths
+
+    def run_ids(self) -> list[str]:
+        """Ids of every run folder with a BOOTSTRAP.md, newest (sorted last) first."""
+        if not self.runs_dir.is_dir():
+            return []
+        ids = [p.name for p in self.runs_dir.iterdir() if p.is_dir() and (p / "BOOTSTRAP.md").is_file()]
+        return sorted(ids, reverse=True)
+
+    def read_bootstrap(self, run_id: str) -> tuple[BootstrapConfig, str]:
+        return read_bootstrap(self.require(run_id).bootstrap)
+
+    def read_runtime_state(self, run_id: str) -> dict[str, Any] | None:
+        return _read_json_or_none(self.require(run_id).runtime_state)
+
+    def read_server_state(self, run_id: str) -> dict[str, Any] | None:
+        return _read_json_or_none(self.require(run_id).server_state)
+
+    def read_trades(self, run_id: str) -> list[dict[str, Any]]:
+        path = self.require(run_id).trades
+        if not path.is_file():
+            return []
+        rows = []
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if line:
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        break  # a torn last line after a crash; everything before it is whole
+        return rows
+
+    def create_run(self, workspace: str = "default", run_id: str | None = None,
+                   overrides: dict[str, Any] | None = None) -> str:
+        """Create ``runs/<run_id>/`` from a workspace; returns the run id.
+
+        ``overrides`` are front-matter fields (tickers, start_date, ...) applied
+        on top of the workspace's BOOTSTRAP.md and validated together.
+        """
+        run_id = validate_run_id(run_id) if run_id else new_run_id()
+        target = self.paths(run_id).root
+        if target.exists():
+            raise ConflictError(f"run {run_id!r} already exists")
+        source = self.workspaces.require(workspace)
+        config, body = read_bootstrap(source / "BOOTSTRAP.md")
+        data = config.model_dump(mode="json", exclude_none=True)
+        data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        data["run_id"] = run_id
+        text = render_bootstrap(BootstrapConfig.model_validate(data), body)
+        # Validate through the same parser that reads it back (names fields on error).
+        parse_bootstrap(text, f"{target}/BOOTSTRAP.md")
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=self.runs_dir))
+        try:
+            if (source / "agents").is_dir():
+                shutil.copytree(source / "agents", staging / "agents",
+                                ignore=shutil.ignore_patterns("__pycache__", "memory.jsonl"))
+            for sub in ("state", "logs"):
+                (staging / sub).mkdir()
+            atomic_write_text(staging / "BOOTSTRAP.md", text)
+            staging.rename(target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return run_id
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        """One row of run history: mode, dates, status, progress and final metrics."""
+        config, _ = self.read_bootstrap(run_id)
+        runtime = self.read_runtime_state(run_id) or {}
+        server = self.read_server_state(run_id) or {}
+        return {
+            "run_id": run_id,
+            "mode": config.mode,
+            "tickers": config.tickers,
+            "start_date": config.start_date.isoformat(),
+            "end_date": config.end_date.isoformat(),
+            "status": runtime.get("status", "created"),
+            "progress": runtime.get("progress", 0.0),
+            "current_date": runtime.get("current_date"),
+            "updated_at": runtime.get("updated_at"),
+            "metrics": server.get("metrics"),
+        }
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        return [self.summary(run_id) for run_id in self.run_ids()]
+
+
+def utc_now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
