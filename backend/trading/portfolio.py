@@ -85,7 +85,9 @@ class Portfolio:
     # ----------------------------------------------------------- bookkeeping
     @property
     def margin_used(self) -> float:
-        return sum(p.short_margin for p in self.positions.values())
+        # fsum: exactly rounded, so the figure does not depend on dict order
+        # (a restored portfolio must report the very same number).
+        return math.fsum(p.short_margin for p in self.positions.values())
 
     @property
     def available_cash(self) -> float:
@@ -213,10 +215,10 @@ class Portfolio:
         raise KeyError(f"no price for held ticker {ticker}")
 
     def long_value(self, prices: Mapping[str, float]) -> float:
-        return sum(p.long * self.price_of(t, prices) for t, p in self.positions.items())
+        return math.fsum(p.long * self.price_of(t, prices) for t, p in self.positions.items())
 
     def short_liability(self, prices: Mapping[str, float]) -> float:
-        return sum(p.short * self.price_of(t, prices) for t, p in self.positions.items())
+        return math.fsum(p.short * self.price_of(t, prices) for t, p in self.positions.items())
 
     def equity(self, prices: Mapping[str, float]) -> float:
         return self.cash + self.long_value(prices) - self.short_liability(prices)
