@@ -215,3 +215,13 @@ def test_from_dict_names_a_missing_field() -> None:
     del d["closing_fills"]
     with pytest.raises(ValueError, match="closing_fills"):
         Portfolio.from_dict(d)
+
+
+def test_breakeven_close_counts_as_a_closing_fill_but_not_a_win() -> None:
+    pf = Portfolio(1000.0)
+    assert pf.win_rate == 0.0  # no closing fills yet
+    run(pf, "long", 4, 50.0)
+    run(pf, "short", 2, 50.0)   # sold at cost
+    run(pf, "short", 2, 60.0)   # +20
+    assert (pf.closing_fills, pf.winning_fills, pf.win_rate, pf.realized_pnl) == (2, 1, 0.5, 20.0)
+    assert pf.positions == {}
