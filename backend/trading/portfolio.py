@@ -123,6 +123,13 @@ class Portfolio:
             price = math.nan
         if not (math.isfinite(price) and price > 0):
             return ExecutionResult(rejected=f"no valid price for {t}: got {raw!r}")
+        # Built before any state changes, so bad ids or dates fail with nothing moved.
+        trade = Trade(
+            id=trade_id, ticker=t, action=decision.action,
+            side="LONG" if decision.action == "long" else "SHORT", quantity=q, qty=q,
+            price=price, timestamp=timestamp_ms, trading_date=trading_date,
+            notional=q * price, approval_id=approval_id,
+        )
         pos = self.positions.get(t) or Position(t)
         available = self.available_cash
 
@@ -180,12 +187,6 @@ class Portfolio:
             self.positions[t] = pos
         self.last_prices[t] = price
         self.trade_count += 1
-        side = "LONG" if decision.action == "long" else "SHORT"
-        trade = Trade(
-            id=trade_id, ticker=t, action=decision.action, side=side, quantity=q, qty=q,
-            price=price, timestamp=timestamp_ms, trading_date=trading_date,
-            notional=q * price, approval_id=approval_id,
-        )
         return ExecutionResult(trade=trade)
 
     def _cover(self, pos: Position, cover: int, price: float) -> float:

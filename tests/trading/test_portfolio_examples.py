@@ -225,3 +225,11 @@ def test_breakeven_close_counts_as_a_closing_fill_but_not_a_win() -> None:
     run(pf, "short", 2, 60.0)   # +20
     assert (pf.closing_fills, pf.winning_fills, pf.win_rate, pf.realized_pnl) == (2, 1, 0.5, 20.0)
     assert pf.positions == {}
+
+
+def test_malformed_trade_fields_raise_before_anything_moves() -> None:
+    pf = Portfolio(1000.0)
+    before = pf.to_dict()
+    with pytest.raises(ValueError):  # pydantic's ValidationError is a ValueError
+        pf.execute(order("long", 1), 10.0, "2024-03-01", "T1", "not-a-timestamp")
+    assert pf.to_dict() == before
