@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 PROTOCOL_VERSION = "1.0"
 
@@ -31,14 +33,24 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     type: str
+    _json: str | None = PrivateAttr(default=None)
 
     def to_wire(self) -> dict[str, Any]:
-        """The JSON-ready dict sent on the WebSocket and written to events.jsonl."""
+        """The JSON-ready dict of this event."""
         return self.model_dump(mode="json", exclude_none=True)
 
+    def wire_json(self) -> str:
+        """The JSON text sent on the WebSocket and written to events.jsonl.
 
-class CurvePoint(BaseModel):
-    """One point of a curve: ``t`` in epoch milliseconds."""
+        Encoded once and cached: the log and every client share one encoding.
+        """
+        if self._json is None:
+            self._json = self.model_dump_json(exclude_none=True)
+        return self._json
+
+
+class CurvePoint(TypedDict):
+    """One point of a curve: ``t`` in epoch milliseconds, ``v`` the value."""
 
     t: int
     v: float

@@ -1,0 +1,1 @@
+"""The EvoAgent team: six roles, each with a `rules` or `llm` policy."""

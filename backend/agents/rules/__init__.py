@@ -1,0 +1,1 @@
+"""The offline, deterministic `rules` policy of each role."""

@@ -1,0 +1,313 @@
+"""RunEngine: runs every trading day of one run and owns its files.
+
+The engine loads ``runs/<run_id>/`` (BOOTSTRAP.md, agents), resumes from the
+last completed day if the run was interrupted (no day twice, no trade lost or
+doubled), runs the remaining days through :class:`TradingPipeline`, and
+writes events to ``logs/events.jsonl`` and state snapshots atomically. The
+headless backtest and the Gateway both drive it; listeners receive every
+event in order (the Gateway broadcasts them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import json
+import logging
+from typing import Any, Callable
+
+from backend.agents.evo_agent import load_team
+from backend.pipeline import state_files
+from backend.pipeline.approval_gate import ApprovalGate, approve_all
+from backend.pipeline.run_state import RunState
+from backend.pipeline.trading_pipeline import TradingPipeline
+from backend.schema import events as ev
+from backend.storage.atomic import atomic_write_text
+from backend.storage.event_log import EventLog
+from backend.storage.run_store import RunStore, utc_now_iso
+from backend.tools.sandboxed_executor import SkillExecutor, make_executor
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[ev.Event], None]
+CHECKPOINT_STAGES = frozenset({"execution", "settlement"})
+
+
+class RunStopped(Exception):
+    """Raised between stages when a stop was requested."""
+
+
+class RunEngine:
+    """One run, day by day.
+
+    Args:
+        store: where the run lives.
+        run_id: the run to drive (must exist).
+        settings: runtime settings (sandbox mode, exports, ...).
+        executor: the skill executor (default: from the run's sandbox mode).
+        gate: the approval gate (default: approve everything).
+        write_every_stage: also snapshot state after execution and settlement
+            (the Gateway does; the headless backtest writes once a day).
+    """
+
+    def __init__(self, store: RunStore, run_id: str, settings: Any, *, executor: SkillExecutor | None = None,
+                 gate: ApprovalGate = approve_all, write_every_stage: bool = True, llm: Any | None = None,
+                 gateway_pid: int | None = None) -> None:
+        from backend.market.factory import make_market  # the market layer pulls in numpy
+
+        self.store = store
+        self.run_id = run_id
+        self.settings = settings
+        self.paths = store.require(run_id)
+        self.config, self.prompt = store.read_bootstrap(run_id)
+        self.mode = self.config.mode
+        self.market = make_market(self.config, settings)
+        self.team = load_team(self.paths.agents_dir, self.config.agents)
+        analysts = [{"id": a.id, "role": a.role, "model": a.spec.model or "", "provider": a.spec.provider or ""}
+                    for a in self.team if a.is_analyst]
+        self.state = RunState(self.config.initial_cash, self.config.margin_requirement, self.config.tickers, analysts)
+        self.executor = executor or make_executor(self.config.sandbox_mode, settings, on_first_use=self._warn)
+        self.write_every_stage = write_every_stage
+        self.exports = bool(settings.enable_dashboard_compat_exports)
+        self.gateway_pid = gateway_pid
+        self.status = "starting"
+        self.stage: str | None = None
+        self.current_date: str | None = None
+        self.pace = self.config.pace_seconds
+        self._listeners: list[Listener] = []
+        self._feed: collections.deque[dict[str, Any]] = collections.deque(maxlen=ev.FEED_HISTORY_LIMIT)
+        self._pending_warnings: list[str] = []
+        self._resume: dict[str, Any] | None = None
+        self._resumed_from: str | None = None
+        self._running = asyncio.Event()
+        self._running.set()
+        self._stop = False
+        self._wake = asyncio.Event()
+        self.dates = self.market.trading_days(self.config.start_date, self.config.end_date)
+        self._restore()
+        self.log = EventLog(self.paths.events_log)
+        self.pipeline = TradingPipeline(self.run_id, self.config, self.market, self.team, self.state,
+                                        self.executor, self.emit, gate=gate, record_trade=self._journal_trade,
+                                        control=self, llm=llm)
+
+    # -- resume -----------------------------------------------------------------
+    def _restore(self) -> None:
+        server = self.store.read_server_state(self.run_id) or {}
+        resume = server.get("resume")
+        last = None
+        if resume:
+            self.state.restore(resume, self.team)
+            self._resume = resume
+            last = self.state.last_completed_date
+            self._resumed_from = last
+            for item in reversed(server.get("feed_history", [])):
+                self._feed.append(item)
+        # Forget what an interrupted day left behind: it will be run again.
+        self._truncate_trades(last)
+        for agent in self.team:
+            agent.memory.truncate_after(last)
+
+    def _truncate_trades(self, last: str | None) -> None:
+        rows = self.store.read_trades(self.run_id)
+        kept = [r for r in rows if last is not None and r.get("trading_date", "") <= last]
+        if len(kept) != len(rows) or (self.paths.trades.exists() and not rows):
+            atomic_write_text(self.paths.trades, "".join(json.dumps(r) + "\n" for r in kept))
+
+    @property
+    def remaining_dates(self) -> list[dt.date]:
+        last = self.state.last_completed_date
+        return [d for d in self.dates if last is None or d.isoformat() > last]
+
+    @property
+    def days_total(self) -> int:
+        return len(self.dates)
+
+    @property
+    def progress(self) -> float:
+        return round(self.state.days_completed / self.days_total, 6) if self.days_total else 1.0
+
+    # -- events -----------------------------------------------------------------
+    def add_listener(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Listener) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def emit(self, event: ev.Event) -> None:
+        self.log.write(event.wire_json())
+        if event.type in ev.FEED_TYPES:
+            self._remember_in_feed(event)
+        for fn in list(self._listeners):
+            try:
+                fn(event)
+            except Exception:  # a broken listener must not stop the run
+                log.exception("event listener failed")
+
+    def _remember_in_feed(self, event: ev.Event) -> None:
+        if event.type == "team_summary":
+            # Only the newest team_summary in the feed keeps its curves (they
+            # grow by a point a day); older ones keep balance and P&L, so the
+            # feed stays bounded in size, not only in count.
+            for i, item in enumerate(self._feed):
+                if item.get("type") == "team_summary" and "equity" in item:
+                    self._feed[i] = {k: item[k] for k in ("type", "balance", "pnlPct", "totalAssetValue") if k in item}
+        # The feed shows what was said; the structured ``data`` behind an agent
+        # message stays in events.jsonl (it would triple the state file).
+        self._feed.append(event.model_dump(mode="json", exclude_none=True, exclude={"data"}))
+
+    def _warn(self, message: str) -> None:
+        # Called from the executor on first in-process skill use.
+        self.emit(ev.System(content=message))
+
+    def _set_status(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            self.emit(ev.RunStatus(run_id=self.run_id, status=status, progress=self.progress,  # type: ignore[arg-type]
+                                   current_date=self.current_date))
+
+    def feed_history(self) -> list[dict[str, Any]]:
+        return list(reversed(self._feed))
+
+    def market_status(self) -> dict[str, Any]:
+        status = "closed" if self.status in ("completed", "stopped") else "open"
+        return {"status": status, "status_text": f"Backtest {self.status}", "is_trading_day": True,
+                "market_open": "09:30", "market_close": "16:00", "current_time": self.current_date}
+
+    def snapshot_state(self) -> dict[str, Any]:
+        return state_files.server_state(self, self.feed_history())
+
+    def health(self) -> dict[str, Any]:
+        return {"status": self.status, "run_id": self.run_id, "mode": self.mode,
+                "current_date": self.current_date, "stage": self.stage, "progress": self.progress,
+                "days_completed": self.state.days_completed, "days_total": self.days_total}
+
+    # -- persistence --------------------------------------------------------------
+    def _journal_trade(self, row: dict[str, Any]) -> None:
+        self.paths.trades.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.paths.trades, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    def write_state(self, final: bool = False) -> None:
+        # The headless backtest refreshes the dashboard exports only at the end;
+        # the Gateway (write_every_stage) keeps them current.
+        exports = self.exports and (final or self.write_every_stage)
+        state_files.write_all(self, self.snapshot_state(), state_files.runtime_state(self, utc_now_iso()),
+                              self._resume, exports)
+
+    # -- control (called by the pipeline between stages) ----------------------------
+    async def after_stage(self, stage: str) -> None:
+        self.stage = stage
+        if self.write_every_stage and stage in CHECKPOINT_STAGES:
+            self.write_state()
+        if self._stop:
+            raise RunStopped()
+        if not self._running.is_set():
+            self._set_status("paused")
+            self.write_state()
+            await self._running.wait()
+            if self._stop:
+                raise RunStopped()
+            self._set_status("running")
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def set_pace(self, seconds: float) -> None:
+        self.pace = max(0.0, float(seconds))
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        """Stop after the current stage, with state flushed."""
+        self._stop = True
+        self._running.set()
+        self._wake.set()
+
+    async def start_backtest(self, dates: list[dt.date]) -> None:
+        """Restrict the remaining schedule to ``dates`` (trading days of the run not yet done)."""
+        if self.mode != "backtest":
+            raise ValueError("start_backtest is only supported in backtest mode")
+        valid = set(self.remaining_dates)
+        bad = [d.isoformat() for d in dates if d not in valid]
+        if bad:
+            raise ValueError(f"not remaining trading days of this run: {', '.join(bad)}")
+        self.dates = [d for d in self.dates if d.isoformat() <= (self.state.last_completed_date or "")] + sorted(dates)
+        self.resume()
+
+    def fast_forward(self, minutes: float) -> dict[str, Any]:
+        raise ValueError("fast_forward_time is only supported in mock mode")
+
+    # -- the run ------------------------------------------------------------------
+    async def _pace_wait(self) -> None:
+        if self.pace <= 0:
+            await asyncio.sleep(0)
+            return
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=self.pace)
+        except asyncio.TimeoutError:
+            pass
+
+    async def run(self, on_day: Callable[[int, int, str], None] | None = None) -> str:
+        """Run every remaining day; returns the final status (completed, stopped, failed)."""
+        if self._resumed_from:
+            self.emit(ev.System(content=f"Resuming run {self.run_id} after {self._resumed_from}"))
+        self._set_status("running")
+        try:
+            while True:
+                remaining = self.remaining_dates
+                if not remaining or self._stop:
+                    break
+                if not self._running.is_set():
+                    self._set_status("paused")
+                    await self._running.wait()
+                    if self._stop:
+                        break
+                    self._set_status("running")
+                date = remaining[0]
+                self.current_date = date.isoformat()
+                before = self.progress
+                after = round((self.state.days_completed + 1) / self.days_total, 6)
+                work = await self.pipeline.run_day(date, before, after)
+                self._complete_day(work)
+                if on_day is not None:
+                    on_day(self.state.days_completed, self.days_total, self.current_date)
+                await self._pace_wait()
+        except RunStopped:
+            pass
+        except Exception as exc:
+            log.exception("run %s failed", self.run_id)
+            self.emit(ev.DayError(date=self.current_date or "", error=f"{type(exc).__name__}: {exc}"))
+            self._set_status("failed")
+            self._finish()
+            return self.status
+        self.stage = None
+        self._set_status("stopped" if self.remaining_dates else "completed")
+        self._finish()
+        return self.status
+
+    def _complete_day(self, work: Any) -> None:
+        state = self.state
+        state.days_completed += 1
+        state.last_completed_date = work.iso
+        equity = state.equity()
+        state.day_history.insert(0, {"date": work.iso, "total_value": round(equity, 2),
+                                     "pnl_percent": round((equity / state.initial_cash - 1) * 100, 4),
+                                     "trades": len(work.trades)})
+        del state.day_history[30:]
+        self.stage = None
+        self._resume = state.checkpoint(self.team)
+        self.log.flush(fsync=True)
+        self.write_state()
+
+    def _finish(self) -> None:
+        self.log.flush(fsync=True)
+        self.write_state(final=True)
+
+    async def close(self) -> None:
+        self.log.close()
+        await self.executor.close()

@@ -1,0 +1,61 @@
+"""Reflection after the close: every agent scores its day, writes a memory
+entry and adapts (analyst feature weights, the PM's trust in each analyst)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from backend.agents.rules import analyst as analyst_rules
+from backend.agents.rules import portfolio_manager as pm_rules
+from backend.schema import events as ev
+
+if TYPE_CHECKING:
+    from backend.pipeline.trading_pipeline import DayWork, TradingPipeline
+
+
+def reflect(pipe: "TradingPipeline", work: "DayWork") -> None:
+    state = pipe.state
+    realized = {t: pipe.market.bar(t, work.date).ret for t in pipe.config.tickers}
+    hit_rates: dict[str, float | None] = getattr(work, "hit_rates", {})
+    for agent in pipe.analysts:
+        before = dict(agent.weights)
+        agent.weights = analyst_rules.learn(agent.weights, work.features.get(agent.id, {}), realized)
+        rate = hit_rates.get(agent.id)
+        moved = sorted(agent.weights, key=lambda f: -abs(agent.weights[f] - before.get(f, 1.0)))[:2]
+        shift = ", ".join(f"{f} {before.get(f, 1.0):.2f}->{agent.weights[f]:.2f}" for f in moved) or "no change"
+        verdict = "no directional calls" if rate is None else f"{rate:.0%} of my calls were right"
+        _remember(pipe, agent, work.iso, rate, f"{work.iso}: {verdict}; weights {shift}.",
+                  {"weights": dict(agent.weights)})
+
+    pm = pipe.pm
+    pm.trust = pm_rules.update_trust(pm.trust, {a.id: hit_rates.get(a.id) for a in pipe.analysts})
+    equity = state.curve_values("equity")
+    day_ret = (equity[-1] / equity[-2] - 1.0) if len(equity) >= 2 else (equity[-1] / state.initial_cash - 1.0)
+    trust = ", ".join(f"{a} {v:.2f}" for a, v in sorted(pm.trust.items()))
+    _remember(pipe, pm, work.iso, day_ret, f"{work.iso}: portfolio {day_ret:+.2%} today with "
+              f"{len(work.trades)} trade(s); trust now {trust}.", {"trust": dict(pm.trust)})
+
+    rm = pipe.risk_manager
+    warnings = len(work.risk.warnings) if work.risk else 0
+    peak = max(equity) if equity else state.initial_cash
+    drawdown = (1.0 - equity[-1] / peak) if equity else 0.0
+    _remember(pipe, rm, work.iso, -drawdown, f"{work.iso}: drawdown from peak {drawdown:.2%}; "
+              f"{warnings} warning(s) raised.", {})
+
+    best = max(pipe.analysts, key=lambda a: state.leaderboard.win_rate(a.id), default=None)
+    equity_now = equity[-1] if equity else state.initial_cash
+    log = (f"{work.iso}: equity {equity_now:,.2f} ({(equity_now / state.initial_cash - 1):+.2%} total, "
+           f"{day_ret:+.2%} today), {len(work.trades)} trade(s)")
+    if best is not None:
+        log += f"; best analyst so far {best.id} ({state.leaderboard.win_rate(best.id):.0%})"
+    ts = pipe.clock.ts("reflection")
+    pipe.emit(ev.AgentMessage(agentId="Daily Log", content=log + ".", ts=ts, timestamp=pipe.clock.iso(ts)))
+
+
+def _remember(pipe: "TradingPipeline", agent, date: str, score: float | None, content: str,
+              extra: dict) -> None:
+    entry = {"date": date, "agent_id": agent.id, "score": None if score is None else round(score, 6),
+             "content": content, **extra}
+    agent.memory.append(entry)
+    pipe.emit(ev.Memory(agentId=agent.id, content=content, ts=pipe.clock.ts("reflection"),
+                        score=entry["score"]))

@@ -1,0 +1,91 @@
+"""What a run writes under ``state/`` and ``team_dashboard/``.
+
+``server_state.json`` carries the same field names as the ``initial_state``
+event of the protocol, plus ``run_id``, ``metrics`` and ``resume`` (the
+checkpoint taken at the end of the last completed day, from which an
+interrupted run continues). Every write is atomic.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from backend.storage.atomic import atomic_write_json
+from backend.trading import metrics
+
+if TYPE_CHECKING:
+    from backend.pipeline.engine import RunEngine
+
+
+def run_metrics(engine: "RunEngine") -> dict[str, Any]:
+    state = engine.state
+    baselines = {name: state.curve_values(name) for name in ("baseline", "baseline_vw", "momentum")}
+    return metrics.summary(state.curve_values("equity") or [state.initial_cash], baselines,
+                           state.trade_count, state.portfolio.win_rate)
+
+
+def server_state(engine: "RunEngine", feed_history: list[dict[str, Any]]) -> dict[str, Any]:
+    state = engine.state
+    prices = state.last_prices()
+    equity = state.equity()
+    holdings = state.portfolio.holdings_rows(prices)
+    stats = state.portfolio.stats(prices, state.trade_count)
+    leaderboard = state.leaderboard.rows()
+    portfolio = {
+        "total_value": round(equity, 2),
+        "pnl_percent": round((equity / state.initial_cash - 1.0) * 100.0, 4),
+        **{name: state.curves[name] for name in ("equity", "baseline", "baseline_vw", "momentum")},
+        **{f"{name}_return": state.return_curve(name) for name in ("equity", "baseline", "baseline_vw", "momentum")},
+    }
+    summary = {"totalAssetValue": round(equity, 2), "pnlPct": portfolio["pnl_percent"],
+               "balance": round(equity, 2), "cash": round(state.portfolio.cash, 2)}
+    return {
+        "run_id": engine.run_id,
+        "server_mode": engine.mode,
+        "is_mock_mode": engine.mode == "mock",
+        "is_backtest": engine.mode == "backtest",
+        "status": engine.status,
+        "current_date": engine.current_date,
+        "trading_days_total": engine.days_total,
+        "trading_days_completed": state.days_completed,
+        "holdings": holdings,
+        "trades": state.recent_trades,
+        "stats": stats,
+        "leaderboard": leaderboard,
+        "portfolio": portfolio,
+        "realtime_prices": state.prices,
+        "dashboard": {"summary": summary, "holdings": holdings, "stats": stats,
+                      "trades": state.recent_trades, "leaderboard": leaderboard},
+        "market_status": engine.market_status(),
+        "last_day_history": state.day_history,
+        "feed_history": feed_history,
+        "metrics": run_metrics(engine),
+    }
+
+
+def runtime_state(engine: "RunEngine", updated_at: str) -> dict[str, Any]:
+    return {
+        "run_id": engine.run_id,
+        "mode": engine.mode,
+        "status": engine.status,
+        "current_date": engine.current_date,
+        "last_completed_date": engine.state.last_completed_date,
+        "days_completed": engine.state.days_completed,
+        "days_total": engine.days_total,
+        "progress": engine.progress,
+        "stage": engine.stage,
+        "gateway_pid": engine.gateway_pid,
+        "updated_at": updated_at,
+    }
+
+
+def write_all(engine: "RunEngine", server: dict[str, Any], runtime: dict[str, Any],
+              resume: dict[str, Any] | None, exports: bool) -> None:
+    """Write the state files (and the dashboard exports when enabled), each atomically."""
+    paths = engine.paths
+    atomic_write_json(paths.server_state, {**server, "resume": resume}, indent=None)
+    atomic_write_json(paths.runtime_state, runtime)
+    if exports:
+        dash = server["dashboard"]
+        for name in ("summary", "holdings", "stats", "trades", "leaderboard"):
+            atomic_write_json(paths.dashboard_dir / f"{name}.json", dash[name], indent=None)
