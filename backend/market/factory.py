@@ -1,0 +1,90 @@
+"""make_market: the market data provider a run's BOOTSTRAP.md asks for.
+
+- ``synthetic``: ``SyntheticMarket(config.market.seed, config.tickers)``.
+- ``csv``: ``CsvMarket`` over ``config.market.csv_dir`` (relative paths are
+  taken from the project root); every ticker's file is loaded and validated.
+- ``live``: needs ``FINNHUB_API_KEY``. History (bars, fundamentals, news for
+  the analysts) still comes from the synthetic market -- there is no live
+  daily-history source yet -- and ``LiveMarket.quotes`` polls real intraday
+  prices for the price ticker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from backend.market.base import Bar, Fundamentals, MarketData, MarketDataError, NewsItem
+from backend.market.csv_market import CsvMarket
+from backend.market.live_quotes import LiveQuotes, require_live_config
+from backend.market.synthetic import SyntheticMarket
+from backend.paths import PROJECT_ROOT
+from backend.schema.bootstrap import BootstrapConfig
+
+
+class LiveMarket:
+    """Daily history from a synthetic market plus live quotes for the same tickers.
+
+    Args:
+        history: answers every ``MarketData`` call.
+        quotes: polls current prices (``await market.quotes.poll()``).
+    """
+
+    def __init__(self, history: SyntheticMarket, quotes: LiveQuotes) -> None:
+        self.history = history
+        self.quotes = quotes
+        self.tickers = history.tickers
+
+    def has_ticker(self, ticker: str) -> bool:
+        return self.history.has_ticker(ticker)
+
+    def trading_days(self, start: dt.date, end: dt.date) -> list[dt.date]:
+        return self.history.trading_days(start, end)
+
+    def bars(self, ticker: str, until: dt.date, lookback: int = 252) -> list[Bar]:
+        return self.history.bars(ticker, until, lookback)
+
+    def bar(self, ticker: str, date: dt.date) -> Bar:
+        return self.history.bar(ticker, date)
+
+    def price_on(self, ticker: str, date: dt.date) -> float:
+        return self.history.price_on(ticker, date)
+
+    def fundamentals(self, ticker: str, as_of: dt.date) -> Fundamentals | None:
+        return self.history.fundamentals(ticker, as_of)
+
+    def news(self, ticker: str, start: dt.date, end: dt.date) -> list[NewsItem]:
+        return self.history.news(ticker, start, end)
+
+
+def resolve_csv_dir(csv_dir: str | None) -> Path:
+    """``csv_dir`` as an absolute path (relative ones start at the project root)."""
+    if not csv_dir:
+        raise MarketDataError("market.kind csv needs market.csv_dir (a directory of <TICKER>.csv files)")
+    path = Path(csv_dir).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def make_market(config: BootstrapConfig, settings: Any = None) -> MarketData:
+    """Build the provider named by ``config.market.kind``; MarketDataError names what is wrong."""
+    kind = config.market.kind
+    if kind == "synthetic":
+        market: Any = SyntheticMarket(seed=config.market.seed, tickers=list(config.tickers))
+    elif kind == "csv":
+        # CsvMarket loads every ticker up front and names the first missing one.
+        market = CsvMarket(resolve_csv_dir(config.market.csv_dir), list(config.tickers))
+    elif kind == "live":
+        if settings is None:
+            from backend.config import get_settings
+            settings = get_settings()
+        key = require_live_config(settings)
+        base_url = getattr(settings, "finnhub_base_url", None) or "https://finnhub.io/api/v1"
+        market = LiveMarket(SyntheticMarket(seed=config.market.seed, tickers=list(config.tickers)),
+                            LiveQuotes(key, list(config.tickers), base_url=base_url))
+    else:  # pragma: no cover - the schema's Literal rules this out
+        raise MarketDataError(f"unknown market kind {kind!r}: expected synthetic, csv or live")
+    for ticker in config.tickers:
+        if not market.has_ticker(ticker):
+            raise MarketDataError(f"unknown ticker {ticker}: the {kind} market has no data for it")
+    return market
