@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from typing import Callable, NoReturn
 
 from backend.cli import backtest_cmd
 
@@ -28,9 +28,16 @@ def _lazy_subcommands(sub: argparse._SubParsersAction) -> None:
         add_args(parser)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Reports a usage error as one line (``--help`` still shows the usage)."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evotraders", description="EvoTraders Control Center")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="evotraders", description="EvoTraders Control Center")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name, (add_args, help_text) in COMMANDS.items():
         add_args(sub.add_parser(name, help=help_text))
     _lazy_subcommands(sub)

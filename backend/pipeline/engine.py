@@ -86,6 +86,10 @@ class RunEngine:
         self._wake = asyncio.Event()
         self.dates = self.market.trading_days(self.config.start_date, self.config.end_date)
         self._restore()
+        if llm is None and any(a.policy == "llm" for a in self.team):
+            from backend.agents.llm_policy import LlmPolicy
+
+            llm = LlmPolicy(settings, run_prompt=self.prompt)
         self.log = EventLog(self.paths.events_log)
         self.pipeline = TradingPipeline(self.run_id, self.config, self.market, self.team, self.state,
                                         self.executor, self.emit, gate=gate, record_trade=self._journal_trade,

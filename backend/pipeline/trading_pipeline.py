@@ -164,7 +164,7 @@ class TradingPipeline:
         async with self._stage(work, "predictions"):
             self._predictions(work)
         async with self._stage(work, "decision"):
-            self._decision(work)
+            await self._decision(work)
         async with self._stage(work, "approval"):
             await self._approval(work)
         async with self._stage(work, "execution"):
@@ -259,7 +259,7 @@ class TradingPipeline:
             self._message(agent.id, f"Final calls: {content}", "predictions",
                           {"predictions": [p.model_dump() for p in preds]})
 
-    def _decision(self, work: DayWork) -> None:
+    async def _decision(self, work: DayWork) -> None:
         assert work.risk is not None
         prices = {t: bars[-1].close for t, bars in work.snapshot.bars.items() if bars}
         portfolio = self.state.portfolio
@@ -273,6 +273,8 @@ class TradingPipeline:
             scores, work.risk, prices, {t: portfolio.net_quantity(t) for t in self.config.tickers},
             portfolio.equity(prices) if prices else portfolio.cash,
             portfolio.cash - portfolio.margin_used, contributions)
+        if self.pm.policy == "llm" and self.llm is not None:
+            work.orders = await self.llm.decide(self.pm, work, work.orders, self.emit)
         for order in work.orders:
             work.context.setdefault(order.ticker, {})["pm_reasoning"] = order.reasoning
         content = "; ".join(f"{o.ticker} {o.action} {o.quantity} (conf {o.confidence:.0f}): {o.reasoning}"

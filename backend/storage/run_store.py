@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from backend.errors import ConflictError, NotFoundError
 from backend.schema.bootstrap import BootstrapConfig
 from backend.storage.atomic import atomic_write_text
@@ -163,9 +165,11 @@ class RunStore:
         data = config.model_dump(mode="json", exclude_none=True)
         data.update({k: v for k, v in (overrides or {}).items() if v is not None})
         data["run_id"] = run_id
-        text = render_bootstrap(BootstrapConfig.model_validate(data), body)
-        # Validate through the same parser that reads it back (names fields on error).
-        parse_bootstrap(text, f"{target}/BOOTSTRAP.md")
+        # Validate through the same parser that reads it back, so a bad
+        # override is reported with the field (and line) it would have.
+        draft = "---\n" + yaml.safe_dump(data, sort_keys=False) + "---\n"
+        config, _ = parse_bootstrap(draft, f"{target}/BOOTSTRAP.md")
+        text = render_bootstrap(config, body)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=self.runs_dir))
         try:
