@@ -1,0 +1,253 @@
+"""A stand-in Kubernetes API server for the kubernetes sandbox backend's tests.
+
+It speaks the handful of core/v1 calls the backend makes (create/read/delete
+Pod and ConfigMap in a namespace, read a Pod's log) with the real API's JSON
+shapes, on 127.0.0.1 over real HTTP, so the official client is exercised for
+real. A created Pod is "run" by materialising its ConfigMap volumes in a
+temporary folder and starting its command with the process backend's
+:class:`Isolation` (bubblewrap + rlimits where available): the runner, the
+log and the exit code are real, the kubelet, scheduler and cgroups are not.
+``activeDeadlineSeconds`` ends the Pod as ``Failed``/``DeadlineExceeded``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from backend.tools.sandbox.isolation import Bind, Isolation
+from backend.tools.sandbox.outcome import RUNNER_ARGS
+from backend.tools.sandboxed_executor import SandboxLimits
+
+ROUTE = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<kind>pods|configmaps)(?:/(?P<name>[^/]+))?(?P<log>/log)?$")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _status(code: int, reason: str, message: str, name: str = "", kind: str = "") -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure" if code >= 400 else "Success",
+            "message": message, "reason": reason, "details": {"name": name, "kind": kind}, "code": code}
+
+
+class FakeKube:
+    """The server's state and its pod runner.
+
+    Args:
+        isolation: how pod commands are confined (the process backend's machinery).
+        namespaces: namespaces that exist (others answer 404 like a real server).
+    """
+
+    def __init__(self, isolation: Isolation, namespaces: tuple[str, ...] = ("evotraders",)) -> None:
+        self.isolation = isolation
+        self.namespaces = set(namespaces)
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.logs: dict[tuple[str, str], str] = {}
+        self.created: list[dict[str, Any]] = []  # every body POSTed, for assertions
+        self.deleted: list[tuple[str, str]] = []
+        self._stops: dict[tuple[str, str], threading.Event] = {}
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.host = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def start(self) -> "FakeKube":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        for stop in self._stops.values():
+            stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def live(self, kind: str) -> list[str]:
+        with self.lock:
+            return [name for (k, _, name) in self.objects if k == kind]
+
+    # -- HTTP ---------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _send(self, code: int, body: Any, content_type: str = "application/json") -> None:
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _route(self) -> tuple[Any, dict[str, list[str]]]:
+                url = urlparse(self.path)
+                return ROUTE.match(url.path), parse_qs(url.query)
+
+            def do_POST(self) -> None:
+                match, _ = self._route()
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if match is None or match["name"]:
+                    return self._send(404, _status(404, "NotFound", "the server could not find the requested resource"))
+                code, answer = fake.create(match["ns"], match["kind"], body)
+                self._send(code, answer)
+
+            def do_GET(self) -> None:
+                match, query = self._route()
+                if match is None or not match["name"]:
+                    return self._send(404, _status(404, "NotFound", "the server could not find the requested resource"))
+                if match["log"]:
+                    code, text = fake.read_log(match["ns"], match["name"], query)
+                    return self._send(code, text if code != 200 else text.encode(),
+                                      "text/plain" if code == 200 else "application/json")
+                self._send(*fake.read(match["ns"], match["kind"], match["name"]))
+
+            def do_DELETE(self) -> None:
+                match, _ = self._route()
+                if match is None or not match["name"]:
+                    return self._send(404, _status(404, "NotFound", "the server could not find the requested resource"))
+                self._send(*fake.delete(match["ns"], match["kind"], match["name"]))
+
+        return Handler
+
+    # -- API semantics --------------------------------------------------------------
+    def create(self, ns: str, kind: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        name = body.get("metadata", {}).get("name", "")
+        if ns not in self.namespaces:
+            return 404, _status(404, "NotFound", f'namespaces "{ns}" not found', ns, "namespaces")
+        with self.lock:
+            if (kind, ns, name) in self.objects:
+                return 409, _status(409, "AlreadyExists", f'{kind} "{name}" already exists', name, kind)
+            self.created.append(body)
+            obj = json.loads(json.dumps(body))
+            obj["metadata"].update(namespace=ns, uid=str(uuid.uuid4()), resourceVersion="1",
+                                   creationTimestamp=_now())
+            if kind == "pods":
+                obj["status"] = {"phase": "Pending", "qosClass": "Guaranteed"}
+                stop = self._stops[(ns, name)] = threading.Event()
+                threading.Thread(target=self._run_pod, args=(ns, name, obj, stop), daemon=True).start()
+            self.objects[(kind, ns, name)] = obj
+            return 201, obj
+
+    def read(self, ns: str, kind: str, name: str) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            obj = self.objects.get((kind, ns, name))
+            if obj is None:
+                return 404, _status(404, "NotFound", f'{kind} "{name}" not found', name, kind)
+            return 200, json.loads(json.dumps(obj))
+
+    def delete(self, ns: str, kind: str, name: str) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            obj = self.objects.pop((kind, ns, name), None)
+            self.deleted.append((kind, name))
+        if obj is None:
+            return 404, _status(404, "NotFound", f'{kind} "{name}" not found', name, kind)
+        if kind == "pods":
+            self._stops[(ns, name)].set()
+            return 200, obj
+        return 200, _status(200, "", "", name, kind)
+
+    def read_log(self, ns: str, name: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        with self.lock:
+            if ("pods", ns, name) not in self.objects:
+                return 404, _status(404, "NotFound", f'pods "{name}" not found', name, "pods")
+            text = self.logs.get((ns, name))
+        if text is None:
+            return 400, _status(400, "BadRequest", f'container "skill" in pod "{name}" is waiting to start')
+        if "tailLines" in query:
+            text = "".join(text.splitlines(keepends=True)[-int(query["tailLines"][0]):])
+        if "limitBytes" in query:
+            text = text.encode()[: int(query["limitBytes"][0])].decode("utf-8", "ignore")
+        return 200, text
+
+    # -- the "kubelet" ----------------------------------------------------------------
+    def _set_status(self, ns: str, name: str, **status: Any) -> None:
+        with self.lock:
+            obj = self.objects.get(("pods", ns, name))
+            if obj is not None:
+                obj["status"].update(status)
+
+    def _run_pod(self, ns: str, name: str, pod: dict[str, Any], stop: threading.Event) -> None:
+        folder = Path(tempfile.mkdtemp(prefix="fake-kubelet-"))
+        try:
+            asyncio.run(self._run_container(ns, name, pod, folder, stop))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _materialise(self, ns: str, pod: dict[str, Any], folder: Path) -> list[Bind]:
+        container = pod["spec"]["containers"][0]
+        volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+        binds = []
+        for mount in container["volumeMounts"]:
+            source = volumes[mount["name"]].get("configMap")
+            if source is None:
+                continue  # emptyDir /tmp: the sandbox brings its own
+            with self.lock:
+                cm = self.objects[("configmaps", ns, source["name"])]
+            target = folder / mount["name"]
+            for item in source["items"]:
+                path = target / item["path"]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if item["key"] in cm.get("data", {}):
+                    path.write_text(cm["data"][item["key"]], encoding="utf-8")
+                else:
+                    path.write_bytes(base64.b64decode(cm["binaryData"][item["key"]]))
+            binds.append(Bind(target, mount["mountPath"]))
+        return binds
+
+    async def _run_container(self, ns: str, name: str, pod: dict[str, Any], folder: Path,
+                             stop: threading.Event) -> None:
+        container = pod["spec"]["containers"][0]
+        binds = self._materialise(ns, pod, folder)
+        work = folder / "work"
+        work.mkdir()
+        deadline = float(pod["spec"]["activeDeadlineSeconds"])
+        limits = SandboxLimits(timeout_s=deadline + 5,
+                               memory_bytes=int(container["resources"]["limits"]["memory"]))
+        args = [a for a in container["command"][1:] if a not in RUNNER_ARGS]
+        if not self.isolation.confined:  # the runner finds the skill by host path
+            args.append(self.isolation.inner_path("/skill", binds, work))
+        child = await self.isolation.spawn(args, binds, work, limits)
+        started = _now()
+        self._set_status(ns, name, phase="Running", startTime=started, containerStatuses=[
+            self._container_status(container, {"running": {"startedAt": started}})])
+        communicate = asyncio.ensure_future(child.communicate(b"", limits.timeout_s, 1 << 20))
+        begun = time.monotonic()
+        while not communicate.done():
+            if stop.is_set() or time.monotonic() - begun > deadline:
+                child.kill()
+                break
+            await asyncio.sleep(0.02)
+        raw = await communicate
+        self.logs[(ns, name)] = raw.stdout + raw.stderr
+        if stop.is_set():
+            return
+        if time.monotonic() - begun > deadline:
+            self._set_status(ns, name, phase="Failed", reason="DeadlineExceeded",
+                             message=f"Pod was active on the node longer than the specified deadline")
+            return
+        code = raw.exit_status or 0
+        terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                      "startedAt": started, "finishedAt": _now()}
+        self._set_status(ns, name, phase="Succeeded" if code == 0 else "Failed", containerStatuses=[
+            self._container_status(container, {"terminated": terminated})])
+
+    @staticmethod
+    def _container_status(container: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+        return {"name": container["name"], "image": container["image"], "imageID": "", "ready": False,
+                "restartCount": 0, "started": "running" in state, "state": state}

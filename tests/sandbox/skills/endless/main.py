@@ -1,0 +1,4 @@
+def run(payload):
+    n = 0
+    while True:
+        n += 1
