@@ -9,3 +9,12 @@ import argparse
 from typing import Callable
 
 EXTRA_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def _gateway_args(parser: argparse.ArgumentParser) -> None:
+    from gateway.cli import add_arguments
+
+    add_arguments(parser)
+
+
+EXTRA_COMMANDS["gateway"] = ("serve one run over WebSocket (the Gateway)", _gateway_args)

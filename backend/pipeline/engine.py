@@ -196,9 +196,13 @@ class RunEngine:
     def write_state(self, final: bool = False) -> None:
         # The headless backtest refreshes the dashboard exports only at the end;
         # the Gateway (write_every_stage) keeps them current.
+        # It also fsyncs only the final snapshot: its daily snapshots are still
+        # atomic (rename of a whole file), and a fast backtest that loses power
+        # is simply run again. The Gateway, serving a live run, fsyncs each one.
         exports = self.exports and (final or self.write_every_stage)
+        durable = final or self.write_every_stage
         state_files.write_all(self, self.snapshot_state(), state_files.runtime_state(self, utc_now_iso()),
-                              self._resume, exports)
+                              self._resume, exports, fsync=durable)
 
     # -- control (called by the pipeline between stages) ----------------------------
     async def after_stage(self, stage: str) -> None:
@@ -260,7 +264,7 @@ class RunEngine:
         """Run every remaining day; returns the final status (completed, stopped, failed)."""
         if self._resumed_from:
             self.emit(ev.System(content=f"Resuming run {self.run_id} after {self._resumed_from}"))
-        self._set_status("running")
+        self._set_status("running" if self._running.is_set() else "paused")
         try:
             while True:
                 remaining = self.remaining_dates
@@ -272,14 +276,9 @@ class RunEngine:
                     if self._stop:
                         break
                     self._set_status("running")
-                date = remaining[0]
-                self.current_date = date.isoformat()
-                before = self.progress
-                after = round((self.state.days_completed + 1) / self.days_total, 6)
-                work = await self.pipeline.run_day(date, before, after)
-                self._complete_day(work)
+                await self.run_one_day(remaining[0])
                 if on_day is not None:
-                    on_day(self.state.days_completed, self.days_total, self.current_date)
+                    on_day(self.state.days_completed, self.days_total, self.current_date or "")
                 await self._pace_wait()
         except RunStopped:
             pass
@@ -294,6 +293,14 @@ class RunEngine:
         self._finish()
         return self.status
 
+    async def run_one_day(self, date: dt.date) -> None:
+        """Run one trading day and checkpoint it (mock mode calls this at each close)."""
+        self.current_date = date.isoformat()
+        before = self.progress
+        after = round((self.state.days_completed + 1) / self.days_total, 6) if self.days_total else 1.0
+        work = await self.pipeline.run_day(date, before, after)
+        self._complete_day(work)
+
     def _complete_day(self, work: Any) -> None:
         state = self.state
         state.days_completed += 1
@@ -305,7 +312,7 @@ class RunEngine:
         del state.day_history[30:]
         self.stage = None
         self._resume = state.checkpoint(self.team)
-        self.log.flush(fsync=True)
+        self.log.flush(fsync=self.write_every_stage)
         self.write_state()
 
     def _finish(self) -> None:

@@ -80,12 +80,17 @@ def runtime_state(engine: "RunEngine", updated_at: str) -> dict[str, Any]:
 
 
 def write_all(engine: "RunEngine", server: dict[str, Any], runtime: dict[str, Any],
-              resume: dict[str, Any] | None, exports: bool) -> None:
-    """Write the state files (and the dashboard exports when enabled), each atomically."""
+              resume: dict[str, Any] | None, exports: bool, fsync: bool = True) -> None:
+    """Write the state files (and the dashboard exports when enabled), each atomically.
+
+    Every write is a rename of a complete temporary file, so a killed process
+    never leaves a torn file whatever ``fsync`` says; ``fsync`` adds
+    durability against power loss.
+    """
     paths = engine.paths
-    atomic_write_json(paths.server_state, {**server, "resume": resume}, indent=None)
-    atomic_write_json(paths.runtime_state, runtime)
+    atomic_write_json(paths.server_state, {**server, "resume": resume}, indent=None, fsync=fsync)
+    atomic_write_json(paths.runtime_state, runtime, fsync=fsync)
     if exports:
         dash = server["dashboard"]
         for name in ("summary", "holdings", "stats", "trades", "leaderboard"):
-            atomic_write_json(paths.dashboard_dir / f"{name}.json", dash[name], indent=None)
+            atomic_write_json(paths.dashboard_dir / f"{name}.json", dash[name], indent=None, fsync=fsync)

@@ -274,7 +274,8 @@ class TradingPipeline:
             portfolio.equity(prices) if prices else portfolio.cash,
             portfolio.cash - portfolio.margin_used, contributions)
         if self.pm.policy == "llm" and self.llm is not None:
-            work.orders = await self.llm.decide(self.pm, work, work.orders, self.emit)
+            work.orders = await self.llm.decide(self.pm, work, work.orders, self.emit,
+                                                positions={t: portfolio.net_quantity(t) for t in self.config.tickers})
         for order in work.orders:
             work.context.setdefault(order.ticker, {})["pm_reasoning"] = order.reasoning
         content = "; ".join(f"{o.ticker} {o.action} {o.quantity} (conf {o.confidence:.0f}): {o.reasoning}"
