@@ -1,0 +1,1 @@
+"""Qt-free models the panels observe."""

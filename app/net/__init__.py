@@ -1,0 +1,1 @@
+"""Qt-free network clients of the desktop app (HTTP services and the Gateway)."""

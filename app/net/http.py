@@ -1,0 +1,82 @@
+"""One small async HTTP client per service, with the profile's token.
+
+Every call returns parsed JSON or raises :class:`ServiceError` carrying the
+status code and the server's ``{error, detail}``; a connection failure is a
+``ServiceError`` with status 0 so panels can show "service down" banners.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ServiceError(Exception):
+    """A failed request: ``status`` 0 means the service could not be reached."""
+
+    def __init__(self, service: str, status: int, error: str, detail: str) -> None:
+        self.service, self.status, self.error, self.detail = service, status, error, detail
+        super().__init__(f"{service}: {detail}" if status == 0 else f"{service}: {status} {error}: {detail}")
+
+    @property
+    def unreachable(self) -> bool:
+        return self.status == 0
+
+    @property
+    def forbidden(self) -> bool:
+        return self.status in (401, 403)
+
+
+class ServiceClient:
+    """Async JSON client of one service.
+
+    Args:
+        service: a display name (``agent``, ``trading``, ``news``, ``runtime``).
+        base_url: e.g. ``http://127.0.0.1:8001``.
+        token: bearer token, or None for an open local stack.
+        timeout: seconds per request.
+    """
+
+    def __init__(self, service: str, base_url: str, token: str | None = None, timeout: float = 10.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout,
+                                         transport=transport)
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as err:
+            raise ServiceError(self.service, 0, "unreachable",
+                               f"cannot reach {self.base_url} ({type(err).__name__})") from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                error, detail = str(body.get("error", "error")), str(body.get("detail", ""))
+            except ValueError:
+                error, detail = "error", response.text[:200]
+            raise ServiceError(self.service, response.status_code, error, detail)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def get(self, path: str, **params: Any) -> Any:
+        return await self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    async def post(self, path: str, json: Any = None) -> Any:
+        return await self.request("POST", path, json=json)
+
+    async def put(self, path: str, json: Any = None) -> Any:
+        return await self.request("PUT", path, json=json)
+
+    async def patch(self, path: str, json: Any = None) -> Any:
+        return await self.request("PATCH", path, json=json)
+
+    async def delete(self, path: str) -> Any:
+        return await self.request("DELETE", path)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
