@@ -5,6 +5,7 @@
 #
 #   sudo scripts/docker_sandbox_setup.sh
 #   export DOCKER_HOST=unix:///tmp/evotraders-docker/docker.sock
+#   sudo scripts/docker_sandbox_setup.sh --stop    # stop that engine again
 #
 # Environment:
 #   EVOTRADERS_DOCKER_ROOT     state folder (default /tmp/evotraders-docker)
@@ -28,11 +29,32 @@ say() { echo "[docker_sandbox_setup] $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (dockerd needs it): sudo $0"
+
+if [ "${1:-}" = "--stop" ]; then
+    if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+        pid=$(cat "$PIDFILE")
+        kill "$pid"
+        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        say "dockerd $pid stopped"
+    else
+        say "no engine running from $ROOT"
+    fi
+    # dockerd leaves its data root mounted on itself.
+    while mountpoint -q "$ROOT/data" 2>/dev/null; do umount "$ROOT/data" || break; done
+    exit 0
+fi
 command -v dockerd >/dev/null || die "dockerd not found; install it first: apt-get install -y docker.io"
 
-# Talk to the engine with curl-free means: python's http over a unix socket.
+if [ ! -x "$PY" ]; then
+    # Needed for the image anyway (and to talk to the engine below).
+    # python3.11, not python3-minimal: json and friends live in libpython3.11-stdlib.
+    say "$PY missing; installing Debian's python3.11"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3.11 >/dev/null
+fi
+
+# Talk to the engine without curl: HTTP over the unix socket from Python.
 engine_answers() {
-    python3 - "$SOCK" <<'EOF' >/dev/null 2>&1
+    "$PY" -I - "$SOCK" <<'EOF' >/dev/null 2>&1
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(2)
@@ -100,7 +122,7 @@ else
 fi
 
 image_exists() {
-    python3 - "$SOCK" "$IMAGE" <<'EOF' >/dev/null 2>&1
+    "$PY" -I - "$SOCK" "$IMAGE" <<'EOF' >/dev/null 2>&1
 import socket, sys, urllib.parse
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(5)
@@ -114,11 +136,6 @@ EOF
 if image_exists && [ "${EVOTRADERS_REBUILD_IMAGE:-0}" != 1 ]; then
     say "image $IMAGE already present"
 else
-    if [ ! -x "$PY" ]; then
-        # python3.11 (not python3-minimal): json and friends live in libpython3.11-stdlib.
-        say "$PY missing; installing Debian's python3.11"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3.11 >/dev/null
-    fi
     command -v docker >/dev/null || die "the docker CLI is needed to import the image (apt-get install -y docker.io)"
     rootfs="$ROOT/rootfs"
     rm -rf "$rootfs"

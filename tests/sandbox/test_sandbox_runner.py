@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from backend.tools.sandbox import runner
-from backend.tools.sandbox.outcome import RUNNER_PATH, RawOutcome, split_marker, to_result
+from backend.tools.sandbox.outcome import RUNNER_PATH, RawOutcome, normalize_status, split_marker, to_result
 from backend.tools.sandboxed_executor import SandboxLimits
 
 from sandbox_helpers import SKILLS_DIR
@@ -117,3 +117,10 @@ def test_messages_name_the_skill_and_the_limit(skill) -> None:
     assert message == "skill endless: did not finish within 2 s and was stopped"
     _, message = _map(RawOutcome(exit_status=139), skill("crash"))
     assert "SIGSEGV" in message
+
+
+def test_cpu_time_limit_ends_in_sigxcpu_and_maps_to_timeout(skill) -> None:
+    proc, _ = run_runner(request_for("endless", {}, limits={"cpu_seconds": 1}), pass_fd=True)
+    assert proc.returncode == -24  # SIGXCPU from RLIMIT_CPU
+    raw = RawOutcome(exit_status=normalize_status(proc.returncode), stderr=proc.stderr.decode())
+    assert _map(raw, skill("endless"))[0] == "timeout"

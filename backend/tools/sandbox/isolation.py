@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 SANDBOX_UID = 65534  # "nobody": the uid the skill sees inside bwrap
 CHUNK = 65536
+# Whether bwrap works is a property of the machine: tried once per interpreter.
+_BWRAP_FOUND: dict[str, tuple[str | None, list[str], str]] = {}
 
 
 @dataclass(frozen=True)
@@ -86,12 +88,16 @@ class Isolation:
         self._bwrap_flags: list[str] = []
         self.note = ""
         if use_bwrap is not False:
-            self.note = self._detect_bwrap()
-            if self.bwrap is None:
-                if use_bwrap:
-                    raise RuntimeError(f"bwrap was required but does not work here: {self.note}")
-                log.warning("process sandbox without bwrap (%s): skills run with rlimits and an empty "
-                            "environment only, with the host's filesystem and network", self.note)
+            known = _BWRAP_FOUND.get(self.python)
+            if known is None:
+                self.note = self._detect_bwrap()
+                known = _BWRAP_FOUND[self.python] = (self.bwrap, self._bwrap_flags, self.note)
+                if self.bwrap is None and not use_bwrap:  # logged once per process
+                    log.warning("process sandbox without bwrap (%s): skills run with rlimits and an empty "
+                                "environment only, with the host's filesystem and network", self.note)
+            self.bwrap, self._bwrap_flags, self.note = known[0], list(known[1]), known[2]
+            if self.bwrap is None and use_bwrap:
+                raise RuntimeError(f"bwrap was required but does not work here: {self.note}")
         else:
             self.note = "bwrap disabled by configuration"
 

@@ -24,11 +24,10 @@ Exit codes tell the host what happened even when no envelope arrives:
 0 ok, 10 the skill raised, 11 bad output, 12 out of memory, 13 bad request.
 """
 
-import importlib.util
+import importlib.machinery
 import json
 import os
 import sys
-import traceback
 
 try:
     import resource
@@ -76,14 +75,17 @@ def _lower(which, soft, hard=None):
 
 
 def _load(skill_dir, entry_file):
+    # importlib.machinery is already in memory; importlib.util would cost
+    # milliseconds of imports on every call.
     path = os.path.join(skill_dir, entry_file)
     sys.path.insert(0, skill_dir)  # let the skill import its sibling modules
-    spec = importlib.util.spec_from_file_location("skill_main", path)
-    if spec is None or spec.loader is None:
-        raise ImportError("cannot load " + path)
-    module = importlib.util.module_from_spec(spec)
+    loader = importlib.machinery.SourceFileLoader("skill_main", path)
+    spec = importlib.machinery.ModuleSpec("skill_main", loader, origin=path)
+    spec.has_location = True
+    module = type(sys)("skill_main")
+    module.__spec__, module.__loader__, module.__file__ = spec, loader, path
     sys.modules["skill_main"] = module
-    spec.loader.exec_module(module)
+    loader.exec_module(module)
     return module
 
 
@@ -164,6 +166,8 @@ def main(argv):
     except BaseException as exc:  # SystemExit and KeyboardInterrupt count as crashes too
         kind = "crashed"
         message = "the skill raised %s: %s" % (type(exc).__name__, exc)
+        import traceback  # only on failure: it costs imports on every call otherwise
+
         traceback.print_exc()
     if kind == "memory":
         message = "the skill ran out of memory (MemoryError)"
