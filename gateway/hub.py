@@ -34,11 +34,9 @@ CLOSE_REASON_TOO_SLOW = "client too slow: send queue full"
 
 
 def encode_event(event: Event) -> bytes:
-    """The UTF-8 JSON payload of an event (same content as ``Event.to_wire()``)."""
-    wire_json = getattr(event, "wire_json", None)
-    if wire_json is not None:  # cached by the event: events.jsonl shares this encoding
-        return wire_json().encode()
-    return event.model_dump_json(exclude_none=True).encode()
+    """The UTF-8 JSON payload of an event; ``wire_json()`` is cached on the event,
+    so events.jsonl and every client share one encoding."""
+    return event.wire_json().encode()
 
 
 def text_frame(payload: bytes) -> bytes:
