@@ -49,8 +49,15 @@ if [ ! -x "$PY" ]; then
     # Needed for the image anyway (and to talk to the engine below).
     # python3.11, not python3-minimal: json and friends live in libpython3.11-stdlib.
     say "$PY missing; installing Debian's python3.11"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3.11 >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3.11 >/dev/null \
+        || say "could not install python3.11 with apt-get"
 fi
+if [ ! -x "$PY" ] && command -v python3.11 >/dev/null; then
+    # Any other CPython 3.11 works too (pyenv, /usr/local): resolve shims to the binary.
+    PY=$(python3.11 -I -c 'import os, sys; print(os.path.realpath(sys.executable))')
+    say "using $PY"
+fi
+[ -x "$PY" ] || die "no Python 3.11 interpreter to build the image from; set EVOTRADERS_SANDBOX_PYTHON"
 
 # Talk to the engine without curl: HTTP over the unix socket from Python.
 engine_answers() {

@@ -13,6 +13,7 @@ import asyncio
 import pytest
 from kubernetes import client
 
+from backend.tools.sandbox.isolation import Isolation
 from backend.tools.sandbox.kubernetes_backend import SANDBOX_LABEL, KubernetesSandboxBackend
 from backend.tools.sandboxed_executor import SandboxLimits, SkillExecutor
 
@@ -22,9 +23,13 @@ from sandbox_helpers import eventually
 LIMITS = SandboxLimits(timeout_s=10, memory_bytes=256 * 1024 * 1024, cpu_limit=0.5)
 
 
-@pytest.fixture
-def fake(bwrap_isolation):
-    server = FakeKube(bwrap_isolation).start()
+@pytest.fixture(params=["bwrap", "rlimits-only"])
+def fake(request, bwrap_isolation):
+    """The fake server, its pods run with bubblewrap (where it works) and without."""
+    if request.param == "bwrap" and not bwrap_isolation.confined:
+        pytest.skip(f"bubblewrap is not usable here: {bwrap_isolation.note}")
+    isolation = bwrap_isolation if request.param == "bwrap" else Isolation(use_bwrap=False)
+    server = FakeKube(isolation).start()
     yield server
     server.stop()
 

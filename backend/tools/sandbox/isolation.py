@@ -264,13 +264,18 @@ class Child:
                   asyncio.ensure_future(_drain(proc.stderr, output_cap)),
                   asyncio.ensure_future(_drain(result_reader, MAX_RESULT_BYTES + 1))]
         timed_out = False
-        try:
+
+        async def feed_then_wait() -> None:
+            # Inside the deadline: a child that never reads its stdin must not hang us.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 proc.stdin.write(stdin)
                 await proc.stdin.drain()
                 proc.stdin.close()
+            await proc.wait()
+
+        try:
             try:
-                await asyncio.wait_for(proc.wait(), timeout_s)
+                await asyncio.wait_for(feed_then_wait(), timeout_s)
             except asyncio.TimeoutError:
                 timed_out = True
                 self.kill()

@@ -155,7 +155,7 @@ class _PodCall:
                 made.append("pod")
                 return self._watch(api)
             except ApiException as exc:
-                raise BackendUnavailable(self._explain(exc)) from None
+                raise BackendUnavailable(self._explain(exc, made)) from None
             except Exception as exc:  # urllib3 / socket errors: the API server is unreachable
                 if isinstance(exc, BackendUnavailable):
                     raise
@@ -164,8 +164,10 @@ class _PodCall:
         finally:
             self._delete(api, made)
 
-    def _explain(self, exc: Any) -> str:
+    def _explain(self, exc: Any, made: list[str]) -> str:
         ns = self.backend.namespace
+        if exc.status == 404 and "pod" in made:
+            return f"sandbox pod {self.name} in namespace {ns} disappeared while running (deleted by someone else?)"
         if exc.status == 404:
             return (f"namespace {ns} does not exist on {self.backend.host}; create it with "
                     f"`kubectl apply -f deploy/kubernetes/namespace.yaml` or set SKILL_SANDBOX_NAMESPACE")
@@ -199,8 +201,9 @@ class _PodCall:
         return body
 
     def _labels(self) -> dict[str, str]:
-        return {"app.kubernetes.io/part-of": "evotraders", SANDBOX_LABEL: "skill",
-                "evotraders.io/skill": self.spec.name.replace("_", "-")}
+        # Label values: at most 63 characters, starting and ending alphanumeric.
+        skill = self.spec.name.replace("_", "-")[:63].strip("-")
+        return {"app.kubernetes.io/part-of": "evotraders", SANDBOX_LABEL: "skill", "evotraders.io/skill": skill}
 
     def _pod(self) -> dict[str, Any]:
         limits = self.limits
