@@ -239,7 +239,7 @@ class FakeKube:
             return
         if time.monotonic() - begun > deadline:
             self._set_status(ns, name, phase="Failed", reason="DeadlineExceeded",
-                             message=f"Pod was active on the node longer than the specified deadline")
+                             message="Pod was active on the node longer than the specified deadline")
             return
         code = raw.exit_status or 0
         terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
