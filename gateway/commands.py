@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from backend.schema.commands import (
+    ADMIN_COMMANDS,
     COMMAND_TYPES,
     MUTATING_COMMANDS,
     Command,
@@ -29,6 +30,7 @@ from backend.schema.commands import (
     StartBacktest,
 )
 from backend.schema.events import Error, Event, InitialState, Pong, System, TimeFastForwarded
+from backend.security.tokens import Role
 from gateway.driver import RunDriver
 from gateway.hub import EventHub, Subscriber
 
@@ -72,8 +74,12 @@ def decode_frame(message: str | bytes, max_frame_bytes: int) -> dict[str, Any]:
     return data
 
 
-def parse_command(data: dict[str, Any], read_only: bool) -> Command:
-    """Validate a decoded frame as a known command this connection may run."""
+def parse_command(data: dict[str, Any], read_only: bool, is_admin: bool = True) -> Command:
+    """Validate a decoded frame as a known command this connection may run.
+
+    Viewers may run no mutating command; starting a backtest (starting a run)
+    needs the admin role, pause/resume/pace/fast-forward the operator role.
+    """
     kind = data["type"]
     model = COMMAND_TYPES.get(kind)
     if model is None:
@@ -81,6 +87,8 @@ def parse_command(data: dict[str, Any], read_only: bool) -> Command:
         raise CommandError(f"unknown command type {kind!r}; expected one of: {known}")
     if read_only and kind in MUTATING_COMMANDS:
         raise CommandError(f"{kind} requires the operator role; this connection is read-only")
+    if kind in ADMIN_COMMANDS and not is_admin:
+        raise CommandError(f"{kind} starts a run and requires the admin role")
     try:
         return model.model_validate(data)
     except ValidationError as err:
@@ -122,7 +130,7 @@ class CommandDispatcher:
         data: dict[str, Any] = {}
         try:
             data = decode_frame(message, self.max_frame_bytes)
-            command = parse_command(data, sub.read_only)
+            command = parse_command(data, sub.read_only, sub.role >= Role.admin)
             await self._run(sub, command, _request_id(data))
         except CommandError as err:
             self.hub.send(sub, Error(message=str(err), **_request_id(data)))

@@ -51,3 +51,5 @@ COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(
 COMMAND_TYPES = {c.model_fields["type"].default: c for c in AnyCommand.__args__}  # type: ignore[attr-defined]
 # Commands that change the run: refused for read-only (viewer) connections.
 MUTATING_COMMANDS = frozenset({"start_backtest", "fast_forward_time", "pause", "resume", "set_pace"})
+# Commands that start a run: admin only (operators pause, resume and pace).
+ADMIN_COMMANDS = frozenset({"start_backtest"})

@@ -88,14 +88,24 @@ async def test_viewer_cannot_run_mutating_commands(start_gateway, driver, tokens
     assert driver.calls == []
 
 
-async def test_operator_controls_the_run(start_gateway, driver, tokens):
+async def test_operator_cannot_start_a_run(start_gateway, driver, tokens):
     server = await start_gateway(registry=tokens)
     async with await open_client(server, tokens.tokens[Role.operator]) as ws:
+        await ws.send('{"type": "start_backtest", "dates": ["2024-01-02"]}')
+        error = await recv_json(ws)
+    assert error == {"type": "error", "message": "start_backtest starts a run and requires the admin role"}
+    assert driver.calls == []
+
+
+async def test_admin_and_operator_control_the_run(start_gateway, driver, tokens):
+    server = await start_gateway(registry=tokens)
+    async with await open_client(server, tokens.tokens[Role.admin]) as ws:
         await ws.send('{"type": "start_backtest", "dates": ["2024-01-02", "2024-01-03"], "request_id": "s1"}')
         assert (await recv_json(ws))["status"] == "running"  # the driver's run_status broadcast
         ack = await recv_json(ws)
         assert ack == {"type": "system", "content": "backtest started: 2 trading days (2024-01-02 .. 2024-01-03)",
                        "command": "start_backtest", "request_id": "s1"}
+    async with await open_client(server, tokens.tokens[Role.operator]) as ws:
         await ws.send('{"type": "pause"}')
         assert (await recv_json(ws))["status"] == "paused"
         assert (await recv_json(ws))["content"] == "pause accepted"
