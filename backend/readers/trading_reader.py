@@ -1,0 +1,120 @@
+"""TradingReader: the read model behind trading_service.
+
+State views (portfolio, holdings, prices, curves, stats, metrics,
+leaderboard) are built from ``state/server_state.json`` once per file
+version, and their JSON encoding is kept beside them, so serving an
+unchanged run is a dictionary lookup plus one ``stat``. Trades come from
+``state/trades.jsonl`` and signals from ``logs/events.jsonl``, both read
+incrementally as they grow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from backend.errors import ConflictError
+from backend.readers import state_views
+from backend.readers.event_index import EventIndexes
+from backend.readers.paging import check_range, norm_ticker, page
+from backend.readers.run_files import RunConfigs, VersionedCache, parse_json_object, require_run
+from backend.readers.trade_log import TradeLogs
+from backend.schema import api_trading as api
+from backend.storage.run_store import RunStore
+
+
+class _StateViews:
+    """One server_state version and the views built from it so far (models and JSON)."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.models: dict[str, BaseModel] = {}
+        self.encoded: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+
+
+class TradingReader:
+    """Read-only trading data of any run under ``store.runs_dir``.
+
+    Args:
+        store: the runs.
+        events: shared per-run event indexes (for signals); one is made if omitted.
+        trades: shared per-run trade journals; one is made if omitted.
+    """
+
+    def __init__(self, store: RunStore, events: EventIndexes | None = None,
+                 trades: TradeLogs | None = None) -> None:
+        self.store = store
+        self.configs = RunConfigs(store)
+        self.events = events or EventIndexes(store)
+        self.trade_logs = trades or TradeLogs(store)
+        self._states: VersionedCache[_StateViews] = VersionedCache(
+            lambda path, data: _StateViews(parse_json_object(path, data)))
+
+    # -- state views ------------------------------------------------------------
+    def _views(self, run_id: str) -> _StateViews:
+        paths = require_run(self.store, run_id)
+        views = self._states.get(run_id, paths.server_state)
+        # Not started yet: views of an empty state, not cached (it may start any moment).
+        return views if views is not None else _StateViews({})
+
+    def _view(self, views: _StateViews, run_id: str, name: str) -> BaseModel:
+        model = views.models.get(name)
+        if model is None:
+            config = self.configs.get(run_id)
+            try:
+                model = state_views.VIEWS[name](run_id, views.state, config)
+            except (ValidationError, TypeError, ValueError) as err:
+                first = str(err).splitlines()[0]
+                raise ConflictError(f"run {run_id!r}: state/server_state.json has an unexpected shape "
+                                    f"({name}: {first})") from None
+            with views.lock:
+                model = views.models.setdefault(name, model)
+        return model
+
+    def view(self, run_id: str, name: str) -> BaseModel:
+        """One of ``state_views.VIEWS`` for the run's current state."""
+        return self._view(self._views(run_id), run_id, name)
+
+    def view_json(self, run_id: str, name: str) -> bytes:
+        """The view encoded as JSON, encoded once per state version."""
+        views = self._views(run_id)
+        data = views.encoded.get(name)
+        if data is None:
+            data = self._view(views, run_id, name).model_dump_json().encode()
+            with views.lock:
+                data = views.encoded.setdefault(name, data)
+        return data
+
+    def portfolio(self, run_id: str) -> api.Portfolio:
+        return self.view(run_id, "portfolio")  # type: ignore[return-value]
+
+    def metrics(self, run_id: str) -> api.Metrics:
+        return self.view(run_id, "metrics")  # type: ignore[return-value]
+
+    # -- trades -------------------------------------------------------------------
+    def trades(self, run_id: str, ticker: str | None = None, date_from: dt.date | None = None,
+               date_to: dt.date | None = None, offset: int = 0, limit: int = 100) -> api.TradesPage:
+        """Executed trades, oldest first, filtered then paged."""
+        check_range(date_from, date_to, "trades date_from/date_to")
+        selected = self.trade_logs.select(run_id, norm_ticker(ticker), date_from, date_to)
+        return api.TradesPage(run_id=run_id, items=page(selected, offset, limit), total=len(selected),
+                              offset=offset, limit=limit)
+
+    # -- signals ------------------------------------------------------------------
+    def signals(self, run_id: str, agent_id: str | None = None, ticker: str | None = None,
+                date: dt.date | None = None, offset: int = 0, limit: int = 100) -> api.SignalsPage:
+        """Analysts' morning signals from the events log, by date, filtered then paged."""
+        index = self.events.get(run_id)
+        records = index.signal_records()
+        ticker = norm_ticker(ticker)
+        day = date.isoformat() if date else None
+        if agent_id or ticker or day:
+            records = [r for r in records
+                       if (not agent_id or r.agent_id == agent_id) and (not ticker or r.ticker == ticker)
+                       and (not day or r.date == day)]
+        return api.SignalsPage(run_id=run_id, items=page(records, offset, limit), total=len(records),
+                               offset=offset, limit=limit)
