@@ -191,4 +191,10 @@ class ProcessSandboxBackend(SandboxBackend):
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+        idle = list(self._idle) if self._loop is asyncio.get_running_loop() else []
         self._discard_idle()
+        # Reap the killed workers on this loop, so that no subprocess transport
+        # outlives it (it would complain from its finaliser once the loop closed).
+        for worker in idle:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(worker.child.proc.wait(), 5)
