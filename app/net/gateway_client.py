@@ -1,0 +1,366 @@
+"""WebSocket client of one Gateway: connect, reconnect with back-off, ping, commands.
+
+Qt-free: it runs on whatever asyncio loop is current (qasync in the app, plain
+asyncio in tests) and reports through plain callbacks.
+
+    client = GatewayClient("ws://127.0.0.1:8765/", token=None)
+    client.add_listener(lambda frame: print(frame["type"]))     # every event, as a dict
+    client.add_state_listener(lambda state: print(state.status)) # connection changes
+    client.start()
+    await client.wait_connected(5)
+    await client.pause()            # {"type": "system", "content": "pause accepted", ...}
+    await client.close()
+
+Events are delivered as the wire dicts (unknown fields and types included);
+use :func:`backend.schema.events.parse_event` when a typed model is wanted.
+After every (re)connect the Gateway sends ``hello`` then ``initial_state``:
+listeners see both, so a model that resets on ``initial_state`` stays right
+across reconnects. ``hello`` and the latest ``initial_state`` are also kept
+on the client (:attr:`hello`, :attr:`initial_state`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+
+log = logging.getLogger(__name__)
+
+Status = Literal["idle", "connecting", "connected", "reconnecting", "closed"]
+EventListener = Callable[[dict[str, Any]], None]
+
+
+class GatewayUnavailable(ConnectionError):
+    """A command could not be sent: the Gateway is not connected (the message says why)."""
+
+
+class GatewayCommandError(RuntimeError):
+    """The Gateway answered a command with ``error {message}``."""
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    """Where the connection stands.
+
+    Args:
+        status: idle (not started), connecting, connected, reconnecting (waiting
+            ``retry_in`` seconds before the next attempt), closed (by :meth:`GatewayClient.close`).
+        detail: one line on why ("connection refused", "HTTP 401: invalid token", ...).
+        retry_in: seconds until the next attempt while reconnecting.
+        attempt: failed attempts in a row.
+        since: ``time.monotonic()`` of the change.
+    """
+
+    status: Status
+    detail: str = ""
+    retry_in: float | None = None
+    attempt: int = 0
+    since: float = 0.0
+
+    @property
+    def connected(self) -> bool:
+        return self.status == "connected"
+
+
+def backoff(attempt: int, base: float = 1.0, factor: float = 1.5, cap: float = 30.0) -> float:
+    """Delay before reconnect attempt ``attempt`` (1, 2, ...): base * factor**(attempt-1), capped."""
+    if attempt <= 0:
+        return 0.0
+    return min(cap, base * factor ** min(attempt - 1, 64))
+
+
+class GatewayClient:
+    """A self-healing connection to one Gateway.
+
+    Args:
+        url: ``ws://`` or ``wss://`` URL of the Gateway.
+        token: bearer token, or None for an open loopback Gateway.
+        ping_interval: seconds between ``ping`` commands (the dashboard's 5 s).
+        ping_timeout: seconds without any frame after a ping before the link counts as dead.
+        backoff_base, backoff_factor, backoff_cap: reconnect delays (1 s x1.5 up to 30 s).
+        open_timeout: seconds allowed for the WebSocket handshake.
+        yield_every: seconds of event processing after which the reader yields
+            to the loop, so a burst of events never stalls the UI.
+    """
+
+    def __init__(self, url: str, token: str | None = None, *, ping_interval: float = 5.0,
+                 ping_timeout: float = 15.0, backoff_base: float = 1.0, backoff_factor: float = 1.5,
+                 backoff_cap: float = 30.0, open_timeout: float = 5.0, yield_every: float = 0.004) -> None:
+        self.url = url
+        self.token = token
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.backoff_base, self.backoff_factor, self.backoff_cap = backoff_base, backoff_factor, backoff_cap
+        self.open_timeout = open_timeout
+        self.yield_every = yield_every
+        self.hello: dict[str, Any] | None = None
+        self.initial_state: dict[str, Any] | None = None
+        self.received = 0  # frames received since creation
+        self.connects = 0  # successful connections (a reconnect increments it)
+        self._state = ConnectionState("idle", since=time.monotonic())
+        self._listeners: list[EventListener] = []
+        self._state_listeners: list[Callable[[ConnectionState], None]] = []
+        self._ws: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._last_frame = 0.0
+        self._ids = itertools.count(1)
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._got_state_this_time = False
+
+    # -- observers ------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    @property
+    def connected(self) -> bool:
+        return self._state.connected
+
+    @property
+    def role(self) -> str | None:
+        """The role the Gateway granted (from ``hello``), or None before the first hello."""
+        return self.hello.get("role") if self.hello else None
+
+    @property
+    def read_only(self) -> bool | None:
+        return bool(self.hello.get("read_only")) if self.hello else None
+
+    def add_listener(self, callback: EventListener) -> Callable[[], None]:
+        """``callback(frame_dict)`` for every frame received; returns an unsubscribe."""
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+
+    def add_state_listener(self, callback: Callable[[ConnectionState], None]) -> Callable[[], None]:
+        """``callback(ConnectionState)`` on every connection change; returns an unsubscribe."""
+        self._state_listeners.append(callback)
+        return lambda: self._state_listeners.remove(callback) if callback in self._state_listeners else None
+
+    # -- life cycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Start connecting (and reconnecting) in the background; idempotent."""
+        if self._task is None or self._task.done():
+            self._closing = False
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"gateway {self.url}")
+
+    def reconnect_now(self) -> None:
+        """Skip the remaining back-off delay (a "Retry now" button)."""
+        self._wake.set()
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Return once connected and ``initial_state`` arrived (TimeoutError otherwise)."""
+        async def poll() -> None:
+            while not (self.connected and self.initial_state is not None):
+                await asyncio.sleep(0.02)
+        try:
+            await asyncio.wait_for(poll(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"gateway {self.url} not connected after {timeout}s: "
+                               f"{self._state.status} {self._state.detail}".rstrip()) from None
+
+    async def close(self) -> None:
+        """Disconnect for good (no reconnect)."""
+        self._closing = True
+        self._wake.set()
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self._fail_pending("gateway client closed")
+        self._set_state("closed", "closed by the app")
+
+    # -- commands -------------------------------------------------------------
+
+    async def send(self, command: Any) -> None:
+        """Send a command (a ``backend.schema.commands.Command`` or a dict) without waiting."""
+        ws = self._ws
+        if ws is None or not self.connected:
+            raise GatewayUnavailable(f"gateway {self.url} is not connected ({self._state.status}"
+                                     f"{': ' + self._state.detail if self._state.detail else ''})")
+        data = command if isinstance(command, dict) else command.model_dump(mode="json", exclude_none=True)
+        try:
+            await ws.send(json.dumps(data))
+        except ConnectionClosed as err:
+            raise GatewayUnavailable(f"gateway {self.url} connection lost while sending: {err}") from None
+
+    async def request(self, command: Any, timeout: float = 10.0) -> dict[str, Any]:
+        """Send a command and return its reply (matched by ``request_id``).
+
+        Raises:
+            GatewayUnavailable: not connected, or the link dropped before the reply.
+            GatewayCommandError: the Gateway answered ``error`` (e.g. a viewer sent ``pause``).
+            TimeoutError: no reply within ``timeout`` seconds.
+        """
+        data = dict(command) if isinstance(command, dict) else command.model_dump(mode="json", exclude_none=True)
+        rid = f"desk-{next(self._ids)}"
+        data["request_id"] = rid
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            await self.send(data)
+            reply = await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"gateway {self.url}: no reply to {data['type']} within {timeout}s") from None
+        finally:
+            self._pending.pop(rid, None)
+        if reply.get("type") == "error":
+            raise GatewayCommandError(str(reply.get("message", "error")))
+        return reply
+
+    async def pause(self) -> dict[str, Any]:
+        return await self.request({"type": "pause"})
+
+    async def resume(self) -> dict[str, Any]:
+        return await self.request({"type": "resume"})
+
+    async def set_pace(self, seconds: float) -> dict[str, Any]:
+        return await self.request({"type": "set_pace", "seconds": float(seconds)})
+
+    async def get_state(self) -> dict[str, Any]:
+        """Ask for a fresh ``initial_state`` (listeners see it too)."""
+        return await self.request({"type": "get_state"})
+
+    # -- internals ------------------------------------------------------------
+
+    def _set_state(self, status: Status, detail: str = "", retry_in: float | None = None, attempt: int = 0) -> None:
+        self._state = ConnectionState(status, detail, retry_in, attempt, time.monotonic())
+        for callback in list(self._state_listeners):
+            try:
+                callback(self._state)
+            except Exception:  # an observer's bug must not break the connection
+                log.exception("gateway state listener %r failed", callback)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closing:
+            self._set_state("connecting" if attempt == 0 else "reconnecting", self._state.detail, attempt=attempt)
+            try:
+                detail = await self._connect_once()
+                attempt = 0 if self.hello is not None and self._got_state_this_time else attempt
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any failure means: retry later
+                detail = _describe(err)
+            if self._closing:
+                break
+            attempt += 1
+            delay = backoff(attempt, self.backoff_base, self.backoff_factor, self.backoff_cap)
+            self._set_state("reconnecting", detail, retry_in=delay, attempt=attempt)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def _connect_once(self) -> str:
+        """One connection, until it drops; returns why it ended."""
+        self._got_state_this_time = False
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        async with connect(self.url, additional_headers=headers, open_timeout=self.open_timeout,
+                           ping_interval=None, max_size=16 * 1024 * 1024, proxy=None) as ws:
+            self._ws = ws
+            self._last_frame = time.monotonic()
+            self.connects += 1
+            self._set_state("connected")
+            pinger = asyncio.get_running_loop().create_task(self._ping_loop(ws))
+            try:
+                await self._read(ws)
+            finally:
+                pinger.cancel()
+                self._ws = None
+                self._fail_pending("gateway connection lost")
+            code = ws.close_code
+            return f"connection closed ({code} {ws.close_reason})".strip() if code else "connection lost"
+
+    async def _read(self, ws: ClientConnection) -> None:
+        loop = asyncio.get_running_loop()
+        budget_start = loop.time()
+        try:
+            async for message in ws:
+                self._last_frame = time.monotonic()
+                self._dispatch(message)
+                # Frames already buffered are returned without suspending: yield
+                # now and then so a burst cannot hold the (UI) loop.
+                if loop.time() - budget_start > self.yield_every:
+                    await asyncio.sleep(0)
+                    budget_start = loop.time()
+        except ConnectionClosed:
+            pass
+
+    def _dispatch(self, message: str | bytes) -> None:
+        try:
+            frame = json.loads(message)
+        except ValueError:
+            log.warning("gateway %s sent a frame that is not JSON: %.80r", self.url, message)
+            return
+        if not isinstance(frame, dict):
+            return
+        self.received += 1
+        kind = frame.get("type")
+        if kind == "hello":
+            self.hello = frame
+        elif kind == "initial_state":
+            self.initial_state = frame.get("state") if isinstance(frame.get("state"), dict) else {}
+            self._got_state_this_time = True
+        rid = frame.get("request_id")
+        if rid is not None:
+            fut = self._pending.get(str(rid))
+            if fut is not None and not fut.done():
+                fut.set_result(frame)
+        for callback in list(self._listeners):
+            try:
+                callback(frame)
+            except Exception:  # one bad panel must not starve the others
+                log.exception("gateway listener %r failed on %s", callback, kind)
+
+    async def _ping_loop(self, ws: ClientConnection) -> None:
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            if time.monotonic() - self._last_frame > self.ping_timeout:
+                log.warning("gateway %s silent for %.0fs: reconnecting", self.url, self.ping_timeout)
+                await ws.close(1001, "ping timeout")
+                return
+            try:
+                await ws.send('{"type": "ping"}')
+            except ConnectionClosed:
+                return
+
+    def _fail_pending(self, why: str) -> None:
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(GatewayUnavailable(f"gateway {self.url}: {why}"))
+        self._pending.clear()
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, InvalidStatus):
+        body = err.response.body.decode("utf-8", "replace") if err.response.body else ""
+        try:
+            message = json.loads(body).get("message", body)
+        except (ValueError, AttributeError):
+            message = body
+        return f"HTTP {err.response.status_code}: {message}".strip().rstrip(":")
+    if isinstance(err, InvalidURI):
+        return f"invalid URL: {err}"
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(err, TimeoutError):
+        return "handshake timed out"
+    if isinstance(err, OSError):
+        return err.strerror or type(err).__name__
+    return f"{type(err).__name__}: {err}"

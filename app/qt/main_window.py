@@ -1,0 +1,489 @@
+"""MainWindow: the shell -- dockable panels, runtime/role in title and status bar, connection banners.
+
+Public API (used by panels, tests and the lead's end-to-end test):
+
+- ``MainWindow(session, settings, profiles=None, panel_classes=None, stack_factory=None)``
+- ``window.panel(panel_id)`` -> the panel widget (``"stack"``, ``"live"``, ...); ``window.panels``
+- ``window.dock(panel_id)`` -> its ``QDockWidget``
+- ``window.action(name)`` -> a ``QAction``: ``start_stack`` (Ctrl+Shift+U), ``stop_stack``
+  (Ctrl+Shift+D), ``retry`` (F5), ``quit`` (Ctrl+Q), ``theme_system``/``theme_dark``/``theme_light``,
+  and ``show_<panel_id>`` (Alt+1..9) that shows and focuses a panel
+- ``await window.start_local_stack()`` / ``await window.stop_local_stack()`` / ``await window.switch_profile(name)``
+- ``await window.shutdown()``: what closing the window does (stops every process the app started, within 5 s)
+- signal ``closed`` once shutdown finished
+
+Panels come from ``app/qt/panels/__init__.py:PANELS``; each gets a dock whose
+banner shows the services it depends on while they are down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.profile import LOCAL
+from app.models.settings_store import AppSettings, MemorySettings
+from app.qt import theme
+from app.qt.async_helpers import spawn
+from app.session import HTTP_SERVICES, Session, SessionEvent, local_profile
+
+log = logging.getLogger(__name__)
+
+# Default placement: (dock area, tab group). Panels of one group are tabified.
+_PLACES = {"stack": ("left", 0), "workspaces": ("left", 0), "sandbox": ("left", 0),
+           "live": ("right", 1), "history": ("right", 1), "agents": ("right", 1), "approvals": ("bottom", 2)}
+_AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea, "right": Qt.DockWidgetArea.RightDockWidgetArea,
+          "bottom": Qt.DockWidgetArea.BottomDockWidgetArea}
+
+
+class Banner(QLabel):
+    """A one-line coloured strip; hidden while it has nothing to say."""
+
+    def __init__(self, object_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setContentsMargins(8, 4, 8, 4)
+        self.hide()
+
+    def say(self, text: str, level: str = "error") -> None:
+        if not text:
+            self.clear()
+            self.hide()
+            return
+        color = {"error": "#f85149", "warning": "#d29922", "info": "#4e9af1"}[level]
+        self.setStyleSheet(f"background: {color}; color: white; border-radius: 3px;")
+        self.setText(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    """The control center window (see the module docstring for its API).
+
+    Args:
+        session: the runtime being looked at.
+        settings: persisted preferences (window state, theme, last profile).
+        profiles: the profile list (None: only ``Local``).
+        panel_classes: panel classes to build (default: ``load_panels()``).
+        stack_factory: ``() -> LocalStack`` for "Start local stack" (default: ports and state
+            directory from the settings).
+        theme_manager: applies theme changes (None: themes are not switchable).
+
+    Signals:
+        closed(): shutdown finished; every process the app started is stopped.
+    """
+
+    closed = Signal()
+
+    def __init__(self, session: Session, settings: AppSettings | None = None, *, profiles: Any = None,
+                 panel_classes: list[type] | None = None, stack_factory: Callable[[], Any] | None = None,
+                 theme_manager: Any = None) -> None:
+        super().__init__()
+        self.session = session
+        self.settings = settings or AppSettings(MemorySettings())
+        self.profiles = profiles
+        self.stack_factory = stack_factory or _default_stack
+        self.theme_manager = theme_manager
+        self.panels: dict[str, QWidget] = {}
+        self._docks: dict[str, QDockWidget] = {}
+        self._dock_banners: dict[str, Banner] = {}
+        self._actions: dict[str, QAction] = {}
+        self._shutting_down = False
+        self._shutdown_done = False
+        self._stack_busy = False
+        self.setObjectName("main_window")
+        self.setDockNestingEnabled(True)
+        self._build_toolbar()
+        self._build_status_bar()
+        if panel_classes is None:
+            from app.qt.panels import load_panels
+
+            panel_classes = load_panels()
+        self._build_docks(panel_classes)
+        self._build_menus()
+        self._restore_layout()
+        self._unsubscribe = session.add_listener(self._on_session_event)
+        self._refresh_identity()
+        self._refresh_connection()
+
+    # -- public API -----------------------------------------------------------
+
+    def panel(self, panel_id: str) -> QWidget:
+        try:
+            return self.panels[panel_id]
+        except KeyError:
+            raise KeyError(f"no panel {panel_id!r} (have: {', '.join(self.panels)})") from None
+
+    def dock(self, panel_id: str) -> QDockWidget:
+        self.panel(panel_id)
+        return self._docks[panel_id]
+
+    def action(self, name: str) -> QAction:
+        try:
+            return self._actions[name]
+        except KeyError:
+            raise KeyError(f"no action {name!r} (have: {', '.join(sorted(self._actions))})") from None
+
+    def show_panel(self, panel_id: str) -> None:
+        dock = self.dock(panel_id)
+        dock.show()
+        dock.raise_()
+        self.panel(panel_id).setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    async def start_local_stack(self) -> None:
+        """Start the local stack, or offer to attach if another instance runs one."""
+        if self._stack_busy or self.session.stack is not None:
+            return
+        from backend.runtime.ports import PortError
+        from backend.runtime.stack import read_lock
+
+        stack = self.stack_factory()
+        lock = read_lock(stack.state_dir)
+        if lock is not None:
+            self._offer_attach(lock, f"A local stack is already running (app pid {lock['pid']}, "
+                                     f"agent on {lock['urls'].get('agent')}).")
+            return
+        self._stack_busy = True
+        self._refresh_identity()
+        self.statusBar().showMessage("Starting the local stack...")
+        try:
+            statuses = await self.session.start_local_stack(stack)
+        except PortError as err:
+            await self.session.stop_local_stack()
+            self.top_banner.say(f"Cannot start the local stack: {err}", "error")
+            return
+        finally:
+            self._stack_busy = False
+            self._refresh_identity()
+        self.settings.last_profile = LOCAL
+        bad = {n: s for n, s in statuses.items() if s != "healthy"}
+        self.statusBar().showMessage("Local stack up" if not bad else f"Local stack up with problems: {bad}", 10000)
+
+    async def stop_local_stack(self) -> None:
+        self._stack_busy = True
+        self._refresh_identity()
+        try:
+            await self.session.stop_local_stack()
+        finally:
+            self._stack_busy = False
+            self._refresh_identity()
+
+    async def switch_profile(self, name: str) -> None:
+        """Look at another runtime (``Local`` = the stack this app runs or attached to)."""
+        if name == LOCAL:
+            stack = self.session.stack
+            lock = self.session.attached_stack
+            if stack is not None:
+                from backend.security.tokens import Role
+
+                await self.session.open(local_profile(stack.urls, stack.tokens.tokens.get(Role.admin)))
+            elif lock is not None:
+                await self.session.attach_running_stack(lock)
+            else:
+                await self.session.open(self.profiles.get(LOCAL) if self.profiles else local_profile(
+                    {"agent": "http://127.0.0.1:8000", "trading": "http://127.0.0.1:8001",
+                     "news": "http://127.0.0.1:8002", "runtime": "http://127.0.0.1:8003"}, None))
+        else:
+            await self.session.open(self.profiles.get(name))
+        self.settings.last_profile = name
+
+    async def shutdown(self) -> None:
+        """Save the layout, detach panels, stop every process the app started (<= 5 s)."""
+        if self._shutdown_done:
+            return
+        self._shutting_down = True
+        self.settings.geometry = bytes(self.saveGeometry().data())
+        self.settings.window_state = bytes(self.saveState().data())
+        self.settings.sync()
+        for panel in self.panels.values():
+            detach = getattr(panel, "detach", None)
+            if detach is not None:
+                try:
+                    detach()
+                except Exception:  # noqa: BLE001 - closing regardless
+                    log.exception("panel %s failed to detach", getattr(panel, "panel_id", panel))
+        self._unsubscribe()
+        await self.session.close(timeout=5.0)
+        self._shutdown_done = True
+        self.closed.emit()
+
+    # -- Qt events ------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if self._shutdown_done:
+            event.accept()
+            return
+        event.ignore()  # close for real once the processes are stopped
+        if not self._shutting_down:
+            self.statusBar().showMessage("Stopping the processes this app started...")
+            spawn(self._shutdown_then_close())
+
+    async def _shutdown_then_close(self) -> None:
+        try:
+            await self.shutdown()
+        finally:
+            self._shutdown_done = True
+            self.close()
+
+    # -- construction ---------------------------------------------------------
+
+    def _add_action(self, name: str, text: str, handler: Callable[[], Any], shortcut: str | None = None) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(f"action_{name}")
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        action.triggered.connect(lambda *_: handler())
+        self.addAction(action)  # shortcuts work even when no menu shows the action
+        self._actions[name] = action
+        return action
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main", self)
+        bar.setObjectName("main_toolbar")
+        bar.setMovable(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        bar.addAction(self._add_action("start_stack", "Start local stack",
+                                       lambda: spawn(self.start_local_stack()), "Ctrl+Shift+U"))
+        bar.addAction(self._add_action("stop_stack", "Stop local stack",
+                                       lambda: spawn(self.stop_local_stack()), "Ctrl+Shift+D"))
+        bar.addSeparator()
+        bar.addWidget(QLabel(" Runtime: "))
+        self.profile_combo = QComboBox()
+        self.profile_combo.setObjectName("profile_combo")
+        self.profile_combo.setToolTip("Which runtime to look at")
+        self._fill_profiles()
+        self.profile_combo.activated.connect(
+            lambda index: spawn(self.switch_profile(self.profile_combo.itemText(index))))
+        bar.addWidget(self.profile_combo)
+        self._add_action("retry", "Retry connections now", self._retry_now, "F5")
+        self._add_action("quit", "Quit", self.close, "Ctrl+Q")
+
+        strip = QWidget()
+        row = QHBoxLayout(strip)
+        row.setContentsMargins(4, 2, 4, 2)
+        self.top_banner = Banner("connection_banner")
+        self.offer_button = QPushButton("Start local stack")
+        self.offer_button.setObjectName("offer_start_stack")
+        self.offer_button.setToolTip("Start agent, trading, news and runtime services on this machine")
+        self.offer_button.clicked.connect(lambda *_: spawn(self.start_local_stack()))
+        self.retry_button = QPushButton("Retry now")
+        self.retry_button.clicked.connect(lambda *_: self._retry_now())
+        row.addWidget(self.top_banner, 1)
+        row.addWidget(self.offer_button)
+        row.addWidget(self.retry_button)
+        banner_bar = QToolBar("Connection", self)
+        banner_bar.setObjectName("banner_toolbar")
+        banner_bar.setMovable(False)
+        banner_bar.addWidget(strip)
+        self.addToolBarBreak()
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, banner_bar)
+
+    def _fill_profiles(self) -> None:
+        names = self.profiles.names() if self.profiles is not None else [LOCAL]
+        if self.session.profile.name not in names:
+            names.append(self.session.profile.name)
+        self.profile_combo.clear()
+        self.profile_combo.addItems(names)
+        self.profile_combo.setCurrentText(self.session.profile.name)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.runtime_label = QLabel()
+        self.runtime_label.setObjectName("status_runtime")
+        self.role_label = QLabel()
+        self.role_label.setObjectName("status_role")
+        bar.addPermanentWidget(self.runtime_label)
+        bar.addPermanentWidget(self.role_label)
+        self.service_labels: dict[str, QLabel] = {}
+        for service in (*HTTP_SERVICES, "gateway"):
+            label = QLabel()
+            label.setObjectName(f"status_{service}")
+            self.service_labels[service] = label
+            bar.addPermanentWidget(label)
+
+    def _build_docks(self, classes: list[type]) -> None:
+        groups: dict[int, QDockWidget] = {}
+        for index, cls in enumerate(classes):
+            try:
+                panel = cls()
+            except Exception:  # noqa: BLE001 - one broken panel must not break the window
+                log.exception("panel %s failed to build", cls.__name__)
+                continue
+            panel_id = getattr(cls, "panel_id", cls.__name__.lower())
+            container = QWidget()
+            layout = QVBoxLayout(container)
+            layout.setContentsMargins(0, 0, 0, 0)
+            banner = Banner(f"banner_{panel_id}")
+            layout.addWidget(banner)
+            layout.addWidget(panel, 1)
+            dock = QDockWidget(getattr(cls, "title", panel_id.title()), self)
+            dock.setObjectName(f"dock_{panel_id}")
+            dock.setWidget(container)
+            area, group = _PLACES.get(panel_id, ("right", 1))
+            self.addDockWidget(_AREAS[area], dock)
+            if group in groups:
+                self.tabifyDockWidget(groups[group], dock)
+            else:
+                groups[group] = dock
+            self.panels[panel_id] = panel
+            self._docks[panel_id] = dock
+            self._dock_banners[panel_id] = banner
+            shortcut = getattr(cls, "shortcut", None) or (f"Alt+{index + 1}" if index < 9 else None)
+            self._add_action(f"show_{panel_id}", f"Show {dock.windowTitle()}",
+                             lambda pid=panel_id: self.show_panel(pid), shortcut)
+            try:
+                panel.attach(self.session)
+                panel.set_read_only(self.session.read_only_reason)
+            except Exception:  # noqa: BLE001
+                log.exception("panel %s failed to attach", panel_id)
+        for first in groups.values():
+            first.raise_()
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        for name in ("start_stack", "stop_stack", "retry", "quit"):
+            file_menu.addAction(self._actions[name])
+        view = menu.addMenu("&View")
+        for panel_id in self.panels:
+            view.addAction(self._actions[f"show_{panel_id}"])
+        view.addSeparator()
+        themes = view.addMenu("Theme")
+        for mode in theme.MODES:
+            action = self._add_action(f"theme_{mode}", mode.title(), lambda m=mode: self._set_theme(m))
+            action.setCheckable(True)
+            action.setChecked(mode == self.settings.theme)
+            themes.addAction(action)
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.geometry, self.settings.window_state
+        if geometry:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        if state:
+            self.restoreState(state)
+
+    # -- reactions ------------------------------------------------------------
+
+    def _set_theme(self, mode: str) -> None:
+        self.settings.theme = mode
+        for m in theme.MODES:
+            self._actions[f"theme_{m}"].setChecked(m == mode)
+        if self.theme_manager is not None:
+            self.theme_manager.set_mode(mode)
+
+    def _retry_now(self) -> None:
+        if self.session.gateway is not None:
+            self.session.gateway.reconnect_now()
+        self.session.start_monitoring()
+
+    def _on_session_event(self, event: SessionEvent) -> None:
+        if event.kind == "connection":
+            self._refresh_connection()
+            return
+        if event.kind in ("role", "profile", "run", "stack"):
+            self._refresh_identity()
+            self._refresh_connection()
+        if event.kind in ("role", "profile"):
+            reason = self.session.read_only_reason
+            for panel_id, panel in self.panels.items():
+                try:
+                    panel.set_read_only(reason)
+                except Exception:  # noqa: BLE001
+                    log.exception("panel %s failed set_read_only", panel_id)
+        if event.kind == "profile":
+            self._fill_profiles()
+
+    def _refresh_identity(self) -> None:
+        s = self.session
+        self.setWindowTitle(f"EvoTraders Control Center - {s.title}")
+        self.runtime_label.setText(f"Runtime: {s.profile.name}" + (f" / run {s.run_id}" if s.run_id else ""))
+        self.role_label.setText(f"Role: {s.role or 'unconfirmed'}")
+        local = s.profile.is_local
+        owns = s.stack is not None
+        start = self._actions["start_stack"]
+        stop = self._actions["stop_stack"]
+        start.setEnabled(local and not owns and not self._stack_busy and s.attached_stack is None)
+        start.setToolTip("" if local else "Switch to the Local profile to start a local stack")
+        stop.setEnabled(owns and not self._stack_busy)
+        stop.setToolTip("" if owns else "This app did not start a local stack")
+
+    def _refresh_connection(self) -> None:
+        s = self.session
+        down = []
+        for service, label in self.service_labels.items():
+            state = s.state(service)
+            color = theme.status_color(state.status)
+            label.setText(f"<span style='color:{color}'>&#9679;</span> {service}")
+            label.setToolTip(f"{service}: {state.status}" + (f" - {state.detail}" if state.detail else ""))
+            if state.down:
+                down.append(state)
+        offer = s.profile.is_local and s.stack is None and s.attached_stack is None and not self._stack_busy
+        self.offer_button.setVisible(offer)
+        self.retry_button.setVisible(bool(down))
+        if offer and all(st.service == "gateway" or st.status != "up" for st in s.states().values()):
+            self.top_banner.say("No local stack is running. Start one with one click, or pick a remote runtime.",
+                                "info")
+        elif down:
+            text = "; ".join(f"{st.service}: {st.detail or 'unreachable'}" for st in down)
+            self.top_banner.say(f"Connection lost - {text}", "error")
+        elif self._stack_busy:
+            self.top_banner.say("Starting the local stack...", "info")
+        else:
+            self.top_banner.say("")
+        for panel_id, panel in self.panels.items():
+            needs = getattr(panel, "services", ())
+            lost = [st for st in (s.state(n) for n in needs) if st.down]
+            self._dock_banners[panel_id].say(
+                "; ".join(f"{st.service} unreachable: {st.detail} (showing last known data)" for st in lost),
+                "warning")
+
+    def _offer_attach(self, lock: dict[str, Any], text: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Question, "Local stack already running",
+                          text + "\n\nAttach to it instead of starting a second one?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setObjectName("attach_dialog")
+        box.setModal(False)
+
+        def done(result: int) -> None:
+            if result == QMessageBox.StandardButton.Yes:
+                spawn(self._attach(lock))
+            box.deleteLater()
+
+        box.finished.connect(done)
+        box.open()  # never exec() from a coroutine
+        self.attach_dialog = box
+
+    async def _attach(self, lock: dict[str, Any]) -> None:
+        await self.session.attach_running_stack(lock)
+        self.settings.last_profile = LOCAL
+        self._refresh_identity()
+
+
+def _default_stack() -> Any:
+    from backend.config import get_settings
+    from backend.runtime.stack import LocalStack
+
+    return LocalStack(get_settings())
+
+
+__all__ = ["Banner", "MainWindow"]
