@@ -18,3 +18,12 @@ def _gateway_args(parser: argparse.ArgumentParser) -> None:
 
 
 EXTRA_COMMANDS["gateway"] = ("serve one run over WebSocket (the Gateway)", _gateway_args)
+
+
+def _desk_args(parser: argparse.ArgumentParser) -> None:
+    from app.main import add_arguments
+
+    add_arguments(parser)
+
+
+EXTRA_COMMANDS["desk"] = ("open the desktop control center (PySide6)", _desk_args)

@@ -1,0 +1,121 @@
+"""`evotraders desk` / `evotraders-desk`: open the desktop control center.
+
+    evotraders desk [--profile NAME] [--start-stack | --no-start-stack] [--theme system|dark|light]
+                    [--settings FILE.ini] [--quit-after-shown]
+
+Heavy modules (PySide6, pyqtgraph, the runtime) are imported only once this
+command runs, so ``evotraders --help`` stays fast. Everything runs on one
+qasync loop: Qt events, HTTP (httpx), the Gateway WebSocket and the local
+stack's child processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default=None, help="profile to open (default: the last one, else Local)")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--start-stack", dest="start_stack", action="store_true", default=None,
+                       help="start the local stack at launch (and remember it)")
+    start.add_argument("--no-start-stack", dest="start_stack", action="store_false",
+                       help="do not start the local stack at launch (and remember it)")
+    parser.add_argument("--theme", choices=["system", "dark", "light"], default=None, help="theme (remembered)")
+    parser.add_argument("--settings", type=Path, default=None,
+                        help="keep preferences in this INI file instead of the platform's settings store")
+    parser.add_argument("--quit-after-shown", action="store_true",
+                        help="print the time to the shown window and quit (startup benchmark)")
+    parser.set_defaults(func=run)
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "evotraders"
+
+
+def run(args: argparse.Namespace) -> int:
+    t0 = float(os.environ.get("EVOTRADERS_DESK_T0", "0")) or time.perf_counter()
+    import qasync
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.qt.excepthook import ErrorReporter
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("EvoTraders")
+    app.setApplicationName("Control Center")
+    app.setQuitOnLastWindowClosed(False)  # we quit once the stack is down, not when the window hides
+    loop = qasync.QEventLoop(app)
+    reporter = ErrorReporter().install(loop)
+    store_settings = QSettings(str(args.settings), QSettings.Format.IniFormat) if args.settings else None
+    try:
+        return loop.run_until_complete(_main(app, args, reporter, store_settings, t0))
+    finally:
+        reporter.uninstall()
+        loop.close()
+
+
+async def _main(app: Any, args: argparse.Namespace, reporter: Any, qsettings: Any, t0: float) -> int:
+    import asyncio
+
+    from app.models.profiles import ProfileStore, TokenVault
+    from app.models.settings_store import AppSettings
+    from app.qt.async_helpers import spawn
+    from app.qt.main_window import MainWindow
+    from app.qt.qsettings_store import QSettingsStore
+    from app.qt.theme import ThemeManager
+    from app.session import Session
+
+    settings = AppSettings(QSettingsStore(qsettings))
+    if args.theme:
+        settings.theme = args.theme
+    if args.start_stack is not None:
+        settings.start_stack_at_launch = args.start_stack
+    theme_manager = ThemeManager(app, settings.theme)
+    vault = TokenVault(config_dir() / "tokens.json")
+    profiles = ProfileStore(settings, vault)
+    wanted = args.profile or settings.last_profile or "Local"
+    try:
+        profile = profiles.get(wanted)
+    except KeyError as err:
+        print(f"evotraders desk: {err.args[0]}", file=sys.stderr)
+        return 2
+    session = Session(profile)
+    window = MainWindow(session, settings, profiles=profiles, theme_manager=theme_manager)
+    reporter.parent = window
+    closed = asyncio.get_running_loop().create_future()
+    window.closed.connect(lambda: closed.done() or closed.set_result(None))
+    window.show()
+    if vault.warning:
+        window.statusBar().showMessage(vault.warning, 15000)
+    if args.quit_after_shown:
+        app.processEvents()
+        print(f"window shown after {time.perf_counter() - t0:.3f}s", flush=True)
+        await window.shutdown()
+        return 0
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, window.close)
+    await session.open(profile)  # starts health monitoring (and the Gateway of a remote profile)
+    if profile.is_local and settings.start_stack_at_launch:
+        spawn(window.start_local_stack())
+    await closed
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``evotraders-desk`` GUI script."""
+    parser = argparse.ArgumentParser(prog="evotraders-desk", description="EvoTraders desktop control center")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
