@@ -1,0 +1,227 @@
+"""The agent team of a run or a workspace, with records, signals and memory (Qt-free).
+
+A *run* team comes from agent_service (``/runs/{id}/agents``) joined with the
+trading_service leaderboard (win rate, bull/bear record, latest signals with
+correctness); the watched run's ``team_leaderboard`` and ``memory`` Gateway
+events keep it current. A *workspace* team has no record yet, but its agent
+files (``agents/<id>/AGENT.md``, skills) can be edited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from app.net.http import ServiceError
+from app.net.services import AgentServiceClient, TradingServiceClient
+
+MEMORY_LIMIT = 50  # reflections shown per agent
+Listener = Callable[[str, Any], None]
+SourceKind = Literal["run", "workspace"]
+
+
+@dataclass(frozen=True)
+class Record:
+    """Wins out of calls on one side (bull or bear)."""
+
+    win: int = 0
+    n: int = 0
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any] | None) -> "Record":
+        data = data or {}
+        return cls(int(data.get("win") or 0), int(data.get("n") or 0))
+
+    def __str__(self) -> str:
+        return f"{self.win}/{self.n}"
+
+
+@dataclass
+class AgentRow:
+    """One team member as the table shows it."""
+
+    id: str
+    role: str = ""
+    policy: str = "rules"
+    model: str = ""
+    skills: list[str] = field(default_factory=list)
+    rank: int | None = None
+    win_rate: float | None = None  # fraction; None without a record (workspaces, PM, risk manager)
+    bull: Record = field(default_factory=Record)
+    bear: Record = field(default_factory=Record)
+    signals: list[dict[str, Any]] = field(default_factory=list)  # newest first: ticker, signal, date, is_correct
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> "AgentRow":
+        skills = [s.get("name", "") if isinstance(s, dict) else str(s) for s in data.get("skills") or []]
+        return cls(id=str(data.get("id") or data.get("agent_id")), role=str(data.get("role") or ""),
+                   policy=str(data.get("policy") or "rules"), model=str(data.get("model") or ""),
+                   skills=[s for s in skills if s])
+
+    def apply_leaderboard(self, row: dict[str, Any]) -> None:
+        self.rank = row.get("rank")
+        self.win_rate = float(row["winRate"]) if row.get("winRate") is not None else None
+        self.bull, self.bear = Record.from_api(row.get("bull")), Record.from_api(row.get("bear"))
+        signals = [s for s in row.get("signals") or [] if isinstance(s, dict)]
+        self.signals = sorted(signals, key=lambda s: str(s.get("date", "")), reverse=True)
+        if not self.model and row.get("modelName") and self.policy == "llm":
+            self.model = str(row["modelName"])
+
+
+class AgentsModel:
+    """The team shown by the Agents panel, one selected member and its details.
+
+    Args:
+        agent: agent_service client.
+        trading: trading_service client (leaderboard of runs).
+
+    Listeners ``cb(kind, payload)`` are told ``team`` (rows changed),
+    ``selected`` (agent id; :attr:`profile`, :attr:`memory`, :attr:`files` loaded),
+    ``memory`` (agent id: new reflections), ``file`` ((path, text) loaded),
+    ``message`` (str).
+    """
+
+    def __init__(self, agent: AgentServiceClient | None = None, trading: TradingServiceClient | None = None) -> None:
+        self.agent = agent
+        self.trading = trading
+        self.source: tuple[SourceKind, str] | None = None
+        self.rows: list[AgentRow] = []
+        self.selected: str | None = None
+        self.profile: dict[str, Any] = {}
+        self.memory: list[dict[str, Any]] = []  # newest last, as served
+        self.workspace_files: list[str] = []
+        self.message: str | None = None
+        self._listeners: list[Listener] = []
+
+    # -- observers ----------------------------------------------------------------
+    def add_listener(self, callback: Listener) -> Callable[[], None]:
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+
+    def _emit(self, kind: str, payload: Any = None) -> None:
+        for callback in list(self._listeners):
+            callback(kind, payload)
+
+    def _say(self, message: str) -> None:
+        self.message = message
+        self._emit("message", message)
+
+    def row(self, agent_id: str | None) -> AgentRow | None:
+        return next((r for r in self.rows if r.id == agent_id), None)
+
+    @property
+    def editable(self) -> bool:
+        """Agent files can be edited for workspaces only (a run's files are its record)."""
+        return self.source is not None and self.source[0] == "workspace"
+
+    @property
+    def files(self) -> list[str]:
+        """The selected agent's files in the workspace (``agents/<id>/...``)."""
+        if not self.editable or self.selected is None:
+            return []
+        prefix = f"agents/{self.selected}/"
+        return sorted(f for f in self.workspace_files if f.startswith(prefix))
+
+    # -- loading ------------------------------------------------------------------
+    async def show_run(self, run_id: str) -> None:
+        """The team of a run, with its leaderboard record."""
+        self.source = ("run", run_id)
+        self.workspace_files = []
+        rows: list[AgentRow] = []
+        if self.agent is not None:
+            try:
+                rows = [AgentRow.from_api(r) for r in await self.agent.run_agents(run_id)]
+            except ServiceError as err:
+                self._say(f"cannot load the team of run {run_id}: {err}")
+        self._set_rows(rows)
+        if self.trading is not None:
+            try:
+                self.apply_leaderboard(await self.trading.leaderboard(run_id))
+            except ServiceError as err:
+                if err.status != 404:  # a run that has not settled a day has no leaderboard yet
+                    self._say(f"cannot load the leaderboard of run {run_id}: {err}")
+
+    async def show_workspace(self, name: str) -> None:
+        """The roster of a workspace and its agent files."""
+        self.source = ("workspace", name)
+        rows: list[AgentRow] = []
+        self.workspace_files = []
+        if self.agent is not None:
+            try:
+                rows = [AgentRow.from_api(r) for r in await self.agent.workspace_agents(name)]
+                detail = await self.agent.get_workspace(name)
+                self.workspace_files = [str(f.get("path") if isinstance(f, dict) else f)
+                                        for f in detail.get("files") or []]
+            except ServiceError as err:
+                self._say(f"cannot load the team of workspace {name}: {err}")
+        self._set_rows(rows)
+
+    def _set_rows(self, rows: list[AgentRow]) -> None:
+        self.rows = rows
+        self._emit("team")
+        keep = self.selected if self.row(self.selected) is not None else None
+        self.selected, self.profile, self.memory = keep, {}, []
+        self._emit("selected", keep)
+
+    async def select(self, agent_id: str | None) -> None:
+        """Load one member's profile (persona, skills) and, for runs, its reflections."""
+        self.selected, self.profile, self.memory = agent_id, {}, []
+        if agent_id is not None and self.source is not None and self.agent is not None:
+            kind, name = self.source
+            try:
+                if kind == "run":
+                    self.profile = await self.agent.run_agent(name, agent_id)
+                    self.memory = list(self.profile.get("memory") or [])
+                    if not self.memory:
+                        self.memory = await self.agent.agent_memory(name, agent_id, limit=MEMORY_LIMIT)
+                else:
+                    self.profile = await self.agent.workspace_agent(name, agent_id)
+            except ServiceError as err:
+                self._say(f"cannot load agent {agent_id}: {err}")
+        self._emit("selected", agent_id)
+
+    # -- live updates -------------------------------------------------------------
+    def apply_leaderboard(self, rows: list[dict[str, Any]]) -> None:
+        by_id = {str(r.get("agentId")): r for r in rows if isinstance(r, dict)}
+        for row in self.rows:
+            if row.id in by_id:
+                row.apply_leaderboard(by_id[row.id])
+        self._emit("team")
+
+    def apply_event(self, frame: dict[str, Any], run_id: str | None = None) -> None:
+        """Apply a Gateway event of run ``run_id`` (ignored unless that run is shown)."""
+        if self.source is None or self.source[0] != "run" or (run_id is not None and run_id != self.source[1]):
+            return
+        kind = frame.get("type")
+        if kind == "team_leaderboard" and isinstance(frame.get("data"), list):
+            self.apply_leaderboard(frame["data"])
+        elif kind == "memory" and frame.get("agentId") == self.selected:
+            self.memory.append({"agent_id": frame.get("agentId"), "content": frame.get("content", ""),
+                                "score": frame.get("score"), "ts": frame.get("ts")})
+            del self.memory[:-MEMORY_LIMIT]
+            self._emit("memory", self.selected)
+
+    # -- agent files (workspaces) -------------------------------------------------
+    async def read_file(self, path: str) -> str | None:
+        if not self.editable or self.agent is None:
+            return None
+        try:
+            text = await self.agent.read_file(self.source[1], path)  # type: ignore[index]
+        except ServiceError as err:
+            self._say(f"cannot open {path}: {err.detail or err}")
+            return None
+        self._emit("file", (path, text))
+        return text
+
+    async def write_file(self, path: str, text: str) -> bool:
+        if not self.editable or self.agent is None:
+            self._say("agent files can only be edited in a workspace")
+            return False
+        try:
+            await self.agent.write_file(self.source[1], path, text)  # type: ignore[index]
+        except ServiceError as err:
+            self._say(f"save failed: {err.detail or err}")
+            return False
+        self._say(f"saved {self.source[1]}/{path}")  # type: ignore[index]
+        return True
