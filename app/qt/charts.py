@@ -1,0 +1,149 @@
+"""The Live pipeline panel's pyqtgraph charts, each fed from :class:`app.models.live_model.LiveModel`.
+
+All four live in one ``GraphicsLayoutWidget`` (one QGraphicsView instead of
+four keeps repaint cost down). Each chart's ``update(model)`` only moves data
+into existing items (``setData`` / ``setOpts``): nothing is created per
+refresh, so a 30 Hz refresh stays cheap. Curves are clipped to the view and
+downsampled by pyqtgraph; the model already bounds how many points exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyqtgraph as pg
+
+from app.models.live_model import CURVE_LABELS, CURVES, STAGE_LABELS, LiveModel
+from app.qt import theme
+
+pg.setConfigOptions(antialias=False, useOpenGL=False, foreground=theme.chart_colors()["foreground"])
+
+STAGE_ORDER = tuple(STAGE_LABELS)
+MAX_STAGE_DAYS = 40  # days shown in the stage timeline (older ones stay in the model)
+MAX_RATE_TYPES = 6   # busiest event types drawn; the rest are summed as "other"
+
+
+def _pen(index: int, width: float = 1.5) -> Any:
+    return pg.mkPen(theme.SERIES[index % len(theme.SERIES)], width=width)
+
+
+def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, dates: bool = False) -> pg.PlotItem:
+    axis = {"bottom": pg.DateAxisItem()} if dates else None
+    plot = layout.addPlot(row=row, col=col, title=title, axisItems=axis)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.setClipToView(True)
+    plot.setDownsampling(auto=True, mode="peak")
+    plot.addLegend(offset=(5, 5), labelTextSize="8pt")
+    plot.setMenuEnabled(False)
+    return plot
+
+
+class EquityChart:
+    """Team equity against the three baselines (x = date)."""
+
+    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
+        self.plot = _plot(layout, row, col, "Equity vs baselines", dates=True)
+        self.curves = {name: self.plot.plot([], [], name=CURVE_LABELS[name], pen=_pen(i, 2.5 if i == 0 else 1.5))
+                       for i, name in enumerate(CURVES)}
+
+    def update(self, model: LiveModel) -> None:
+        for name, item in self.curves.items():
+            series = model.curves[name]
+            item.setData(series.xs, series.ys)
+
+
+class StageChart:
+    """Stage timings per day: one stacked bar per day, a colour per stage (ms)."""
+
+    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
+        self.plot = _plot(layout, row, col, "Stage timings per day (ms)")
+        self.bars = {}
+        for i, stage in enumerate(STAGE_ORDER):
+            bar = pg.BarGraphItem(x=[], height=[], y0=[], width=0.8, brush=theme.SERIES[i % len(theme.SERIES)],
+                                  pen=None, name=STAGE_LABELS[stage])
+            self.plot.addItem(bar)
+            self.plot.legend.addItem(bar, STAGE_LABELS[stage])
+            self.bars[stage] = bar
+        self.dates: list[str] = []
+
+    def update(self, model: LiveModel) -> None:
+        self.dates = list(model.stages)[-MAX_STAGE_DAYS:]
+        xs = list(range(len(self.dates)))
+        base = [0.0] * len(xs)
+        for stage, bar in self.bars.items():
+            heights = [model.stages[d].get(stage, 0.0) for d in self.dates]
+            bar.setOpts(x=xs, height=heights, y0=list(base), width=0.8)
+            base = [b + h for b, h in zip(base, heights)]
+        axis = self.plot.getAxis("bottom")
+        step = max(1, len(self.dates) // 6)
+        axis.setTicks([[(i, d[5:]) for i, d in enumerate(self.dates) if i % step == 0]])
+
+
+class RateChart:
+    """Events per second by type over the last two minutes."""
+
+    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
+        self.plot = _plot(layout, row, col, "Events per second by type")
+        self.plot.setLabel("bottom", "seconds ago")
+        self.lines: dict[str, Any] = {}
+
+    def update(self, model: LiveModel, now: float | None = None) -> None:
+        now = now if now is not None else model.clock()
+        rates = model.rates
+        totals = {kind: sum(rates.series(kind, now)[1]) for kind in rates.types}
+        shown = [k for k, v in sorted(totals.items(), key=lambda kv: -kv[1]) if v > 0][:MAX_RATE_TYPES]
+        for kind in list(self.lines):
+            if kind not in shown:
+                self.plot.removeItem(self.lines.pop(kind))
+                self.plot.legend.removeItem(kind)
+        for i, kind in enumerate(shown):
+            xs, ys = rates.series(kind, now)
+            line = self.lines.get(kind)
+            if line is None:
+                line = self.lines[kind] = self.plot.plot([], [], name=kind, pen=_pen(len(self.lines)))
+            line.setData(xs, ys)
+
+
+class PriceChart:
+    """Prices per ticker (x = market time)."""
+
+    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
+        self.plot = _plot(layout, row, col, "Prices per ticker", dates=True)
+        self.lines: dict[str, Any] = {}
+
+    def update(self, model: LiveModel) -> None:
+        for ticker in sorted(model.prices):
+            series = model.prices[ticker]
+            line = self.lines.get(ticker)
+            if line is None:
+                line = self.lines[ticker] = self.plot.plot([], [], name=ticker, pen=_pen(len(self.lines)))
+            line.setData(series.xs, series.ys)
+        for ticker in [t for t in self.lines if t not in model.prices]:
+            self.plot.removeItem(self.lines.pop(ticker))
+            self.plot.legend.removeItem(ticker)
+
+
+class LiveCharts(pg.GraphicsLayoutWidget):
+    """The four charts of the Live panel in one view."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("live_charts")
+        self.recolor()
+        self.equity = EquityChart(self, 0, 0)
+        self.stages = StageChart(self, 0, 1)
+        self.rates = RateChart(self, 1, 0)
+        self.prices = PriceChart(self, 1, 1)
+
+    def recolor(self) -> None:
+        self.setBackground(theme.chart_colors()["background"])
+
+    def update_sections(self, model: LiveModel, dirty: set[str]) -> None:
+        if "equity" in dirty:
+            self.equity.update(model)
+        if "stages" in dirty:
+            self.stages.update(model)
+        if "rates" in dirty:
+            self.rates.update(model)
+        if "prices" in dirty:
+            self.prices.update(model)

@@ -1,0 +1,382 @@
+"""Live pipeline panel: charts, ticker bar, activity feed, holdings, today's trades, run controls.
+
+Gateway events are applied to the Qt-free :class:`LiveModel` as they arrive
+(cheap, no widget touched); a :class:`Throttle` redraws only the sections
+the model marks dirty, at most 30 times a second.
+
+Replay: ``await live_panel.replay(path, speed)`` plays a finished run's
+``events.jsonl`` through the same model and views (live events are ignored
+meanwhile; ``stop_replay()`` returns to the live run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.live_model import FeedItem, LiveModel, feed_matches
+from app.panel_api import MutatingControls
+from app.qt.async_helpers import spawn
+from app.qt.bridge import Throttle
+from app.qt.charts import LiveCharts
+
+HOLDING_COLUMNS = ("Ticker", "Quantity", "Avg", "Price", "Market value", "Weight")
+TRADE_COLUMNS = ("Id", "Ticker", "Side", "Quantity", "Price", "Date")
+FEED_TYPES = ("agent_message", "conference", "memory", "system", "day_start", "day_complete", "day_error",
+              "approval_requested", "approval_resolved", "error")
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _time(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%m-%d %H:%M") if ts else ""
+
+
+class LivePanel(QWidget):
+    """The live view of the watched run.
+
+    Args:
+        model: the model to show (default: a fresh :class:`LiveModel`).
+        hz: maximum refresh rate of the views.
+    """
+
+    panel_id = "live"
+    title = "Live pipeline"
+    services = ("gateway",)
+
+    def __init__(self, model: LiveModel | None = None, hz: float = 30.0, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("live_panel")
+        self.model = model or LiveModel()
+        self.session: Any = None
+        self.read_only_reason: str | None = None
+        self.controls = MutatingControls()
+        self._replay_task: asyncio.Task[int] | None = None
+        self._build()
+        self._feed_items: dict[int, QTreeWidgetItem] = {}
+        self._feed_shown_seq = 0
+        self.throttle = Throttle(self.refresh, hz=hz, parent=self)
+        self.model.add_listener(lambda _kind: self.throttle.mark())
+        self._clock = QTimer(self)  # the rate chart scrolls even when no event arrives
+        self._clock.timeout.connect(self._tick)
+        self._clock.start(1000)
+        self.refresh()
+
+    # -- construction ---------------------------------------------------------
+
+    def _build(self) -> None:
+        self.run_label = QLabel("No run watched")
+        self.run_label.setObjectName("live_run_label")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(200)
+        self.pause_button = self.controls.add(QPushButton("Pause"), "Pause the run after the current stage")
+        self.resume_button = self.controls.add(QPushButton("Resume"), "Resume the run")
+        self.pace = self.controls.add(QDoubleSpinBox(), "Seconds per trading day (0 = as fast as possible)")
+        self.pace.setRange(0.0, 3600.0)
+        self.pace.setDecimals(1)
+        self.pace.setSuffix(" s/day")
+        self.pace_button = self.controls.add(QPushButton("Set pace"), "Apply the pace to the running run")
+        for name, widget in (("pause", self.pause_button), ("resume", self.resume_button),
+                             ("pace", self.pace), ("set_pace", self.pace_button)):
+            widget.setObjectName(f"live_{name}")
+        self.pause_button.clicked.connect(lambda *_: spawn(self._command("pause")))
+        self.resume_button.clicked.connect(lambda *_: spawn(self._command("resume")))
+        self.pace_button.clicked.connect(lambda *_: spawn(self._command("set_pace", self.pace.value())))
+        self.command_status = QLabel()
+        self.command_status.setObjectName("live_command_status")
+        top = QHBoxLayout()
+        for widget in (self.run_label, self.progress, self.pause_button, self.resume_button, self.pace,
+                       self.pace_button, self.command_status):
+            top.addWidget(widget)
+        top.addStretch(1)
+        self.ticker_bar = QLabel()
+        self.ticker_bar.setObjectName("ticker_bar")
+        self.ticker_bar.setTextFormat(Qt.TextFormat.RichText)
+        self.replay_banner = QLabel()
+        self.replay_banner.setObjectName("replay_banner")
+        self.replay_banner.hide()
+        self.stop_replay_button = QPushButton("Stop replay")
+        self.stop_replay_button.hide()
+        self.stop_replay_button.clicked.connect(lambda *_: self.stop_replay())
+        replay_row = QHBoxLayout()
+        replay_row.addWidget(self.replay_banner, 1)
+        replay_row.addWidget(self.stop_replay_button)
+
+        self.charts = LiveCharts()
+        self.feed = QTreeWidget()
+        self.feed.setObjectName("live_feed")
+        self.feed.setHeaderLabels(("Time", "Agent", "Type", "Message"))
+        self.feed.setUniformRowHeights(True)
+        self.feed.header().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.agent_filter = QComboBox()
+        self.agent_filter.setObjectName("feed_agent_filter")
+        self.agent_filter.addItem("All agents", None)
+        self.type_filter = QComboBox()
+        self.type_filter.setObjectName("feed_type_filter")
+        self.type_filter.addItem("All types", None)
+        for kind in FEED_TYPES:
+            self.type_filter.addItem(kind, kind)
+        self.agent_filter.currentIndexChanged.connect(lambda *_: self._rebuild_feed())
+        self.type_filter.currentIndexChanged.connect(lambda *_: self._rebuild_feed())
+        feed_box = QWidget()
+        feed_layout = QVBoxLayout(feed_box)
+        feed_layout.setContentsMargins(0, 0, 0, 0)
+        filters = QHBoxLayout()
+        filters.addWidget(self.agent_filter)
+        filters.addWidget(self.type_filter)
+        filters.addStretch(1)
+        feed_layout.addLayout(filters)
+        feed_layout.addWidget(self.feed)
+        self.holdings = self._table("live_holdings", HOLDING_COLUMNS)
+        self.trades = self._table("live_trades", TRADE_COLUMNS)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(feed_box, "Activity feed")
+        self.tabs.addTab(self.holdings, "Holdings")
+        self.tabs.addTab(self.trades, "Today's trades")
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.charts)
+        splitter.addWidget(self.tabs)
+        splitter.setSizes([700, 500])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(top)
+        layout.addWidget(self.ticker_bar)
+        layout.addLayout(replay_row)
+        layout.addWidget(splitter, 1)
+
+    @staticmethod
+    def _table(name: str, columns: tuple[str, ...]) -> QTableWidget:
+        table = QTableWidget(0, len(columns))
+        table.setObjectName(name)
+        table.setHorizontalHeaderLabels(columns)
+        table.verticalHeader().hide()
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        return table
+
+    # -- Panel protocol -------------------------------------------------------
+
+    def attach(self, session: Any) -> None:
+        self.session = session
+        session.add_event_listener(self._on_frame)
+        session.add_listener(self._on_session_event)
+        gateway = session.gateway
+        if gateway is not None and gateway.initial_state is not None:
+            self._on_frame({"type": "initial_state", "state": gateway.initial_state})
+
+    def set_read_only(self, reason: str | None) -> None:
+        self.read_only_reason = reason
+        self.controls.set_read_only(reason)
+
+    def detach(self) -> None:
+        self._clock.stop()
+        self.stop_replay()
+
+    # -- replay ---------------------------------------------------------------
+
+    async def replay(self, path: str | Path, speed: float = 1.0) -> int:
+        """Play a finished run's events.jsonl through this panel (see module docstring)."""
+        self.stop_replay()
+        self.replay_banner.setText(f"Replaying {Path(path).parent.parent.name} at "
+                                   f"{speed:g} days/s" if speed else "Replaying (as fast as possible)")
+        self.replay_banner.show()
+        self.stop_replay_button.show()
+        self._rebuild_feed()
+        task = asyncio.get_event_loop().create_task(self.model.replay(path, speed))
+        self._replay_task = task
+        try:
+            return await task
+        finally:
+            if self._replay_task is task:
+                self._replay_task = None
+                self.replay_banner.setText(f"Replay of {Path(path).parent.parent.name} finished "
+                                           "(Stop replay returns to the live run)")
+
+    def stop_replay(self) -> None:
+        task, self._replay_task = self._replay_task, None
+        if task is not None and not task.done():
+            task.cancel()
+        if self.replay_banner.isVisible() or task is not None:
+            self.replay_banner.hide()
+            self.stop_replay_button.hide()
+            self.model.reset()
+            self._rebuild_feed()
+            gateway = getattr(self.session, "gateway", None)
+            if gateway is not None and gateway.initial_state is not None:
+                self.model.apply({"type": "initial_state", "state": gateway.initial_state})
+                spawn(self._resync(gateway))
+
+    @property
+    def replaying(self) -> bool:
+        return self.replay_banner.isVisible()
+
+    # -- events ---------------------------------------------------------------
+
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        if self.replaying:
+            return  # the replay owns the model until stopped
+        self.model.apply(frame)
+
+    def _on_session_event(self, event: Any) -> None:
+        if event.kind in ("run", "profile") and not self.replaying:
+            self.model.reset()
+            self._rebuild_feed()
+            self.throttle.mark()
+
+    async def _resync(self, gateway: Any) -> None:
+        try:
+            await gateway.get_state()
+        except Exception:  # noqa: BLE001 - best effort: the next events refresh the view anyway
+            pass
+
+    async def _command(self, verb: str, *args: Any) -> None:
+        gateway = getattr(self.session, "gateway", None)
+        if gateway is None:
+            self.command_status.setText("No run watched")
+            return
+        try:
+            reply = await getattr(gateway, verb)(*args)
+        except Exception as err:  # noqa: BLE001 - shown next to the controls
+            self.command_status.setText(f"{verb} failed: {err}")
+            return
+        self.command_status.setText(str(reply.get("content", "ok")))
+
+    def _tick(self) -> None:
+        self.model.dirty.add("rates")
+        self.throttle.mark()
+
+    # -- refresh --------------------------------------------------------------
+
+    def refresh(self) -> None:
+        dirty = self.model.take_dirty()
+        self.charts.update_sections(self.model, dirty)
+        if "status" in dirty:
+            self._refresh_status()
+        if "tickers" in dirty:
+            self._refresh_tickers()
+        if "feed" in dirty:
+            self._refresh_feed()
+        if "holdings" in dirty:
+            self._fill(self.holdings, [(h.get("ticker"), h.get("quantity"), h.get("avg"), h.get("currentPrice"),
+                                        h.get("marketValue"), f"{float(h.get('weight') or 0) * 100:.1f}%")
+                                       for h in self.model.holdings])
+        if "trades" in dirty:
+            self._fill(self.trades, [(t.get("id"), t.get("ticker"), t.get("side") or t.get("action"),
+                                      t.get("quantity", t.get("qty")), t.get("price"), t.get("trading_date"))
+                                     for t in self.model.todays_trades()])
+
+    def _refresh_status(self) -> None:
+        m = self.model
+        value = m.stats.get("totalAssetValue")
+        equity = f" - equity {_fmt(float(value))}" if isinstance(value, (int, float)) else ""
+        run = m.run_id or "no run"
+        self.run_label.setText(f"Run {run}: {m.status}{' on ' + m.current_date if m.current_date else ''}{equity}")
+        self.progress.setValue(int(max(0.0, min(1.0, m.progress)) * 1000))
+
+    def _refresh_tickers(self) -> None:
+        parts = []
+        for ticker in sorted(self.model.tickers):
+            row = self.model.tickers[ticker]
+            color = "#3fb950" if row["ret"] >= 0 else "#f85149"
+            parts.append(f"<b>{ticker}</b> {row['price']:,.2f} <span style='color:{color}'>{row['ret']:+.2f}%</span>")
+        self.ticker_bar.setText(" &nbsp;&nbsp; ".join(parts))
+
+    @staticmethod
+    def _fill(table: QTableWidget, rows: list[tuple[Any, ...]]) -> None:
+        table.setRowCount(len(rows))
+        for r, values in enumerate(rows):
+            for c, value in enumerate(values):
+                text = _fmt(value)
+                item = table.item(r, c)
+                if item is None:
+                    item = QTableWidgetItem(text)
+                    if isinstance(value, (int, float)):
+                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    table.setItem(r, c, item)
+                elif item.text() != text:
+                    item.setText(text)
+
+    # -- feed -----------------------------------------------------------------
+
+    def _filters(self) -> tuple[str | None, set[str] | None]:
+        agent = self.agent_filter.currentData()
+        kind = self.type_filter.currentData()
+        return agent, ({kind} if kind else None)
+
+    def _refresh_feed(self) -> None:
+        agents = self.model.feed_agents()
+        known = [self.agent_filter.itemData(i) for i in range(1, self.agent_filter.count())]
+        for agent in agents:
+            if agent not in known:
+                self.agent_filter.addItem(agent, agent)
+        agent, types = self._filters()
+        oldest = self.model.feed[0].seq if self.model.feed else self.model.feed_seq + 1
+        for seq in [s for s in self._feed_items if s < oldest]:  # rolled out of the bounded model
+            item = self._feed_items.pop(seq)
+            self.feed.takeTopLevelItem(self.feed.indexOfTopLevelItem(item))
+        for item in self.model.feed:
+            if item.seq > self._feed_shown_seq and feed_matches(item, agent, types):
+                self._feed_items[item.seq] = self._add_feed_item(item, agent)
+        self._feed_shown_seq = self.model.feed_seq
+        for seq in self.model.take_feed_touched():
+            widget = self._feed_items.get(seq)
+            block = next((i for i in self.model.feed if i.seq == seq), None)
+            if widget is not None and block is not None:
+                self._sync_children(widget, block, agent)
+        if self.feed.topLevelItemCount():
+            self.feed.scrollToItem(self.feed.topLevelItem(self.feed.topLevelItemCount() - 1))
+
+    def _rebuild_feed(self) -> None:
+        self.feed.clear()
+        self._feed_items = {}
+        self._feed_shown_seq = 0
+        self.model.take_feed_touched()
+        self._refresh_feed()
+
+    def _add_feed_item(self, item: FeedItem, agent: str | None) -> QTreeWidgetItem:
+        title = item.text if item.type != "conference" else f"{item.text}{' (in progress)' if item.open else ''}"
+        widget = QTreeWidgetItem([_time(item.ts), item.agent, item.type, title])
+        widget.setToolTip(3, item.text)
+        self.feed.addTopLevelItem(widget)
+        if item.children:
+            self._sync_children(widget, item, agent)
+        return widget
+
+    def _sync_children(self, widget: QTreeWidgetItem, block: FeedItem, agent: str | None) -> None:
+        children = [c for c in block.children if agent is None or c.agent == agent]
+        for child in children[widget.childCount():]:
+            sub = QTreeWidgetItem([_time(child.ts), child.agent, child.type, child.text])
+            sub.setToolTip(3, child.text)
+            widget.addChild(sub)
+        widget.setText(3, f"{block.text}{' (in progress)' if block.open else ''} - {len(block.children)} messages")

@@ -1,0 +1,261 @@
+"""Stack panel: one row per process (services, runtime/controller, Gateways), controls and live logs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.stack_model import ProcessRow, StackModel, format_uptime
+from app.net.http import ServiceError
+from app.panel_api import MutatingControls
+from app.qt import theme
+from app.qt.async_helpers import spawn
+from app.qt.bridge import Throttle
+from app.qt.panels.log_view import LogView
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("Process", "Status", "PID", "Port", "Uptime", "Restarts", "Last exit", "")
+ACTIONS = ("start", "stop", "restart", "logs")
+
+
+class StackPanel(QWidget):
+    """The processes of the runtime, with start/stop/restart and a log view per process.
+
+    Args:
+        model: the rows (default: a fresh :class:`StackModel`; tests pass their own).
+        gateway_poll_ms: how often Gateway rows are refreshed from runtime_service.
+    """
+
+    panel_id = "stack"
+    title = "Stack"
+    services = ("runtime",)
+
+    def __init__(self, model: StackModel | None = None, gateway_poll_ms: int = 2000,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("stack_panel")
+        self.model = model or StackModel()
+        self.session: Any = None
+        self.read_only_reason: str | None = None
+        self.controls = MutatingControls()
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("stack_table")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
+        self.table.cellDoubleClicked.connect(lambda row, _c: self.open_log(self._name_at(row)))
+        self.start_all_button = self.controls.add(QPushButton("Start all"), "Start every stopped service")
+        self.stop_all_button = self.controls.add(QPushButton("Stop all"), "Stop every Gateway and service")
+        self.start_all_button.clicked.connect(lambda *_: spawn(self._run(self.model.start_all())))
+        self.stop_all_button.clicked.connect(lambda *_: spawn(self._run(self.model.stop_all())))
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_all_button)
+        buttons.addWidget(self.stop_all_button)
+        buttons.addStretch(1)
+        self.logs = QTabWidget()
+        self.logs.setObjectName("stack_logs")
+        self.logs.setTabsClosable(True)
+        self.logs.tabCloseRequested.connect(self._close_log)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addLayout(buttons)
+        top_layout.addWidget(self.table)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(self.logs)
+        splitter.setSizes([300, 300])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(splitter)
+        self._row_buttons: dict[str, dict[str, QToolButton]] = {}
+        self.log_views: dict[str, LogView] = {}
+        self._throttle = Throttle(self.refresh, hz=10, parent=self)
+        self.model.add_listener(lambda _name: self._throttle.mark())
+        self._tick = QTimer(self)  # uptime keeps counting between status changes
+        self._tick.timeout.connect(self.refresh)
+        self._tick.start(1000)
+        self._gateway_poll = QTimer(self)
+        self._gateway_poll.timeout.connect(lambda: spawn(self.poll_gateways()))
+        self._gateway_poll_ms = gateway_poll_ms
+        self.last_error = ""
+        self.refresh()
+
+    # -- Panel protocol -------------------------------------------------------
+
+    def attach(self, session: Any) -> None:
+        self.session = session
+        session.add_listener(self._on_session_event)
+        self._bind_source()
+        self._gateway_poll.start(self._gateway_poll_ms)
+
+    def set_read_only(self, reason: str | None) -> None:
+        self.read_only_reason = reason
+        self.controls.set_read_only(reason)
+        self.refresh()
+
+    def detach(self) -> None:
+        self._gateway_poll.stop()
+        self._tick.stop()
+        for view in self.log_views.values():
+            view.detach()
+        self.model.unbind()
+
+    # -- actions --------------------------------------------------------------
+
+    def open_log(self, name: str) -> LogView:
+        """Show (creating if needed) the live log of a process; returns its view."""
+        view = self.log_views.get(name)
+        if view is None:
+            view = LogView(name)
+            proc = self.model.process(name)
+            row = self.model.row(name)
+            if proc is not None:
+                view.attach_process(proc)
+            elif row.run_id and self.session is not None:
+                run_id = row.run_id
+                view.attach_fetcher(lambda: self.session.client("runtime").get(f"/runs/{run_id}/logs", tail=500))
+            else:
+                view.set_lines([f"no log available for {name} from here"])
+            self.log_views[name] = view
+            self.logs.addTab(view, name)
+        self.logs.setCurrentWidget(view)
+        return view
+
+    async def poll_gateways(self) -> None:
+        """Refresh Gateway rows from runtime_service (quietly skipped while it is down)."""
+        if self.session is None or self.session.state("runtime").status != "up":
+            return
+        try:
+            runs = await self.session.client("runtime").get("/runs")
+        except ServiceError:
+            return
+        self.model.runtime = self.session.client("runtime")
+        self.model.set_gateways(runs or [])
+
+    def refresh(self) -> None:
+        if self.read_only_reason is None:
+            local = self.model.supervisor is not None
+            for button in (self.start_all_button, self.stop_all_button):
+                button.setEnabled(local)
+                button.setToolTip("" if local else "No local stack started by this app")
+        rows = self.model.rows()
+        if [self._name_at(i) for i in range(self.table.rowCount())] != [r.name for r in rows]:
+            self._rebuild(rows)
+        now = self.model.clock()
+        for index, row in enumerate(rows):
+            values = (row.label, row.status, str(row.pid or ""), str(row.port or ""),
+                      format_uptime(row.uptime(now)), str(row.restarts), row.last_exit or row.message)
+            for col, value in enumerate(values):
+                item = self.table.item(index, col)
+                if item.text() != value:
+                    item.setText(value)
+            status_item = self.table.item(index, 1)
+            status_item.setForeground(QColor(theme.status_color(row.status)))
+            status_item.setToolTip(row.message or row.status)
+            self.table.item(index, 6).setToolTip(row.last_exit or row.message)
+            self._update_buttons(row)
+
+    # -- internals ------------------------------------------------------------
+
+    def _name_at(self, index: int) -> str:
+        item = self.table.item(index, 0)
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
+
+    def _rebuild(self, rows: list[ProcessRow]) -> None:
+        self.table.setRowCount(len(rows))
+        self._row_buttons = {}
+        for index, row in enumerate(rows):
+            for col in range(len(COLUMNS) - 1):
+                item = QTableWidgetItem("")
+                if col == 0:
+                    item.setData(Qt.ItemDataRole.UserRole, row.name)
+                self.table.setItem(index, col, item)
+            cell = QWidget()
+            box = QHBoxLayout(cell)
+            box.setContentsMargins(0, 0, 0, 0)
+            buttons = {}
+            for verb in ACTIONS:
+                button = QToolButton()
+                button.setText({"start": "Start", "stop": "Stop", "restart": "Restart", "logs": "Logs"}[verb])
+                button.setObjectName(f"{verb}_{row.name}")
+                if verb == "logs":
+                    button.clicked.connect(lambda *_, n=row.name: self.open_log(n))
+                else:
+                    button.clicked.connect(lambda *_, n=row.name, v=verb: spawn(self._run(getattr(self.model, v)(n))))
+                box.addWidget(button)
+                buttons[verb] = button
+            self._row_buttons[row.name] = buttons
+            self.table.setCellWidget(index, len(COLUMNS) - 1, cell)
+        self.table.resizeColumnsToContents()
+
+    def _update_buttons(self, row: ProcessRow) -> None:
+        buttons = self._row_buttons.get(row.name)
+        if not buttons:
+            return
+        why = self.read_only_reason or self.model.controllable(row.name)
+        running = row.status in ("starting", "healthy", "unhealthy", "restarting")
+        for verb, button in buttons.items():
+            if verb == "logs":
+                continue
+            wanted = {"start": not running, "stop": running, "restart": running}[verb]
+            button.setEnabled(why is None and wanted)
+            button.setToolTip(why or f"{verb.title()} {row.label}")
+
+    async def _run(self, coro: Any) -> None:
+        try:
+            await coro
+            self.last_error = ""
+        except (ServiceError, PermissionError, KeyError, RuntimeError, OSError) as err:
+            self.last_error = str(err)
+            log.warning("stack action failed: %s", err)
+            if self.window() is not None and hasattr(self.window(), "statusBar"):
+                self.window().statusBar().showMessage(f"Stack: {err}", 10000)
+        self.refresh()
+
+    def _bind_source(self) -> None:
+        session = self.session
+        stack = getattr(session, "stack", None)
+        if stack is not None:
+            if self.model.supervisor is not stack.supervisor:
+                self.model.bind_supervisor(stack.supervisor)
+            self.model.clear_remote()
+        else:
+            if self.model.supervisor is not None:
+                self.model.unbind()
+            self.model.set_remote(session.states())
+        self.model.runtime = session.client("runtime")
+
+    def _on_session_event(self, event: Any) -> None:
+        if event.kind in ("stack", "profile", "connection"):
+            self._bind_source()
+        if event.kind in ("stack", "profile"):
+            self.model.set_gateways([])
+
+    def _close_log(self, index: int) -> None:
+        view = self.logs.widget(index)
+        if isinstance(view, LogView):
+            view.detach()
+            self.log_views.pop(view.name, None)
+        self.logs.removeTab(index)
+        if view is not None:
+            view.deleteLater()

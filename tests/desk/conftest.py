@@ -1,0 +1,134 @@
+"""Fixtures of the desktop app tests: offscreen Qt, a qasync loop, real Gateway subprocesses.
+
+pytest-qt gives ``qapp``/``qtbot`` but does not drive asyncio; ``qloop`` is a
+``qasync.QEventLoop`` on that app and ``arun(coro)`` runs a coroutine on it
+(Qt events are processed meanwhile). Inside coroutines, wait on asyncio
+(never ``qtbot.wait*``, which would block the loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+LISTEN_RE = re.compile(r"gateway listening on (ws://\S+) ")
+
+
+@pytest.fixture
+def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
+    import qasync
+
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        asyncio.set_event_loop(None)
+        loop.close()  # now, while the QApplication still exists
+
+
+@pytest.fixture
+def arun(qloop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
+    """``arun(coro, timeout=30)``: run a coroutine on the qasync loop and return its result."""
+
+    def run(coro: Any, timeout: float = 30.0) -> Any:
+        return qloop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_windows(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a Qt test that leaves a visible top-level widget behind (after qtbot's own cleanup)."""
+    yield
+    if "qtbot" not in request.fixturenames:
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QApplication.processEvents()
+    leaked = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    for widget in leaked:
+        widget.close()
+        widget.deleteLater()
+    assert not leaked, f"visible top-level widgets left behind: {[type(w).__name__ for w in leaked]}"
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Await until ``predicate()`` is truthy (polling the running loop); returns its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class GatewayProcess:
+    """A real ``python -m gateway`` subprocess on a free port.
+
+    Args:
+        tmp_path: where its runs/ and workspaces/ go.
+    """
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOTRADERS_", "AGENT_"))}
+        self.env.update(RUNS_DIR=str(tmp_path / "runs"), WORKSPACES_DIR=str(tmp_path / "ws"), PYTHONUNBUFFERED="1")
+        self.runs_dir = tmp_path / "runs"
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.port = 0
+
+    def start(self, *args: str, port: int = 0) -> str:
+        """Start it (``--port``; 0 = any) with extra CLI args; returns its ws:// URL."""
+        self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "--port", str(port), *args], env=self.env,
+                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     start_new_session=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        match = LISTEN_RE.search(line)
+        if not match:
+            self.kill()
+            raise AssertionError(f"gateway did not start: {line!r}")
+        self.url = match.group(1)
+        self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
+        return self.url
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def gateway_process(tmp_path: Path) -> Iterator[GatewayProcess]:
+    gateway = GatewayProcess(tmp_path)
+    try:
+        yield gateway
+    finally:
+        gateway.kill()
