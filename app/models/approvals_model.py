@@ -270,11 +270,12 @@ class ApprovalsModel:
         if self.run_id is not None:
             items = [a for a in items if not a.run_id or a.run_id == self.run_id]
         known = {a.id for a in self.pending}
+        keep, self.selected_id = self.selected_id, None
         self.pending, self.history = [], []
         for item in items:
             self._place(item, announce=item.pending and item.id not in known)
-        if self.selected_id not in {a.id for a in self.pending}:
-            self.selected_id = self.pending[0].id if self.pending else None
+        ids = [a.id for a in self.pending]
+        self.selected_id = keep if keep in ids else (ids[0] if ids else None)
         self._emit("changed")
 
     # -- decisions ----------------------------------------------------------------

@@ -284,7 +284,8 @@ class WorkspacesModel:
             self._emit("dirty", self.dirty)
         if self._pending is not None and not self._pending.done():
             self._pending.cancel()
-        self._pending = asyncio.get_running_loop().create_task(self._validate_later(text))
+        # get_event_loop: Qt slots run outside a coroutine, on the (qasync) loop set for this thread.
+        self._pending = asyncio.get_event_loop().create_task(self._validate_later(text))
 
     async def _validate_later(self, text: str) -> BootstrapCheck:
         await asyncio.sleep(self.debounce)

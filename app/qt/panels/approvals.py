@@ -1,0 +1,382 @@
+"""Approvals panel: the pending queue, keyboard-driven decisions, and the decided history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+    QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from app.models.approvals_model import ApprovalItem, ApprovalsModel, format_countdown
+from app.net.services import AgentServiceClient
+from app.panel_api import MutatingControls
+from app.qt.async_helpers import spawn
+from app.qt.bridge import Throttle
+from app.qt.notify import Notifier
+from app.qt.widgets.countdown import CountdownLabel
+
+PENDING_COLUMNS = ("Ticker", "Action", "Qty", "Price", "Notional", "Conf.", "Expires in")
+HISTORY_COLUMNS = ("Date", "Ticker", "Action", "Qty", "Executed", "Status", "Decided by", "Reason", "At")
+SIGNAL_COLUMNS = ("Analyst", "Signal", "Conf.", "Reasoning")
+
+
+def _cell(text: Any, align_right: bool = False) -> QTableWidgetItem:
+    item = QTableWidgetItem(str(text))
+    if align_right:
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
+def _table(columns: tuple[str, ...], name: str) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setObjectName(name)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setAlternatingRowColors(True)
+    return table
+
+
+class RejectDialog(QDialog):
+    """Confirms a rejection and asks for the reason (opened with ``open()``, never ``exec()``)."""
+
+    def __init__(self, item: ApprovalItem, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reject_dialog")
+        self.setWindowTitle("Reject order")
+        self.reason = QLineEdit()
+        self.reason.setObjectName("reject_reason")
+        self.reason.setPlaceholderText("why (recorded in the audit log)")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.confirm = buttons.addButton("Reject", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow(QLabel(f"Reject {item.action} {item.quantity} {item.ticker} @ {item.price:,.2f}?"))
+        form.addRow("Reason", self.reason)
+        form.addRow(buttons)
+
+
+class ApprovalsPanel(QWidget):
+    """Pending approvals of the watched run, decided with buttons or keys.
+
+    Keys (on the queue): J / Down next, K / Up previous, A approve (the
+    quantity in the box), R reject after a confirmation dialog.
+    """
+
+    panel_id = "approvals"
+    title = "Approvals"
+    services = ("agent", "gateway")
+    shortcut = "Alt+A"
+
+    def __init__(self, model: ApprovalsModel | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("approvals_panel")
+        self.model = model or ApprovalsModel()
+        self.session: Any = None
+        self.notifier = Notifier(self)
+        self.dialog: RejectDialog | None = None
+        self._updating = False
+        self._panel_reason: str | None = None
+        self._arrivals: list[ApprovalItem] = []
+        self._build()
+        self.controls = MutatingControls()
+        for widget, tip in ((self.approve_button, "Approve the selected order (A)"),
+                            (self.reject_button, "Reject the selected order (R)"),
+                            (self.quantity, "Shares to execute: lower it to approve fewer"),
+                            (self.reason, "Reason recorded with the decision")):
+            self.controls.add(widget, tip)
+        self.throttle = Throttle(self.refresh, hz=30, parent=self)
+        self.model.add_listener(self._on_model)
+        self.clock_timer = QTimer(self)
+        self.clock_timer.setInterval(1000)
+        self.clock_timer.timeout.connect(self._tick)
+        self.clock_timer.start()
+        self.refresh()
+
+    # -- layout -------------------------------------------------------------------
+    def _build(self) -> None:
+        self.tabs = QTabWidget()
+        self.table = _table(PENDING_COLUMNS, "approvals_table")
+        self.table.installEventFilter(self)
+        self.table.itemSelectionChanged.connect(self._on_row_selected)
+        self.history = _table(HISTORY_COLUMNS, "approvals_history")
+
+        detail = QWidget()
+        self.headline = QLabel("No pending approvals")
+        self.headline.setObjectName("approval_headline")
+        font = self.headline.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        font.setBold(True)
+        self.headline.setFont(font)
+        self.countdown = CountdownLabel(self.model.clock)
+        self.countdown.setObjectName("approval_countdown")
+        self.reasons = QLabel()
+        self.reasons.setWordWrap(True)
+        self.pm = QLabel()
+        self.pm.setObjectName("approval_reasoning")
+        self.pm.setWordWrap(True)
+        self.signals = _table(SIGNAL_COLUMNS, "approval_signals")
+        self.signals.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.warnings = QLabel()
+        self.warnings.setObjectName("approval_warnings")
+        self.warnings.setWordWrap(True)
+        self.quantity = QSpinBox()
+        self.quantity.setObjectName("approval_quantity")
+        self.quantity.setMinimum(1)
+        self.reason = QLineEdit()
+        self.reason.setObjectName("approval_reason")
+        self.reason.setPlaceholderText("reason (optional for approvals)")
+        self.approve_button = QPushButton("Approve (A)")
+        self.approve_button.setObjectName("approve_button")
+        self.reject_button = QPushButton("Reject\u2026 (R)")
+        self.reject_button.setObjectName("reject_button")
+        self.approve_button.clicked.connect(lambda: self.approve_selected())
+        self.reject_button.clicked.connect(lambda: self.ask_reject())
+
+        head = QHBoxLayout()
+        head.addWidget(self.headline, 1)
+        head.addWidget(QLabel("expires in"))
+        head.addWidget(self.countdown)
+        buttons = QHBoxLayout()
+        buttons.addWidget(QLabel("Quantity"))
+        buttons.addWidget(self.quantity)
+        buttons.addWidget(self.reason, 1)
+        buttons.addWidget(self.approve_button)
+        buttons.addWidget(self.reject_button)
+        box = QVBoxLayout(detail)
+        box.addLayout(head)
+        box.addWidget(self.reasons)
+        box.addWidget(QLabel("<b>Portfolio manager</b>"))
+        box.addWidget(self.pm)
+        box.addWidget(QLabel("<b>Analyst signals</b>"))
+        box.addWidget(self.signals, 1)
+        box.addWidget(QLabel("<b>Risk warnings</b>"))
+        box.addWidget(self.warnings)
+        box.addLayout(buttons)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.table)
+        split.addWidget(detail)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        self.tabs.addTab(split, "Pending")
+        self.tabs.addTab(self.history, "History")
+        self.message = QLabel()
+        self.message.setObjectName("approvals_message")
+        self.message.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.message)
+
+    # -- panel API ----------------------------------------------------------------
+    def attach(self, session: Any) -> None:
+        self.session = session
+        self._use_profile()
+        session.add_listener(self._on_session)
+        session.add_event_listener(self._on_gateway_event)
+
+    def set_read_only(self, reason: str | None) -> None:
+        self._panel_reason = reason
+        self._apply_permissions()
+
+    def detach(self) -> None:
+        self.notifier.close()
+
+    def _apply_permissions(self) -> None:
+        reason = self._panel_reason
+        if reason is None and self.session is not None:
+            reason = self.session.denied("operator")
+        self.controls.set_read_only(reason)
+        self._update_buttons()
+
+    def _use_profile(self) -> None:
+        self.model.set_client(AgentServiceClient(self.session.client("agent")))
+        self.model.set_run(self.session.run_id)
+        spawn(self.model.refresh())
+
+    def _on_session(self, event: Any) -> None:
+        if event.kind == "profile":
+            self._use_profile()
+        elif event.kind == "run":
+            self.model.set_run(self.session.run_id)
+            spawn(self.model.refresh())
+        elif event.kind == "role":
+            self._apply_permissions()
+
+    def _on_gateway_event(self, frame: dict[str, Any]) -> None:
+        self.model.apply_event(frame)
+        if frame.get("type") == "hello":  # every (re)connect: catch up on what we missed
+            spawn(self.model.refresh())
+
+    # -- model -> view ------------------------------------------------------------
+    def _on_model(self, kind: str, payload: Any) -> None:
+        if kind == "arrived":
+            self._arrivals.append(payload)  # announced with the next refresh: a burst is one notification
+        elif kind == "message":
+            self.message.setText(payload or "")
+        self.throttle.mark()
+
+    def _announce(self) -> None:
+        arrivals, self._arrivals = self._arrivals, []
+        if len(arrivals) == 1:
+            a = arrivals[0]
+            self.notifier.notify(f"Approval needed: {a.ticker}",
+                                 f"{a.action} {a.quantity} {a.ticker} @ {a.price:,.2f} ({a.notional:,.0f} USD)")
+        elif arrivals:
+            self.notifier.notify(f"{len(arrivals)} approvals needed",
+                                 ", ".join(f"{a.action} {a.quantity} {a.ticker}" for a in arrivals))
+
+    def refresh(self) -> None:
+        self._announce()
+        self._updating = True
+        try:
+            self._fill_pending()
+            self._fill_history()
+        finally:
+            self._updating = False
+        self._show_detail(self.model.selected)
+        count = len(self.model.pending)
+        self.tabs.setTabText(0, f"Pending ({count})" if count else "Pending")
+
+    def _fill_pending(self) -> None:
+        now = self.model.clock()
+        self.table.setRowCount(len(self.model.pending))
+        selected_row = -1
+        for row, a in enumerate(self.model.pending):
+            values = (a.ticker, a.action, f"{a.quantity:,}", f"{a.price:,.2f}", f"{a.notional:,.0f}",
+                      f"{a.confidence:.0f}", format_countdown(a.seconds_left(now)))
+            for col, value in enumerate(values):
+                item = _cell(value, col >= 2)
+                item.setData(Qt.ItemDataRole.UserRole, a.id)
+                self.table.setItem(row, col, item)
+            if a.id == self.model.selected_id:
+                selected_row = row
+        if selected_row >= 0:
+            self.table.selectRow(selected_row)
+        else:
+            self.table.clearSelection()
+
+    def _fill_history(self) -> None:
+        self.history.setRowCount(len(self.model.history))
+        for row, a in enumerate(self.model.history):
+            at = dt.datetime.fromtimestamp(a.decided_at).strftime("%Y-%m-%d %H:%M:%S") if a.decided_at else ""
+            executed = "" if a.decided_quantity is None else f"{a.decided_quantity:,}"
+            values = (a.date, a.ticker, a.action, f"{a.quantity:,}", executed, a.status, a.decided_by, a.reason, at)
+            for col, value in enumerate(values):
+                self.history.setItem(row, col, _cell(value, col in (3, 4)))
+
+    def _show_detail(self, a: ApprovalItem | None) -> None:
+        if a is None:
+            self.headline.setText("No pending approvals" if not self.model.pending else "Select an approval")
+            self.countdown.set_deadline(None)
+            for label in (self.reasons, self.pm, self.warnings):
+                label.clear()
+            self.signals.setRowCount(0)
+            self._update_buttons()
+            return
+        self.headline.setText(f"{a.action.upper()} {a.quantity:,} {a.ticker} @ {a.price:,.2f} = "
+                              f"{a.notional:,.0f} USD  (confidence {a.confidence:.0f})")
+        self.countdown.set_deadline(a.expires_at)
+        self.reasons.setText("Held because: " + "; ".join(a.reasons) if a.reasons else f"Trading day {a.date}")
+        self.pm.setText(a.pm_reasoning or "-")
+        self.warnings.setText("\n".join(f"\u2022 {w}" for w in a.risk_warnings) or "none")
+        self.signals.setRowCount(len(a.signals))
+        for row, s in enumerate(a.signals):
+            values = (s.get("agent_id", s.get("agentId", "")), s.get("signal", ""),
+                      f"{float(s.get('confidence') or 0):.0f}", s.get("reasoning", ""))
+            for col, value in enumerate(values):
+                self.signals.setItem(row, col, _cell(value, col == 2))
+        if self.quantity.property("approval_id") != a.id:  # keep a typed quantity while the row stays
+            self.quantity.setMaximum(max(1, a.quantity))
+            self.quantity.setValue(a.quantity)
+            self.quantity.setProperty("approval_id", a.id)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        a = self.model.selected
+        can = a is not None and not self.controls.read_only
+        self.approve_button.setEnabled(can)
+        self.reject_button.setEnabled(can)
+        self.quantity.setEnabled(can and a.allow_quantity_change)
+
+    def _tick(self) -> None:
+        now = self.model.clock()
+        for row, a in enumerate(self.model.pending[: self.table.rowCount()]):
+            item = self.table.item(row, len(PENDING_COLUMNS) - 1)
+            if item is not None:
+                item.setText(format_countdown(a.seconds_left(now)))
+
+    # -- view -> model ------------------------------------------------------------
+    def _on_row_selected(self) -> None:
+        if self._updating:
+            return
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            item = self.table.item(rows[0].row(), 0)
+            self.model.select(item.data(Qt.ItemDataRole.UserRole) if item else None)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if watched is self.table and event.type() == QEvent.Type.KeyPress:
+            return self.handle_key(event)  # type: ignore[arg-type]
+        return super().eventFilter(watched, event)
+
+    def handle_key(self, event: QKeyEvent) -> bool:
+        """The queue's keyboard: True when the key was ours."""
+        key = event.key()
+        if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            return False
+        if key in (Qt.Key.Key_J, Qt.Key.Key_Down):
+            self.model.select_next()
+        elif key in (Qt.Key.Key_K, Qt.Key.Key_Up):
+            self.model.select_previous()
+        elif key == Qt.Key.Key_A:
+            self.approve_selected()
+        elif key == Qt.Key.Key_R:
+            self.ask_reject()
+        else:
+            return False
+        self.throttle.flush()
+        return True
+
+    def _refused(self) -> bool:
+        if self.controls.read_only:
+            self.message.setText(self.controls.reason or "read-only")
+            return True
+        return self.model.selected is None
+
+    def approve_selected(self) -> None:
+        if self._refused():
+            return
+        a = self.model.selected
+        quantity = self.quantity.value() if a.allow_quantity_change and self.quantity.value() < a.quantity else None
+        spawn(self.model.approve(a.id, quantity=quantity, reason=self.reason.text().strip()))
+        self.reason.clear()
+
+    def ask_reject(self) -> None:
+        """Open the confirmation dialog; the rejection is sent only if it is accepted."""
+        if self._refused():
+            return
+        a = self.model.selected
+        dialog = RejectDialog(a, self)
+        dialog.reason.setText(self.reason.text().strip())
+        dialog.finished.connect(lambda result: self._rejected(dialog, a.id, result))
+        self.dialog = dialog
+        dialog.open()
+
+    def _rejected(self, dialog: RejectDialog, approval_id: str, result: int) -> None:
+        self.dialog = None
+        dialog.deleteLater()
+        if result == QDialog.DialogCode.Accepted:
+            spawn(self.model.reject(approval_id, reason=dialog.reason.text().strip()))
+            self.reason.clear()
+        self.table.setFocus()

@@ -1,0 +1,1 @@
+"""Small shared widgets of the panels: BOOTSTRAP editor, countdown label, metrics table."""
