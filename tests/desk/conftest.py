@@ -132,3 +132,15 @@ def gateway_process(tmp_path: Path) -> Iterator[GatewayProcess]:
         yield gateway
     finally:
         gateway.kill()
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real finished run (six trading days) made by a Gateway subprocess; returns its folder."""
+    base = tmp_path_factory.mktemp("finished")
+    gateway = GatewayProcess(base)
+    gateway.start("--run-id", "finished", "--create", "--end", "2025-01-10", "--pace", "0", "--exit-when-done")
+    assert gateway.proc is not None
+    assert gateway.proc.wait(120) == 0
+    gateway.proc = None
+    return gateway.runs_dir / "finished"

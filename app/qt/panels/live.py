@@ -82,6 +82,7 @@ class LivePanel(QWidget):
         self.read_only_reason: str | None = None
         self.controls = MutatingControls()
         self._replay_task: asyncio.Task[int] | None = None
+        self._replay_mode = False  # True from replay() until stop_replay(): live events are ignored
         self._build()
         self._feed_items: dict[int, QTreeWidgetItem] = {}
         self._feed_shown_seq = 0
@@ -208,6 +209,7 @@ class LivePanel(QWidget):
     async def replay(self, path: str | Path, speed: float = 1.0) -> int:
         """Play a finished run's events.jsonl through this panel (see module docstring)."""
         self.stop_replay()
+        self._replay_mode = True
         self.replay_banner.setText(f"Replaying {Path(path).parent.parent.name} at "
                                    f"{speed:g} days/s" if speed else "Replaying (as fast as possible)")
         self.replay_banner.show()
@@ -227,7 +229,8 @@ class LivePanel(QWidget):
         task, self._replay_task = self._replay_task, None
         if task is not None and not task.done():
             task.cancel()
-        if self.replay_banner.isVisible() or task is not None:
+        if self._replay_mode:
+            self._replay_mode = False
             self.replay_banner.hide()
             self.stop_replay_button.hide()
             self.model.reset()
@@ -239,7 +242,7 @@ class LivePanel(QWidget):
 
     @property
     def replaying(self) -> bool:
-        return self.replay_banner.isVisible()
+        return self._replay_mode
 
     # -- events ---------------------------------------------------------------
 

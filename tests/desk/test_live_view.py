@@ -1,0 +1,119 @@
+"""Live panel views against a LiveModel: change the model, look at the widgets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from app.models.live_model import LiveModel
+from app.qt.panels.live import LivePanel
+
+
+def _panel(qtbot: Any, **model_args: Any) -> LivePanel:
+    panel = LivePanel(LiveModel(**model_args))
+    qtbot.addWidget(panel)
+    return panel
+
+
+def test_events_do_not_repaint_synchronously_and_refresh_once_per_frame(qtbot: Any) -> None:
+    panel = _panel(qtbot)
+    panel.throttle.flush()
+    before = panel.throttle.refreshes
+    for i in range(1000):
+        panel.model.apply({"type": "price_update", "symbol": "AAPL", "price": 100 + i, "open": 100, "ret": 1.0,
+                           "timestamp": 1_700_000_000_000 + i * 1000})
+    assert panel.throttle.refreshes == before  # applying is off the paint path
+    panel.throttle.flush()
+    assert panel.throttle.refreshes == before + 1
+    xs, ys = panel.charts.prices.lines["AAPL"].getData()
+    assert ys[-1] == 1099.0 and len(ys) == 1000
+    assert "AAPL" in panel.ticker_bar.text() and "1,099.00" in panel.ticker_bar.text()
+
+
+def test_holdings_trades_status_and_ticker_bar(qtbot: Any) -> None:
+    panel = _panel(qtbot)
+    model = panel.model
+    model.apply({"type": "hello", "run_id": "r9", "server_mode": "backtest", "read_only": False, "role": "admin"})
+    model.apply({"type": "run_status", "run_id": "r9", "status": "running", "progress": 0.5})
+    model.apply({"type": "day_start", "date": "2025-01-03", "progress": 0.5})
+    model.apply({"type": "team_holdings", "data": [
+        {"ticker": "MSFT", "quantity": 15, "avg": 399.75, "currentPrice": 418.0, "marketValue": 6270.0, "weight": 0.0627},
+        {"ticker": "CASH", "quantity": 93_730.0, "avg": 1.0, "currentPrice": 1.0, "marketValue": 93_730.0, "weight": 0.9373}]})
+    model.apply({"type": "team_trades", "data": [
+        {"id": "T1", "ticker": "MSFT", "side": "LONG", "quantity": 15, "price": 399.75, "trading_date": "2025-01-02"},
+        {"id": "T2", "ticker": "NVDA", "side": "SHORT", "quantity": 3, "price": 139.9, "trading_date": "2025-01-03"}]})
+    model.apply({"type": "price_update", "symbol": "NVDA", "price": 138.0, "open": 139.95, "ret": -1.39,
+                 "timestamp": "2025-01-03T16:00:00-05:00",
+                 "realtime_prices": {"NVDA": {"price": 138.0, "open": 139.95, "ret": -1.39}}})
+    panel.throttle.flush()
+    holdings = [[panel.holdings.item(r, c).text() for c in range(3)] for r in range(panel.holdings.rowCount())]
+    assert holdings == [["MSFT", "15", "399.75"], ["CASH", "93,730.00", "1.00"]]
+    assert panel.holdings.item(0, 5).text() == "6.3%"
+    trades = [[panel.trades.item(r, c).text() for c in range(4)] for r in range(panel.trades.rowCount())]
+    assert trades == [["T2", "NVDA", "SHORT", "3"]]  # only today's
+    assert panel.run_label.text().startswith("Run r9: running on 2025-01-03")
+    assert panel.progress.value() == 500
+    assert "NVDA" in panel.ticker_bar.text() and "-1.39%" in panel.ticker_bar.text()
+
+
+def test_feed_groups_conferences_and_filters(qtbot: Any) -> None:
+    panel = _panel(qtbot)
+    m = panel.model
+    m.apply({"type": "agent_message", "agentId": "technical_analyst", "content": "AAPL bull", "ts": 1_736_000_000_000})
+    m.apply({"type": "conference_start", "conferenceId": "c", "title": "Morning conference", "date": "d",
+             "participants": [], "ts": 1_736_000_001_000})
+    m.apply({"type": "conference_message", "agentId": "risk_manager", "content": "too concentrated", "ts": 1})
+    panel.throttle.flush()
+    block = panel.feed.topLevelItem(1)
+    assert block.text(2) == "conference" and block.childCount() == 1 and "in progress" in block.text(3)
+    m.apply({"type": "conference_message", "agentId": "technical_analyst", "content": "ok", "ts": 2})
+    m.apply({"type": "conference_end", "ts": 3})
+    m.apply({"type": "memory", "agentId": "risk_manager", "content": "lesson", "ts": 4})
+    panel.throttle.flush()
+    assert panel.feed.topLevelItemCount() == 3
+    assert block.childCount() == 2 and "in progress" not in block.text(3) and "2 messages" in block.text(3)
+
+    panel.agent_filter.setCurrentIndex(panel.agent_filter.findData("risk_manager"))
+    shown = [panel.feed.topLevelItem(i).text(2) for i in range(panel.feed.topLevelItemCount())]
+    assert shown == ["conference", "memory"]
+    assert panel.feed.topLevelItem(0).childCount() == 1  # only risk_manager's message in the block
+    panel.agent_filter.setCurrentIndex(0)
+    panel.type_filter.setCurrentIndex(panel.type_filter.findData("agent_message"))
+    assert [panel.feed.topLevelItem(i).text(3) for i in range(panel.feed.topLevelItemCount())] == ["AAPL bull"]
+
+
+def test_feed_widget_is_bounded_like_the_model(qtbot: Any) -> None:
+    panel = _panel(qtbot, max_feed=50)
+    for i in range(500):
+        panel.model.apply({"type": "agent_message", "agentId": "a", "content": f"m{i}", "ts": i})
+        if i % 97 == 0:
+            panel.throttle.flush()
+    panel.throttle.flush()
+    texts = [panel.feed.topLevelItem(i).text(3) for i in range(panel.feed.topLevelItemCount())]
+    assert texts == [f"m{i}" for i in range(450, 500)]
+
+
+def test_read_only_disables_run_controls_with_the_reason(qtbot: Any) -> None:
+    panel = _panel(qtbot)
+    reason = "read-only: viewer token on 'prod'"
+    panel.set_read_only(reason)
+    for widget in (panel.pause_button, panel.resume_button, panel.pace, panel.pace_button):
+        assert not widget.isEnabled() and widget.toolTip() == reason
+    panel.set_read_only(None)
+    assert panel.pause_button.isEnabled() and panel.pause_button.toolTip() != reason
+
+
+def test_replay_through_the_panel_shows_the_runs_numbers(qtbot: Any, arun: Any, finished_run: Path) -> None:
+    panel = _panel(qtbot)
+    applied = arun(panel.replay(finished_run / "logs" / "events.jsonl", speed=0))
+    panel.throttle.flush()
+    state = json.loads((finished_run / "state" / "server_state.json").read_text())
+    assert applied > 100
+    _, ys = panel.charts.equity.curves["equity"].getData()
+    assert list(ys) == [p["v"] for p in state["portfolio"]["equity"]]
+    assert panel.replaying and "finished" in panel.replay_banner.text()
+    assert len(panel.charts.stages.dates) == state["trading_days_total"]
+    panel.stop_replay()
+    panel.throttle.flush()
+    assert not panel.replaying and panel.model.curves["equity"].ys == []
