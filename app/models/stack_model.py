@@ -212,6 +212,9 @@ class StackModel:
             raise PermissionError(f"cannot {verb} {name}: {why}")
         row = self.row(name)
         if row.kind == "service":
+            if verb == "restart":
+                await self.supervisor.stop(name)
+                verb = "start"
             await getattr(self.supervisor, verb)(name)
         else:
             await self.runtime.post(f"/runs/{row.run_id}/{verb}", {} if verb == "start" else None)

@@ -1,0 +1,133 @@
+"""StackModel without Qt, over a real ProcessSupervisor with real child processes and a real HTTP server."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.models.stack_model import StackModel, format_uptime
+from app.session import ServiceState
+from backend.runtime import ProcessSpec, ProcessSupervisor, RestartPolicy, free_port
+from tests.desk.conftest import until
+
+CHILDREN = Path(__file__).resolve().parents[1] / "runtime" / "children"
+
+
+def health_spec(name: str, **extra: Any) -> ProcessSpec:
+    port = free_port()
+    return ProcessSpec(name, [sys.executable, str(CHILDREN / "health_server.py"), str(port)],
+                       health_url=f"http://127.0.0.1:{port}/health", port=port, ready_timeout=15,
+                       check_interval=None, grace_seconds=2, **extra)
+
+
+async def test_rows_follow_a_real_supervisor(tmp_path: Path) -> None:
+    supervisor = ProcessSupervisor()
+    supervisor.add(health_spec("agent"))
+    supervisor.add(health_spec("trading", restart=RestartPolicy.on_failure, max_restarts=2, backoff_base=0.05))
+    model = StackModel()
+    changed: list[str | None] = []
+    model.add_listener(changed.append)
+    model.bind_supervisor(supervisor)
+    try:
+        assert [r.name for r in model.rows()] == ["agent", "trading"]
+        assert all(r.status == "stopped" and r.pid is None for r in model.rows())
+        await model.start_all()
+        await until(lambda: all(r.status == "healthy" for r in model.rows()), 20, "both healthy")
+        agent = model.row("agent")
+        assert agent.label == "agent service" and agent.pid == supervisor["agent"].pid
+        assert agent.port == supervisor["agent"].port and agent.uptime() is not None
+        assert {"agent", "trading"} <= set(changed)
+
+        pid = model.row("trading").pid
+        os.kill(pid, signal.SIGKILL)
+        await until(lambda: model.row("trading").restarts == 1 and model.row("trading").status == "healthy", 20,
+                    "the crashed process to be restarted")
+        trading = model.row("trading")
+        assert trading.last_exit == "killed by SIGKILL" and trading.pid != pid
+
+        old_pid = model.row("agent").pid
+        await model.restart("agent")
+        await until(lambda: model.row("agent").status == "healthy", 20, "the restarted agent")
+        assert model.row("agent").pid != old_pid and model.row("agent").last_exit.startswith("stopped:")
+        await model.stop("agent")
+        assert model.row("agent").status == "stopped" and model.row("agent").pid is None
+        await model.stop_all()
+        assert all(r.status == "stopped" for r in model.rows())
+    finally:
+        await supervisor.stop_all()
+        model.unbind()
+    assert model.rows() == []
+
+
+def test_remote_rows_are_read_only() -> None:
+    model = StackModel()
+    model.set_remote({"agent": ServiceState("agent", "up"), "trading": ServiceState("trading", "down", "refused")})
+    rows = {r.name: r for r in model.rows()}
+    assert rows["agent"].status == "healthy" and rows["trading"].status == "unreachable"
+    assert rows["news"].status == "unknown" and rows["trading"].message == "refused"
+    assert "managed by the host" in (model.controllable("agent") or "")
+    with pytest.raises(PermissionError, match="cannot stop agent"):
+        import asyncio
+
+        asyncio.run(model.stop("agent"))
+
+
+@pytest.fixture
+def runtime_server() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """A real HTTP server standing in for runtime_service's run control routes."""
+    calls: list[tuple[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            calls.append(("POST", self.path))
+            body = json.dumps({"ok": True}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", calls
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_gateway_rows_come_from_runtime_service_and_are_controlled_through_it(runtime_server: Any) -> None:
+    from app.net.http import ServiceClient
+
+    url, calls = runtime_server
+    model = StackModel(clock=lambda: 100.0)
+    model.runtime = ServiceClient("runtime", url)
+    runs = [
+        {"run_id": "old", "gateway": {"status": "stopped", "pid": None, "port": None, "restarts": 0, "last_exit": None}},
+        {"run_id": "demo", "gateway": {"status": "healthy", "pid": 4242, "port": 9999, "restarts": 1,
+                                       "uptime_s": 61.0, "last_exit": {"reason": "killed by SIGKILL"}}},
+    ]
+    model.set_gateways(runs)
+    rows = model.rows()
+    assert [r.name for r in rows] == ["gateway-demo"]  # a never-started Gateway is not a process
+    row = rows[0]
+    assert (row.label, row.status, row.pid, row.port, row.restarts, row.last_exit) == (
+        "Gateway of run demo", "healthy", 4242, 9999, 1, "killed by SIGKILL")
+    assert format_uptime(row.uptime(now=110.0)) == "1:11"
+    await model.restart("gateway-demo")
+    await model.stop_all()
+    assert calls == [("POST", "/runs/demo/restart"), ("POST", "/runs/demo/stop")]
+    await model.runtime.aclose()
