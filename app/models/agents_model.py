@@ -172,9 +172,8 @@ class AgentsModel:
             try:
                 if kind == "run":
                     self.profile = await self.agent.run_agent(name, agent_id)
-                    self.memory = list(self.profile.get("memory") or [])
-                    if not self.memory:
-                        self.memory = await self.agent.agent_memory(name, agent_id, limit=MEMORY_LIMIT)
+                    # The profile carries a short preview; the panel shows more.
+                    self.memory = await self.agent.agent_memory(name, agent_id, limit=MEMORY_LIMIT)
                 else:
                     self.profile = await self.agent.workspace_agent(name, agent_id)
             except ServiceError as err:

@@ -1,0 +1,297 @@
+"""Agents panel: the team of a run or workspace, each member's record, signals, memory and files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFontDatabase
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QListWidget, QPlainTextEdit, QPushButton,
+    QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QTextBrowser, QVBoxLayout, QWidget,
+)
+
+from app.models.agents_model import AgentRow, AgentsModel
+from app.net.http import ServiceError
+from app.net.services import AgentServiceClient, RuntimeServiceClient, TradingServiceClient
+from app.panel_api import MutatingControls
+from app.qt.async_helpers import spawn
+from app.qt.bridge import Throttle
+
+TEAM_COLUMNS = ("Agent", "Role", "Policy", "Model", "Skills", "Rank", "Win rate", "Bull", "Bear")
+SIGNAL_COLUMNS = ("Date", "Ticker", "Signal", "Correct")
+RIGHT, WRONG = QColor("#3fb950"), QColor("#f85149")
+
+
+def _table(columns: tuple[str, ...], name: str) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setObjectName(name)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setAlternatingRowColors(True)
+    return table
+
+
+def team_values(row: AgentRow) -> tuple[str, ...]:
+    win = "-" if row.win_rate is None else f"{row.win_rate * 100:.0f} %"
+    record = (lambda r: f"{r.win}/{r.n}" if r.n else "-")
+    return (row.id, row.role.replace("_", " "), row.policy, row.model or "-", ", ".join(row.skills) or "-",
+            "-" if row.rank is None else str(row.rank), win, record(row.bull), record(row.bear))
+
+
+class AgentsPanel(QWidget):
+    """The agent team of the watched run (or of a run/workspace picked in the source box)."""
+
+    panel_id = "agents"
+    title = "Agents"
+    services = ("agent", "trading")
+
+    def __init__(self, model: AgentsModel | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("agents_panel")
+        self.model = model or AgentsModel()
+        self.session: Any = None
+        self._panel_reason: str | None = None
+        self._updating = False
+        self._file_path: str | None = None
+        self._build()
+        self.controls = MutatingControls()
+        self.controls.add(self.save_file, "Save this agent file into the workspace")
+        self.throttle = Throttle(self.refresh, hz=30, parent=self)
+        self.model.add_listener(self._on_model)
+        self.refresh()
+
+    def _build(self) -> None:
+        self.source = QComboBox()
+        self.source.setObjectName("agents_source")
+        self.source.setMinimumContentsLength(28)
+        self.source.activated.connect(self._on_source_picked)
+        self.reload = QPushButton("Reload")
+        self.reload.clicked.connect(lambda: spawn(self.reload_sources()))
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Team of"))
+        top.addWidget(self.source, 1)
+        top.addWidget(self.reload)
+
+        self.team = _table(TEAM_COLUMNS, "agents_team")
+        self.team.itemSelectionChanged.connect(self._on_row_selected)
+        self.signals = _table(SIGNAL_COLUMNS, "agent_signals")
+        self.memory = QListWidget()
+        self.memory.setObjectName("agent_memory")
+        self.memory.setWordWrap(True)
+        self.profile = QTextBrowser()
+        self.profile.setObjectName("agent_profile")
+        self.files = QListWidget()
+        self.files.setObjectName("agent_files")
+        self.files.currentTextChanged.connect(lambda path: path and spawn(self.model.read_file(path)))
+        self.file_text = QPlainTextEdit()
+        self.file_text.setObjectName("agent_file_text")
+        self.file_text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.save_file = QPushButton("Save file")
+        self.save_file.clicked.connect(lambda: self._save_file())
+        files_tab = QWidget()
+        fbox = QHBoxLayout(files_tab)
+        fbox.addWidget(self.files, 1)
+        editor = QVBoxLayout()
+        editor.addWidget(self.file_text, 1)
+        editor.addWidget(self.save_file, 0, Qt.AlignmentFlag.AlignRight)
+        fbox.addLayout(editor, 3)
+        self.details = QTabWidget()
+        self.details.addTab(self.signals, "Latest signals")
+        self.details.addTab(self.memory, "Memory")
+        self.details.addTab(self.profile, "Profile")
+        self.details.addTab(files_tab, "Files")
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.team)
+        split.addWidget(self.details)
+        self.message = QLabel()
+        self.message.setObjectName("agents_message")
+        self.message.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.message)
+
+    # -- panel API ----------------------------------------------------------------
+    def attach(self, session: Any) -> None:
+        self.session = session
+        self._use_profile()
+        session.add_listener(self._on_session)
+        session.add_event_listener(lambda frame: self.model.apply_event(frame, session.run_id))
+
+    def set_read_only(self, reason: str | None) -> None:
+        self._panel_reason = reason
+        self._apply_permissions()
+
+    def _apply_permissions(self) -> None:
+        reason = self._panel_reason
+        if reason is None and self.session is not None:
+            reason = self.session.denied("admin")
+        if reason is None and not self.model.editable:
+            reason = "a run's agent files are its record: pick a workspace to edit them"
+        self.controls.set_read_only(reason)
+        self.file_text.setReadOnly(reason is not None)
+
+    def _use_profile(self) -> None:
+        self.model.agent = AgentServiceClient(self.session.client("agent"))
+        self.model.trading = TradingServiceClient(self.session.client("trading"))
+        spawn(self.reload_sources())
+
+    def _on_session(self, event: Any) -> None:
+        if event.kind == "profile":
+            self._use_profile()
+        elif event.kind == "run" and self.session.run_id:
+            spawn(self.show_source("run", self.session.run_id))
+        elif event.kind == "role":
+            self._apply_permissions()
+
+    async def reload_sources(self) -> None:
+        """Fill the source box with the runtime's runs and workspaces; show the watched run's team."""
+        runs: list[str] = []
+        workspaces: list[str] = []
+        try:
+            runs = [r["run_id"] for r in await RuntimeServiceClient(self.session.client("runtime")).list_runs()]
+        except ServiceError:
+            pass  # the connection banner says so; workspaces may still load
+        try:
+            workspaces = [w["name"] for w in await AgentServiceClient(self.session.client("agent")).list_workspaces()]
+        except ServiceError:
+            pass
+        self.set_sources(runs, workspaces)
+        current = self.model.source
+        if current is None:
+            if self.session.run_id:
+                current = ("run", self.session.run_id)
+            elif runs:
+                current = ("run", runs[0])
+            elif workspaces:
+                current = ("workspace", workspaces[0])
+        if current is not None:
+            await self.show_source(*current)
+
+    def set_sources(self, runs: list[str], workspaces: list[str]) -> None:
+        self.source.blockSignals(True)
+        self.source.clear()
+        for run_id in runs:
+            self.source.addItem(f"run {run_id}", f"run:{run_id}")
+        for name in workspaces:
+            self.source.addItem(f"workspace {name}", f"workspace:{name}")
+        self.source.blockSignals(False)
+        self._show_source_choice()
+
+    async def show_source(self, kind: str, name: str) -> None:
+        if kind == "run":
+            await self.model.show_run(name)
+        else:
+            await self.model.show_workspace(name)
+        self._apply_permissions()
+        if self.model.rows and self.model.selected is None:
+            await self.model.select(self.model.rows[0].id)
+
+    def _on_source_picked(self, index: int) -> None:
+        data = self.source.itemData(index)
+        if data:  # "run:<id>" or "workspace:<name>" (ids and names never hold ':')
+            spawn(self.show_source(*str(data).split(":", 1)))
+
+    def _show_source_choice(self) -> None:
+        if self.model.source is None:
+            return
+        key = ":".join(self.model.source)
+        index = self.source.findData(key)
+        if index < 0:
+            self.source.addItem(" ".join(self.model.source), key)
+            index = self.source.count() - 1
+        self.source.blockSignals(True)
+        self.source.setCurrentIndex(index)
+        self.source.blockSignals(False)
+
+    # -- model -> view ------------------------------------------------------------
+    def _on_model(self, kind: str, payload: Any) -> None:
+        if kind == "message":
+            self.message.setText(payload or "")
+        elif kind == "file":
+            self._file_path, text = payload
+            self.file_text.setPlainText(text)
+        self.throttle.mark()
+
+    def refresh(self) -> None:
+        self._show_source_choice()
+        self._updating = True
+        try:
+            self.team.setRowCount(len(self.model.rows))
+            for r, row in enumerate(self.model.rows):
+                for c, value in enumerate(team_values(row)):
+                    item = QTableWidgetItem(value)
+                    item.setData(Qt.ItemDataRole.UserRole, row.id)
+                    if c >= 5:
+                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    self.team.setItem(r, c, item)
+                if row.id == self.model.selected:
+                    self.team.selectRow(r)
+        finally:
+            self._updating = False
+        self._show_member()
+
+    def _show_member(self) -> None:
+        row = self.model.row(self.model.selected)
+        signals = row.signals if row is not None else []
+        self.signals.setRowCount(len(signals))
+        for r, s in enumerate(signals):
+            correct = s.get("is_correct")
+            mark = "-" if correct is None else ("\u2713" if correct else "\u2717")
+            for c, value in enumerate((s.get("date", ""), s.get("ticker", ""), s.get("signal", ""), mark)):
+                item = QTableWidgetItem(str(value))
+                if c == 3 and correct is not None:
+                    item.setForeground(RIGHT if correct else WRONG)
+                self.signals.setItem(r, c, item)
+        self.memory.clear()
+        for entry in reversed(self.model.memory):  # newest on top
+            score = entry.get("score")
+            prefix = f"[{float(score):.0%}] " if isinstance(score, (int, float)) else ""
+            self.memory.addItem(prefix + str(entry.get("content", "")))
+        self.profile.setMarkdown(self._profile_markdown())
+        files = self.model.files
+        if [self.files.item(i).text() for i in range(self.files.count())] != files:
+            self.files.blockSignals(True)
+            self.files.clear()
+            self.files.addItems(files)
+            self.files.blockSignals(False)
+            self.file_text.clear()
+            self._file_path = None
+
+    def _profile_markdown(self) -> str:
+        p = self.model.profile
+        if not p:
+            return ""
+        lines = [f"### {p.get('id') or p.get('agent_id') or self.model.selected}",
+                 f"*{p.get('role', '')}* - policy **{p.get('policy', 'rules')}**"
+                 + (f", model `{p['model']}`" if p.get("model") else "")]
+        for skill in p.get("skills") or []:
+            if isinstance(skill, dict):
+                lines.append(f"- **{skill.get('name')}**: {skill.get('description', '')}")
+            else:
+                lines.append(f"- **{skill}**")
+        if p.get("persona"):
+            lines += ["", str(p["persona"])]
+        return "\n".join(lines)
+
+    # -- view -> model ------------------------------------------------------------
+    def _on_row_selected(self) -> None:
+        if self._updating:
+            return
+        rows = self.team.selectionModel().selectedRows()
+        if rows:
+            item = self.team.item(rows[0].row(), 0)
+            if item is not None and item.data(Qt.ItemDataRole.UserRole) != self.model.selected:
+                spawn(self.model.select(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _save_file(self) -> None:
+        if self._file_path:
+            spawn(self.model.write_file(self._file_path, self.file_text.toPlainText()))

@@ -1,0 +1,319 @@
+"""Run history panel: every run with its figures; open one, compare several, replay, open its folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QColor, QDesktopServices, QFontDatabase
+from PySide6.QtWidgets import (
+    QAbstractItemView, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QPushButton, QSplitter,
+    QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from app.models.history_model import HistoryModel, RunDetail, RunRow
+from app.net.services import RuntimeServiceClient, TradingServiceClient
+from app.qt.async_helpers import spawn
+from app.qt.bridge import Throttle
+from app.qt.widgets.comparison_chart import ComparisonChart
+from app.qt.widgets.metrics_table import MetricsTable, format_value
+
+RUN_COLUMNS = ("Run", "Mode", "Dates", "Status", "Return %", "vs EW pp", "vs VW pp", "vs Mom pp", "Max DD %",
+               "Sharpe", "Trades")
+TRADE_COLUMNS = ("Date", "Ticker", "Action", "Qty", "Price", "Notional", "Id")
+GAIN, LOSS = QColor("#3fb950"), QColor("#f85149")
+
+
+def _table(columns: tuple[str, ...], name: str) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setObjectName(name)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setAlternatingRowColors(True)
+    return table
+
+
+def run_values(row: RunRow) -> list[tuple[str, float | None]]:
+    """(text, signed value for colouring) per column."""
+    signed = [row.total_return, row.excess.get("baseline"), row.excess.get("baseline_vw"),
+              row.excess.get("momentum")]
+    status = row.status if row.finished or not row.progress else f"{row.status} {row.progress:.0%}"
+    return [(row.run_id, None), (row.mode, None), (f"{row.start_date} .. {row.end_date}", None), (status, None),
+            *((format_value("total_return_pct", v), v) for v in signed),
+            (format_value("max_drawdown_pct", row.drawdown), None), (format_value("sharpe", row.sharpe), None),
+            (format_value("trades", row.trades), None)]
+
+
+class HistoryPanel(QWidget):
+    """Run history of the runtime (runtime_service), with details, comparison and replay."""
+
+    panel_id = "history"
+    title = "Run history"
+    services = ("runtime", "trading")
+
+    def __init__(self, model: HistoryModel | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("history_panel")
+        self.model = model or HistoryModel()
+        self.session: Any = None
+        self.live_panel: Any = None  # set by tests; else found in the main window
+        self._updating = False
+        self._build()
+        self.throttle = Throttle(self.refresh, hz=30, parent=self)
+        self.model.add_listener(self._on_model)
+        self.refresh()
+
+    def _build(self) -> None:
+        self.runs = _table(RUN_COLUMNS, "history_runs")
+        self.runs.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.runs.itemSelectionChanged.connect(self._update_buttons)
+        self.runs.itemDoubleClicked.connect(lambda item: self.open_selected())
+        self.reload = QPushButton("Refresh")
+        self.reload.clicked.connect(lambda: spawn(self.model.refresh()))
+        self.open_button = QPushButton("Open")
+        self.open_button.setToolTip("Show the run's BOOTSTRAP, state and trades")
+        self.open_button.clicked.connect(lambda: self.open_selected())
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setObjectName("compare_runs")
+        self.compare_button.setToolTip("Select two or more runs (Ctrl/Shift+click) to compare them")
+        self.compare_button.clicked.connect(lambda: self.compare_selected())
+        self.speed = QDoubleSpinBox()
+        self.speed.setObjectName("replay_speed")
+        self.speed.setRange(0, 1000)
+        self.speed.setValue(5)
+        self.speed.setSuffix(" days/s")
+        self.speed.setSpecialValueText("max speed")
+        self.replay_button = QPushButton("Replay")
+        self.replay_button.setObjectName("replay_run")
+        self.replay_button.clicked.connect(lambda: self.replay_selected())
+        self.folder_button = QPushButton("Open folder")
+        self.folder_button.setObjectName("open_run_folder")
+        self.folder_button.clicked.connect(lambda: self.open_folder())
+        bar = QHBoxLayout()
+        for widget in (self.reload, self.open_button, self.compare_button):
+            bar.addWidget(widget)
+        bar.addStretch(1)
+        for widget in (QLabel("Replay at"), self.speed, self.replay_button, self.folder_button):
+            bar.addWidget(widget)
+
+        self.bootstrap = QPlainTextEdit()
+        self.bootstrap.setObjectName("run_bootstrap")
+        self.bootstrap.setReadOnly(True)
+        self.bootstrap.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.state = QPlainTextEdit()
+        self.state.setObjectName("run_state")
+        self.state.setReadOnly(True)
+        self.state.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.trades = _table(TRADE_COLUMNS, "run_trades")
+        self.run_title = QLabel("Open a run to see its BOOTSTRAP, state and trades")
+        self.run_title.setObjectName("run_title")
+        run_tab = QWidget()
+        rbox = QVBoxLayout(run_tab)
+        rbox.setContentsMargins(0, 0, 0, 0)
+        rbox.addWidget(self.run_title)
+        inner = QTabWidget()
+        inner.addTab(self.trades, "Trades")
+        inner.addTab(self.bootstrap, "BOOTSTRAP.md")
+        inner.addTab(self.state, "State")
+        rbox.addWidget(inner, 1)
+        self.chart = ComparisonChart()
+        self.metrics = MetricsTable()
+        self.metrics.setObjectName("comparison_metrics")
+        compare_tab = QSplitter(Qt.Orientation.Vertical)
+        compare_tab.addWidget(self.chart)
+        compare_tab.addWidget(self.metrics)
+        compare_tab.setStretchFactor(0, 3)
+        self.details = QTabWidget()
+        self.details.addTab(run_tab, "Run")
+        self.details.addTab(compare_tab, "Compare")
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.runs)
+        split.addWidget(self.details)
+        split.setStretchFactor(1, 2)
+        self.message = QLabel()
+        self.message.setObjectName("history_message")
+        self.message.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.message)
+
+    # -- panel API ----------------------------------------------------------------
+    def attach(self, session: Any) -> None:
+        self.session = session
+        self._use_profile()
+        session.add_listener(self._on_session)
+        session.add_event_listener(self._on_gateway_event)
+
+    def set_read_only(self, reason: str | None) -> None:
+        pass  # nothing here changes the runtime: replay and folders are local views
+
+    def _use_profile(self) -> None:
+        session = self.session
+        self.model.runtime = RuntimeServiceClient(session.client("runtime"))
+        self.model.trading = TradingServiceClient(session.client("trading"))
+        self.model.runs_dir = _local_runs_dir(session)
+        spawn(self.model.refresh())
+
+    def _on_session(self, event: Any) -> None:
+        if event.kind in ("profile", "stack"):
+            self._use_profile()
+        elif event.kind == "run":
+            spawn(self.model.refresh())
+        elif event.kind == "connection" and event.service == "runtime" and event.state.status == "up" \
+                and not self.model.runs:
+            spawn(self.model.refresh())
+
+    def _on_gateway_event(self, frame: dict[str, Any]) -> None:
+        self.model.apply_event(frame)
+        if frame.get("type") == "run_status" and frame.get("status") in ("completed", "failed", "stopped"):
+            spawn(self.model.refresh())  # the closing figures are in now
+
+    # -- model -> view ------------------------------------------------------------
+    def _on_model(self, kind: str, payload: Any) -> None:
+        if kind == "message":
+            self.message.setText(payload or "")
+        elif kind == "opened":
+            self._show_detail(payload)
+        elif kind == "compared":
+            self.chart.set_comparison(payload)
+            self.metrics.set_runs(payload.metrics, self.chart.colors)
+            self.details.setCurrentIndex(1)
+        if kind == "runs":
+            self.throttle.mark()
+
+    def refresh(self) -> None:
+        keep = set(self.selected_ids())
+        self._updating = True
+        try:
+            self.runs.setRowCount(len(self.model.runs))
+            for r, row in enumerate(self.model.runs):
+                for c, (text, signed) in enumerate(run_values(row)):
+                    item = QTableWidgetItem(text)
+                    item.setData(Qt.ItemDataRole.UserRole, row.run_id)
+                    if c >= 4:
+                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    if signed is not None:
+                        item.setForeground(GAIN if signed >= 0 else LOSS)
+                    self.runs.setItem(r, c, item)
+            model = self.runs.selectionModel()
+            for r, row in enumerate(self.model.runs):
+                if row.run_id in keep:
+                    model.select(self.runs.model().index(r, 0),
+                                 model.SelectionFlag.Select | model.SelectionFlag.Rows)
+        finally:
+            self._updating = False
+        self._update_buttons()
+
+    def _show_detail(self, detail: RunDetail | None) -> None:
+        if detail is None:
+            return
+        row = self.model.row(detail.run_id)
+        self.run_title.setText(f"<b>{detail.run_id}</b>" + (f" - {row.mode}, {row.start_date} .. {row.end_date},"
+                                                            f" {row.status}" if row else "")
+                               + f" - {detail.trades_total} trades")
+        self.bootstrap.setPlainText(detail.bootstrap if detail.bootstrap is not None else
+                                    "BOOTSTRAP.md is only readable for runs on this machine (Local profile).")
+        runtime = detail.runtime_state or {}
+        stats = (detail.server_state or {}).get("stats") or {}
+        metrics = (detail.server_state or {}).get("metrics") or {}
+        self.state.setPlainText(json.dumps({"runtime_state": runtime, "stats": stats, "metrics": metrics},
+                                           indent=2, sort_keys=True))
+        self.trades.setRowCount(len(detail.trades))
+        for r, t in enumerate(detail.trades):
+            values = (t.get("trading_date", ""), t.get("ticker", ""), t.get("action", ""),
+                      f"{int(t.get('quantity') or 0):,}", f"{float(t.get('price') or 0):,.2f}",
+                      f"{float(t.get('notional') or 0):,.2f}", t.get("id", ""))
+            for c, value in enumerate(values):
+                item = QTableWidgetItem(str(value))
+                if 3 <= c <= 5:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.trades.setItem(r, c, item)
+        self.details.setCurrentIndex(0)
+
+    def _update_buttons(self) -> None:
+        ids = self.selected_ids()
+        one = self.model.row(ids[0]) if len(ids) == 1 else None
+        self.open_button.setEnabled(one is not None)
+        self.compare_button.setEnabled(len(ids) >= 2)
+        can_replay = one is not None and one.finished and self.model.events_log(one.run_id) is not None
+        self.replay_button.setEnabled(can_replay)
+        self.replay_button.setToolTip("Play the run's events.jsonl through the Live pipeline panel" if can_replay
+                                      else "Select one finished run on this machine (Local profile)")
+        local = one is not None and self.model.run_folder(one.run_id) is not None
+        self.folder_button.setEnabled(local)
+        self.folder_button.setToolTip("Open the run's folder" if local
+                                      else "Only for a run on this machine (Local profile)")
+
+    # -- actions ------------------------------------------------------------------
+    def selected_ids(self) -> list[str]:
+        rows = sorted({index.row() for index in self.runs.selectionModel().selectedRows()})
+        return [self.runs.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in rows if self.runs.item(r, 0)]
+
+    def select_runs(self, run_ids: list[str]) -> None:
+        """Select these runs in the table (tests, screenshots)."""
+        self.runs.clearSelection()
+        model = self.runs.selectionModel()
+        for r, row in enumerate(self.model.runs):
+            if row.run_id in run_ids:
+                model.select(self.runs.model().index(r, 0), model.SelectionFlag.Select | model.SelectionFlag.Rows)
+
+    def open_selected(self) -> None:
+        ids = self.selected_ids()
+        if ids:
+            spawn(self.model.open_run(ids[0]))
+
+    def compare_selected(self) -> None:
+        ids = self.selected_ids()
+        if len(ids) >= 2:
+            spawn(self.model.compare(ids))
+
+    def replay_selected(self) -> None:
+        ids = self.selected_ids()
+        path = self.model.events_log(ids[0]) if len(ids) == 1 else None
+        live = self.live_panel or _find_panel(self, "live")
+        if path is None or live is None:
+            self.message.setText("replay needs one finished run on this machine and the Live pipeline panel")
+            return
+        window = self.window()
+        if hasattr(window, "show_panel"):
+            window.show_panel("live")
+        self.message.setText(f"replaying {ids[0]} in the Live pipeline panel")
+        spawn(live.replay(path, self.speed.value()))
+
+    def open_folder(self) -> None:
+        ids = self.selected_ids()
+        folder = self.model.run_folder(ids[0]) if len(ids) == 1 else None
+        if folder is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
+def _find_panel(widget: QWidget, panel_id: str) -> Any:
+    window = widget.window()
+    try:
+        return window.panel(panel_id) if hasattr(window, "panel") else None
+    except KeyError:
+        return None
+
+
+def _local_runs_dir(session: Any) -> Path | None:
+    """The runs folder when the profile is this machine's own stack."""
+    if not session.profile.is_local:
+        return None
+    stack = getattr(session, "stack", None)
+    if stack is not None:
+        return Path(stack.settings.runs_dir)
+    attached = getattr(session, "attached_stack", None) or {}
+    if attached.get("runs_dir"):
+        return Path(attached["runs_dir"])
+    from backend.config import get_settings
+
+    return Path(get_settings().runs_dir)
