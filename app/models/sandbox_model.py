@@ -29,6 +29,9 @@ MODE_FIELDS: dict[str, tuple[str, ...]] = {
 NONE_WARNING = ("Skills run in-process without isolation (sandbox mode 'none'): development only. "
                 "Choose process, docker or kubernetes for anything else.")
 Listener = Callable[[str, Any], None]
+# What the probe skill reports that a user cares about, in display order.
+PROBE_FACTS = (("python_version", "Python"), ("uid", "uid"), ("network_reachable", "network"),
+               ("cwd_writable", "cwd writable"), ("root_writable", "root writable"))
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class ProbeOutcome:
         ok = bool(data.get("ok"))
         if ok:
             output = result.get("output") or {}
-            facts = [f"{k}={output[k]}" for k in ("python", "platform", "uid", "network") if k in output]
+            facts = [f"{label} {output[key]}" for key, label in PROBE_FACTS if key in output]
             summary = "works" + (f": {', '.join(facts)}" if facts else "")
         else:
             error = result.get("error") or {}
