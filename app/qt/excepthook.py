@@ -55,10 +55,10 @@ class ErrorReporter:
         if self._loop is not None:
             self._loop.set_exception_handler(None)
             self._loop = None
-        if self.dialog is not None:
-            self.dialog.close()
-            self.dialog.deleteLater()
-            self.dialog = None
+        dialog, self.dialog = self.dialog, None
+        if dialog is not None:
+            dialog.close()
+            dialog.deleteLater()
 
     def excepthook(self, kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         if issubclass(kind, KeyboardInterrupt):
@@ -82,7 +82,7 @@ class ErrorReporter:
             self.dialog.setObjectName("error_dialog")
             self.dialog.finished.connect(self._on_closed)
             self.dialog.setInformativeText("The app keeps running; the error is also in the log.")
-            self.dialog.open()  # never exec(): that would re-enter the event loop
+            self.dialog.show()  # non-modal, and never exec(): that would re-enter the event loop
         else:
             count = len(self.errors)
             self.dialog.setText(f"{summary}\n\n({count} errors since this window opened)")

@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self._shutting_down = False
         self._shutdown_done = False
         self._stack_busy = False
+        self._seen_up: set[str] = set()  # services reachable at some point since the profile opened
         self.setObjectName("main_window")
         self.setDockNestingEnabled(True)
         self._build_toolbar()
@@ -162,6 +163,7 @@ class MainWindow(QMainWindow):
             return
         self._stack_busy = True
         self._refresh_identity()
+        self._refresh_connection()
         self.statusBar().showMessage("Starting the local stack...")
         try:
             statuses = await self.session.start_local_stack(stack)
@@ -172,6 +174,7 @@ class MainWindow(QMainWindow):
         finally:
             self._stack_busy = False
             self._refresh_identity()
+            self._refresh_connection()
         self.settings.last_profile = LOCAL
         bad = {n: s for n, s in statuses.items() if s != "healthy"}
         self.statusBar().showMessage("Local stack up" if not bad else f"Local stack up with problems: {bad}", 10000)
@@ -184,6 +187,7 @@ class MainWindow(QMainWindow):
         finally:
             self._stack_busy = False
             self._refresh_identity()
+            self._refresh_connection()
 
     async def switch_profile(self, name: str) -> None:
         """Look at another runtime (``Local`` = the stack this app runs or attached to)."""
@@ -411,6 +415,7 @@ class MainWindow(QMainWindow):
                 except Exception:  # noqa: BLE001
                     log.exception("panel %s failed set_read_only", panel_id)
         if event.kind == "profile":
+            self._seen_up = set()
             self._fill_profiles()
 
     def _refresh_identity(self) -> None:
@@ -437,10 +442,11 @@ class MainWindow(QMainWindow):
             label.setToolTip(f"{service}: {state.status}" + (f" - {state.detail}" if state.detail else ""))
             if state.down:
                 down.append(state)
+        self._seen_up.update(name for name, st in s.states().items() if st.status == "up")
         offer = s.profile.is_local and s.stack is None and s.attached_stack is None and not self._stack_busy
         self.offer_button.setVisible(offer)
         self.retry_button.setVisible(bool(down))
-        if offer and all(st.service == "gateway" or st.status != "up" for st in s.states().values()):
+        if offer and not self._seen_up:  # nothing was ever reachable: no stack, rather than a lost one
             self.top_banner.say("No local stack is running. Start one with one click, or pick a remote runtime.",
                                 "info")
         elif down:
@@ -462,7 +468,6 @@ class MainWindow(QMainWindow):
                           text + "\n\nAttach to it instead of starting a second one?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
         box.setObjectName("attach_dialog")
-        box.setModal(False)
 
         def done(result: int) -> None:
             if result == QMessageBox.StandardButton.Yes:

@@ -31,6 +31,7 @@ LISTEN_RE = re.compile(r"gateway listening on (ws://\S+) ")
 def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
     import qasync
 
+    qapp.setQuitOnLastWindowClosed(False)  # as the app does: closing a window must not stop the loop
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     try:
@@ -144,3 +145,47 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert gateway.proc.wait(120) == 0
     gateway.proc = None
     return gateway.runs_dir / "finished"
+
+
+CHILDREN = Path(__file__).resolve().parents[1] / "runtime" / "children"
+
+
+class ChildStack:
+    """A LocalStack look-alike whose "services" are real /health servers on free ports.
+
+    Same surface the app uses: ``state_dir``, ``supervisor``, ``urls``, ``tokens``,
+    ``await up(progress)``, ``await down()``, and a ``stack.json`` lock like LocalStack's.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        from backend.runtime import ProcessSupervisor, free_port
+        from backend.security.tokens import TokenRegistry
+
+        self.state_dir = state_dir
+        self.supervisor = ProcessSupervisor()
+        self.ports = {name: free_port() for name in ("agent", "trading", "news", "runtime")}
+        self.urls = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
+        self.tokens = TokenRegistry()
+
+    async def up(self, progress: Any = None) -> dict[str, str]:
+        import psutil
+
+        from backend.runtime import ProcessSpec
+        from backend.storage.atomic import atomic_write_json
+
+        for name, port in self.ports.items():
+            self.supervisor.add(ProcessSpec(name, [sys.executable, str(CHILDREN / "health_server.py"), str(port)],
+                                            health_url=f"{self.urls[name]}/health", port=port, ready_timeout=15,
+                                            check_interval=None, grace_seconds=2))
+        if progress is not None:
+            self.supervisor.add_listener(progress)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.state_dir / "stack.json", {
+            "pid": os.getpid(), "pid_started": psutil.Process().create_time(), "urls": self.urls,
+            "ports": self.ports, "tokens_file": None})
+        statuses = await self.supervisor.start_all(wait_ready=True)
+        return {name: status.value for name, status in statuses.items()}
+
+    async def down(self) -> None:
+        await self.supervisor.stop_all()
+        (self.state_dir / "stack.json").unlink(missing_ok=True)
