@@ -198,8 +198,7 @@ class HistoryModel:
         """Load the equity curve and metrics of every run in ``run_ids`` (in that order)."""
         comparison = Comparison()
         if self.trading is None or not run_ids:
-            self.comparison = comparison
-            self._emit("compared", comparison)
+            self.show_comparison(comparison)
             return comparison
         results = await asyncio.gather(*(self._curve_and_metrics(r) for r in run_ids), return_exceptions=True)
         failed = []
@@ -212,11 +211,15 @@ class HistoryModel:
             curve, metrics = result
             comparison.curves[run_id] = curve
             comparison.metrics[run_id] = metrics
-        self.comparison = comparison
-        self._emit("compared", comparison)
+        self.show_comparison(comparison)
         if failed:
             self._say("cannot compare " + "; ".join(failed))
         return comparison
+
+    def show_comparison(self, comparison: Comparison) -> None:
+        """Make ``comparison`` the one shown (also used for data obtained elsewhere)."""
+        self.comparison = comparison
+        self._emit("compared", comparison)
 
     async def _curve_and_metrics(self, run_id: str) -> tuple[list[tuple[int, float]], dict[str, Any]]:
         curves, metrics = await asyncio.gather(self.trading.curves(run_id), self.trading.metrics(run_id))  # type: ignore[union-attr]
