@@ -7,8 +7,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QListWidget, QPlainTextEdit, QPushButton,
-    QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QTextBrowser, QVBoxLayout, QWidget,
+    QComboBox, QHBoxLayout, QLabel, QListWidget, QPlainTextEdit, QPushButton, QSplitter, QTableWidgetItem,
+    QTabWidget, QTextBrowser, QVBoxLayout, QWidget,
 )
 
 from app.models.agents_model import AgentRow, AgentsModel
@@ -17,24 +17,11 @@ from app.net.services import AgentServiceClient, RuntimeServiceClient, TradingSe
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
+from app.qt.widgets.tables import make_table
 
 TEAM_COLUMNS = ("Agent", "Role", "Policy", "Model", "Skills", "Rank", "Win rate", "Bull", "Bear")
 SIGNAL_COLUMNS = ("Date", "Ticker", "Signal", "Correct")
 RIGHT, WRONG = QColor("#3fb950"), QColor("#f85149")
-
-
-def _table(columns: tuple[str, ...], name: str) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    table.setObjectName(name)
-    table.setHorizontalHeaderLabels(list(columns))
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
-    table.setAlternatingRowColors(True)
-    return table
 
 
 def team_values(row: AgentRow) -> tuple[str, ...]:
@@ -78,9 +65,9 @@ class AgentsPanel(QWidget):
         top.addWidget(self.source, 1)
         top.addWidget(self.reload)
 
-        self.team = _table(TEAM_COLUMNS, "agents_team")
+        self.team = make_table(TEAM_COLUMNS, "agents_team")
         self.team.itemSelectionChanged.connect(self._on_row_selected)
-        self.signals = _table(SIGNAL_COLUMNS, "agent_signals")
+        self.signals = make_table(SIGNAL_COLUMNS, "agent_signals")
         self.memory = QListWidget()
         self.memory.setObjectName("agent_memory")
         self.memory.setWordWrap(True)

@@ -8,8 +8,8 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-    QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView, QDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QSplitter, QTabWidget,
+    QVBoxLayout, QWidget,
 )
 
 from app.models.approvals_model import ApprovalItem, ApprovalsModel, format_countdown
@@ -19,50 +19,12 @@ from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.notify import Notifier
 from app.qt.widgets.countdown import CountdownLabel
+from app.qt.widgets.reject_dialog import RejectDialog
+from app.qt.widgets.tables import cell, make_table
 
 PENDING_COLUMNS = ("Ticker", "Action", "Qty", "Price", "Notional", "Conf.", "Expires in")
 HISTORY_COLUMNS = ("Date", "Ticker", "Action", "Qty", "Executed", "Status", "Decided by", "Reason", "At")
 SIGNAL_COLUMNS = ("Analyst", "Signal", "Conf.", "Reasoning")
-
-
-def _cell(text: Any, align_right: bool = False) -> QTableWidgetItem:
-    item = QTableWidgetItem(str(text))
-    if align_right:
-        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    return item
-
-
-def _table(columns: tuple[str, ...], name: str) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    table.setObjectName(name)
-    table.setHorizontalHeaderLabels(list(columns))
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setStretchLastSection(True)
-    table.setAlternatingRowColors(True)
-    return table
-
-
-class RejectDialog(QDialog):
-    """Confirms a rejection and asks for the reason (opened with ``open()``, never ``exec()``)."""
-
-    def __init__(self, item: ApprovalItem, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("reject_dialog")
-        self.setWindowTitle("Reject order")
-        self.reason = QLineEdit()
-        self.reason.setObjectName("reject_reason")
-        self.reason.setPlaceholderText("why (recorded in the audit log)")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.confirm = buttons.addButton("Reject", QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form = QFormLayout(self)
-        form.addRow(QLabel(f"Reject {item.action} {item.quantity} {item.ticker} @ {item.price:,.2f}?"))
-        form.addRow("Reason", self.reason)
-        form.addRow(buttons)
 
 
 class ApprovalsPanel(QWidget):
@@ -105,10 +67,10 @@ class ApprovalsPanel(QWidget):
     # -- layout -------------------------------------------------------------------
     def _build(self) -> None:
         self.tabs = QTabWidget()
-        self.table = _table(PENDING_COLUMNS, "approvals_table")
+        self.table = make_table(PENDING_COLUMNS, "approvals_table")
         self.table.installEventFilter(self)
         self.table.itemSelectionChanged.connect(self._on_row_selected)
-        self.history = _table(HISTORY_COLUMNS, "approvals_history")
+        self.history = make_table(HISTORY_COLUMNS, "approvals_history")
 
         detail = QWidget()
         self.headline = QLabel("No pending approvals")
@@ -124,7 +86,7 @@ class ApprovalsPanel(QWidget):
         self.pm = QLabel()
         self.pm.setObjectName("approval_reasoning")
         self.pm.setWordWrap(True)
-        self.signals = _table(SIGNAL_COLUMNS, "approval_signals")
+        self.signals = make_table(SIGNAL_COLUMNS, "approval_signals")
         self.signals.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.warnings = QLabel()
         self.warnings.setObjectName("approval_warnings")
@@ -256,7 +218,7 @@ class ApprovalsPanel(QWidget):
             values = (a.ticker, a.action, f"{a.quantity:,}", f"{a.price:,.2f}", f"{a.notional:,.0f}",
                       f"{a.confidence:.0f}", format_countdown(a.seconds_left(now)))
             for col, value in enumerate(values):
-                item = _cell(value, col >= 2)
+                item = cell(value, col >= 2)
                 item.setData(Qt.ItemDataRole.UserRole, a.id)
                 self.table.setItem(row, col, item)
             if a.id == self.model.selected_id:
@@ -273,7 +235,7 @@ class ApprovalsPanel(QWidget):
             executed = "" if a.decided_quantity is None else f"{a.decided_quantity:,}"
             values = (a.date, a.ticker, a.action, f"{a.quantity:,}", executed, a.status, a.decided_by, a.reason, at)
             for col, value in enumerate(values):
-                self.history.setItem(row, col, _cell(value, col in (3, 4)))
+                self.history.setItem(row, col, cell(value, col in (3, 4)))
 
     def _show_detail(self, a: ApprovalItem | None) -> None:
         if a is None:
@@ -295,7 +257,7 @@ class ApprovalsPanel(QWidget):
             values = (s.get("agent_id", s.get("agentId", "")), s.get("signal", ""),
                       f"{float(s.get('confidence') or 0):.0f}", s.get("reasoning", ""))
             for col, value in enumerate(values):
-                self.signals.setItem(row, col, _cell(value, col == 2))
+                self.signals.setItem(row, col, cell(value, col == 2))
         if self.quantity.property("approval_id") != a.id:  # keep a typed quantity while the row stays
             self.quantity.setMaximum(max(1, a.quantity))
             self.quantity.setValue(a.quantity)

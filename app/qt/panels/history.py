@@ -9,8 +9,8 @@ from typing import Any
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QColor, QDesktopServices, QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QPushButton, QSplitter,
-    QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView, QDoubleSpinBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSplitter,
+    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from app.models.history_model import HistoryModel, RunDetail, RunRow
@@ -19,24 +19,12 @@ from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.widgets.comparison_chart import ComparisonChart
 from app.qt.widgets.metrics_table import MetricsTable, format_value
+from app.qt.widgets.tables import make_table
 
 RUN_COLUMNS = ("Run", "Mode", "Dates", "Status", "Return %", "vs EW pp", "vs VW pp", "vs Mom pp", "Max DD %",
                "Sharpe", "Trades")
 TRADE_COLUMNS = ("Date", "Ticker", "Action", "Qty", "Price", "Notional", "Id")
 GAIN, LOSS = QColor("#3fb950"), QColor("#f85149")
-
-
-def _table(columns: tuple[str, ...], name: str) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    table.setObjectName(name)
-    table.setHorizontalHeaderLabels(list(columns))
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
-    table.setAlternatingRowColors(True)
-    return table
 
 
 def run_values(row: RunRow) -> list[tuple[str, float | None]]:
@@ -70,7 +58,7 @@ class HistoryPanel(QWidget):
         self.refresh()
 
     def _build(self) -> None:
-        self.runs = _table(RUN_COLUMNS, "history_runs")
+        self.runs = make_table(RUN_COLUMNS, "history_runs")
         self.runs.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.runs.itemSelectionChanged.connect(self._update_buttons)
         self.runs.itemDoubleClicked.connect(lambda item: self.open_selected())
@@ -110,7 +98,7 @@ class HistoryPanel(QWidget):
         self.state.setObjectName("run_state")
         self.state.setReadOnly(True)
         self.state.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.trades = _table(TRADE_COLUMNS, "run_trades")
+        self.trades = make_table(TRADE_COLUMNS, "run_trades")
         self.run_title = QLabel("Open a run to see its BOOTSTRAP, state and trades")
         self.run_title.setObjectName("run_title")
         run_tab = QWidget()

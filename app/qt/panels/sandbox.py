@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget,
 )
 
-from app.models.sandbox_model import MODE_FIELDS, MODES, SandboxModel
+from app.models.sandbox_model import MODES, SandboxModel
 from app.net.services import RuntimeServiceClient
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn

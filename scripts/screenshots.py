@@ -1,0 +1,178 @@
+"""Render every panel of the control center with a real run's data to ``docs/screenshots/<panel>.png``.
+
+    .venv/bin/python scripts/screenshots.py            # offscreen (default)
+    xvfb-run -a .venv/bin/python scripts/screenshots.py --platform xcb
+
+What it does, all for real and all on loopback, in a temporary data folder:
+two headless backtests (``shots`` and ``shots-b``, a different market seed,
+for the comparison), then the app's own local stack (agent, trading, news and
+runtime services as subprocesses on free ports), a third run started through
+runtime_service with an approval threshold so that it stops at a pending
+approval with some days of live data behind it; then the main window, one
+floating dock per panel captured at a fixed size, and the whole window.
+Every process is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = (1280, 800)
+
+
+def backtest(run_id: str, seed: int, end: str) -> None:
+    subprocess.run([sys.executable, "-m", "backend.cli.main", "backtest", "--end", end, "--run-id", run_id,
+                    "--seed", str(seed)], cwd=ROOT, check=True, capture_output=True, timeout=300)
+
+
+async def until(predicate: Any, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"screenshots: timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return value
+
+
+async def settle(seconds: float = 0.4) -> None:
+    """Let throttled views repaint (they refresh at most 30 times a second)."""
+    await asyncio.sleep(seconds)
+
+
+async def stage(window: Any, session: Any) -> None:
+    """Bring up the stack and put real data in every panel."""
+    from app.net.services import RuntimeServiceClient
+
+    await window.start_local_stack()
+    await until(lambda: all(session.state(s).status == "up" for s in ("agent", "trading", "runtime")),
+                "the local services")
+    runtime = RuntimeServiceClient(session.client("runtime"))
+    # A run that trades a few days, then holds larger orders for a human.
+    run_id = await runtime.create_run({
+        "workspace": "default", "run_id": "live", "end_date": "2025-03-31",
+        "approval": {"mode": "threshold", "notional_threshold": 6000, "timeout_seconds": 3600}})
+    await runtime.start_run(run_id, pace=0.05)
+    await session.watch_run(run_id)
+
+    approvals = window.panel("approvals")
+    await until(lambda: approvals.model.pending, "a pending approval", timeout=120)
+    live = window.panel("live")
+    await until(lambda: live.model.current_date, "live data")
+
+    history = window.panel("history")
+    await history.model.refresh()
+    await until(lambda: history.model.row("shots") and history.model.row("shots-b"), "the run history")
+    history.throttle.flush()
+    history.select_runs(["shots", "shots-b"])
+    await history.model.compare(["shots", "shots-b"])
+
+    agents = window.panel("agents")
+    await agents.show_source("run", "shots")
+    await agents.model.select("fundamentals_analyst")
+
+    workspaces = window.panel("workspaces")
+    await until(lambda: workspaces.model.selected, "the workspace list")
+    # Show the as-you-type validation: one bad ticker, marked on its line.
+    text = workspaces.model.text.replace("tickers: [AAPL, MSFT", "tickers: [AAPL, msft", 1)
+    workspaces.editor.editor.setPlainText(text)
+    await workspaces.model.settled()
+
+    sandbox = window.panel("sandbox")
+    await until(lambda: sandbox.model.saved is not None, "the sandbox settings")
+    await sandbox.model.probe("none")
+    await settle(1.0)
+
+
+def capture(window: Any, out: Path) -> list[Path]:
+    """One PNG per panel (its dock floated at SIZE) and one of the whole window."""
+    from PySide6.QtWidgets import QApplication
+
+    written = []
+    for panel_id in window.panels:
+        dock = window.dock(panel_id)
+        dock.setFloating(True)
+        dock.resize(*SIZE)
+        dock.show()
+        dock.raise_()
+        throttle = getattr(window.panel(panel_id), "throttle", None)
+        if throttle is not None:
+            throttle.flush()
+        for _ in range(5):
+            QApplication.processEvents()
+            time.sleep(0.05)
+        path = out / f"{panel_id}.png"
+        dock.grab().save(str(path))
+        written.append(path)
+        dock.setFloating(False)
+    QApplication.processEvents()
+    path = out / "main_window.png"
+    window.grab().save(str(path))
+    written.append(path)
+    return written
+
+
+async def run(args: argparse.Namespace, app: Any) -> list[Path]:
+    from app.qt import theme
+    from app.qt.main_window import MainWindow
+    from app.session import Session
+    from backend.config import load_settings
+    from backend.runtime.stack import LocalStack
+
+    theme.apply_theme(app, args.theme)
+    settings = load_settings()
+    state_dir = Path(os.environ["RUNS_DIR"]).parent / ".stack"
+    ports = {name: 0 for name in ("agent", "trading", "news", "runtime")}
+    session = Session(health_interval=0.5)
+    window = MainWindow(session, stack_factory=lambda: LocalStack(settings, state_dir=state_dir, ports=ports))
+    window.resize(1600, 1000)
+    window.show()
+    try:
+        await stage(window, session)
+        await settle()
+        return capture(window, args.out)
+    finally:
+        await window.shutdown()
+        window.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--platform", default="offscreen", help="Qt platform plugin (offscreen, xcb under Xvfb)")
+    parser.add_argument("--theme", default="dark", choices=("dark", "light"))
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = Path(tempfile.mkdtemp(prefix="evotraders-shots-"))
+    # Everything (runs, workspaces, the stack's state) lives in the temporary folder.
+    for key in [k for k in os.environ if k.startswith(("EVOTRADERS_", "SKILL_SANDBOX_", "AGENT_"))]:
+        del os.environ[key]
+    os.environ.update(RUNS_DIR=str(data / "runs"), WORKSPACES_DIR=str(data / "workspaces"),
+                      QT_QPA_PLATFORM=args.platform)
+    sys.path.insert(0, str(ROOT))
+    print(f"screenshots: data in {data}", flush=True)
+    backtest("shots", 7, "2025-03-31")
+    backtest("shots-b", 11, "2025-03-31")
+
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("EvoTraders Control Center")
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:  # one qasync loop for all
+        written = runner.run(run(args, app))
+    for path in written:
+        print(f"screenshots: wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
