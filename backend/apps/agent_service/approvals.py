@@ -1,0 +1,105 @@
+"""agent_service routes: human approvals (file, list, decide, change stream, audit).
+
+Who decided is the token's role, plus an optional display name from the
+``X-EvoTraders-User`` header: ``"Ann (operator)"``. Store calls run on a
+worker thread: they fsync before answering.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from backend.apps.agent_service.approval_runtime import ChangeHub
+from backend.apps.common.auth import OperatorDep, ViewerDep
+from backend.approvals.store import AlreadyDecided, ApprovalStore
+from backend.errors import BadRequestError
+from backend.schema.api_approvals import (
+    USER_HEADER,
+    USER_RE,
+    Approval,
+    ApprovalCreate,
+    ApprovalDecision,
+    ApprovalStatus,
+    AuditEntry,
+    DecisionConflict,
+)
+from backend.storage.ids import InvalidIdError, validate_run_id
+
+router = APIRouter(tags=["approvals"])
+UserHeader = Annotated[str | None, Header(alias=USER_HEADER, description="display name of who decides")]
+
+
+def _store(request: Request) -> ApprovalStore:
+    return request.app.state.approvals
+
+
+def _role_name(role: object) -> str:
+    return str(getattr(role, "name", role))
+
+
+def _who(role: object, user: str | None) -> tuple[str, str | None]:
+    if user is not None and not USER_RE.match(user):
+        raise BadRequestError(f"invalid {USER_HEADER} header: 1-64 printable characters")
+    return _role_name(role), user
+
+
+@router.post("/approvals", status_code=201, response_model=Approval,
+             responses={200: {"model": Approval, "description": "already filed: the existing approval"}})
+async def file_approval(body: ApprovalCreate, request: Request, response: Response, role: OperatorDep,
+                        user: UserHeader = None) -> Approval:
+    """File an approval (the Gateway does); filing the same run, date and ticker again returns the first."""
+    role_name, name = _who(role, user)
+    filed_by = f"{name} ({role_name})" if name else role_name
+    approval, created = await run_in_threadpool(_store(request).file, body, filed_by)
+    if not created:
+        response.status_code = 200
+    return approval
+
+
+@router.get("/approvals", response_model=list[Approval])
+async def list_approvals(request: Request, role: ViewerDep, run_id: str | None = None,
+                         status: ApprovalStatus | None = None) -> list[Approval]:
+    """Approvals in filing order, optionally of one run and in one status."""
+    return _store(request).list(run_id=run_id, status=status)
+
+
+@router.get("/approvals/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def approval_events(request: Request, role: ViewerDep, run_id: str | None = None,
+                          after: Annotated[int, Query(ge=0)] = 0) -> StreamingResponse:
+    """Server-sent events: every change with ``seq > after``, then live changes (``id:`` is the seq)."""
+    hub: ChangeHub = request.app.state.approval_hub
+    return StreamingResponse(hub.stream(run_id, after), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/approvals/{approval_id}", response_model=Approval)
+async def get_approval(approval_id: str, request: Request, role: ViewerDep) -> Approval:
+    return _store(request).get(approval_id)
+
+
+@router.post("/approvals/{approval_id}/decision", response_model=Approval,
+             responses={409: {"model": DecisionConflict, "description": "already decided or expired"}})
+async def decide(approval_id: str, body: ApprovalDecision, request: Request, role: OperatorDep,
+                 user: UserHeader = None) -> Approval | JSONResponse:
+    """Approve (optionally fewer shares) or reject; a second decision gets 409 with the current state."""
+    role_name, name = _who(role, user)
+    try:
+        return await run_in_threadpool(_store(request).decide, approval_id, body, role_name, name)
+    except AlreadyDecided as err:
+        conflict = DecisionConflict(detail=str(err), approval=err.approval)
+        return JSONResponse(conflict.model_dump(mode="json"), status_code=409)
+
+
+@router.get("/runs/{run_id}/approvals/audit", response_model=list[AuditEntry])
+async def audit(run_id: str, request: Request, role: ViewerDep) -> list[AuditEntry]:
+    """The run's approval audit log, oldest first."""
+    try:
+        validate_run_id(run_id)
+    except InvalidIdError as err:
+        raise BadRequestError(str(err)) from None
+    return _store(request).audit(run_id)
