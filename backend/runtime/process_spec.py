@@ -1,0 +1,209 @@
+"""Value types of the process supervisor: what to run, its status, how it ended."""
+
+from __future__ import annotations
+
+import enum
+import re
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+class ProcessStatus(str, enum.Enum):
+    """Where a managed process stands.
+
+    - ``stopped``: not running, and not meant to (never started, stopped, or exited 0).
+    - ``starting``: spawned, waiting for its health URL to answer 200.
+    - ``healthy``: running (and answering its health URL, if it has one).
+    - ``unhealthy``: running, but its health URL did not answer 200 in time (or stopped answering).
+    - ``crashed``: not running although it should be: it failed, could not start,
+      or exhausted its restarts.
+    - ``restarting``: it ended and will be spawned again after a back-off delay.
+    """
+
+    stopped = "stopped"
+    starting = "starting"
+    healthy = "healthy"
+    unhealthy = "unhealthy"
+    crashed = "crashed"
+    restarting = "restarting"
+
+    @property
+    def running(self) -> bool:
+        return self in (ProcessStatus.starting, ProcessStatus.healthy, ProcessStatus.unhealthy)
+
+
+class RestartPolicy(str, enum.Enum):
+    """When to spawn a process again after it ends on its own."""
+
+    never = "never"
+    on_failure = "on-failure"  # after a non-zero exit or a signal
+    always = "always"  # after any exit, including code 0
+
+
+def backoff_delay(failures: int, base: float, cap: float) -> float:
+    """Seconds to wait before restart number ``failures`` of a streak: base, 2*base, 4*base, ... <= cap."""
+    if failures <= 0:
+        return 0.0
+    return min(cap, base * (2 ** min(failures - 1, 32)))
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How to run one child process and what to do when it ends.
+
+    Args:
+        name: unique name in its supervisor (letters, digits, ``_.-``).
+        argv: the command; ``argv[0]`` is looked up on PATH.
+        env: variables added to (or overriding) the parent's environment.
+            ``PYTHONUNBUFFERED=1`` is added unless given, so Python children log promptly.
+        cwd: working directory (default: the parent's).
+        log_path: file the merged stdout/stderr is appended to (parents created).
+        health_url: polled until it answers 200; without one, running means healthy.
+        ready_timeout: seconds to become healthy before being marked unhealthy.
+        check_interval: seconds between health checks once ready (None: check only at start).
+        restart: restart policy after the process ends on its own.
+        max_restarts: restarts allowed in one crash streak before staying ``crashed``.
+        backoff_base, backoff_cap: restart delay doubles from base up to cap.
+        stable_after: a run at least this long ends a crash streak (its crash starts a new one).
+        grace_seconds: SIGTERM to SIGKILL delay when stopping the process group.
+        host, port: checked to be free before every spawn (None: no check).
+        log_lines: lines kept in the in-memory ring buffer.
+        outcome_lines: log lines kept in each :class:`ProcessOutcome`.
+    """
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    log_path: Path | None = None
+    health_url: str | None = None
+    ready_timeout: float = 30.0
+    check_interval: float | None = 5.0
+    restart: RestartPolicy = RestartPolicy.never
+    max_restarts: int = 5
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    stable_after: float = 30.0
+    grace_seconds: float = 5.0
+    host: str = "127.0.0.1"
+    port: int | None = None
+    log_lines: int = 1000
+    outcome_lines: int = 20
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise ValueError(f"invalid process name {self.name!r}: use letters, digits, '_', '.', '-'")
+        if isinstance(self.argv, str) or not self.argv:
+            raise ValueError(f"process {self.name}: argv must be a non-empty list of strings")
+        object.__setattr__(self, "argv", tuple(str(a) for a in self.argv))
+        object.__setattr__(self, "env", {str(k): str(v) for k, v in dict(self.env).items()})
+        object.__setattr__(self, "restart", RestartPolicy(self.restart))
+        if self.cwd is not None:
+            object.__setattr__(self, "cwd", Path(self.cwd))
+        if self.log_path is not None:
+            object.__setattr__(self, "log_path", Path(self.log_path))
+        for attr in ("ready_timeout", "backoff_base", "backoff_cap", "grace_seconds", "stable_after"):
+            if getattr(self, attr) < 0:
+                raise ValueError(f"process {self.name}: {attr} must not be negative")
+        if self.check_interval is not None and self.check_interval <= 0:
+            raise ValueError(f"process {self.name}: check_interval must be positive (or None)")
+        if self.max_restarts < 0:
+            raise ValueError(f"process {self.name}: max_restarts must not be negative")
+        if self.port is not None and not 0 <= self.port <= 65535:
+            raise ValueError(f"process {self.name}: port {self.port} is out of range")
+        if self.log_lines < 1 or self.outcome_lines < 0:
+            raise ValueError(f"process {self.name}: log_lines must be >= 1 and outcome_lines >= 0")
+
+
+def describe_returncode(returncode: int) -> str:
+    """"exited with code 3" or "killed by SIGKILL" (asyncio reports signals as -signum)."""
+    if returncode < 0:
+        return f"killed by {signal_name(-returncode)}"
+    return f"exited with code {returncode}"
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    """How one run of a process ended.
+
+    Args:
+        exit_code: the exit status, or None if it was killed by a signal or never started.
+        signal: the name of the killing signal ("SIGKILL"), or None.
+        at: when it ended (UTC).
+        last_lines: its last log lines.
+        reason: one line for humans: "exited with code 3", "killed by SIGKILL", "failed to start: ...".
+        requested: True if the supervisor stopped it on request.
+    """
+
+    exit_code: int | None
+    signal: str | None
+    at: datetime
+    last_lines: tuple[str, ...]
+    reason: str
+    requested: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Ended as intended: stopped on request or exited with code 0."""
+        return self.requested or self.exit_code == 0
+
+    @classmethod
+    def from_returncode(cls, returncode: int, last_lines: Sequence[str], *, requested: bool = False,
+                        note: str = "") -> "ProcessOutcome":
+        reason = describe_returncode(returncode) + (f" {note}" if note else "")
+        if requested:
+            reason = f"stopped: {reason}"
+        return cls(
+            exit_code=returncode if returncode >= 0 else None,
+            signal=signal_name(-returncode) if returncode < 0 else None,
+            at=datetime.now(timezone.utc),
+            last_lines=tuple(last_lines),
+            reason=reason,
+            requested=requested,
+        )
+
+    @classmethod
+    def not_started(cls, reason: str, last_lines: Sequence[str] = ()) -> "ProcessOutcome":
+        return cls(None, None, datetime.now(timezone.utc), tuple(last_lines), reason)
+
+    def as_dict(self) -> dict:
+        return {
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "at": self.at.isoformat(),
+            "last_lines": list(self.last_lines),
+            "reason": self.reason,
+            "requested": self.requested,
+        }
+
+
+@dataclass(frozen=True)
+class ProcessEvent:
+    """What a listener is told: a status change (``kind="status"``) or a log line (``kind="line"``).
+
+    Args:
+        name: the process name.
+        kind: "status" or "line".
+        status: the status after the change (the current status for a line).
+        previous: the status before the change (None for a line).
+        line: the log line (None for a status change).
+    """
+
+    name: str
+    kind: Literal["status", "line"]
+    status: ProcessStatus
+    previous: ProcessStatus | None = None
+    line: str | None = None
