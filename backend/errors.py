@@ -1,32 +1,39 @@
-"""Domain errors that any layer may raise; the HTTP layer maps them to 4xx."""
+"""Domain errors any part of the backend may raise, free of any web framework.
+
+The services map them to HTTP answers (see ``backend/apps/common/errors.py``):
+``NotFoundError`` -> 404, ``ConflictError`` -> 409, ``BadRequestError`` and
+``ForbiddenPathError`` -> 400. ``str(err)`` is the one-line ``detail`` shown
+to the client, so say what is wrong and name the thing ("run r-42 not found").
+"""
 
 from __future__ import annotations
 
 
-class EvoTradersError(Exception):
-    """Base of the domain errors; ``str(err)`` is the user-facing detail."""
+class DomainError(Exception):
+    """Base of the errors a client can be told about; ``code`` is the JSON ``error`` value."""
 
-    status_code = 400
-    code = "bad_request"
-
-
-class BadRequestError(EvoTradersError):
-    status_code = 400
-    code = "bad_request"
+    code = "error"
 
 
-class NotFoundError(EvoTradersError):
-    status_code = 404
+class NotFoundError(DomainError):
+    """The named thing (run, agent, skill, approval, ...) does not exist."""
+
     code = "not_found"
 
 
-class ConflictError(EvoTradersError):
-    status_code = 409
+class ConflictError(DomainError):
+    """The request clashes with the current state (already running, already decided, ...)."""
+
     code = "conflict"
 
 
-class ForbiddenPathError(EvoTradersError):
-    """A path from user input points outside runs/ or workspaces/."""
+class BadRequestError(DomainError):
+    """The request is well-formed but its values cannot be used."""
 
-    status_code = 400
+    code = "bad_request"
+
+
+class ForbiddenPathError(BadRequestError):
+    """A client-supplied path escapes the directory it must stay in."""
+
     code = "forbidden_path"
