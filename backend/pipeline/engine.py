@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[ev.Event], None]
 CHECKPOINT_STAGES = frozenset({"execution", "settlement"})
+HEADLESS_SNAPSHOT_DAYS = 10
 
 
 class RunStopped(Exception):
@@ -311,11 +312,17 @@ class RunEngine:
                                      "trades": len(work.trades)})
         del state.day_history[30:]
         self.stage = None
+        # The Gateway checkpoints every day (it may be killed and resumed); a
+        # headless backtest, which nobody resumes, every HEADLESS_SNAPSHOT_DAYS
+        # days and at the end: the daily state snapshot was most of its time.
         self._resume = state.checkpoint(self.team)
-        self.log.flush(fsync=self.write_every_stage)
-        self.write_state()
+        if self.write_every_stage or state.days_completed % HEADLESS_SNAPSHOT_DAYS == 0:
+            self.log.flush(fsync=self.write_every_stage)
+            self.write_state()
 
     def _finish(self) -> None:
+        # ``_resume`` is always the checkpoint of the last *completed* day, even
+        # when the run stopped in the middle of the next one.
         self.log.flush(fsync=True)
         self.write_state(final=True)
 
