@@ -20,6 +20,15 @@ def _gateway_args(parser: argparse.ArgumentParser) -> None:
 EXTRA_COMMANDS["gateway"] = ("serve one run over WebSocket (the Gateway)", _gateway_args)
 
 
+def _stack_args(parser: argparse.ArgumentParser) -> None:
+    from backend.cli.stack_cmd import add_arguments
+
+    add_arguments(parser)
+
+
+EXTRA_COMMANDS["stack"] = ("start, inspect or stop the local split-service stack", _stack_args)
+
+
 def _desk_args(parser: argparse.ArgumentParser) -> None:
     from app.main import add_arguments
 

@@ -1,0 +1,1 @@
+"""runtime_service (:8003): runtime lifecycle over the RuntimeController."""

@@ -1,0 +1,41 @@
+"""runtime_service: a thin HTTP layer over :class:`RuntimeController`.
+
+No runtime logic lives here: every route validates its input, checks the
+caller's role and calls the controller (or the sandbox settings store).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI
+
+from backend import __version__
+from backend.apps.common import create_service_app
+from backend.apps.runtime_service import routes_runs, routes_sandbox
+from backend.config import get_settings
+from backend.runtime.controller import RuntimeController
+from backend.runtime.sandbox_settings import SandboxSettingsStore
+from backend.security.tokens import TokenRegistry, registry_from_settings
+from backend.storage.run_store import RunStore
+
+
+def create_app(settings: Any = None, registry: TokenRegistry | None = None,
+               controller: RuntimeController | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    registry = registry if registry is not None else registry_from_settings(settings)
+    controller = controller or RuntimeController(settings, RunStore.from_settings(settings), registry=registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Stopping the service stops the Gateways it spawned (after their current stage).
+        await controller.shutdown()
+
+    app = create_service_app("runtime_service", __version__, settings, registry, lifespan=lifespan)
+    app.state.controller = controller
+    app.state.sandbox = SandboxSettingsStore(settings)
+    app.include_router(routes_runs.router)
+    app.include_router(routes_sandbox.router)
+    return app

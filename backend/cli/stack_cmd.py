@@ -1,0 +1,159 @@
+"""`evotraders stack up|status|down`: the local split-service stack.
+
+``up`` starts agent, trading, news and runtime services, waits until all
+are healthy (showing each coming up), then asks runtime_service to create
+and start a run on the embedded default, so runtime_service spawns the
+Gateway as in the architecture. Ctrl-C (or ``stack down``) stops
+everything it started, in order, and leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="stack_command", required=True)
+    up = sub.add_parser("up", help="start the stack and a default run; Ctrl-C stops it")
+    up.add_argument("--profile", default="local", choices=["local"], help="stack profile (only local)")
+    up.add_argument("--ports", default=None,
+                    help="service ports, e.g. agent=9000,trading=9001 (0 = any free port)")
+    up.add_argument("--no-run", action="store_true", help="do not create and start a default run")
+    up.add_argument("--end", default=None, help="end date of the default run (YYYY-MM-DD)")
+    up.add_argument("--pace", type=float, default=None, help="seconds per trading day of the default run")
+    up.set_defaults(func=stack_up)
+    status = sub.add_parser("status", help="show the running stack")
+    status.set_defaults(func=stack_status)
+    down = sub.add_parser("down", help="stop the running stack")
+    down.set_defaults(func=stack_down)
+
+
+def _parse_ports(text: str | None) -> dict[str, int]:
+    if not text:
+        return {}
+    ports = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        if name not in ("agent", "trading", "news", "runtime") or not value.isdigit():
+            raise ValueError(f"invalid --ports entry {part!r}: use agent=9000,trading=9001,news=9002,runtime=9003")
+        ports[name] = int(value)
+    return ports
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def stack_up(args: argparse.Namespace) -> int:
+    from backend.config import get_settings
+    from backend.runtime.stack import LocalStack, default_state_dir, read_lock
+
+    settings = get_settings()
+    running = read_lock(default_state_dir(settings))
+    if running is not None:
+        raise ValueError(f"a stack is already running (pid {running['pid']}); `evotraders stack down` stops it")
+    stack = LocalStack(settings, ports=_parse_ports(args.ports))
+    return asyncio.run(_up(stack, args))
+
+
+def _progress(event: Any) -> None:
+    if getattr(event, "kind", "status") == "status":
+        _say(f"  {event.name:<8} {event.status.value}")
+
+
+async def _up(stack: Any, args: argparse.Namespace) -> int:
+    import httpx
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started = time.perf_counter()
+    _say(f"Starting the local stack ({', '.join(s.name for s in stack.services)})")
+    try:
+        statuses = await stack.up(progress=_progress)
+        unhealthy = [name for name, status in statuses.items() if status != "healthy"]
+        if unhealthy:
+            for name in unhealthy:
+                proc = stack.supervisor.get(name)
+                reason = proc.last_exit.reason if proc.last_exit else proc.status.value
+                _say(f"  {name} did not become healthy: {reason}")
+                for line in proc.lines()[-5:]:
+                    _say(f"    | {line}")
+            return 1
+        _say(f"All services healthy in {time.perf_counter() - started:.2f} s")
+        for name, url in stack.urls.items():
+            _say(f"  {name:<8} {url}")
+        if stack.generated_tokens:
+            _say(f"  tokens   {stack.tokens_file} (generated for this stack, mode 0600)")
+        if not args.no_run:
+            admin = stack.tokens.as_env().get("EVOTRADERS_ADMIN_TOKEN")
+            headers = {"Authorization": f"Bearer {admin}"} if admin else {}
+            async with httpx.AsyncClient(base_url=stack.urls["runtime"], headers=headers, timeout=60) as client:
+                body = {"workspace": "default"}
+                if args.end:
+                    body["end_date"] = args.end
+                created = (await client.post("/runs", json=body)).raise_for_status().json()
+                run_id = created["run_id"]
+                start = {"pace": args.pace} if args.pace is not None else {}
+                gateway = (await client.post(f"/runs/{run_id}/start", json=start)).raise_for_status().json()
+            _say(f"  run      {run_id}: Gateway {gateway.get('url')} (pid {gateway.get('pid')})")
+        _say("Press Ctrl-C to stop the stack.")
+        await stop.wait()
+    finally:
+        _say("Stopping the stack ...")
+        await stack.down()
+        _say("Stopped.")
+    return 0
+
+
+def stack_status(args: argparse.Namespace) -> int:
+    import httpx
+
+    from backend.config import get_settings
+    from backend.runtime.stack import default_state_dir, read_lock
+
+    data = read_lock(default_state_dir(get_settings()))
+    if data is None:
+        _say("No stack is running.")
+        return 1
+    _say(f"Stack of pid {data['pid']}, up {time.time() - data['started_at']:.0f} s")
+    for name in data["services"]:
+        url = data["urls"][name]
+        try:
+            health = httpx.get(f"{url}/health", timeout=2).json()
+            state = f"{health.get('status')} (uptime {health.get('uptime_s', 0):.0f} s)"
+        except (httpx.HTTPError, ValueError):
+            state = "not answering"
+        _say(f"  {name:<8} {url:<28} {state}")
+    return 0
+
+
+def stack_down(args: argparse.Namespace) -> int:
+    from backend.config import get_settings
+    from backend.runtime.stack import default_state_dir, read_lock
+
+    data = read_lock(default_state_dir(get_settings()))
+    if data is None:
+        _say("No stack is running.")
+        return 0
+    pid = int(data["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            _say(f"Stopped the stack of pid {pid}.")
+            return 0
+        time.sleep(0.1)
+    _say(f"The stack of pid {pid} did not stop within 15 s.")
+    return 1
+
+
+

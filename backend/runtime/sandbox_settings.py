@@ -1,0 +1,51 @@
+"""Persisted skill-sandbox settings: what new Gateways run their skills in.
+
+The environment (``SKILL_SANDBOX_*``) gives the defaults; an admin may change
+them through runtime_service, which validates and saves them atomically to
+``<RUNS_DIR>/.runtime/sandbox.json``. Gateways started afterwards get them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from backend.schema.api_runtime import SandboxSettings
+from backend.storage.atomic import atomic_write_json
+
+FIELDS = ("mode", "image", "memory_limit", "cpu_limit", "network", "timeout", "pull_policy", "namespace",
+          "kube_context", "service_account")
+
+
+class SandboxSettingsStore:
+    """Defaults from the settings, overridden by the saved file.
+
+    Args:
+        settings: the process settings (``skill_sandbox_*`` fields).
+    """
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.path = Path(settings.runs_dir) / ".runtime" / "sandbox.json"
+
+    def defaults(self) -> SandboxSettings:
+        return SandboxSettings(**{f: getattr(self.settings, f"skill_sandbox_{f}") for f in FIELDS})
+
+    def current(self) -> SandboxSettings:
+        try:
+            saved = json.loads(self.path.read_text(encoding="utf-8"))
+            return SandboxSettings(**{**self.defaults().model_dump(), **saved})
+        except (FileNotFoundError, json.JSONDecodeError, ValidationError, TypeError):
+            return self.defaults()
+
+    def save(self, value: SandboxSettings) -> SandboxSettings:
+        atomic_write_json(self.path, value.model_dump())
+        return value
+
+    def apply(self, settings: Any) -> Any:
+        """A copy of ``settings`` with the current sandbox settings applied."""
+        current = self.current()
+        return settings.model_copy(update={f"skill_sandbox_{f}": getattr(current, f) for f in FIELDS})
