@@ -65,8 +65,9 @@ def summary(values_ms: list[float]) -> dict[str, float]:
             "p95_ms": round(percentile(values_ms, 0.95), 2), "max_ms": round(max(values_ms), 2)}
 
 
-async def measure(url: str, token: str, api: ApprovalsClient) -> tuple[list[float], list[float]]:
+async def measure(url: str, token: str, api: ApprovalsClient) -> tuple[list[float], list[float], list[float]]:
     sent: dict[str, float] = {}
+    request_ms: list[float] = []
     resolved_ms: list[float] = []
     trade_ms: list[float] = []
     pending: list[str] = []
@@ -77,6 +78,7 @@ async def measure(url: str, token: str, api: ApprovalsClient) -> tuple[list[floa
         for approval_id in ids:
             sent[approval_id] = time.perf_counter()
             await api.decide(approval_id, "approve", reason="bench")
+            request_ms.append((time.perf_counter() - sent[approval_id]) * 1000)
 
     async with connect(f"{url}?token={token}", max_size=None) as ws:
         await ws.recv()  # hello
@@ -101,7 +103,7 @@ async def measure(url: str, token: str, api: ApprovalsClient) -> tuple[list[floa
                 break
     if deciding is not None:
         await deciding
-    return resolved_ms, trade_ms
+    return request_ms, resolved_ms, trade_ms
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -116,13 +118,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     token = registry.tokens[Role.operator]
     try:
         async with ApprovalsClient(service.url, token=token, user="bench") as api:
-            resolved_ms, trade_ms = await measure(url, token, api)
+            request_ms, resolved_ms, trade_ms = await measure(url, token, api)
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
         service.stop()
-    result = {"decision_to_approval_resolved": summary(resolved_ms), "decision_to_team_trades": summary(trade_ms),
+    result = {"decision_request": summary(request_ms), "decision_to_approval_resolved": summary(resolved_ms), "decision_to_team_trades": summary(trade_ms),
               "target_p95_ms": TARGET_P95_MS, "workdir": str(root)}
     result["ok"] = all(s.get("p95_ms", 0) < TARGET_P95_MS and s["n"] > 0
                        for s in (result["decision_to_approval_resolved"], result["decision_to_team_trades"]))
@@ -140,7 +142,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        for name in ("decision_to_approval_resolved", "decision_to_team_trades"):
+        for name in ("decision_request", "decision_to_approval_resolved", "decision_to_team_trades"):
             s = result[name]
             print(f"{name:32s} n={s['n']:4d}  p50 {s.get('p50_ms', 0):7.2f} ms  "
                   f"p95 {s.get('p95_ms', 0):7.2f} ms  max {s.get('max_ms', 0):7.2f} ms")

@@ -131,6 +131,8 @@ class HumanApprovalGate:
                 raise
             except (httpx.HTTPError, ApprovalsApiError, ValueError) as err:
                 self._unreachable(err)
+            except Exception:  # never let the watcher die: a waiting day depends on it
+                log.exception("approvals change stream failed")
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
 
@@ -155,12 +157,12 @@ class HumanApprovalGate:
             filed = [(index, order, await self._file(request, order, reasons)) for index, order, reasons in held]
             for _, _, approval in filed:
                 self._emit(_requested_event(approval))
-            ids = [approval.id for _, _, approval in filed]
-            resolved = await self._wait(ids)
+            resolved = await self._wait([approval.id for _, _, approval in filed])
+            # Let the Gateway flush approval_resolved before the rest of the day,
+            # which runs without yielding to the event loop, holds it back.
+            await asyncio.sleep(0)
             for index, order, approval in filed:
-                final = resolved[approval.id]
-                self._emit(_resolved_event(final))
-                outcomes[index] = _outcome(order, final)
+                outcomes[index] = _outcome(order, resolved[approval.id])
         return [outcomes[i] for i in range(len(request.orders))]
 
     async def _file(self, request: GateRequest, order: OrderDecision, reasons: list[str]) -> Approval:
@@ -187,19 +189,29 @@ class HumanApprovalGate:
             delay = await self._pause(delay)
 
     async def _wait(self, ids: list[str]) -> dict[str, Approval]:
-        """Wait until none of ``ids`` is pending; the run shows ``waiting_approval`` meanwhile."""
+        """Wait until none of ``ids`` is pending, emitting ``approval_resolved`` for each as it ends.
+
+        The run shows ``waiting_approval`` meanwhile.
+        """
         assert self._changed is not None
         waiting = False
+        told: set[str] = set()
         try:
             while True:
                 current = {i: self._known[i] for i in ids}
-                if not any(a.pending for a in current.values()):
+                for i, approval in current.items():
+                    if not approval.pending and i not in told:
+                        told.add(i)
+                        self._emit(_resolved_event(approval))
+                if len(told) == len(ids):
                     return current
                 if not waiting:
                     waiting = True
                     if self._engine is not None and self._engine.status == "running":
                         self._set_status("waiting_approval")
+                        self._engine.write_state()  # runtime_state.json shows it too
                 self._check_stop()
+                self._ensure_watcher()
                 self._changed.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), STOP_POLL)

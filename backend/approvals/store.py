@@ -88,6 +88,7 @@ class ApprovalStore:
         self._keys: dict[tuple[str, str, str], str] = {}
         self._changes: dict[str, list[ApprovalChange]] = {}
         self._deadlines: dict[str, float] = {}   # pending id -> expiry (epoch seconds)
+        self._filed_seq: dict[str, int] = {}     # id -> seq of its filing (the listing order)
         self._listeners: list[Listener] = []
         self._seq = 0
 
@@ -128,6 +129,7 @@ class ApprovalStore:
         self._approvals[a.id] = a
         self._keys[(a.run_id, a.date, a.ticker)] = a.id
         self._changes.setdefault(a.run_id, []).append(change)
+        self._filed_seq.setdefault(a.id, change.seq)
         if a.pending:
             self._deadlines[a.id] = _epoch(a.expires_at)
         else:
@@ -261,7 +263,7 @@ class ApprovalStore:
                 ids = [c.approval.id for c in self._changes.get(run_id, []) if c.kind == "filed"]
                 items = [self._approvals[i] for i in ids]
             else:
-                items = sorted(self._approvals.values(), key=lambda a: (a.created_at, a.id))
+                items = sorted(self._approvals.values(), key=lambda a: self._filed_seq[a.id])
             return [a for a in items if status is None or a.status == status]
 
     def changes(self, run_id: str | None = None, after: int = 0) -> list[ApprovalChange]:

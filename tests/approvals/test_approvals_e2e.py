@@ -249,3 +249,48 @@ async def test_gateway_sigkilled_while_pending_applies_decisions_made_meanwhile(
     assert len((run_dir / "state/trades.jsonl").read_text().splitlines()) == 1
     async with api(stack) as client:
         assert len(await client.list(run_id="gw-crash")) == 3  # re-attached, not filed twice
+
+
+async def test_gateway_waits_for_an_agent_service_that_starts_late(tmp_path):
+    registry = generate_registry()
+    port = free_port()
+    env = stack_env(tmp_path, registry, f"http://127.0.0.1:{port}")
+    stack = SimpleNamespace(root=tmp_path, env=env, operator=registry.tokens[Role.operator],
+                            service=AgentService(env, tmp_path / "agent_service.log", port))
+    create_run(tmp_path, "late", {"mode": "all"})
+    proc, url = start_gateway(env, "--run-id", "late", "--paused", "--exit-when-done")
+    try:
+        async with await open_and_resume(url, stack.operator) as ws:
+            frames = await collect_until(ws, lambda f: f["type"] == "system" and "unreachable" in f["content"])
+            stack.service.start()
+            frames += await collect_until(ws, is_status("waiting_approval"))
+            async with api(stack) as client:
+                for a in await client.list(run_id="late", status="pending"):
+                    await client.decide(a.id, "approve" if a.ticker == "MSFT" else "reject")
+            frames += await collect_until(ws, is_done)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        stack.service.stop()
+    assert traded(frames) == {"MSFT": ("long", 23)}
+    assert statuses(frames)[-1] == "completed"
+
+
+async def test_sigterm_while_waiting_stops_the_run_and_keeps_the_approvals(stack):
+    create_run(stack.root, "term", {"mode": "all"})
+    proc, url = start_gateway(stack.env, "--run-id", "term", "--paused")
+    try:
+        async with await open_and_resume(url, stack.operator) as ws:
+            await collect_until(ws, is_status("waiting_approval"))
+            proc.terminate()
+            frames = await collect_until(ws, is_done)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert frames[-1]["status"] == "stopped"
+    assert ("approval", "failed") in [(f["stage"], f["status"]) for f in frames if f["type"] == "pipeline_stage"]
+    assert not traded(frames)
+    async with api(stack) as client:
+        assert len(await client.list(run_id="term", status="pending")) == 3

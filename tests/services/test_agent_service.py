@@ -20,9 +20,7 @@ REGISTRY = generate_registry()
 TOKENS = {role.name: tok for role, tok in REGISTRY.tokens.items()}
 BAD_TICKER_BOOTSTRAP = """---
 mode: backtest
-tickers:
-  - AAPL
-  - aapl!
+tickers: [AAPL, 'aapl!']
 ---
 prompt
 """
@@ -101,7 +99,7 @@ def test_files_read_write_and_bootstrap_validation(url, root):
         assert "aapl!" in err["detail"]
         assert c.get("/workspaces/files/files/BOOTSTRAP.md").json()["text"] == original["text"]
 
-        policy = original["text"].replace("mode: none", "mode: threshold")
+        policy = original["text"].replace("\n  mode: none", "\n  mode: threshold")
         assert c.put("/workspaces/files/files/BOOTSTRAP.md", json={"text": policy}).status_code == 200
         assert c.get("/workspaces/files").json()["config"]["approval"]["mode"] == "threshold"
 
