@@ -86,8 +86,11 @@ async def test_whole_stack(tmp_path):
             trade = trades["items"][0]
             explained = await http.get(f"{urls['news']}/runs/e2e/explain/trade/{trade['id']}", headers=viewer)
             assert explained.status_code == 200, explained.text
-            text = json.dumps(explained.json())
-            assert trade["ticker"] in text and "portfolio_manager" in text or "reasoning" in text
+            why = explained.json()
+            assert why["ticker"] == trade["ticker"] and why["date"] == trade["trading_date"]
+            assert {s["agent_id"] for s in why["signals"]} == {
+                "fundamentals_analyst", "technical_analyst", "sentiment_analyst", "valuation_analyst"}
+            assert why["decision"] and why["decision"]["action"] == trade["action"]
 
             # SIGKILL the Gateway: the controller restarts it and the run completes.
             os.kill(gateway["pid"], signal.SIGKILL)
