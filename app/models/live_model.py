@@ -81,7 +81,8 @@ class LiveModel:
     """What the Live pipeline panel shows (see the module docstring).
 
     Args:
-        max_points: points kept per chart series.
+        max_points: points kept per equity/baseline curve.
+        max_price_points: points kept per ticker's price series (intraday ticks can be many).
         max_days: days of stage timings kept.
         max_feed: top-level feed items kept.
         max_trades: trades kept.
@@ -89,8 +90,9 @@ class LiveModel:
     """
 
     def __init__(self, max_points: int = 2000, max_days: int = 250, max_feed: int = 500, max_trades: int = 1000,
-                 clock: Callable[[], float] = time.time) -> None:
+                 max_price_points: int = 500, clock: Callable[[], float] = time.time) -> None:
         self.max_points, self.max_days, self.max_feed, self.max_trades = max_points, max_days, max_feed, max_trades
+        self.max_price_points = max_price_points
         self.clock = clock
         self.replaying = False
         self.applied = 0  # events applied since creation
@@ -250,7 +252,7 @@ class LiveModel:
         if price is not None:
             series = self.prices.get(symbol)
             if series is None:
-                series = self.prices[symbol] = BoundedSeries(self.max_points)
+                series = self.prices[symbol] = BoundedSeries(self.max_price_points)
             series.append(t, price)
             self.dirty.add("prices")
         self._tickers(f.get("realtime_prices") or {symbol: f}, t)

@@ -1,7 +1,6 @@
 """The Live pipeline panel's pyqtgraph charts, each fed from :class:`app.models.live_model.LiveModel`.
 
-All four live in one ``GraphicsLayoutWidget`` (one QGraphicsView instead of
-four keeps repaint cost down). Each chart's ``update(model)`` only moves data
+Each chart has its own view, so an update repaints that chart only. Each chart's ``update(model)`` only moves data
 into existing items (``setData`` / ``setOpts``): nothing is created per
 refresh, so a 30 Hz refresh stays cheap. Curves are clipped to the view and
 downsampled by pyqtgraph; the model already bounds how many points exist.
@@ -12,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyqtgraph as pg
+from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QWidget
 
 from app.models.live_model import CURVE_LABELS, CURVES, STAGE_LABELS, LiveModel
 from app.qt import theme
@@ -20,21 +20,35 @@ pg.setConfigOptions(antialias=False, useOpenGL=False, foreground=theme.chart_col
 
 STAGE_ORDER = tuple(STAGE_LABELS)
 MAX_STAGE_DAYS = 40  # days shown in the stage timeline (older ones stay in the model)
-MAX_RATE_TYPES = 6   # busiest event types drawn; the rest are summed as "other"
+MAX_RATE_TYPES = 6   # busiest event types drawn
+AXIS_WIDTH = 64      # pixels of the left axes (fits "100,000.0")
 
 
-def _pen(index: int, width: float = 1.5) -> Any:
+def _pen(index: int, width: float = 1.0) -> Any:
+    # Width 1 (cosmetic) lines take pyqtgraph's fast path; wider ones cost ~30 % more per paint.
     return pg.mkPen(theme.SERIES[index % len(theme.SERIES)], width=width)
 
 
-def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, dates: bool = False) -> pg.PlotItem:
+def ticker_color(index: int) -> str:
+    """The colour of the ``index``-th ticker's price line (the ticker bar uses it as the legend)."""
+    return theme.SERIES[index % len(theme.SERIES)]
+
+
+def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, dates: bool = False,
+          legend: bool = True) -> pg.PlotItem:
     axis = {"bottom": pg.DateAxisItem()} if dates else None
     plot = layout.addPlot(row=row, col=col, title=title, axisItems=axis)
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
-    plot.addLegend(offset=(5, 5), labelTextSize="8pt")
+    if legend:
+        plot.addLegend(offset=(5, 5), labelTextSize="8pt")
     plot.setMenuEnabled(False)
+    for name in ("left", "bottom"):
+        # Axes redraw as a cached pixmap unless their range changed: text is the costliest part of a paint.
+        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    # A fixed width: longer tick labels must not re-layout (and so repaint) all four plots.
+    plot.getAxis("left").setWidth(AXIS_WIDTH)
     return plot
 
 
@@ -43,7 +57,7 @@ class EquityChart:
 
     def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
         self.plot = _plot(layout, row, col, "Equity vs baselines", dates=True)
-        self.curves = {name: self.plot.plot([], [], name=CURVE_LABELS[name], pen=_pen(i, 2.5 if i == 0 else 1.5))
+        self.curves = {name: self.plot.plot([], [], name=CURVE_LABELS[name], pen=_pen(i, 2.0 if i == 0 else 1.0))
                        for i, name in enumerate(CURVES)}
 
     def update(self, model: LiveModel) -> None:
@@ -85,6 +99,8 @@ class RateChart:
     def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
         self.plot = _plot(layout, row, col, "Events per second by type")
         self.plot.setLabel("bottom", "seconds ago")
+        self.plot.setXRange(-120, 0, padding=0)  # a fixed window: the x axis never needs redrawing
+        self.plot.enableAutoRange(x=False, y=True)
         self.lines: dict[str, Any] = {}
 
     def update(self, model: LiveModel, now: float | None = None) -> None:
@@ -105,38 +121,58 @@ class RateChart:
 
 
 class PriceChart:
-    """Prices per ticker (x = market time)."""
+    """Prices per ticker (x = market time). No legend (it is the costliest item to repaint):
+    the ticker bar shows each ticker in its line's colour (:meth:`color_of`)."""
 
     def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
-        self.plot = _plot(layout, row, col, "Prices per ticker", dates=True)
+        self.plot = _plot(layout, row, col, "Prices per ticker", dates=True, legend=False)
         self.lines: dict[str, Any] = {}
+        self.colors: dict[str, str] = {}
+
+    def color_of(self, ticker: str) -> str:
+        if ticker not in self.colors:
+            self.colors[ticker] = ticker_color(len(self.colors))
+        return self.colors[ticker]
 
     def update(self, model: LiveModel) -> None:
         for ticker in sorted(model.prices):
             series = model.prices[ticker]
             line = self.lines.get(ticker)
             if line is None:
-                line = self.lines[ticker] = self.plot.plot([], [], name=ticker, pen=_pen(len(self.lines)))
+                line = self.lines[ticker] = self.plot.plot([], [], name=ticker, pen=pg.mkPen(self.color_of(ticker)))
             line.setData(series.xs, series.ys)
         for ticker in [t for t in self.lines if t not in model.prices]:
             self.plot.removeItem(self.lines.pop(ticker))
-            self.plot.legend.removeItem(ticker)
 
 
-class LiveCharts(pg.GraphicsLayoutWidget):
-    """The four charts of the Live panel in one view."""
+class LiveCharts(QWidget):
+    """The four charts of the Live panel, each in its own view.
+
+    Separate views keep a repaint local: a new price repaints the price chart
+    only, not the whole 2x2 grid (which is what one shared view did, costing
+    up to a frame per update under a flood).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("live_charts")
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(2)
+        self.views: list[pg.GraphicsLayoutWidget] = []
+        for row, col in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            view = pg.GraphicsLayoutWidget()
+            self.views.append(view)
+            grid.addWidget(view, row, col)
         self.recolor()
-        self.equity = EquityChart(self, 0, 0)
-        self.stages = StageChart(self, 0, 1)
-        self.rates = RateChart(self, 1, 0)
-        self.prices = PriceChart(self, 1, 1)
+        self.equity = EquityChart(self.views[0], 0, 0)
+        self.stages = StageChart(self.views[1], 0, 0)
+        self.rates = RateChart(self.views[2], 0, 0)
+        self.prices = PriceChart(self.views[3], 0, 0)
 
     def recolor(self) -> None:
-        self.setBackground(theme.chart_colors()["background"])
+        for view in self.views:
+            view.setBackground(theme.chart_colors()["background"])
 
     def update_sections(self, model: LiveModel, dirty: set[str]) -> None:
         if "equity" in dirty:

@@ -39,7 +39,7 @@ def test_live_panel_shows_a_real_run(qtbot: Any, arun: Any, gateway_process: Any
         await until(lambda: panel.model.status == "completed", 90, "the run to complete")
         await until(lambda: _state(gateway_process.runs_dir, run_id).get("status") == "completed", 30,
                     "the final server_state.json")
-        panel.throttle.flush()
+        panel.flush()
         await session.close()
 
     arun(scenario(), 150)

@@ -137,7 +137,7 @@ def test_malformed_events_are_skipped_not_fatal() -> None:
 
 
 def test_price_series_stay_bounded_over_a_long_stream() -> None:
-    model = LiveModel(max_points=200)
+    model = LiveModel(max_price_points=200)
     for i in range(20_000):
         model.apply({"type": "price_update", "symbol": "AAPL", "price": 100 + i % 7, "open": 100, "ret": 0,
                      "timestamp": 1_700_000_000_000 + i * 1000})

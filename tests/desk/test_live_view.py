@@ -18,16 +18,16 @@ def _panel(qtbot: Any, **model_args: Any) -> LivePanel:
 
 def test_events_do_not_repaint_synchronously_and_refresh_once_per_frame(qtbot: Any) -> None:
     panel = _panel(qtbot)
-    panel.throttle.flush()
+    panel.flush()
     before = panel.throttle.refreshes
     for i in range(1000):
         panel.model.apply({"type": "price_update", "symbol": "AAPL", "price": 100 + i, "open": 100, "ret": 1.0,
                            "timestamp": 1_700_000_000_000 + i * 1000})
     assert panel.throttle.refreshes == before  # applying is off the paint path
-    panel.throttle.flush()
+    panel.flush()
     assert panel.throttle.refreshes == before + 1
     xs, ys = panel.charts.prices.lines["AAPL"].getData()
-    assert ys[-1] == 1099.0 and len(ys) == 1000
+    assert ys[-1] == 1099.0 and ys[0] == 100.0 and len(ys) <= panel.model.max_price_points  # bounded, decimated
     assert "AAPL" in panel.ticker_bar.text() and "1,099.00" in panel.ticker_bar.text()
 
 
@@ -46,7 +46,7 @@ def test_holdings_trades_status_and_ticker_bar(qtbot: Any) -> None:
     model.apply({"type": "price_update", "symbol": "NVDA", "price": 138.0, "open": 139.95, "ret": -1.39,
                  "timestamp": "2025-01-03T16:00:00-05:00",
                  "realtime_prices": {"NVDA": {"price": 138.0, "open": 139.95, "ret": -1.39}}})
-    panel.throttle.flush()
+    panel.flush()
     holdings = [[panel.holdings.item(r, c).text() for c in range(3)] for r in range(panel.holdings.rowCount())]
     assert holdings == [["MSFT", "15", "399.75"], ["CASH", "93,730.00", "1.00"]]
     assert panel.holdings.item(0, 5).text() == "6.3%"
@@ -64,13 +64,13 @@ def test_feed_groups_conferences_and_filters(qtbot: Any) -> None:
     m.apply({"type": "conference_start", "conferenceId": "c", "title": "Morning conference", "date": "d",
              "participants": [], "ts": 1_736_000_001_000})
     m.apply({"type": "conference_message", "agentId": "risk_manager", "content": "too concentrated", "ts": 1})
-    panel.throttle.flush()
+    panel.flush()
     block = panel.feed.topLevelItem(1)
     assert block.text(2) == "conference" and block.childCount() == 1 and "in progress" in block.text(3)
     m.apply({"type": "conference_message", "agentId": "technical_analyst", "content": "ok", "ts": 2})
     m.apply({"type": "conference_end", "ts": 3})
     m.apply({"type": "memory", "agentId": "risk_manager", "content": "lesson", "ts": 4})
-    panel.throttle.flush()
+    panel.flush()
     assert panel.feed.topLevelItemCount() == 3
     assert block.childCount() == 2 and "in progress" not in block.text(3) and "2 messages" in block.text(3)
 
@@ -88,8 +88,8 @@ def test_feed_widget_is_bounded_like_the_model(qtbot: Any) -> None:
     for i in range(500):
         panel.model.apply({"type": "agent_message", "agentId": "a", "content": f"m{i}", "ts": i})
         if i % 97 == 0:
-            panel.throttle.flush()
-    panel.throttle.flush()
+            panel.flush()
+    panel.flush()
     texts = [panel.feed.topLevelItem(i).text(3) for i in range(panel.feed.topLevelItemCount())]
     assert texts == [f"m{i}" for i in range(450, 500)]
 
@@ -107,7 +107,7 @@ def test_read_only_disables_run_controls_with_the_reason(qtbot: Any) -> None:
 def test_replay_through_the_panel_shows_the_runs_numbers(qtbot: Any, arun: Any, finished_run: Path) -> None:
     panel = _panel(qtbot)
     applied = arun(panel.replay(finished_run / "logs" / "events.jsonl", speed=0))
-    panel.throttle.flush()
+    panel.flush()
     state = json.loads((finished_run / "state" / "server_state.json").read_text())
     assert applied > 100
     _, ys = panel.charts.equity.curves["equity"].getData()
@@ -115,5 +115,26 @@ def test_replay_through_the_panel_shows_the_runs_numbers(qtbot: Any, arun: Any, 
     assert panel.replaying and "finished" in panel.replay_banner.text()
     assert len(panel.charts.stages.dates) == state["trading_days_total"]
     panel.stop_replay()
-    panel.throttle.flush()
+    panel.flush()
     assert not panel.replaying and panel.model.curves["equity"].ys == []
+
+
+def test_one_costly_section_per_refresh_the_rest_catch_up(qtbot: Any) -> None:
+    from app.qt.panels.live import HEAVY_SECTIONS
+
+    panel = _panel(qtbot)
+    panel.flush()
+    panel.model.apply({"type": "team_summary", "balance": 1.0, "pnlPct": 0.0, "equity": [{"t": 1_736_000_000_000, "v": 1.0}],
+                       "baseline": [], "baseline_vw": [], "momentum": []})
+    panel.model.apply({"type": "price_update", "symbol": "AAPL", "price": 10, "open": 10, "ret": 0,
+                       "timestamp": 1_736_000_000_000})
+    panel.model.apply({"type": "agent_message", "agentId": "a", "content": "x", "ts": 1})
+    panel._last_update.clear()
+    panel.refresh()  # what the throttle calls
+    pending = panel.model.dirty & HEAVY_SECTIONS
+    assert len({"equity", "prices", "feed", "rates"} - pending) == 1  # exactly one drawn now
+    assert "tickers" not in panel.model.dirty  # cheap sections are never deferred
+    assert panel.throttle._timer.isActive()  # the deferred ones are scheduled
+    panel.flush()
+    assert panel.model.dirty == set() and panel.feed.topLevelItemCount() == 1
+    assert list(panel.charts.equity.curves["equity"].getData()[1]) == [1.0]

@@ -12,6 +12,7 @@ meanwhile; ``stop_replay()`` returns to the live run).
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QProgressBar,
+    QSizePolicy,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -44,6 +46,11 @@ from app.qt.charts import LiveCharts
 
 HOLDING_COLUMNS = ("Ticker", "Quantity", "Avg", "Price", "Market value", "Weight")
 TRADE_COLUMNS = ("Id", "Ticker", "Side", "Quantity", "Price", "Date")
+# Minimum seconds between redraws of a section (tables and labels: every refresh, up to 30 Hz).
+# Charts cost the most to paint; the rate chart's data only changes once a second anyway.
+SECTION_INTERVALS = {"rates": 1.0, "prices": 0.25, "equity": 0.25, "stages": 0.25, "feed": 0.25}
+# Sections whose repaint costs several ms: at most one of them is redrawn per refresh.
+HEAVY_SECTIONS = frozenset({"rates", "prices", "equity", "stages", "feed"})
 FEED_TYPES = ("agent_message", "conference", "memory", "system", "day_start", "day_complete", "day_error",
               "approval_requested", "approval_resolved", "error")
 
@@ -86,6 +93,7 @@ class LivePanel(QWidget):
         self._build()
         self._feed_items: dict[int, QTreeWidgetItem] = {}
         self._feed_shown_seq = 0
+        self._last_update: dict[str, float] = {}
         self.throttle = Throttle(self.refresh, hz=hz, parent=self)
         self.model.add_listener(lambda _kind: self.throttle.mark())
         self._clock = QTimer(self)  # the rate chart scrolls even when no event arrives
@@ -124,6 +132,13 @@ class LivePanel(QWidget):
         self.ticker_bar = QLabel()
         self.ticker_bar.setObjectName("ticker_bar")
         self.ticker_bar.setTextFormat(Qt.TextFormat.RichText)
+        # Fixed heights above the charts: a label growing a line would resize (and fully repaint) them.
+        self.ticker_bar.setFixedHeight(self.ticker_bar.fontMetrics().height() + 6)
+        # Ignored width: new text never re-lays out the panel (which would repaint everything).
+        for label in (self.ticker_bar, self.run_label, self.command_status):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.run_label.setMinimumWidth(380)
+        self.command_status.setMinimumWidth(160)
         self.replay_banner = QLabel()
         self.replay_banner.setObjectName("replay_banner")
         self.replay_banner.hide()
@@ -281,8 +296,15 @@ class LivePanel(QWidget):
 
     # -- refresh --------------------------------------------------------------
 
-    def refresh(self) -> None:
+    def flush(self) -> None:
+        """Redraw every changed section now, ignoring the per-section intervals (tests, replay end)."""
+        self.throttle.flush()
+        self.refresh(force=True)
+
+    def refresh(self, force: bool = False) -> None:
         dirty = self.model.take_dirty()
+        if not force:
+            dirty = self._due(dirty)
         self.charts.update_sections(self.model, dirty)
         if "status" in dirty:
             self._refresh_status()
@@ -299,6 +321,27 @@ class LivePanel(QWidget):
                                       t.get("quantity", t.get("qty")), t.get("price"), t.get("trading_date"))
                                      for t in self.model.todays_trades()])
 
+    def _due(self, dirty: set[str]) -> set[str]:
+        """The dirty sections whose minimum interval has passed; the others wait for a later refresh."""
+        now = time.monotonic()
+        due, later = set(), set()
+        heavy_drawn = False
+        # Oldest-drawn first, and at most one heavy section per refresh: two such paints in one frame would stall it.
+        for section in sorted(dirty, key=lambda name: self._last_update.get(name, 0.0)):
+            heavy = section in HEAVY_SECTIONS
+            if heavy and heavy_drawn:
+                later.add(section)
+            elif now - self._last_update.get(section, 0.0) >= SECTION_INTERVALS.get(section, 0.0):
+                heavy_drawn = heavy_drawn or heavy
+                due.add(section)
+                self._last_update[section] = now
+            else:
+                later.add(section)
+        if later:
+            self.model.dirty |= later
+            self.throttle.mark()
+        return due
+
     def _refresh_status(self) -> None:
         m = self.model
         value = m.stats.get("totalAssetValue")
@@ -312,7 +355,8 @@ class LivePanel(QWidget):
         for ticker in sorted(self.model.tickers):
             row = self.model.tickers[ticker]
             color = "#3fb950" if row["ret"] >= 0 else "#f85149"
-            parts.append(f"<b>{ticker}</b> {row['price']:,.2f} <span style='color:{color}'>{row['ret']:+.2f}%</span>")
+            name = f"<b style='color:{self.charts.prices.color_of(ticker)}'>{ticker}</b>"  # the price chart's legend
+            parts.append(f"{name} {row['price']:,.2f} <span style='color:{color}'>{row['ret']:+.2f}%</span>")
         self.ticker_bar.setText(" &nbsp;&nbsp; ".join(parts))
 
     @staticmethod
@@ -344,6 +388,8 @@ class LivePanel(QWidget):
             if agent not in known:
                 self.agent_filter.addItem(agent, agent)
         agent, types = self._filters()
+        bar = self.feed.verticalScrollBar()
+        follow = bar.value() >= bar.maximum() - 2  # keep following only if the user has not scrolled up
         oldest = self.model.feed[0].seq if self.model.feed else self.model.feed_seq + 1
         for seq in [s for s in self._feed_items if s < oldest]:  # rolled out of the bounded model
             item = self._feed_items.pop(seq)
@@ -357,8 +403,8 @@ class LivePanel(QWidget):
             block = next((i for i in self.model.feed if i.seq == seq), None)
             if widget is not None and block is not None:
                 self._sync_children(widget, block, agent)
-        if self.feed.topLevelItemCount():
-            self.feed.scrollToItem(self.feed.topLevelItem(self.feed.topLevelItemCount() - 1))
+        if follow:
+            self.feed.scrollToBottom()
 
     def _rebuild_feed(self) -> None:
         self.feed.clear()
