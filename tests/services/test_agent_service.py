@@ -8,16 +8,21 @@ import sys
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
+import schemathesis
+from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from backend.apps.agent_service.app import create_app
 from backend.config import load_settings
 from backend.security.tokens import generate_registry
 from tests.approvals.live_server import serve
+from tests.approvals.stack import create_run
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = generate_registry()
 TOKENS = {role.name: tok for role, tok in REGISTRY.tokens.items()}
+FUZZ_EXAMPLES = 40
 BAD_TICKER_BOOTSTRAP = """---
 mode: backtest
 tickers: [AAPL, 'aapl!']
@@ -180,3 +185,34 @@ def test_roles(url):
         assert operator.patch("/workspaces/default", json={"new_name": "o"}).status_code == 403
     with httpx.Client(base_url=url, headers={"Authorization": "Bearer wrong-token-wrong-token"}) as wrong:
         assert wrong.get("/workspaces").status_code == 401
+
+
+def test_fuzzed_requests_never_get_a_5xx_and_answers_match_the_schema(tmp_path):
+    """schemathesis generates requests for every operation from the served OpenAPI document."""
+    create_run(tmp_path, "x", {"mode": "all"})
+    settings_ = load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws")
+    auth = {"Authorization": f"Bearer {TOKENS['admin']}"}
+    statuses: dict[int, int] = {}
+    failures: list[str] = []
+    with serve(create_app(settings_, REGISTRY)) as base:
+        raw = httpx.get(f"{base}/openapi.json", headers=auth, timeout=10).json()
+        raw["paths"].pop("/approvals/events")  # a stream never ends; test_approvals_api covers it
+        schema = schemathesis.openapi.from_dict(raw)
+        schema.location = f"{base}/openapi.json"
+        for result in schema.get_all_operations():
+            operation = result.ok()
+
+            @hypothesis.settings(max_examples=FUZZ_EXAMPLES, derandomize=True, deadline=None, database=None,
+                                 suppress_health_check=list(hypothesis.HealthCheck))
+            @hypothesis.given(case=operation.as_strategy())
+            def check(case):
+                answer = case.call_and_validate(headers=auth, checks=[not_a_server_error,
+                                                                      response_schema_conformance])
+                statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+
+            try:
+                check()
+            except Exception as err:  # noqa: BLE001 - collect every operation's failure, then report
+                failures.append(f"{operation.label}: {str(err)[:400]}")
+    assert not failures, "\n".join(failures)
+    assert statuses.get(200, 0) > 0 and not [code for code in statuses if code >= 500]
