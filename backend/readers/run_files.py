@@ -74,16 +74,21 @@ class VersionedCache(Generic[T]):
         self._entries: dict[str, tuple[FileStamp, T]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str, path: Path) -> T | None:
-        """The value for the file's current version, or None when the file does not exist."""
+    def peek(self, key: str, path: Path) -> T | None:
+        """The cached value if it is still the file's current version (never reads the file)."""
         current = stamp(path)
-        if current is None:
-            return None
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry[0] == current:
+            if current is not None and entry is not None and entry[0] == current:
                 self._entries[key] = self._entries.pop(key)  # most recently used last
                 return entry[1]
+        return None
+
+    def get(self, key: str, path: Path) -> T | None:
+        """The value for the file's current version, or None when the file does not exist."""
+        value = self.peek(key, path)
+        if value is not None:
+            return value
         loaded = read_stamped_bytes(path)
         if loaded is None:
             return None

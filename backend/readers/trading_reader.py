@@ -89,6 +89,16 @@ class TradingReader:
                 data = views.encoded.setdefault(name, data)
         return data
 
+    def cached_view_json(self, run_id: str, name: str) -> bytes | None:
+        """The view's JSON if it is already encoded for the current state version, else None.
+
+        Costs one ``stat`` and never reads or parses a file, so an async server
+        can call it on its event loop and hand only misses to a thread.
+        """
+        paths = require_run(self.store, run_id)
+        views = self._states.peek(run_id, paths.server_state)
+        return views.encoded.get(name) if views is not None else None
+
     def portfolio(self, run_id: str) -> api.Portfolio:
         return self.view(run_id, "portfolio")  # type: ignore[return-value]
 

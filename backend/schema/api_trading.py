@@ -52,7 +52,7 @@ class HoldingRow(BaseModel):
     """One dashboard holdings row; the ``CASH`` row carries cash as quantity."""
 
     ticker: str
-    quantity: float
+    quantity: int | float
     avg: float
     currentPrice: float
     marketValue: float

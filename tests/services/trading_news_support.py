@@ -75,6 +75,12 @@ class Service:
         self.stop()
         raise AssertionError(f"{self.name} did not answer /health within {timeout} s")
 
+    def __enter__(self) -> "Service":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

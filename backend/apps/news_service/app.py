@@ -1,0 +1,31 @@
+"""news_service: headlines and explanations of any run, over :class:`NewsReader` and :class:`Explainer`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from backend import __version__
+from backend.apps.common import create_service_app
+from backend.apps.news_service import routes
+from backend.config import get_settings
+from backend.readers.event_index import EventIndexes
+from backend.readers.explain import Explainer
+from backend.readers.news_reader import NewsReader
+from backend.readers.trade_log import TradeLogs
+from backend.security.tokens import TokenRegistry, registry_from_settings
+from backend.storage.run_store import RunStore
+
+
+def create_app(settings: Any = None, registry: TokenRegistry | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    registry = registry if registry is not None else registry_from_settings(settings)
+    app = create_service_app("news_service", __version__, settings, registry,
+                             description="Headlines with sentiment from each run's market provider, and "
+                                         "explanations of its trades and decisions from its events log.")
+    store = RunStore.from_settings(settings)
+    app.state.news_reader = NewsReader(store, settings)
+    app.state.explainer = Explainer(store, EventIndexes(store), TradeLogs(store))
+    app.include_router(routes.router)
+    return app

@@ -1,0 +1,1 @@
+"""trading_service (:8001): read-only trading data of any run (see docs/api.md)."""
