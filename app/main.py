@@ -87,16 +87,23 @@ async def _main(app: Any, args: argparse.Namespace, reporter: Any, qsettings: An
         print(f"evotraders desk: {err.args[0]}", file=sys.stderr)
         return 2
     session = Session(profile)
-    window = MainWindow(session, settings, profiles=profiles, theme_manager=theme_manager)
+    # The shell first: panels (pyqtgraph and friends) are imported once the window is on screen.
+    window = MainWindow(session, settings, profiles=profiles, theme_manager=theme_manager, panel_classes=[])
     reporter.parent = window
     closed = asyncio.get_running_loop().create_future()
     window.closed.connect(lambda: closed.done() or closed.set_result(None))
     window.show()
+    await _next_turn()  # let Qt paint the window (never processEvents() inside a task: qasync re-entry)
+    if args.quit_after_shown:
+        print(f"window shown after {time.perf_counter() - t0:.3f}s", flush=True)
+    from app.qt.panels import load_panels
+
+    window.add_panels(load_panels())
+    await _next_turn()
     if vault.warning:
         window.statusBar().showMessage(vault.warning, 15000)
     if args.quit_after_shown:
-        app.processEvents()
-        print(f"window shown after {time.perf_counter() - t0:.3f}s", flush=True)
+        print(f"panels ready after {time.perf_counter() - t0:.3f}s", flush=True)
         await window.shutdown()
         return 0
     loop = asyncio.get_running_loop()
@@ -107,6 +114,17 @@ async def _main(app: Any, args: argparse.Namespace, reporter: Any, qsettings: An
         spawn(window.start_local_stack())
     await closed
     return 0
+
+
+async def _next_turn() -> None:
+    """Return once Qt has processed the events posted so far (paints included)."""
+    import asyncio
+
+    from PySide6.QtCore import QTimer
+
+    done = asyncio.get_running_loop().create_future()
+    QTimer.singleShot(0, lambda: done.done() or done.set_result(None))
+    await done
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,13 +113,13 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(True)
         self._build_toolbar()
         self._build_status_bar()
+        self._build_menus()
+        self._restore_geometry()
         if panel_classes is None:
             from app.qt.panels import load_panels
 
             panel_classes = load_panels()
-        self._build_docks(panel_classes)
-        self._build_menus()
-        self._restore_layout()
+        self.add_panels(panel_classes)
         self._unsubscribe = session.add_listener(self._on_session_event)
         self._refresh_identity()
         self._refresh_connection()
@@ -323,9 +323,24 @@ class MainWindow(QMainWindow):
             self.service_labels[service] = label
             bar.addPermanentWidget(label)
 
+    def add_panels(self, classes: list[type]) -> None:
+        """Build a dock per panel class, attach it, and restore the saved dock layout.
+
+        ``main()`` shows the bare window first and calls this on the next loop
+        turn, so heavy panel imports (pyqtgraph) do not delay the first paint.
+        """
+        self._build_docks(classes)
+        state = self.settings.window_state
+        if state:
+            self.restoreState(state)
+        self._refresh_connection()
+
     def _build_docks(self, classes: list[type]) -> None:
         groups: dict[int, QDockWidget] = {}
-        for index, cls in enumerate(classes):
+        for dock in self._docks.values():  # panels added earlier keep their groups
+            area, group = _PLACES.get(dock.objectName().removeprefix("dock_"), ("right", 1))
+            groups.setdefault(group, dock)
+        for index, cls in enumerate(classes, start=len(self.panels)):
             try:
                 panel = cls()
             except Exception:  # noqa: BLE001 - one broken panel must not break the window
@@ -351,8 +366,9 @@ class MainWindow(QMainWindow):
             self._docks[panel_id] = dock
             self._dock_banners[panel_id] = banner
             shortcut = getattr(cls, "shortcut", None) or (f"Alt+{index + 1}" if index < 9 else None)
-            self._add_action(f"show_{panel_id}", f"Show {dock.windowTitle()}",
-                             lambda pid=panel_id: self.show_panel(pid), shortcut)
+            action = self._add_action(f"show_{panel_id}", f"Show {dock.windowTitle()}",
+                                      lambda pid=panel_id: self.show_panel(pid), shortcut)
+            self._view_menu.insertAction(self._view_separator, action)
             try:
                 panel.attach(self.session)
                 panel.set_read_only(self.session.read_only_reason)
@@ -367,9 +383,8 @@ class MainWindow(QMainWindow):
         for name in ("start_stack", "stop_stack", "retry", "quit"):
             file_menu.addAction(self._actions[name])
         view = menu.addMenu("&View")
-        for panel_id in self.panels:
-            view.addAction(self._actions[f"show_{panel_id}"])
-        view.addSeparator()
+        self._view_menu = view
+        self._view_separator = view.addSeparator()  # panels' "Show ..." actions go above it
         themes = view.addMenu("Theme")
         for mode in theme.MODES:
             action = self._add_action(f"theme_{mode}", mode.title(), lambda m=mode: self._set_theme(m))
@@ -377,14 +392,12 @@ class MainWindow(QMainWindow):
             action.setChecked(mode == self.settings.theme)
             themes.addAction(action)
 
-    def _restore_layout(self) -> None:
-        geometry, state = self.settings.geometry, self.settings.window_state
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.geometry
         if geometry:
             self.restoreGeometry(geometry)
         else:
             self.resize(1400, 900)
-        if state:
-            self.restoreState(state)
 
     # -- reactions ------------------------------------------------------------
 
