@@ -37,3 +37,9 @@ class ForbiddenPathError(BadRequestError):
     """A client-supplied path escapes the directory it must stay in."""
 
     code = "forbidden_path"
+
+
+class InvalidInputError(DomainError):
+    """Input that is well-formed JSON but invalid for the domain (a bad BOOTSTRAP.md field): 422."""
+
+    code = "invalid"

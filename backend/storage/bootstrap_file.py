@@ -12,12 +12,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from backend.errors import InvalidInputError
 from backend.schema.bootstrap import BootstrapConfig
 
 DELIMITER = "---"
 
 
-class BootstrapError(ValueError):
+class BootstrapError(InvalidInputError, ValueError):
     """BOOTSTRAP.md cannot be used; ``str(err)`` is one line: file, line, field, problem."""
 
     def __init__(self, source: str, line: int | None, message: str, field: str | None = None) -> None:

@@ -10,12 +10,14 @@ import datetime as dt
 import re
 import secrets
 
+from backend.errors import BadRequestError
+
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,79}$")
 WORKSPACE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,127}$")
 
 
-class InvalidIdError(ValueError):
+class InvalidIdError(BadRequestError, ValueError):
     """An identifier does not match its pattern; the message says which and why."""
 
 

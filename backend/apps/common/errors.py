@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.errors import BadRequestError, ConflictError, DomainError, ForbiddenPathError, NotFoundError
+from backend.errors import (
+    BadRequestError, ConflictError, DomainError, ForbiddenPathError, InvalidInputError, NotFoundError,
+)
 
 __all__ = [
     "BadRequestError", "ConflictError", "DomainError", "ErrorBody", "ForbiddenPathError", "NotFoundError",
@@ -35,6 +37,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     BadRequestError: 400,  # ForbiddenPathError is a BadRequestError
+    InvalidInputError: 422,
 }
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from backend.apps.common.auth import AdminDep, OperatorDep, ViewerDep
+from backend.apps.common.params import RunId
 from backend.runtime.controller import RuntimeController
 from backend.schema.api_runtime import (
     CommandReply, CreateRunRequest, CreateRunResponse, GatewayInfo, LogLines, PaceRequest, RunStateResponse,
@@ -38,46 +39,46 @@ def create_run(body: CreateRunRequest, request: Request, _: AdminDep) -> Any:
 
 
 @router.get("/runs/{run_id}", response_model=RunSummary)
-def get_run(run_id: str, request: Request, _: ViewerDep) -> Any:
+def get_run(run_id: RunId, request: Request, _: ViewerDep) -> Any:
     return _controller(request).run_summary(run_id)
 
 
 @router.post("/runs/{run_id}/start", response_model=GatewayInfo)
-async def start_run(run_id: str, request: Request, _: AdminDep, body: StartRunRequest | None = None) -> Any:
+async def start_run(run_id: RunId, request: Request, _: AdminDep, body: StartRunRequest | None = None) -> Any:
     body = body or StartRunRequest()
     return await _controller(request).start_run(run_id, paused=body.paused, pace=body.pace)
 
 
 @router.post("/runs/{run_id}/stop", response_model=GatewayInfo)
-async def stop_run(run_id: str, request: Request, _: AdminDep) -> Any:
+async def stop_run(run_id: RunId, request: Request, _: AdminDep) -> Any:
     return await _controller(request).stop_run(run_id)
 
 
 @router.post("/runs/{run_id}/restart", response_model=GatewayInfo)
-async def restart_run(run_id: str, request: Request, _: AdminDep) -> Any:
+async def restart_run(run_id: RunId, request: Request, _: AdminDep) -> Any:
     return await _controller(request).restart_run(run_id)
 
 
 @router.post("/runs/{run_id}/pause", response_model=CommandReply)
-async def pause_run(run_id: str, request: Request, _: OperatorDep) -> Any:
+async def pause_run(run_id: RunId, request: Request, _: OperatorDep) -> Any:
     _controller(request).store.require(run_id)
     return await _controller(request).pause(run_id)
 
 
 @router.post("/runs/{run_id}/resume", response_model=CommandReply)
-async def resume_run(run_id: str, request: Request, _: OperatorDep) -> Any:
+async def resume_run(run_id: RunId, request: Request, _: OperatorDep) -> Any:
     _controller(request).store.require(run_id)
     return await _controller(request).resume(run_id)
 
 
 @router.post("/runs/{run_id}/pace", response_model=CommandReply)
-async def set_pace(run_id: str, body: PaceRequest, request: Request, _: OperatorDep) -> Any:
+async def set_pace(run_id: RunId, body: PaceRequest, request: Request, _: OperatorDep) -> Any:
     _controller(request).store.require(run_id)
     return await _controller(request).set_pace(run_id, body.seconds)
 
 
 @router.get("/runs/{run_id}/gateway", response_model=GatewayInfo)
-async def gateway(run_id: str, request: Request, _: ViewerDep) -> Any:
+async def gateway(run_id: RunId, request: Request, _: ViewerDep) -> Any:
     controller = _controller(request)
     controller.store.require(run_id)
     info = controller.gateway_info(run_id)
@@ -86,19 +87,19 @@ async def gateway(run_id: str, request: Request, _: ViewerDep) -> Any:
 
 
 @router.get("/runs/{run_id}/state", response_model=RunStateResponse)
-def run_state(run_id: str, request: Request, _: ViewerDep) -> Any:
+def run_state(run_id: RunId, request: Request, _: ViewerDep) -> Any:
     return _controller(request).run_state(run_id)
 
 
 @router.get("/runs/{run_id}/logs", response_model=LogLines)
-def logs(run_id: str, request: Request, _: ViewerDep, tail: int = Query(200, ge=1, le=10_000)) -> Any:
+def logs(run_id: RunId, request: Request, _: ViewerDep, tail: int = Query(200, ge=1, le=10_000)) -> Any:
     controller = _controller(request)
     controller.store.require(run_id)
     return {"run_id": run_id, "lines": controller.logs(run_id, tail)}
 
 
 @router.get("/runs/{run_id}/logs/follow")
-async def follow_logs(run_id: str, request: Request, _: ViewerDep) -> StreamingResponse:
+async def follow_logs(run_id: RunId, request: Request, _: ViewerDep) -> StreamingResponse:
     controller = _controller(request)
     controller.store.require(run_id)
     lines = controller.follow(run_id)
