@@ -133,13 +133,17 @@ class StackPanel(QWidget):
                 view.attach_process(proc)
             elif row.run_id and self.session is not None:
                 run_id = row.run_id
-                view.attach_fetcher(lambda: self.session.client("runtime").get(f"/runs/{run_id}/logs", tail=500))
+                view.attach_fetcher(lambda: self._gateway_log(run_id))
             else:
                 view.set_lines([f"no log available for {name} from here"])
             self.log_views[name] = view
             self.logs.addTab(view, name)
         self.logs.setCurrentWidget(view)
         return view
+
+    async def _gateway_log(self, run_id: str) -> list[str]:
+        body = await self.session.client("runtime").get(f"/runs/{run_id}/logs", tail=500)
+        return list((body or {}).get("lines") or [])
 
     async def poll_gateways(self) -> None:
         """Refresh Gateway rows from runtime_service (quietly skipped while it is down)."""
