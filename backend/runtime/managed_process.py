@@ -10,9 +10,8 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from typing import TextIO
 
-import httpx
-
 from backend.runtime.child import Child, spawn_child
+from backend.runtime.health import watch_health
 from backend.runtime.logbuffer import LogBuffer
 from backend.runtime.ports import PortError, check_port_free
 from backend.runtime.procgroup import (
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[ProcessEvent], None]
 
-_UNHEALTHY_AFTER = 3  # failed checks in a row before a ready process counts as unhealthy
 _FINAL = (ProcessStatus.healthy, ProcessStatus.unhealthy, ProcessStatus.crashed, ProcessStatus.stopped)
 
 
@@ -241,7 +239,9 @@ class ManagedProcess:
         self.message = ""
         self._file_marker(f"started pid {proc.pid}: {' '.join(spec.argv)}")
         if spec.health_url:
-            self._health = asyncio.create_task(self._watch_health(proc), name=f"health {self.name}")
+            watch = watch_health(spec.health_url, ready_timeout=spec.ready_timeout,
+                                 check_interval=spec.check_interval, report=self._health_reporter(proc))
+            self._health = asyncio.create_task(watch, name=f"health {self.name}")
         else:
             self._set_status(ProcessStatus.healthy)
         return proc
@@ -365,50 +365,15 @@ class ManagedProcess:
         self._write_file(line)
         self._emit(ProcessEvent(self.name, "line", self._status, line=line), line_event=True)
 
-    async def _watch_health(self, proc: Child) -> None:
-        spec = self.spec
-        url = spec.health_url
-        assert url is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + spec.ready_timeout
-        interval = 0.05
+    def _health_reporter(self, proc: Child) -> Callable[[bool, str], bool]:
+        def report(healthy: bool, message: str) -> bool:
+            if self._proc is not proc or self._stop_requested:
+                return False  # this run is over or ending: its health no longer matters
+            self.message = message
+            self._set_status(ProcessStatus.healthy if healthy else ProcessStatus.unhealthy)
+            return True
 
-        def current() -> bool:
-            return self._proc is proc and not self._stop_requested
-
-        # trust_env=False: a proxy from the environment must never see loopback health checks.
-        async with httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=1.0), trust_env=False) as client:
-            while True:
-                error = await _probe(client, url)
-                if not current():
-                    return
-                if error is None:
-                    self._set_status(ProcessStatus.healthy)
-                    break
-                if loop.time() >= deadline:
-                    self.message = f"not healthy within {spec.ready_timeout:g}s: {error}"
-                    self._set_status(ProcessStatus.unhealthy)
-                    break
-                await asyncio.sleep(min(interval, max(0.0, deadline - loop.time())))
-                interval = min(interval * 2, 0.5)
-            if spec.check_interval is None:
-                return
-            failed = 0
-            while True:
-                await asyncio.sleep(spec.check_interval)
-                error = await _probe(client, url)
-                if not current():
-                    return
-                if error is None:
-                    failed = 0
-                    if self._status is ProcessStatus.unhealthy:
-                        self.message = ""
-                        self._set_status(ProcessStatus.healthy)
-                    continue
-                failed += 1
-                if self._status is ProcessStatus.healthy and failed >= _UNHEALTHY_AFTER:
-                    self.message = f"health check failing: {error}"
-                    self._set_status(ProcessStatus.unhealthy)
+        return report
 
     # -- bookkeeping --------------------------------------------------------
 
@@ -470,17 +435,3 @@ class ManagedProcess:
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._write_file(f"[supervisor {stamp}] {self.name}: {text}")
 
-
-async def _probe(client: httpx.AsyncClient, url: str) -> str | None:
-    """None if ``url`` answers 200, else a short description of what went wrong."""
-    try:
-        response = await client.get(url)
-    except httpx.ConnectError:
-        return f"GET {url}: connection refused"
-    except httpx.TimeoutException:
-        return f"GET {url}: timed out"
-    except httpx.HTTPError as err:
-        return f"GET {url}: {type(err).__name__}: {err}"
-    if response.status_code != 200:
-        return f"GET {url} answered HTTP {response.status_code}"
-    return None

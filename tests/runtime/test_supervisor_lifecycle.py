@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import httpx
 import pytest
@@ -42,7 +41,7 @@ async def test_start_becomes_healthy_and_logs_to_file_and_ring(supervisor, tmp_p
     text = (tmp_path / "logs" / "web.log").read_text()
     assert "line 2\n" in text and f"listening on {port}" in text
     assert "got SIGTERM, bye" in text  # output up to the very end is captured
-    assert f"started pid" in text  # supervisor markers make the file readable on its own
+    assert "started pid" in text  # supervisor markers make the file readable on its own
 
 
 async def test_graceful_stop_is_recorded_as_requested(supervisor, tmp_path):
@@ -160,3 +159,17 @@ async def test_start_twice_is_a_no_op(supervisor):
     pid = proc.pid
     await proc.start()
     assert proc.pid == pid
+
+
+async def test_health_is_watched_after_readiness(supervisor, tmp_path):
+    port = free_port()
+    sick = tmp_path / "sick"
+    proc = supervisor.add(health_spec("web", port, tmp_path, "--sick-file", sick, check_interval=0.05))
+    await proc.start()
+    assert await proc.wait_ready(30) is ProcessStatus.healthy
+    sick.touch()
+    await proc.wait_status(ProcessStatus.unhealthy, timeout=30)
+    assert proc.message == f"health check failing: GET http://127.0.0.1:{port}/health answered HTTP 503"
+    sick.unlink()
+    await proc.wait_status(ProcessStatus.healthy, timeout=30)
+    assert proc.message == ""

@@ -2,6 +2,7 @@
 
 Options:
     --status N        answer /health with HTTP N (default 200)
+    --sick-file F     answer /health with 503 while file F exists
     --crash-first F   if file F does not exist, create it and exit with code 3 (a first-run crash)
     --lines N         print N numbered lines before serving
 """
@@ -15,6 +16,7 @@ import sys
 parser = argparse.ArgumentParser()
 parser.add_argument("port", type=int)
 parser.add_argument("--status", type=int, default=200)
+parser.add_argument("--sick-file")
 parser.add_argument("--crash-first")
 parser.add_argument("--lines", type=int, default=0)
 args = parser.parse_args()
@@ -28,6 +30,8 @@ if args.crash_first and not os.path.exists(args.crash_first):
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         code = args.status if self.path == "/health" else 404
+        if args.sick_file and os.path.exists(args.sick_file):
+            code = 503
         body = b'{"status": "ok"}' if code == 200 else b'{"status": "bad"}'
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
