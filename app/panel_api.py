@@ -18,6 +18,10 @@ it), then calls, in this order:
    :class:`MutatingControls` does exactly that for a list of widgets.
 3. ``panel.detach()`` (optional) -- when the window closes.
 
+Optional hook: ``panel.on_theme_changed(effective)`` (``"dark"``/``"light"``)
+after the user switches theme, for widgets that do not follow the palette
+(pyqtgraph charts).
+
 Class attributes the main window reads:
 
 - ``panel_id``: stable id (``"stack"``, ``"live"``, ``"workspaces"``, ...), used by

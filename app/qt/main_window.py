@@ -278,6 +278,10 @@ class MainWindow(QMainWindow):
             lambda index: spawn(self.switch_profile(self.profile_combo.itemText(index))))
         bar.addWidget(self.profile_combo)
         self._add_action("retry", "Retry connections now", self._retry_now, "F5")
+        self._add_action("profiles", "Connection profiles...", self.open_profiles, "Ctrl+Shift+P")
+        at_launch = self._add_action("start_at_launch", "Start the local stack at launch", self._toggle_at_launch)
+        at_launch.setCheckable(True)
+        at_launch.setChecked(self.settings.start_stack_at_launch)
         self._add_action("quit", "Quit", self.close, "Ctrl+Q")
 
         strip = QWidget()
@@ -380,7 +384,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for name in ("start_stack", "stop_stack", "retry", "quit"):
+        for name in ("start_stack", "stop_stack", "start_at_launch", "profiles", "retry", "quit"):
             file_menu.addAction(self._actions[name])
         view = menu.addMenu("&View")
         self._view_menu = view
@@ -405,8 +409,29 @@ class MainWindow(QMainWindow):
         self.settings.theme = mode
         for m in theme.MODES:
             self._actions[f"theme_{m}"].setChecked(m == mode)
-        if self.theme_manager is not None:
-            self.theme_manager.set_mode(mode)
+        effective = self.theme_manager.set_mode(mode) if self.theme_manager is not None else theme.current()
+        for panel in self.panels.values():
+            hook = getattr(panel, "on_theme_changed", None)  # optional: charts recolour
+            if hook is not None:
+                hook(effective)
+
+    def open_profiles(self) -> Any:
+        """Show the (non-modal) profile editor; returns it."""
+        if self.profiles is None:
+            self.statusBar().showMessage("Profiles are not persisted in this session", 5000)
+            return None
+        from app.qt.profile_dialog import ProfileDialog
+
+        dialog = getattr(self, "profile_dialog", None)
+        if dialog is None:
+            dialog = self.profile_dialog = ProfileDialog(self.profiles, self)
+            dialog.changed.connect(self._fill_profiles)
+        dialog.show()
+        dialog.raise_()
+        return dialog
+
+    def _toggle_at_launch(self) -> None:
+        self.settings.start_stack_at_launch = self._actions["start_at_launch"].isChecked()
 
     def _retry_now(self) -> None:
         if self.session.gateway is not None:

@@ -273,3 +273,47 @@ def test_a_raising_slot_or_task_never_kills_the_app(qtbot: Any, arun: Any) -> No
         assert len([w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]) == 1
     finally:
         reporter.uninstall()
+
+
+def test_profiles_are_edited_in_a_dialog_and_switched_to(qtbot: Any, arun: Any, tmp_path: Path) -> None:
+    from app.models.profiles import ProfileStore, TokenVault
+
+    settings = AppSettings(MemorySettings())
+    store = ProfileStore(settings, TokenVault(tmp_path / "tokens.json", backend=None))
+    session = Session(Profile(LOCAL), health_interval=60)
+    window = _window(qtbot, session, settings=settings, profiles=store)
+    window.action("profiles").trigger()
+    dialog = window.profile_dialog
+    assert dialog.isVisible() and not dialog.isModal()
+    dialog.name.setText("prod")
+    for attr, edit in dialog.inputs.items():
+        edit.setText("https://prod.example:8000" if attr != "gateway_url" else "http://wrong:1")
+    dialog.token.setText("tok")
+    assert not dialog.save() and "gateway url" in dialog.error.text()
+    dialog.inputs["gateway_url"].setText("")
+    assert dialog.save() and store.get("prod").token == "tok"
+    assert [window.profile_combo.itemText(i) for i in range(window.profile_combo.count())] == [LOCAL, "prod"]
+    dialog.close()
+
+    async def scenario() -> None:
+        await window.switch_profile("prod")
+        assert session.profile.name == "prod" and settings.last_profile == "prod"
+        assert window.windowTitle() == "EvoTraders Control Center - prod (role unknown)"
+        assert not window.action("start_stack").isEnabled()  # only the Local profile owns a stack
+        await window.shutdown()
+
+    arun(scenario())
+
+
+def test_theme_switch_recolours_the_charts(qtbot: Any, qloop: Any) -> None:
+    from app.qt.theme import ThemeManager
+
+    manager = ThemeManager(QApplication.instance(), "light")
+    window = _window(qtbot, Session(Profile(LOCAL)), theme_manager=manager)
+    charts = window.panel("live").charts
+    assert charts.views[0].backgroundBrush().color().name() == "#ffffff"
+    window.action("theme_dark").trigger()
+    assert manager.effective == "dark" and charts.views[0].backgroundBrush().color().name() == "#1e1f22"
+    assert QApplication.instance().palette().window().color().name() == "#2b2d30"
+    window.action("theme_light").trigger()
+    assert charts.views[0].backgroundBrush().color().name() == "#ffffff"

@@ -215,6 +215,9 @@ class LivePanel(QWidget):
         self.read_only_reason = reason
         self.controls.set_read_only(reason)
 
+    def on_theme_changed(self, effective: str) -> None:
+        self.charts.recolor()
+
     def detach(self) -> None:
         self._clock.stop()
         self.stop_replay()
