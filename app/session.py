@@ -18,7 +18,9 @@ One :class:`Session` lives as long as the main window. Panels get it in
 - ``session.add_event_listener(cb)``: ``cb(frame_dict)`` for every Gateway event
   of whichever run is watched, across reconnects and run switches;
 - ``await session.watch_run(run_id)``: follow a run's Gateway (asks runtime_service
-  for its URL). A panel that starts a run calls this.
+  for its URL). A panel that starts a run calls this; on the Local profile the
+  session also switches by itself to a run whose Gateway comes up
+  (``session.follow_new_runs``, default True).
 
 The local stack (a ``backend.runtime.stack.LocalStack``) is brought up with
 :meth:`Session.start_local_stack` and stopped with :meth:`Session.stop_local_stack`
@@ -123,6 +125,10 @@ class Session:
         self._event_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._gateway_unsubs: list[Callable[[], None]] = []
         self._health_task: asyncio.Task[None] | None = None
+        self._watch_since = 0.0
+        # Local profile: switch to a run as soon as its Gateway comes up (a panel that pins
+        # a run sets this False).
+        self.follow_new_runs = True
         self._closed = False
         self._build_clients()
 
@@ -218,6 +224,7 @@ class Session:
         client = GatewayClient(url, self.profile.token, **self.gateway_options)
         self.gateway = client
         self.run_id = run_id
+        self._watch_since = time.monotonic()
         self._gateway_unsubs = [client.add_listener(self._on_gateway_event),
                                 client.add_state_listener(self._on_gateway_state)]
         client.start()
@@ -355,7 +362,7 @@ class Session:
     async def _monitor(self) -> None:
         while True:
             await asyncio.gather(*(self._probe(name) for name in HTTP_SERVICES))
-            if self.gateway is None and self.profile.is_local and self.state("runtime").status == "up":
+            if self.follow_new_runs and self.profile.is_local and self.state("runtime").status == "up":
                 await self._follow_active_run()
             await asyncio.sleep(self.health_interval)
 
@@ -366,15 +373,26 @@ class Session:
             pass  # the tracked client recorded it
 
     async def _follow_active_run(self) -> None:
-        """Local profile, no run watched: follow the newest run whose Gateway is up."""
+        """Local profile: follow the newest run whose Gateway is up.
+
+        Switches when nothing is watched, when a run started after we began
+        watching ours (someone pressed Start), or when ours is gone.
+        """
         try:
             runs = await self.client("runtime").get("/runs")
         except ServiceError:
             return
         live = [r for r in runs or [] if ((r.get("gateway") or {}).get("url")
                                           and (r.get("gateway") or {}).get("status") == "healthy")]
-        if live and self.gateway is None:
-            newest = max(live, key=lambda r: str(r.get("created_at") or r.get("run_id")))
+        if not live:
+            return
+        newest = min(live, key=lambda r: float(r["gateway"].get("uptime_s") or 0.0))
+        if newest["run_id"] == self.run_id:
+            return
+        watching_for = time.monotonic() - self._watch_since
+        ours_alive = any(r["run_id"] == self.run_id for r in live)
+        started_since = float(newest["gateway"].get("uptime_s") or 0.0) < watching_for
+        if self.gateway is None or not ours_alive or started_since:
             self.watch_gateway(newest["gateway"]["url"], newest["run_id"])
 
 

@@ -165,6 +165,8 @@ class MainWindow(QMainWindow):
         self._refresh_identity()
         self._refresh_connection()
         self.statusBar().showMessage("Starting the local stack...")
+        if "stack" in self.panels:
+            self.show_panel("stack")  # watch each process come up
         try:
             statuses = await self.session.start_local_stack(stack)
         except PortError as err:

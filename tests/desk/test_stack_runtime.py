@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -82,3 +83,29 @@ def test_gateway_rows_logs_and_controls_through_runtime_service(qtbot: Any, arun
 
     arun(scenario(), 90)
     panel.detach()
+
+
+def test_local_session_follows_the_newest_run(arun: Any, runtime_service: str) -> None:
+    url = runtime_service
+    session = Session(Profile(LOCAL, agent_url=url, trading_url=url, news_url=url, runtime_url=url),
+                      health_interval=0.2)
+    seen: list[str] = []
+    session.add_event_listener(lambda f: f.get("type") == "hello" and seen.append(f["run_id"]))
+
+    async def scenario() -> None:
+        await session.open(session.profile)
+        runtime = session.client("runtime")
+        first = (await runtime.post("/runs", {"workspace": "default", "end_date": "2025-01-10"}))["run_id"]
+        await runtime.post(f"/runs/{first}/start", {"paused": True})
+        await until(lambda: session.run_id == first and session.gateway.connected, 20, "the first run followed")
+        second = (await runtime.post("/runs", {"workspace": "default", "end_date": "2025-01-10"}))["run_id"]
+        await runtime.post(f"/runs/{second}/start", {"paused": True})
+        await until(lambda: session.run_id == second and session.gateway.connected, 20, "the new run followed")
+        assert seen[0] == first and seen[-1] == second
+        session.follow_new_runs = False
+        await runtime.post(f"/runs/{first}/restart", None)
+        await asyncio.sleep(1.0)  # several monitor rounds: a pinned session stays put
+        assert session.run_id == second
+        await session.close()
+
+    arun(scenario(), 90)
