@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST, RETRY_MAX = 0.2, 2.0   # seconds between attempts to reach agent_service
 STOP_POLL = 0.25                    # how often a wait checks whether the run was told to stop
+MAX_REASONING = 10_000              # ApprovalCreate's limit (an LLM may write more)
 
 
 class HumanApprovalGate:
@@ -170,7 +171,8 @@ class HumanApprovalGate:
         body = ApprovalCreate(
             run_id=request.run_id, date=request.date, ticker=order.ticker, action=order.action,  # type: ignore[arg-type]
             quantity=order.quantity, price=request.prices[order.ticker], confidence=order.confidence,
-            reasoning=order.reasoning, reasons=reasons, context=ApprovalContext.model_validate(facts))
+            reasoning=order.reasoning[:MAX_REASONING], reasons=reasons,
+            context=ApprovalContext.model_validate(facts))
         delay = RETRY_FIRST
         while True:
             self._check_stop()
