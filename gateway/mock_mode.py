@@ -72,13 +72,13 @@ class MockSession:
                     break
 
     async def run(self) -> str:
-        self.engine._set_status("running")  # noqa: SLF001
+        self.engine.set_status("running")
         while not self._stop.is_set() and self.engine.remaining_dates:
             await self.step()
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=self.tick_seconds)
             except asyncio.TimeoutError:
                 pass
-        self.engine._set_status("completed" if not self.engine.remaining_dates else "stopped")  # noqa: SLF001
+        self.engine.set_status("completed" if not self.engine.remaining_dates else "stopped")
         self.engine.write_state(final=True)
         return self.engine.status

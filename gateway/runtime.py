@@ -60,7 +60,7 @@ class GatewayRuntime:
             raise ValueError(f"the run is {self.engine.status}; nothing to pause")
         self.engine.pause()
         if self.engine.status != "running":
-            self.engine._set_status("paused")  # noqa: SLF001 - paused before any day ran
+            self.engine.set_status("paused")
 
     def resume(self) -> None:
         self.engine.resume()

@@ -79,10 +79,10 @@ class HumanApprovalGate:
 
     def _set_status(self, status: str) -> None:
         if self._engine is not None:
-            self._engine._set_status(status)  # noqa: SLF001 - the engine owns run_status; the gate lends it a state
+            self._engine.set_status(status)
 
     def _stop_requested(self) -> bool:
-        return bool(getattr(self._engine, "_stop", False))
+        return bool(self._engine is not None and self._engine.stop_requested)
 
     def _check_stop(self) -> None:
         if self._stop_requested():

@@ -166,6 +166,14 @@ class RunEngine:
         # Called from the executor on first in-process skill use.
         self.emit(ev.System(content=message))
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop
+
+    def set_status(self, status: str) -> None:
+        """Announce a new run status (``run_status`` event) if it changed."""
+        self._set_status(status)
+
     def _set_status(self, status: str) -> None:
         if status != self.status:
             self.status = status
@@ -207,6 +215,10 @@ class RunEngine:
 
     # -- control (called by the pipeline between stages) ----------------------------
     async def after_stage(self, stage: str) -> None:
+        # Let the event loop breathe between stages: WebSocket clients, the
+        # approval stream and health checks are served between stages, not
+        # only between days.
+        await asyncio.sleep(0)
         self.stage = stage
         if self.write_every_stage and stage in CHECKPOINT_STAGES:
             self.write_state()

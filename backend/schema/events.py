@@ -251,6 +251,8 @@ class ApprovalRequested(Event):
     reasoning: str
     expires_at: str
     context: dict[str, Any] | None = None
+    reasons: list[str] | None = None   # why the policy asked (notional, new short, weight)
+    status: str | None = None          # "pending" when filed; a re-attached request may already be decided
 
 
 class ApprovalResolved(Event):
@@ -260,7 +262,13 @@ class ApprovalResolved(Event):
     decided_by: str
     reason: str = ""
     ts: int
-    quantity: int | None = None
+    quantity: int | None = None        # the quantity executed (may be smaller than requested)
+    outcome: str | None = None         # what happened to the order: executed quantity, dropped, ...
+    run_id: str | None = None
+    date: str | None = None
+    ticker: str | None = None
+    action: str | None = None
+    requested_quantity: int | None = None
 
 
 class RunStatus(Event):
