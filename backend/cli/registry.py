@@ -29,10 +29,23 @@ def _stack_args(parser: argparse.ArgumentParser) -> None:
 EXTRA_COMMANDS["stack"] = ("start, inspect or stop the local split-service stack", _stack_args)
 
 
-def _desk_args(parser: argparse.ArgumentParser) -> None:
-    from app.main import add_arguments
+def _plugin_commands() -> None:
+    """Subcommands other packages declare as ``evotraders.commands`` entry points.
 
-    add_arguments(parser)
+    The desktop app registers ``desk`` this way (see pyproject.toml), so the
+    Qt-free backend can offer ``evotraders desk`` without importing ``app``.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="evotraders.commands"):
+        if ep.name in EXTRA_COMMANDS:
+            continue
+
+        def add(parser: argparse.ArgumentParser, ep=ep) -> None:
+            ep.load()(parser)
+
+        EXTRA_COMMANDS[ep.name] = (PLUGIN_HELP.get(ep.name, f"provided by {ep.module}"), add)
 
 
-EXTRA_COMMANDS["desk"] = ("open the desktop control center (PySide6)", _desk_args)
+PLUGIN_HELP = {"desk": "open the desktop control center (PySide6)"}
+_plugin_commands()
