@@ -36,7 +36,7 @@ def six_months(tmp_path_factory):
 def test_summary_has_every_figure(six_months):
     _, _, summary = six_months
     assert summary["status"] == "completed"
-    assert summary["trading_days"] == 122  # NYSE days in H1 2025 (Carter's funeral closure not modelled)
+    assert summary["trading_days"] == 122  # NYSE sessions in H1 2025 (holidays and the 2025-01-09 closure skipped)
     for key in ("final_equity", "total_return_pct", "max_drawdown_pct", "sharpe", "trades"):
         assert isinstance(summary[key], (int, float))
     assert set(summary["excess_return_pct"]) == {"baseline", "baseline_vw", "momentum"}
