@@ -63,9 +63,21 @@ async def stage(window: Any, session: Any) -> None:
     await runtime.start_run(run_id, pace=0.05)
     await session.watch_run(run_id)
 
-    approvals = window.panel("approvals")
-    await until(lambda: approvals.model.pending, "a pending approval", timeout=120)
-    live = window.panel("live")
+    # Decide (for real, through the Approvals model) until a quarter of the run is done,
+    # then leave the next day's approvals pending for the picture.
+    approvals, live = window.panel("approvals"), window.panel("live")
+    decided = 0
+    while True:
+        await until(lambda: approvals.model.pending, "a pending approval", timeout=120)
+        if live.model.progress >= 0.25:
+            break
+        for item in list(approvals.model.pending):
+            if decided % 5 == 4:
+                await approvals.model.reject(item.id, reason="too crowded a trade")
+            else:
+                smaller = item.quantity // 2 if decided % 3 == 2 and item.quantity > 1 else None
+                await approvals.model.approve(item.id, quantity=smaller)
+            decided += 1
     await until(lambda: live.model.current_date, "live data")
 
     history = window.panel("history")
@@ -88,32 +100,40 @@ async def stage(window: Any, session: Any) -> None:
 
     sandbox = window.panel("sandbox")
     await until(lambda: sandbox.model.saved is not None, "the sandbox settings")
-    await sandbox.model.probe("none")
+    stack = window.panel("stack")
+    stack.open_log(stack._name_at(0))  # the agent service's live log under the process table
+
+    sandbox.mode.setCurrentText("process")  # an unsaved switch: the banner stays until it is saved
+    await sandbox.model.probe("process")
     await settle(1.0)
 
 
-def capture(window: Any, out: Path) -> list[Path]:
-    """One PNG per panel (its dock floated at SIZE) and one of the whole window."""
-    from PySide6.QtWidgets import QApplication
+async def capture(window: Any, out: Path) -> list[Path]:
+    """One PNG per panel (its dock floated at SIZE) and one of the whole window.
 
+    Waits with ``asyncio.sleep`` (never ``processEvents()`` inside a coroutine:
+    qasync would re-enter the loop) so layouts and throttled views settle.
+    """
     written = []
     for panel_id in window.panels:
         dock = window.dock(panel_id)
         dock.setFloating(True)
         dock.resize(*SIZE)
         dock.show()
-        dock.raise_()
-        throttle = getattr(window.panel(panel_id), "throttle", None)
+        panel = window.panel(panel_id)
+        throttle = getattr(panel, "throttle", None)
         if throttle is not None:
             throttle.flush()
-        for _ in range(5):
-            QApplication.processEvents()
-            time.sleep(0.05)
+        await settle(0.3)
+        table = getattr(panel, "table", None)
+        if panel_id == "stack" and table is not None:
+            table.resizeColumnsToContents()  # columns were sized for the docked width
+            await settle(0.1)
         path = out / f"{panel_id}.png"
         dock.grab().save(str(path))
         written.append(path)
         dock.setFloating(False)
-    QApplication.processEvents()
+    await settle(0.3)
     path = out / "main_window.png"
     window.grab().save(str(path))
     written.append(path)
@@ -138,7 +158,7 @@ async def run(args: argparse.Namespace, app: Any) -> list[Path]:
     try:
         await stage(window, session)
         await settle()
-        return capture(window, args.out)
+        return await capture(window, args.out)
     finally:
         await window.shutdown()
         window.close()

@@ -103,9 +103,14 @@ class AgentsModel:
         for callback in list(self._listeners):
             callback(kind, payload)
 
-    def _say(self, message: str) -> None:
+    def _say(self, message: str | None) -> None:
         self.message = message
         self._emit("message", message)
+
+    def _loaded(self) -> None:
+        """A load succeeded: an earlier load failure message is no longer true."""
+        if self.message and self.message.startswith(("cannot list", "cannot load", "cannot open")):
+            self._say(None)
 
     def row(self, agent_id: str | None) -> AgentRow | None:
         return next((r for r in self.rows if r.id == agent_id), None)
@@ -132,6 +137,7 @@ class AgentsModel:
         if self.agent is not None:
             try:
                 rows = [AgentRow.from_api(r) for r in await self.agent.run_agents(run_id)]
+                self._loaded()
             except ServiceError as err:
                 self._say(f"cannot load the team of run {run_id}: {err}")
         self._set_rows(rows)
@@ -153,6 +159,7 @@ class AgentsModel:
                 detail = await self.agent.get_workspace(name)
                 self.workspace_files = [str(f.get("path") if isinstance(f, dict) else f)
                                         for f in detail.get("files") or []]
+                self._loaded()
             except ServiceError as err:
                 self._say(f"cannot load the team of workspace {name}: {err}")
         self._set_rows(rows)

@@ -159,6 +159,11 @@ class ApprovalsModel:
         self.message = message
         self._emit("message", message)
 
+    def _loaded(self) -> None:
+        """A load succeeded: an earlier load failure message is no longer true."""
+        if self.message and self.message.startswith(("cannot list", "cannot load", "cannot open")):
+            self._say(None)
+
     # -- what is watched ----------------------------------------------------------
     def set_client(self, client: AgentServiceClient | None) -> None:
         self.client = client
@@ -266,6 +271,7 @@ class ApprovalsModel:
         except ServiceError as err:
             self._say(f"cannot load approvals: {err}")
             return
+        self._loaded()
         items = [ApprovalItem.from_api(r) for r in rows if isinstance(r, dict) and r.get("id")]
         if self.run_id is not None:
             items = [a for a in items if not a.run_id or a.run_id == self.run_id]

@@ -123,9 +123,14 @@ class HistoryModel:
         for callback in list(self._listeners):
             callback(kind, payload)
 
-    def _say(self, message: str) -> None:
+    def _say(self, message: str | None) -> None:
         self.message = message
         self._emit("message", message)
+
+    def _loaded(self) -> None:
+        """A load succeeded: an earlier load failure message is no longer true."""
+        if self.message and self.message.startswith(("cannot list", "cannot load", "cannot open")):
+            self._say(None)
 
     def row(self, run_id: str) -> RunRow | None:
         return next((r for r in self.runs if r.run_id == run_id), None)
@@ -139,6 +144,7 @@ class HistoryModel:
         except ServiceError as err:
             self._say(f"cannot list runs: {err}")
             return False
+        self._loaded()
         self.runs = sorted((RunRow.from_api(r) for r in rows if isinstance(r, dict) and r.get("run_id")),
                            key=lambda r: r.run_id, reverse=True)
         self._emit("runs")

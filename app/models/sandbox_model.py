@@ -29,9 +29,12 @@ MODE_FIELDS: dict[str, tuple[str, ...]] = {
 NONE_WARNING = ("Skills run in-process without isolation (sandbox mode 'none'): development only. "
                 "Choose process, docker or kubernetes for anything else.")
 Listener = Callable[[str, Any], None]
-# What the probe skill reports that a user cares about, in display order.
-PROBE_FACTS = (("python_version", "Python"), ("uid", "uid"), ("network_reachable", "network"),
-               ("cwd_writable", "cwd writable"), ("root_writable", "root writable"))
+# What the probe skill reports that a user cares about, in display order: key -> (if true, if false),
+# or a label for a plain value.
+PROBE_FACTS: dict[str, str | tuple[str, str]] = {
+    "python_version": "Python", "uid": "uid", "network_reachable": ("network reachable", "no network"),
+    "cwd_writable": ("cwd writable", "cwd read-only"), "root_writable": ("root writable", "root read-only"),
+}
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ class ProbeOutcome:
         ok = bool(data.get("ok"))
         if ok:
             output = result.get("output") or {}
-            facts = [f"{label} {output[key]}" for key, label in PROBE_FACTS if key in output]
+            facts = [(label[0] if output[key] else label[1]) if isinstance(label, tuple) else f"{label} {output[key]}"
+                     for key, label in PROBE_FACTS.items() if key in output]
             summary = "works" + (f": {', '.join(facts)}" if facts else "")
         else:
             error = result.get("error") or {}
@@ -90,9 +94,14 @@ class SandboxModel:
         for callback in list(self._listeners):
             callback(kind, payload)
 
-    def _say(self, message: str) -> None:
+    def _say(self, message: str | None) -> None:
         self.message = message
         self._emit("message", message)
+
+    def _loaded(self) -> None:
+        """A load succeeded: an earlier load failure message is no longer true."""
+        if self.message and self.message.startswith(("cannot list", "cannot load", "cannot open")):
+            self._say(None)
 
     # -- state --------------------------------------------------------------------
     @property
@@ -161,6 +170,7 @@ class SandboxModel:
         except ValidationError as err:
             self._say(f"runtime sent unreadable sandbox settings: {err.errors()[0].get('msg')}")
             return False
+        self._loaded()
         self._emit("loaded", self.saved)
         self.reset()
         return True

@@ -184,9 +184,14 @@ class WorkspacesModel:
         for callback in list(self._listeners):
             callback(kind, payload)
 
-    def _say(self, message: str) -> None:
+    def _say(self, message: str | None) -> None:
         self.message = message
         self._emit("message", message)
+
+    def _loaded(self) -> None:
+        """A load succeeded: an earlier load failure message is no longer true."""
+        if self.message and self.message.startswith(("cannot list", "cannot load", "cannot open")):
+            self._say(None)
 
     @property
     def dirty(self) -> bool:
@@ -205,6 +210,7 @@ class WorkspacesModel:
         except ServiceError as err:
             self._say(f"cannot list workspaces: {err}")
             return False
+        self._loaded()
         self.workspaces = [WorkspaceRow.from_api(r) for r in rows]
         self._emit("list")
         if self.selected is not None and self.row is None:

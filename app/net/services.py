@@ -9,10 +9,30 @@ server's current state in ``detail``).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Union
 from urllib.parse import quote
 
 from app.net.http import ServiceClient
+
+
+HttpSource = Union[ServiceClient, Callable[[], ServiceClient]]
+
+
+class _Routes:
+    """Base of the typed clients: ``http`` is the current :class:`ServiceClient`.
+
+    Given a callable (e.g. ``lambda: session.client("agent")``) it is asked on
+    every request, so a client outlives profile switches (the session replaces
+    its ServiceClients then and closes the old ones).
+    """
+
+    def __init__(self, http: HttpSource) -> None:
+        self._http = http
+
+    @property
+    def http(self) -> ServiceClient:
+        return self._http if isinstance(self._http, ServiceClient) else self._http()
 
 
 def _seg(value: str) -> str:
@@ -25,15 +45,12 @@ def _path(value: str) -> str:
     return "/".join(_seg(part) for part in str(value).split("/"))
 
 
-class AgentServiceClient:
+class AgentServiceClient(_Routes):
     """agent_service (:8000): workspaces, agents, BOOTSTRAP validation, approvals.
 
     Args:
-        http: the service's :class:`ServiceClient`.
+        http: the service's :class:`ServiceClient`, or a callable returning the current one.
     """
-
-    def __init__(self, http: ServiceClient) -> None:
-        self.http = http
 
     # Workspaces -------------------------------------------------------------
     async def list_workspaces(self) -> list[dict[str, Any]]:
@@ -103,11 +120,8 @@ class AgentServiceClient:
         return body.get("items", []) if isinstance(body, dict) else body
 
 
-class TradingServiceClient:
+class TradingServiceClient(_Routes):
     """trading_service (:8001): read-only trading data of any run."""
-
-    def __init__(self, http: ServiceClient) -> None:
-        self.http = http
 
     async def portfolio(self, run_id: str) -> dict[str, Any]:
         return await self.http.get(f"/runs/{_seg(run_id)}/portfolio")
@@ -142,11 +156,8 @@ class TradingServiceClient:
         return body.get("items", []) if isinstance(body, dict) else body
 
 
-class NewsServiceClient:
+class NewsServiceClient(_Routes):
     """news_service (:8002): headlines and explanations."""
-
-    def __init__(self, http: ServiceClient) -> None:
-        self.http = http
 
     async def news(self, run_id: str, *, ticker: str | None = None, start: str | None = None,
                    end: str | None = None) -> list[dict[str, Any]]:
@@ -160,11 +171,8 @@ class NewsServiceClient:
         return await self.http.get(f"/runs/{_seg(run_id)}/explain/decision", date=date, ticker=ticker)
 
 
-class RuntimeServiceClient:
+class RuntimeServiceClient(_Routes):
     """runtime_service (:8003): runs and their Gateways, sandbox settings."""
-
-    def __init__(self, http: ServiceClient) -> None:
-        self.http = http
 
     async def list_runs(self) -> list[dict[str, Any]]:
         body = await self.http.get("/runs")

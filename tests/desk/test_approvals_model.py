@@ -196,3 +196,15 @@ def test_selection_wraps_and_countdown_formats() -> None:
     a = ApprovalItem.from_event(requested("z", expires="2025-06-15T14:00:30Z"))
     b = ApprovalItem.from_event(requested("o", expires="2025-06-15T16:00:30+02:00"))
     assert a.expires_at == b.expires_at
+
+
+async def test_a_load_failure_message_clears_once_the_service_answers(stub: StubAgentService) -> None:
+    dead, live = ServiceClient("agent", "http://127.0.0.1:9"), ServiceClient("agent", stub.url)
+    m = ApprovalsModel(AgentServiceClient(dead), clock=lambda: NOW)
+    await m.refresh()
+    assert m.message.startswith("cannot load approvals")
+    m.set_client(AgentServiceClient(lambda: live))  # a provider: the session's current client
+    await m.refresh()
+    assert m.message is None
+    await dead.aclose()
+    await live.aclose()

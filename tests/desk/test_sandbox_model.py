@@ -53,7 +53,7 @@ def test_probe_outcome_summaries() -> None:
     ok = ProbeOutcome.from_api({"mode": "process", "ok": True, "duration_ms": 812.4, "note": "bwrap",
                                 "result": {"output": {"python_version": "3.11.9", "uid": 65534, "network_reachable": False,
                                                       "platform": "Linux"}}})
-    assert ok.ok and ok.summary == "works: Python 3.11.9, uid 65534, network False (bwrap)"
+    assert ok.ok and ok.summary == "works: Python 3.11.9, uid 65534, no network (bwrap)"
     bad = ProbeOutcome.from_api({"mode": "docker", "ok": False, "duration_ms": 3.0,
                                  "result": {"error": {"kind": "backend_unavailable", "message": "no docker"}}})
     assert not bad.ok and bad.summary == "backend_unavailable: no docker"

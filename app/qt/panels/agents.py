@@ -65,7 +65,7 @@ class AgentsPanel(QWidget):
         top.addWidget(self.source, 1)
         top.addWidget(self.reload)
 
-        self.team = make_table(TEAM_COLUMNS, "agents_team")
+        self.team = make_table(TEAM_COLUMNS, "agents_team", stretch_last=False)
         self.team.itemSelectionChanged.connect(self._on_row_selected)
         self.signals = make_table(SIGNAL_COLUMNS, "agent_signals")
         self.memory = QListWidget()
@@ -127,8 +127,9 @@ class AgentsPanel(QWidget):
         self.file_text.setReadOnly(reason is not None)
 
     def _use_profile(self) -> None:
-        self.model.agent = AgentServiceClient(self.session.client("agent"))
-        self.model.trading = TradingServiceClient(self.session.client("trading"))
+        self.model.agent = AgentServiceClient(lambda: self.session.client("agent"))
+        self.model.trading = TradingServiceClient(lambda: self.session.client("trading"))
+        self.runtime = RuntimeServiceClient(lambda: self.session.client("runtime"))
         spawn(self.reload_sources())
 
     def _on_session(self, event: Any) -> None:
@@ -144,11 +145,11 @@ class AgentsPanel(QWidget):
         runs: list[str] = []
         workspaces: list[str] = []
         try:
-            runs = [r["run_id"] for r in await RuntimeServiceClient(self.session.client("runtime")).list_runs()]
+            runs = [r["run_id"] for r in await self.runtime.list_runs()]
         except ServiceError:
             pass  # the connection banner says so; workspaces may still load
         try:
-            workspaces = [w["name"] for w in await AgentServiceClient(self.session.client("agent")).list_workspaces()]
+            workspaces = [w["name"] for w in await self.model.agent.list_workspaces()]
         except ServiceError:
             pass
         self.set_sources(runs, workspaces)

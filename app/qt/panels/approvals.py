@@ -130,6 +130,7 @@ class ApprovalsPanel(QWidget):
         split.addWidget(detail)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
+        split.setSizes([480, 720])  # room for every queue column, expiry included
         self.tabs.addTab(split, "Pending")
         self.tabs.addTab(self.history, "History")
         self.message = QLabel()
@@ -162,7 +163,7 @@ class ApprovalsPanel(QWidget):
         self._update_buttons()
 
     def _use_profile(self) -> None:
-        self.model.set_client(AgentServiceClient(self.session.client("agent")))
+        self.model.set_client(AgentServiceClient(lambda: self.session.client("agent")))
         self.model.set_run(self.session.run_id)
         spawn(self.model.refresh())
 

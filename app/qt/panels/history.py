@@ -58,7 +58,7 @@ class HistoryPanel(QWidget):
         self.refresh()
 
     def _build(self) -> None:
-        self.runs = make_table(RUN_COLUMNS, "history_runs")
+        self.runs = make_table(RUN_COLUMNS, "history_runs", stretch_last=False)
         self.runs.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.runs.itemSelectionChanged.connect(self._update_buttons)
         self.runs.itemDoubleClicked.connect(lambda item: self.open_selected())
@@ -146,14 +146,16 @@ class HistoryPanel(QWidget):
 
     def _use_profile(self) -> None:
         session = self.session
-        self.model.runtime = RuntimeServiceClient(session.client("runtime"))
-        self.model.trading = TradingServiceClient(session.client("trading"))
+        self.model.runtime = RuntimeServiceClient(lambda: session.client("runtime"))
+        self.model.trading = TradingServiceClient(lambda: session.client("trading"))
         self.model.runs_dir = _local_runs_dir(session)
         spawn(self.model.refresh())
 
     def _on_session(self, event: Any) -> None:
-        if event.kind in ("profile", "stack"):
+        if event.kind == "profile":
             self._use_profile()
+        elif event.kind == "stack":  # the runs folder of the local profile may have moved
+            self.model.runs_dir = _local_runs_dir(self.session)
         elif event.kind == "run":
             spawn(self.model.refresh())
         elif event.kind == "connection" and event.service == "runtime" and event.state.status == "up" \

@@ -138,7 +138,7 @@ class SandboxPanel(QWidget):
         self._update_buttons()
 
     def _use_profile(self) -> None:
-        self.model.runtime = RuntimeServiceClient(self.session.client("runtime"))
+        self.model.runtime = RuntimeServiceClient(lambda: self.session.client("runtime"))
         spawn(self.model.load())
 
     def _on_session(self, event: Any) -> None:

@@ -128,9 +128,9 @@ class WorkspacesPanel(QWidget):
     def _use_profile(self) -> None:
         session = self.session
         controller = getattr(session, "controller", None) if session.profile.is_local else None
-        self.model.agent = AgentServiceClient(session.client("agent"))
+        self.model.agent = AgentServiceClient(lambda: session.client("agent"))
         self.model.launcher = (ControllerRunLauncher(controller) if controller is not None
-                               else HttpRunLauncher(RuntimeServiceClient(session.client("runtime"))))
+                               else HttpRunLauncher(RuntimeServiceClient(lambda: session.client("runtime"))))
         spawn(self._reload())
 
     async def _reload(self) -> None:
@@ -166,7 +166,7 @@ class WorkspacesPanel(QWidget):
         elif kind == "dirty":
             self.save_button.setText("Save *" if payload else "Save")
         elif kind == "message":
-            self.message.setText(payload)
+            self.message.setText(payload or "")
         elif kind == "started":
             run_id, info = payload
             if self.session is not None:

@@ -10,8 +10,12 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
-def make_table(columns: tuple[str, ...], name: str, *, fit: bool = True) -> QTableWidget:
-    """A row-selecting, non-editable table with ``columns`` and object name ``name``."""
+def make_table(columns: tuple[str, ...], name: str, *, fit: bool = True, stretch_last: bool = True) -> QTableWidget:
+    """A row-selecting, non-editable table with ``columns`` and object name ``name``.
+
+    ``stretch_last=False`` for tables ending in a number column (a stretched
+    number would sit far from its label).
+    """
     table = QTableWidget(0, len(columns))
     table.setObjectName(name)
     table.setHorizontalHeaderLabels(list(columns))
@@ -21,7 +25,7 @@ def make_table(columns: tuple[str, ...], name: str, *, fit: bool = True) -> QTab
     table.verticalHeader().hide()
     if fit:
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
+    table.horizontalHeader().setStretchLastSection(stretch_last)
     table.setAlternatingRowColors(True)
     return table
 

@@ -1,0 +1,152 @@
+"""Workspaces against real services: CRUD and validation on agent_service, a run started on runtime_service.
+
+``ServiceProcess`` (a service subprocess on a free port) is shared by the other
+``test_*_service.py`` files of the desktop panels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.models.workspaces_model import HttpRunLauncher, RunRequest, WorkspacesModel
+from app.net.http import ServiceClient
+from app.net.services import AgentServiceClient, RuntimeServiceClient
+from app.qt.panels.workspaces import WorkspacesPanel
+from backend.runtime.ports import free_port
+from tests.desk.conftest import until
+from tests.desk.test_workspaces_model import GOOD, bad_ticker_text
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServiceProcess:
+    """``python -m backend.apps.<name> --port <free>`` with its data in ``root``; open to loopback (no tokens).
+
+    Args:
+        name: ``agent_service``, ``trading_service``, ``news_service`` or ``runtime_service``.
+        root: folder for runs/, ws/ and the log.
+        extra_env: more environment (e.g. the other services' URLs).
+    """
+
+    def __init__(self, name: str, root: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.port = free_port("127.0.0.1")
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = root / f"{name}.log"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOTRADERS_", "AGENT_", "SKILL_"))}
+        self.env.update(RUNS_DIR=str(root / "runs"), WORKSPACES_DIR=str(root / "ws"), PYTHONUNBUFFERED="1",
+                        **(extra_env or {}))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> "ServiceProcess":
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", f"backend.apps.{self.name}", "--port", str(self.port)],
+                                         env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"{self.name} not healthy after {timeout} s: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # its Gateways too (runtime_service)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
+    root = tmp_path_factory.mktemp("workspaces-desk")
+    agent = ServiceProcess("agent_service", root).start()
+    runtime = ServiceProcess("runtime_service", root, {"AGENT_SERVICE_URL": agent.url}).start()
+    yield {"agent": agent, "runtime": runtime}
+    runtime.stop()
+    agent.stop()
+
+
+@pytest.fixture
+async def model(services: dict[str, ServiceProcess]) -> Any:
+    agent = ServiceClient("agent", services["agent"].url)
+    runtime = ServiceClient("runtime", services["runtime"].url)
+    yield WorkspacesModel(AgentServiceClient(agent), HttpRunLauncher(RuntimeServiceClient(runtime)), debounce=0.01)
+    await agent.aclose()
+    await runtime.aclose()
+
+
+async def test_create_duplicate_rename_delete(model: WorkspacesModel) -> None:
+    assert await model.refresh() and [w.name for w in model.workspaces] == ["default"]
+    assert await model.create("alpha")
+    assert model.selected == "alpha" and model.text.startswith("---\n") and not model.dirty
+    assert await model.duplicate("alpha", "beta") and model.selected == "beta"
+    assert await model.rename("beta", "gamma")
+    assert [w.name for w in model.workspaces] == ["alpha", "default", "gamma"]
+    assert not await model.create("alpha")  # exists: the service's 409, as one line
+    assert model.message == "create alpha failed: workspace 'alpha' already exists"
+    assert await model.delete("gamma") and await model.delete("alpha")
+    assert [w.name for w in model.workspaces] == ["default"] and model.selected is None
+
+
+async def test_service_validation_and_save(model: WorkspacesModel, services: dict[str, ServiceProcess]) -> None:
+    await model.create("editable")
+    text, line = bad_ticker_text()
+    check = await model.validate(text)
+    assert (check.ok, check.line, check.field, check.source) == (False, line, "tickers", "service")
+    model.edit(text)
+    assert not await model.save()  # refused before writing
+    assert model.message == f"not saved: line {line}: tickers: invalid ticker symbol(s): msft"
+    fixed = GOOD.replace("tickers: [AAPL, MSFT, GOOGL, NVDA, TSLA, META]", "tickers: [AAPL, MSFT]")
+    model.edit(fixed)
+    assert await model.save() and not model.dirty
+    stored = httpx.get(f"{services['agent'].url}/workspaces/editable/files/BOOTSTRAP.md", timeout=10).json()
+    assert stored["text"] == fixed
+    await model.delete("editable")
+
+
+async def test_start_run_over_runtime_service_spawns_its_gateway(model: WorkspacesModel,
+                                                                 services: dict[str, ServiceProcess]) -> None:
+    request = RunRequest("default", dt.date(2025, 1, 2), dt.date(2025, 1, 8), ["AAPL", "MSFT"], pace=0.2,
+                         approval="all", paused=True, run_id="from-desk")
+    assert await model.start_run(request) == "from-desk"
+    info = httpx.get(f"{services['runtime'].url}/runs/from-desk/gateway", timeout=10).json()
+    assert info["status"] == "healthy" and info["url"].startswith("ws://127.0.0.1:")
+    summary = httpx.get(f"{services['runtime'].url}/runs/from-desk", timeout=10).json()
+    assert summary["tickers"] == ["AAPL", "MSFT"] and summary["end_date"] == "2025-01-08"
+    httpx.post(f"{services['runtime'].url}/runs/from-desk/stop", timeout=30)
+
+
+def test_panel_lists_and_marks_errors_from_the_service(qtbot: Any, arun: Any,
+                                                       services: dict[str, ServiceProcess]) -> None:
+    http = ServiceClient("agent", services["agent"].url)
+    panel = WorkspacesPanel(WorkspacesModel(AgentServiceClient(http), debounce=0.01))
+    qtbot.addWidget(panel)
+    arun(panel.model.refresh())
+    assert panel.list.count() == 1 and panel.list.item(0).text() == "default"
+    arun(panel.model.select("default"))
+    assert panel.editor.text() == panel.model.text and panel.form.tickers.text().startswith("AAPL, MSFT")
+    text, line = bad_ticker_text()
+    panel.editor.editor.setPlainText(text)
+    arun(until(lambda: panel.editor.marked_lines(), what="the error mark"))
+    assert panel.editor.marked_lines() == [line] and "msft" in panel.editor.status.text()
+    arun(http.aclose())
