@@ -47,6 +47,12 @@ class JsonlTail:
         the records returned are then the whole file again.
         """
         try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and st.st_ino == self._ino and st.st_size == self._offset:
+            return False, []  # unchanged: the common case, one stat and no open
+        try:
             fh = open(self.path, "rb")
         except FileNotFoundError:
             restarted = self._offset > 0 or self._ino is not None

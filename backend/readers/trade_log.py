@@ -2,24 +2,60 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 import threading
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from backend.readers.jsonl_tail import JsonlTail
-from backend.readers.paging import in_range
 from backend.readers.run_files import require_run
 from backend.schema.trading import Trade
 from backend.storage.run_store import RunStore
+
+_versions = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class TradeSnapshot:
+    """The trades of a run at one moment; replaced, never changed, when the journal grows.
+
+    ``version`` is unique across snapshots, so it can key caches of answers.
+    Trades are oldest first (the journal is in execution order, so by date).
+    """
+
+    version: int
+    trades: tuple[Trade, ...] = ()
+    by_id: dict[str, int] = field(default_factory=dict)
+    by_ticker: dict[str, tuple[Trade, ...]] = field(default_factory=dict)
+
+    def extended(self, new: list[Trade]) -> "TradeSnapshot":
+        trades = self.trades + tuple(new)
+        by_id = dict(self.by_id)
+        by_id.update({t.id: len(self.trades) + i for i, t in enumerate(new)})
+        by_ticker = dict(self.by_ticker)
+        for ticker in {t.ticker for t in new}:
+            by_ticker[ticker] = by_ticker.get(ticker, ()) + tuple(t for t in new if t.ticker == ticker)
+        return TradeSnapshot(next(_versions), trades, by_id, by_ticker)
+
+    def select(self, ticker: str | None = None, date_from: dt.date | None = None,
+               date_to: dt.date | None = None) -> tuple[Trade, ...]:
+        """Trades of a ticker (or all) dated in [date_from, date_to], oldest first."""
+        trades = self.trades if ticker is None else self.by_ticker.get(ticker, ())
+        if date_from is None and date_to is None:
+            return trades
+        dates = [t.trading_date for t in trades]
+        lo = bisect.bisect_left(dates, date_from.isoformat()) if date_from else 0
+        hi = bisect.bisect_right(dates, date_to.isoformat()) if date_to else len(trades)
+        return trades[lo:hi]
 
 
 @dataclass
 class _RunTrades:
     tail: JsonlTail
-    trades: list[Trade] = field(default_factory=list)
-    by_id: dict[str, int] = field(default_factory=dict)
+    snapshot: TradeSnapshot = field(default_factory=lambda: TradeSnapshot(next(_versions)))
 
 
 class TradeLogs:
@@ -45,39 +81,32 @@ class TradeLogs:
                 self._runs.pop(next(iter(self._runs)))
         return entry
 
-    def trades(self, run_id: str) -> list[Trade]:
-        """All trades of a run (the list is replaced, never mutated, so callers may keep it)."""
-        return self._snapshot(run_id)[0]
-
-    def _snapshot(self, run_id: str) -> tuple[list[Trade], dict[str, int]]:
+    def snapshot(self, run_id: str) -> TradeSnapshot:
+        """The run's trades now (reading whatever whole lines the journal gained)."""
         entry = self._entry(run_id)
         with entry.tail.lock:
             restarted, rows = entry.tail.poll()
             if restarted:
-                entry.trades, entry.by_id = [], {}
-            if rows:
-                trades = list(entry.trades)
-                by_id = dict(entry.by_id)
-                for row in rows:
-                    try:
-                        trade = Trade.model_validate(row)
-                    except ValidationError:
-                        continue  # a row of a future or foreign format: not a trade we can show
-                    by_id[trade.id] = len(trades)
-                    trades.append(trade)
-                entry.trades, entry.by_id = trades, by_id
-            return entry.trades, entry.by_id
+                entry.snapshot = TradeSnapshot(next(_versions))
+            new = []
+            for row in rows:
+                try:
+                    new.append(Trade.model_validate(row))
+                except ValidationError:
+                    continue  # a row of a future or foreign format: not a trade we can show
+            if new:
+                entry.snapshot = entry.snapshot.extended(new)
+            return entry.snapshot
+
+    def trades(self, run_id: str) -> tuple[Trade, ...]:
+        return self.snapshot(run_id).trades
 
     def find(self, run_id: str, trade_id: str) -> Trade | None:
-        trades, by_id = self._snapshot(run_id)
-        index = by_id.get(trade_id)
-        return trades[index] if index is not None else None
+        snap = self.snapshot(run_id)
+        index = snap.by_id.get(trade_id)
+        return snap.trades[index] if index is not None else None
 
     def select(self, run_id: str, ticker: str | None = None, date_from: dt.date | None = None,
-               date_to: dt.date | None = None) -> list[Trade]:
+               date_to: dt.date | None = None) -> tuple[Trade, ...]:
         """Trades matching the filters, oldest first."""
-        trades = self.trades(run_id)
-        if ticker is None and date_from is None and date_to is None:
-            return trades
-        return [t for t in trades
-                if (ticker is None or t.ticker == ticker) and in_range(t.trading_date, date_from, date_to)]
+        return self.snapshot(run_id).select(ticker, date_from, date_to)

@@ -19,11 +19,13 @@ from pydantic import BaseModel, ValidationError
 from backend.errors import ConflictError
 from backend.readers import state_views
 from backend.readers.event_index import EventIndexes
-from backend.readers.paging import check_range, norm_ticker, page
+from backend.readers.paging import DEFAULT_PAGE, check_paging, check_range, norm_ticker, page
 from backend.readers.run_files import RunConfigs, VersionedCache, parse_json_object, require_run
 from backend.readers.trade_log import TradeLogs
 from backend.schema import api_trading as api
 from backend.storage.run_store import RunStore
+
+PAGE_CACHE_SIZE = 512
 
 
 class _StateViews:
@@ -51,6 +53,8 @@ class TradingReader:
         self.configs = RunConfigs(store)
         self.events = events or EventIndexes(store)
         self.trade_logs = trades or TradeLogs(store)
+        self._pages: dict[tuple, bytes] = {}  # encoded trades pages, oldest first
+        self._pages_lock = threading.Lock()
         self._states: VersionedCache[_StateViews] = VersionedCache(
             lambda path, data: _StateViews(parse_json_object(path, data)))
 
@@ -107,16 +111,36 @@ class TradingReader:
 
     # -- trades -------------------------------------------------------------------
     def trades(self, run_id: str, ticker: str | None = None, date_from: dt.date | None = None,
-               date_to: dt.date | None = None, offset: int = 0, limit: int = 100) -> api.TradesPage:
+               date_to: dt.date | None = None, offset: int = 0, limit: int = DEFAULT_PAGE) -> api.TradesPage:
         """Executed trades, oldest first, filtered then paged."""
         check_range(date_from, date_to, "trades date_from/date_to")
         selected = self.trade_logs.select(run_id, norm_ticker(ticker), date_from, date_to)
         return api.TradesPage(run_id=run_id, items=page(selected, offset, limit), total=len(selected),
                               offset=offset, limit=limit)
 
+    def trades_json(self, run_id: str, ticker: str | None = None, date_from: dt.date | None = None,
+                    date_to: dt.date | None = None, offset: int = 0, limit: int = DEFAULT_PAGE) -> bytes:
+        """``trades(...)`` encoded, remembered per journal version (clients poll the same pages)."""
+        check_range(date_from, date_to, "trades date_from/date_to")
+        check_paging(offset, limit)
+        ticker = norm_ticker(ticker)
+        snap = self.trade_logs.snapshot(run_id)
+        key = (run_id, snap.version, ticker, date_from, date_to, offset, limit)
+        with self._pages_lock:
+            data = self._pages.get(key)
+        if data is None:
+            selected = snap.select(ticker, date_from, date_to)
+            data = api.TradesPage(run_id=run_id, items=list(selected[offset: offset + limit]), total=len(selected),
+                                  offset=offset, limit=limit).model_dump_json().encode()
+            with self._pages_lock:
+                self._pages[key] = data
+                while len(self._pages) > PAGE_CACHE_SIZE:
+                    self._pages.pop(next(iter(self._pages)))
+        return data
+
     # -- signals ------------------------------------------------------------------
     def signals(self, run_id: str, agent_id: str | None = None, ticker: str | None = None,
-                date: dt.date | None = None, offset: int = 0, limit: int = 100) -> api.SignalsPage:
+                date: dt.date | None = None, offset: int = 0, limit: int = DEFAULT_PAGE) -> api.SignalsPage:
         """Analysts' morning signals from the events log, by date, filtered then paged."""
         index = self.events.get(run_id)
         records = index.signal_records()

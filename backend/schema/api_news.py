@@ -95,7 +95,8 @@ class ApprovalView(BaseModel):
     """The approval a trade went through: the request and how it was resolved."""
 
     approval_id: str
-    status: str = Field(description="requested, approved, rejected or expired")
+    status: str = Field(description="requested, approved, rejected, expired, or unknown when the events "
+                                    "log has no record of it")
     requested_quantity: int | None = None
     notional: float | None = None
     reasoning: str | None = None

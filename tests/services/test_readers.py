@@ -73,6 +73,20 @@ def test_trade_pages_add_up_to_the_journal_and_filters_filter(store, data):
         reader.trades("r1", limit=1001)
 
 
+def test_encoded_trade_pages_match_and_follow_the_journal(data, tmp_path):
+    store, run = copy_run(data, tmp_path)
+    reader = TradingReader(store)
+    args = ("copy", "AAPL", dt.date(2025, 2, 4), dt.date(2025, 2, 26), 1, 3)
+    first = reader.trades_json(*args)
+    assert json.loads(first) == reader.trades(*args).model_dump(mode="json")
+    assert reader.trades_json(*args) is first  # remembered while the journal is unchanged
+    row = dict(jsonl(run / "state/trades.jsonl")[-1], id="T20250226-999", ticker="AAPL", trading_date="2025-02-26")
+    with open(run / "state/trades.jsonl", "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    grown = json.loads(reader.trades_json(*args))
+    assert grown["total"] == json.loads(first)["total"] + 1
+
+
 def test_unknown_and_invalid_runs_are_named(store):
     reader = TradingReader(store)
     with pytest.raises(NotFoundError, match="nope"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from starlette.concurrency import run_in_threadpool
 
@@ -30,12 +30,13 @@ Offset = Annotated[int, Query(ge=0, le=10**9)]
 Limit = Annotated[int, Query(ge=1, le=api.MAX_PAGE)]
 
 
-async def get_reader(request: Request) -> TradingReader:
-    return request.app.state.trading_reader
-
-
-ReaderDep = Annotated[TradingReader, Depends(get_reader)]
 router = protected_router(prefix="/runs/{run_id}", tags=["trading"])  # every route: viewer or above
+
+
+def _reader(request: Request) -> TradingReader:
+    # Taken from the app rather than through Depends(): one dependency less to
+    # solve on every request of the service's hottest paths.
+    return request.app.state.trading_reader
 
 
 def _json(data: bytes) -> Response:
@@ -45,7 +46,8 @@ def _json(data: bytes) -> Response:
 def _view_route(name: str, model: type, summary: str) -> None:
     """A GET returning one cached state view of the run."""
 
-    async def handler(run_id: RunId, reader: ReaderDep) -> Response:
+    async def handler(run_id: RunId, request: Request) -> Response:
+        reader = _reader(request)
         data = reader.cached_view_json(run_id, name)
         if data is None:  # the state file changed (or first read): parse it off the event loop
             data = await run_in_threadpool(reader.view_json, run_id, name)
@@ -67,15 +69,14 @@ _view_route("leaderboard", api.Leaderboard, "Analyst leaderboard")
 
 @router.get("/trades", response_model=api.TradesPage, operation_id="get_trades",
             summary="Executed trades, oldest first, filtered and paged")
-async def get_trades(run_id: RunId, reader: ReaderDep, ticker: Ticker = None, date_from: dt.date | None = None,
+async def get_trades(run_id: RunId, request: Request, ticker: Ticker = None, date_from: dt.date | None = None,
                date_to: dt.date | None = None, offset: Offset = 0, limit: Limit = DEFAULT_PAGE) -> Response:
-    page = reader.trades(run_id, ticker, date_from, date_to, offset, limit)
-    return _json(page.model_dump_json().encode())
+    return _json(_reader(request).trades_json(run_id, ticker, date_from, date_to, offset, limit))
 
 
 @router.get("/signals", response_model=api.SignalsPage, operation_id="get_signals",
             summary="Analysts' signals history from the events log")
-def get_signals(run_id: RunId, reader: ReaderDep, agent_id: AgentId = None, ticker: Ticker = None,
+def get_signals(run_id: RunId, request: Request, agent_id: AgentId = None, ticker: Ticker = None,
                 date: dt.date | None = None, offset: Offset = 0, limit: Limit = DEFAULT_PAGE) -> Response:
-    page = reader.signals(run_id, agent_id, ticker, date, offset, limit)
+    page = _reader(request).signals(run_id, agent_id, ticker, date, offset, limit)
     return _json(page.model_dump_json().encode())
