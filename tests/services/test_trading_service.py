@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from backend.trading import metrics
-from tests.services.trading_news_support import (SHORT_RUN_DAYS, SHORT_RUN_TICKERS, data_env, jsonl, make_backtest,
-                                                 run_service)
+from tests.services.trading_news_support import (SHORT_RUN, SHORT_RUN_DAYS, SHORT_RUN_TICKERS, Service, data_env,
+                                                 jsonl, make_backtest, run_service)
 
 VIEWER = "viewer-token-for-trading-tests"
 ADMIN = "admin-token-for-trading-tests-0"
@@ -166,3 +166,35 @@ def test_openapi_declares_the_response_models(client):
         ok = paths[f"/runs/{{run_id}}/{name}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert ok.get("$ref", "").startswith("#/components/schemas/"), name
     assert "TradesPage" in spec["components"]["schemas"]
+
+
+def test_reading_a_run_while_its_gateway_writes_it_never_fails(tmp_path):
+    """A real Gateway runs a backtest (state rewritten every stage, journal and log appended)
+    while every view is read over and over: every answer is 200 and the run only moves forward."""
+    from tests.e2e.gateway_process import start_gateway
+
+    env = data_env(tmp_path)
+    with Service("trading_service", data_env(tmp_path, EVOTRADERS_VIEWER_TOKEN=VIEWER)) as service, \
+            httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {VIEWER}"}, timeout=10.0) as c:
+        gateway, _ = start_gateway(env, "--run-id", "live", "--create", "--exit-when-done", "--pace", "0.1",
+                                   *SHORT_RUN)
+        try:
+            days, trades, signals, answers = [0], [0], [0], 0
+            while gateway.poll() is None or answers == 0:
+                for view in ("portfolio", "holdings", "prices", "curves", "stats", "metrics", "leaderboard"):
+                    answer = c.get(f"/runs/live/{view}")
+                    assert answer.status_code == 200, (view, answer.text)
+                    answers += 1
+                days.append(c.get("/runs/live/portfolio").json()["trading_days_completed"])
+                trades.append(c.get("/runs/live/trades").json()["total"])
+                signals.append(c.get("/runs/live/signals").json()["total"])
+            assert gateway.wait(timeout=60) == 0
+        finally:
+            if gateway.poll() is None:
+                gateway.kill()
+        assert days == sorted(days) and trades == sorted(trades) and signals == sorted(signals)
+        assert len(set(days)) > 3  # it was really read mid-run, several days apart
+        journal = jsonl(tmp_path / "runs/live/state/trades.jsonl")
+        final = c.get("/runs/live/trades", params={"limit": 1000}).json()
+        assert final["total"] == len(journal) and [t["id"] for t in final["items"]] == [r["id"] for r in journal]
+        assert c.get("/runs/live/portfolio").json()["trading_days_completed"] == SHORT_RUN_DAYS
