@@ -180,8 +180,8 @@ class AgentsPanel(QWidget):
         else:
             await self.model.show_workspace(name)
         self._apply_permissions()
-        if self.model.rows and self.model.selected is None:
-            await self.model.select(self.model.rows[0].id)
+        if self.model.rows:  # keep the member in view across sources, with its details reloaded
+            await self.model.select(self.model.selected or self.model.rows[0].id)
 
     def _on_source_picked(self, index: int) -> None:
         data = self.source.itemData(index)
