@@ -133,7 +133,8 @@ async def capture(window: Any, out: Path) -> list[Path]:
         dock.grab().save(str(path))
         written.append(path)
         dock.setFloating(False)
-    await settle(0.3)
+    window.show_panel("live")  # the window as a user watching a run sees it
+    await settle(0.5)
     path = out / "main_window.png"
     window.grab().save(str(path))
     written.append(path)
