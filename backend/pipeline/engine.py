@@ -15,6 +15,7 @@ import collections
 import datetime as dt
 import json
 import logging
+import time
 from typing import Any, Callable
 
 from backend.agents.evo_agent import load_team
@@ -33,6 +34,12 @@ log = logging.getLogger(__name__)
 Listener = Callable[[ev.Event], None]
 CHECKPOINT_STAGES = frozenset({"execution", "settlement"})
 HEADLESS_SNAPSHOT_DAYS = 10
+# The Gateway snapshots state after every stage that changes it (execution,
+# settlement, the day's end) unless the last snapshot is younger than this: a
+# run a human watches (paced) is snapshotted at every such stage, a run at full
+# speed a few times a second. A resumed run continues from the last snapshot;
+# the days after it are run again (events.jsonl then shows them twice).
+SNAPSHOT_INTERVAL_S = 0.25
 
 
 class RunStopped(Exception):
@@ -79,6 +86,7 @@ class RunEngine:
         self._listeners: list[Listener] = []
         self._feed: collections.deque[dict[str, Any]] = collections.deque(maxlen=ev.FEED_HISTORY_LIMIT)
         self._pending_warnings: list[str] = []
+        self._last_snapshot = 0.0
         self._resume: dict[str, Any] | None = None
         self._resumed_from: str | None = None
         self._running = asyncio.Event()
@@ -202,16 +210,22 @@ class RunEngine:
         with open(self.paths.trades, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
 
-    def write_state(self, final: bool = False) -> None:
-        # The headless backtest refreshes the dashboard exports only at the end;
-        # the Gateway (write_every_stage) keeps them current.
-        # It also fsyncs only the final snapshot: its daily snapshots are still
-        # atomic (rename of a whole file), and a fast backtest that loses power
-        # is simply run again. The Gateway, serving a live run, fsyncs each one.
-        exports = self.exports and (final or self.write_every_stage)
-        durable = final or self.write_every_stage
+    def write_state(self, final: bool = False, day_end: bool = False) -> None:
+        """Snapshot the state files (each atomically: a whole file renamed over the old).
+
+        - Mid-day (the Gateway, after execution and settlement): server and
+          runtime state, not fsynced -- the next day-end snapshot is.
+        - Day end: also fsynced (the resume checkpoint), and the dashboard
+          exports when the Gateway runs the day.
+        - Final: everything, fsynced.
+        The headless backtest snapshots every HEADLESS_SNAPSHOT_DAYS days and
+        at the end; a backtest that loses power is simply run again.
+        """
+        exports = self.exports and (final or (day_end and self.write_every_stage))
+        durable = final or (day_end and self.write_every_stage)
         state_files.write_all(self, self.snapshot_state(), state_files.runtime_state(self, utc_now_iso()),
                               self._resume, exports, fsync=durable)
+        self._last_snapshot = time.monotonic()
 
     # -- control (called by the pipeline between stages) ----------------------------
     async def after_stage(self, stage: str) -> None:
@@ -220,7 +234,8 @@ class RunEngine:
         # only between days.
         await asyncio.sleep(0)
         self.stage = stage
-        if self.write_every_stage and stage in CHECKPOINT_STAGES:
+        if (self.write_every_stage and stage in CHECKPOINT_STAGES
+                and time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S):
             self.write_state()
         if self._stop:
             raise RunStopped()
@@ -328,9 +343,13 @@ class RunEngine:
         # headless backtest, which nobody resumes, every HEADLESS_SNAPSHOT_DAYS
         # days and at the end: the daily state snapshot was most of its time.
         self._resume = state.checkpoint(self.team)
-        if self.write_every_stage or state.days_completed % HEADLESS_SNAPSHOT_DAYS == 0:
-            self.log.flush(fsync=self.write_every_stage)
-            self.write_state()
+        if self.write_every_stage:
+            due = time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S
+        else:
+            due = state.days_completed % HEADLESS_SNAPSHOT_DAYS == 0
+        if due:
+            self.log.flush()
+            self.write_state(day_end=True)
 
     def _finish(self) -> None:
         # ``_resume`` is always the checkpoint of the last *completed* day, even

@@ -89,8 +89,12 @@ def write_all(engine: "RunEngine", server: dict[str, Any], runtime: dict[str, An
     """
     paths = engine.paths
     atomic_write_json(paths.server_state, {**server, "resume": resume}, indent=None, fsync=fsync)
-    atomic_write_json(paths.runtime_state, runtime, fsync=fsync)
+    # runtime_state is a status report rebuilt at every snapshot; the resume
+    # checkpoint that must survive power loss is in server_state.
+    atomic_write_json(paths.runtime_state, runtime, fsync=False)
     if exports:
+        # A compatibility layer, rebuilt from server_state at every snapshot:
+        # atomic, but not worth an fsync each.
         dash = server["dashboard"]
         for name in ("summary", "holdings", "stats", "trades", "leaderboard"):
-            atomic_write_json(paths.dashboard_dir / f"{name}.json", dash[name], indent=None, fsync=fsync)
+            atomic_write_json(paths.dashboard_dir / f"{name}.json", dash[name], indent=None, fsync=False)
