@@ -14,7 +14,6 @@ from typing import Any
 
 from backend.errors import BadRequestError, NotFoundError
 from backend.market.base import MarketData, MarketDataError
-from backend.market.factory import make_market
 from backend.readers.paging import check_range, norm_ticker, page
 from backend.readers.run_files import RunConfigs, stamp
 from backend.schema import api_news as api
@@ -58,6 +57,8 @@ class NewsReader:
             if cached is not None and cached[0] == version:
                 return config, cached[1]
         try:
+            from backend.market.factory import make_market  # numpy: only once news is asked for
+
             market = make_market(config, self.settings)
         except MarketDataError as err:
             raise BadRequestError(f"run {run_id!r}: its market provider is unavailable: {err}") from None

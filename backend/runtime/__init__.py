@@ -1,38 +1,41 @@
-"""Runtime plumbing: the process supervisor (spawn, watch, restart, stop children).
+"""Runtime plumbing: the process supervisor (spawn, watch, restart, stop
+children), the runtime controller and the local stack.
 
-Qt-free; the desktop app observes it through plain callbacks.
+Qt-free; the desktop app observes it through plain callbacks. Names are
+imported lazily: every service imports ``backend.runtime.ports`` at start,
+and should not pay for the supervisor (and httpx) it does not use.
 """
 
-from backend.runtime.logbuffer import LogBuffer
-from backend.runtime.managed_process import ManagedProcess, ProcessStartError
-from backend.runtime.ports import PortError, PortInUseError, check_port_free, find_port_holder, free_port
-from backend.runtime.process_spec import (
-    ProcessEvent,
-    ProcessOutcome,
-    ProcessSpec,
-    ProcessStatus,
-    RestartPolicy,
-    backoff_delay,
-)
-from backend.runtime.procgroup import ProcessIdentity, terminate_stale
-from backend.runtime.supervisor import ProcessSupervisor
+from __future__ import annotations
 
-__all__ = [
-    "LogBuffer",
-    "ManagedProcess",
-    "PortError",
-    "PortInUseError",
-    "ProcessEvent",
-    "ProcessIdentity",
-    "ProcessOutcome",
-    "ProcessSpec",
-    "ProcessStartError",
-    "ProcessStatus",
-    "ProcessSupervisor",
-    "RestartPolicy",
-    "backoff_delay",
-    "check_port_free",
-    "find_port_holder",
-    "free_port",
-    "terminate_stale",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "LogBuffer": "backend.runtime.logbuffer",
+    "ManagedProcess": "backend.runtime.managed_process",
+    "ProcessStartError": "backend.runtime.managed_process",
+    "PortError": "backend.runtime.ports",
+    "PortInUseError": "backend.runtime.ports",
+    "check_port_free": "backend.runtime.ports",
+    "find_port_holder": "backend.runtime.ports",
+    "free_port": "backend.runtime.ports",
+    "ProcessEvent": "backend.runtime.process_spec",
+    "ProcessOutcome": "backend.runtime.process_spec",
+    "ProcessSpec": "backend.runtime.process_spec",
+    "ProcessStatus": "backend.runtime.process_spec",
+    "RestartPolicy": "backend.runtime.process_spec",
+    "backoff_delay": "backend.runtime.process_spec",
+    "ProcessIdentity": "backend.runtime.procgroup",
+    "terminate_stale": "backend.runtime.procgroup",
+    "ProcessSupervisor": "backend.runtime.supervisor",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'backend.runtime' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
