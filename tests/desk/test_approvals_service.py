@@ -118,3 +118,27 @@ def test_a_viewer_is_refused_by_the_server_too(arun: Any, service: Service, pane
     assert not panel.approve_button.isEnabled()
     assert not arun(panel.model.approve(approval_id))  # forced past the disabled button
     assert "403" in panel.model.message and service.get(approval_id)["status"] == "pending"
+
+
+def test_attached_to_a_session_it_loads_the_queue_and_follows_the_role(qtbot: Any, arun: Any,
+                                                                      service: Service) -> None:
+    from app.models.profile import Profile
+    from app.session import Session
+
+    approval_id = service.file("META")
+    panels = {}
+    for role in ("viewer", "operator"):
+        session = Session(Profile("prod", agent_url=service.url, token=service.tokens[Role[role]], role=role))
+        panel = ApprovalsPanel()
+        qtbot.addWidget(panel)
+        session.run_id = "desk-run"
+        panel.attach(session)
+        panel.set_read_only(session.read_only_reason)
+        arun(until(lambda p=panel: approval_id in {a.id for a in p.model.pending}, what="the queue"))
+        panel.throttle.flush()
+        panels[role] = (panel, session)
+    viewer, operator = panels["viewer"][0], panels["operator"][0]
+    assert not viewer.approve_button.isEnabled() and viewer.approve_button.toolTip() == "read-only: viewer token on 'prod'"
+    assert operator.approve_button.isEnabled() and operator.model.selected is not None
+    for _, session in panels.values():
+        arun(session.close())
