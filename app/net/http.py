@@ -47,11 +47,16 @@ class ServiceClient:
                                          transport=transport)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self._client.is_closed:
+            # The session swapped profiles under an in-flight panel refresh.
+            raise ServiceError(self.service, 0, "closed", f"the {self.service} client was closed (profile changed)")
         try:
             response = await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as err:
             raise ServiceError(self.service, 0, "unreachable",
                                f"cannot reach {self.base_url} ({type(err).__name__})") from None
+        except RuntimeError as err:  # httpx: "Cannot send a request, as the client has been closed."
+            raise ServiceError(self.service, 0, "closed", str(err)) from None
         if response.status_code >= 400:
             try:
                 body = response.json()

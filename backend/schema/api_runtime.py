@@ -91,6 +91,11 @@ class CommandReply(BaseModel):
     content: str | None = None
 
 
+class BootstrapText(BaseModel):
+    run_id: str
+    text: str
+
+
 class LogLines(BaseModel):
     run_id: str
     lines: list[str]

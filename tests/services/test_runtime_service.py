@@ -109,3 +109,12 @@ def test_sandbox_settings_round_trip_and_probe(service, data):
     probe = httpx.post(f"{url}/sandbox/probe", headers=auth(ADMIN), json={"mode": "process"}, timeout=60).json()
     assert probe["mode"] == "process" and probe["ok"] is True and probe["duration_ms"] > 0
     httpx.put(f"{url}/sandbox/settings", headers=auth(ADMIN), json={"mode": "none"})
+
+
+def test_bootstrap_and_events_of_a_run_are_served(service, data):
+    text = httpx.get(f"{service.url}/runs/done/bootstrap", headers=auth(VIEWER)).json()["text"]
+    assert text == (data / "runs/done/BOOTSTRAP.md").read_text()
+    answer = httpx.get(f"{service.url}/runs/done/events", headers=auth(VIEWER), params={"offset": 2, "limit": 5})
+    assert answer.status_code == 200
+    expected = (data / "runs/done/logs/events.jsonl").read_text().splitlines()[2:7]
+    assert answer.text.splitlines() == expected

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
@@ -12,7 +12,7 @@ from backend.apps.common.auth import AdminDep, OperatorDep, ViewerDep
 from backend.apps.common.params import RunId
 from backend.runtime.controller import RuntimeController
 from backend.schema.api_runtime import (
-    CommandReply, CreateRunRequest, CreateRunResponse, GatewayInfo, LogLines, PaceRequest, RunStateResponse,
+    BootstrapText, CommandReply, CreateRunRequest, CreateRunResponse, GatewayInfo, LogLines, PaceRequest, RunStateResponse,
     RunSummary, StartRunRequest,
 )
 
@@ -111,3 +111,30 @@ async def follow_logs(run_id: RunId, request: Request, _: ViewerDep) -> Streamin
             yield f"data: {json.dumps(line)}\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+@router.get("/runs/{run_id}/bootstrap", response_model=BootstrapText)
+def bootstrap(run_id: RunId, request: Request, _: ViewerDep) -> Any:
+    """The run's BOOTSTRAP.md as written (for remote run details)."""
+    paths = _controller(request).store.require(run_id)
+    return {"run_id": run_id, "text": paths.bootstrap.read_text(encoding="utf-8")}
+
+
+@router.get("/runs/{run_id}/events")
+def events(run_id: RunId, request: Request, _: ViewerDep,
+           offset: int = Query(0, ge=0), limit: int = Query(5000, ge=1, le=50_000)) -> StreamingResponse:
+    """Lines of the run's logs/events.jsonl (for replay on a remote profile), as JSON lines."""
+    paths = _controller(request).store.require(run_id)
+
+    def lines() -> Iterator[bytes]:
+        if not paths.events_log.is_file():
+            return
+        with open(paths.events_log, "rb") as fh:
+            for index, line in enumerate(fh):
+                if index < offset:
+                    continue
+                if index >= offset + limit or not line.endswith(b"\n"):
+                    break  # a torn last line is not served
+                yield line
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
