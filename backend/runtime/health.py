@@ -55,7 +55,7 @@ async def watch_health(url: str, *, ready_timeout: float, check_interval: float 
                     return
                 break
             await asyncio.sleep(min(interval, max(0.0, deadline - loop.time())))
-            interval = min(interval * 2, 0.5)
+            interval = min(interval * 2, 0.2)
         if check_interval is None:
             return
         failed = 0

@@ -15,6 +15,8 @@ app bridges :meth:`ProcessSupervisor.add_listener` callbacks to Qt signals.
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Callable, Iterator
 
 from backend.runtime.managed_process import Listener, ManagedProcess
@@ -109,14 +111,23 @@ class ProcessSupervisor:
             await proc.wait_ready(timeout if timeout is not None else proc.spec.ready_timeout + 5.0)
         return proc
 
-    async def start_all(self, *, wait_ready: bool = True) -> dict[str, ProcessStatus]:
+    async def start_all(self, *, wait_ready: bool = True, parallel: bool = False) -> dict[str, ProcessStatus]:
         """Start every process in the order added, each ready before the next.
 
-        Errors propagate (a port conflict, an unspawnable command); the caller
-        decides whether to ``stop_all()``. Returns each process's status.
+        With ``parallel`` every process is spawned at once (still in order)
+        and then all are awaited: independent services come up in the time
+        of the slowest, not the sum. Errors propagate (a port conflict, an
+        unspawnable command); the caller decides whether to ``stop_all()``.
+        Returns each process's status.
         """
-        for name in list(self._procs):
-            await self.start(name, wait_ready=wait_ready)
+        if parallel:
+            for name in list(self._procs):
+                await self.start(name, wait_ready=False)
+            if wait_ready:
+                await asyncio.gather(*(proc.wait_ready() for proc in self._procs.values()))
+        else:
+            for name in list(self._procs):
+                await self.start(name, wait_ready=wait_ready)
         return {name: proc.status for name, proc in self._procs.items()}
 
     async def stop(self, name: str) -> None:

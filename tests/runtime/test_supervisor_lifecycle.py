@@ -173,3 +173,21 @@ async def test_health_is_watched_after_readiness(supervisor, tmp_path):
     sick.unlink()
     await proc.wait_status(ProcessStatus.healthy, timeout=30)
     assert proc.message == ""
+
+
+async def test_parallel_start_all_spawns_everything_before_waiting(tmp_path):
+    from backend.runtime.ports import free_port
+
+    started: list[str] = []
+    async with ProcessSupervisor() as sup:
+        sup.add_listener(lambda ev: started.append(ev.name) if ev.status is ProcessStatus.starting else None)
+        for name in ("a", "b", "c"):
+            sup.add(health_spec(name, free_port(), tmp_path))
+        seen_healthy_before_all_started = []
+        sup.add_listener(lambda ev: seen_healthy_before_all_started.append(len(started))
+                         if ev.status is ProcessStatus.healthy else None)
+        statuses = await sup.start_all(parallel=True)
+        assert statuses == {n: ProcessStatus.healthy for n in ("a", "b", "c")}
+    assert started == ["a", "b", "c"]
+    # Every process was spawned before the first one reported healthy.
+    assert seen_healthy_before_all_started[0] == 3
