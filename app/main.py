@@ -58,7 +58,15 @@ def run(args: argparse.Namespace) -> int:
         return loop.run_until_complete(_main(app, args, reporter, store_settings, t0))
     finally:
         reporter.uninstall()
-        loop.close()
+        _teardown(app, loop)
+
+
+def _teardown(app: Any, loop: Any) -> None:
+    """Run the deferred deletions and close the loop while the QApplication still exists."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    loop.close()
 
 
 async def _main(app: Any, args: argparse.Namespace, reporter: Any, qsettings: Any, t0: float) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         self._shutdown_done = False
         self._stack_busy = False
         self._seen_up: set[str] = set()  # services reachable at some point since the profile opened
+        self.stack_error = ""  # why the last "Start local stack" failed, shown in the banner
         self.setObjectName("main_window")
         self.setDockNestingEnabled(True)
         self._build_toolbar()
@@ -167,11 +169,17 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Starting the local stack...")
         if "stack" in self.panels:
             self.show_panel("stack")  # watch each process come up
+        self.stack_error = ""
         try:
             statuses = await self.session.start_local_stack(stack)
         except PortError as err:
+            # Something already listens on our ports (a stack started without a lock, e.g. by
+            # hand): never start a second one; offer to look at what is there instead.
             await self.session.stop_local_stack()
-            self.top_banner.say(f"Cannot start the local stack: {err}", "error")
+            self.stack_error = f"Cannot start the local stack: {err}"
+            tokens = Path(stack.state_dir) / "tokens.json"
+            self._offer_attach({"urls": dict(stack.urls), "tokens_file": str(tokens) if tokens.exists() else None},
+                               f"{err}.")
             return
         finally:
             self._stack_busy = False
@@ -486,9 +494,11 @@ class MainWindow(QMainWindow):
         offer = s.profile.is_local and s.stack is None and s.attached_stack is None and not self._stack_busy
         self.offer_button.setVisible(offer)
         self.retry_button.setVisible(bool(down))
-        if offer and not self._seen_up:  # nothing was ever reachable: no stack, rather than a lost one
+        if offer and not self._seen_up and not self.stack_error:  # nothing ever reachable: no stack yet
             self.top_banner.say("No local stack is running. Start one with one click, or pick a remote runtime.",
                                 "info")
+        elif self.stack_error and offer:
+            self.top_banner.say(self.stack_error, "error")
         elif down:
             text = "; ".join(f"{st.service}: {st.detail or 'unreachable'}" for st in down)
             self.top_banner.say(f"Connection lost - {text}", "error")
@@ -519,6 +529,7 @@ class MainWindow(QMainWindow):
         self.attach_dialog = box
 
     async def _attach(self, lock: dict[str, Any]) -> None:
+        self.stack_error = ""
         await self.session.attach_running_stack(lock)
         self.settings.last_profile = LOCAL
         self._refresh_identity()

@@ -170,8 +170,11 @@ class ChildStack:
     async def up(self, progress: Any = None) -> dict[str, str]:
         import psutil
 
-        from backend.runtime import ProcessSpec
+        from backend.runtime import ProcessSpec, check_port_free
         from backend.storage.atomic import atomic_write_json
+
+        for port in self.ports.values():  # like LocalStack.check_ports: nothing spawned if one is taken
+            check_port_free("127.0.0.1", port)
 
         for name, port in self.ports.items():
             self.supervisor.add(ProcessSpec(name, [sys.executable, str(CHILDREN / "health_server.py"), str(port)],

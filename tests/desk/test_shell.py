@@ -317,3 +317,41 @@ def test_theme_switch_recolours_the_charts(qtbot: Any, qloop: Any) -> None:
     assert QApplication.instance().palette().window().color().name() == "#2b2d30"
     window.action("theme_light").trigger()
     assert charts.views[0].backgroundBrush().color().name() == "#ffffff"
+
+
+def test_ports_in_use_without_a_lock_offer_to_attach_not_a_second_stack(qtbot: Any, arun: Any,
+                                                                         tmp_path: Path) -> None:
+    import socket
+
+    stacks: list[ChildStack] = []
+
+    def factory() -> ChildStack:
+        stacks.append(ChildStack(tmp_path / "stack"))
+        return stacks[-1]
+
+    session = Session(Profile(LOCAL), health_interval=60)
+    window = _window(qtbot, session, stack_factory=factory)
+    window.show()
+    holder = socket.socket()
+    try:
+        stack = factory()
+        holder.bind(("127.0.0.1", stack.ports["trading"]))
+        holder.listen()
+        window.stack_factory = lambda: stack
+
+        async def scenario() -> None:
+            await window.start_local_stack()
+            assert stack.supervisor.processes == []  # nothing spawned
+            assert session.stack is None and window.action("start_stack").isEnabled()
+            assert "Cannot start the local stack" in window.top_banner.text()
+            assert str(stack.ports["trading"]) in window.top_banner.text()
+            dialog = window.attach_dialog
+            assert dialog.isVisible() and "in use" in dialog.text()
+            dialog.button(QMessageBox.StandardButton.Yes).click()
+            await until(lambda: session.attached_stack is not None, 5, "the attach")
+            assert session.profile.trading_url == stack.urls["trading"] and window.stack_error == ""
+            await window.shutdown()
+
+        arun(scenario())
+    finally:
+        holder.close()
