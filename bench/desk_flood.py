@@ -243,6 +243,7 @@ def main() -> int:
     finally:
         server.kill()
         server.wait()
+        loop.close()  # while the QApplication exists
     stalls = r["stall_ms"]
     print(f"desk flood: {args.rate} events/s offered for {args.duration:g}s (+{args.warmup:g}s warm-up), "
           f"Live panel in a {app.platformName()} window, {os.cpu_count()} CPUs, load average "

@@ -48,7 +48,7 @@ HOLDING_COLUMNS = ("Ticker", "Quantity", "Avg", "Price", "Market value", "Weight
 TRADE_COLUMNS = ("Id", "Ticker", "Side", "Quantity", "Price", "Date")
 # Minimum seconds between redraws of a section (tables and labels: every refresh, up to 30 Hz).
 # Charts cost the most to paint; the rate chart's data only changes once a second anyway.
-SECTION_INTERVALS = {"rates": 1.0, "prices": 0.25, "equity": 0.25, "stages": 0.25, "feed": 0.25}
+SECTION_INTERVALS = {"rates": 1.0, "prices": 0.5, "equity": 0.25, "stages": 0.5, "feed": 0.25}
 # Sections whose repaint costs several ms: at most one of them is redrawn per refresh.
 HEAVY_SECTIONS = frozenset({"rates", "prices", "equity", "stages", "feed"})
 FEED_TYPES = ("agent_message", "conference", "memory", "system", "day_start", "day_complete", "day_error",
