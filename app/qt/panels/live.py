@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QHeaderView,
@@ -32,17 +30,16 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from app.models.live_model import FeedItem, LiveModel, feed_matches
+from app.models.live_model import LiveModel
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.charts import LiveCharts
+from app.qt.panels.live_feed import FeedView
 
 HOLDING_COLUMNS = ("Ticker", "Quantity", "Avg", "Price", "Market value", "Weight")
 TRADE_COLUMNS = ("Id", "Ticker", "Side", "Quantity", "Price", "Date")
@@ -51,9 +48,6 @@ TRADE_COLUMNS = ("Id", "Ticker", "Side", "Quantity", "Price", "Date")
 SECTION_INTERVALS = {"rates": 1.0, "prices": 0.5, "equity": 0.25, "stages": 0.5, "feed": 0.25}
 # Sections whose repaint costs several ms: at most one of them is redrawn per refresh.
 HEAVY_SECTIONS = frozenset({"rates", "prices", "equity", "stages", "feed"})
-FEED_TYPES = ("agent_message", "conference", "memory", "system", "day_start", "day_complete", "day_error",
-              "approval_requested", "approval_resolved", "error")
-
 
 def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, bool) or value is None:
@@ -63,10 +57,6 @@ def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         return f"{value:,.{digits}f}"
     return str(value)
-
-
-def _time(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%m-%d %H:%M") if ts else ""
 
 
 class LivePanel(QWidget):
@@ -91,8 +81,6 @@ class LivePanel(QWidget):
         self._replay_task: asyncio.Task[int] | None = None
         self._replay_mode = False  # True from replay() until stop_replay(): live events are ignored
         self._build()
-        self._feed_items: dict[int, QTreeWidgetItem] = {}
-        self._feed_shown_seq = 0
         self._last_update: dict[str, float] = {}
         self.throttle = Throttle(self.refresh, hz=hz, parent=self)
         self.model.add_listener(lambda _kind: self.throttle.mark())
@@ -150,34 +138,14 @@ class LivePanel(QWidget):
         replay_row.addWidget(self.stop_replay_button)
 
         self.charts = LiveCharts()
-        self.feed = QTreeWidget()
-        self.feed.setObjectName("live_feed")
-        self.feed.setHeaderLabels(("Time", "Agent", "Type", "Message"))
-        self.feed.setUniformRowHeights(True)
-        self.feed.header().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-        self.agent_filter = QComboBox()
-        self.agent_filter.setObjectName("feed_agent_filter")
-        self.agent_filter.addItem("All agents", None)
-        self.type_filter = QComboBox()
-        self.type_filter.setObjectName("feed_type_filter")
-        self.type_filter.addItem("All types", None)
-        for kind in FEED_TYPES:
-            self.type_filter.addItem(kind, kind)
-        self.agent_filter.currentIndexChanged.connect(lambda *_: self._rebuild_feed())
-        self.type_filter.currentIndexChanged.connect(lambda *_: self._rebuild_feed())
-        feed_box = QWidget()
-        feed_layout = QVBoxLayout(feed_box)
-        feed_layout.setContentsMargins(0, 0, 0, 0)
-        filters = QHBoxLayout()
-        filters.addWidget(self.agent_filter)
-        filters.addWidget(self.type_filter)
-        filters.addStretch(1)
-        feed_layout.addLayout(filters)
-        feed_layout.addWidget(self.feed)
+        self.feed_view = FeedView(self.model)
+        self.feed = self.feed_view.tree  # the tree and filters, reachable from the panel (tests, e2e)
+        self.agent_filter = self.feed_view.agent_filter
+        self.type_filter = self.feed_view.type_filter
         self.holdings = self._table("live_holdings", HOLDING_COLUMNS)
         self.trades = self._table("live_trades", TRADE_COLUMNS)
         self.tabs = QTabWidget()
-        self.tabs.addTab(feed_box, "Activity feed")
+        self.tabs.addTab(self.feed_view, "Activity feed")
         self.tabs.addTab(self.holdings, "Holdings")
         self.tabs.addTab(self.trades, "Today's trades")
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -232,7 +200,7 @@ class LivePanel(QWidget):
                                    f"{speed:g} days/s" if speed else "Replaying (as fast as possible)")
         self.replay_banner.show()
         self.stop_replay_button.show()
-        self._rebuild_feed()
+        self.feed_view.rebuild()
         task = asyncio.get_event_loop().create_task(self.model.replay(path, speed))
         self._replay_task = task
         try:
@@ -252,7 +220,7 @@ class LivePanel(QWidget):
             self.replay_banner.hide()
             self.stop_replay_button.hide()
             self.model.reset()
-            self._rebuild_feed()
+            self.feed_view.rebuild()
             gateway = getattr(self.session, "gateway", None)
             if gateway is not None and gateway.initial_state is not None:
                 self.model.apply({"type": "initial_state", "state": gateway.initial_state})
@@ -272,7 +240,7 @@ class LivePanel(QWidget):
     def _on_session_event(self, event: Any) -> None:
         if event.kind in ("run", "profile") and not self.replaying:
             self.model.reset()
-            self._rebuild_feed()
+            self.feed_view.rebuild()
             self.throttle.mark()
 
     async def _resync(self, gateway: Any) -> None:
@@ -314,7 +282,7 @@ class LivePanel(QWidget):
         if "tickers" in dirty:
             self._refresh_tickers()
         if "feed" in dirty:
-            self._refresh_feed()
+            self.feed_view.refresh()
         if "holdings" in dirty:
             self._fill(self.holdings, [(h.get("ticker"), h.get("quantity"), h.get("avg"), h.get("currentPrice"),
                                         h.get("marketValue"), f"{float(h.get('weight') or 0) * 100:.1f}%")
@@ -376,59 +344,3 @@ class LivePanel(QWidget):
                     table.setItem(r, c, item)
                 elif item.text() != text:
                     item.setText(text)
-
-    # -- feed -----------------------------------------------------------------
-
-    def _filters(self) -> tuple[str | None, set[str] | None]:
-        agent = self.agent_filter.currentData()
-        kind = self.type_filter.currentData()
-        return agent, ({kind} if kind else None)
-
-    def _refresh_feed(self) -> None:
-        agents = self.model.feed_agents()
-        known = [self.agent_filter.itemData(i) for i in range(1, self.agent_filter.count())]
-        for agent in agents:
-            if agent not in known:
-                self.agent_filter.addItem(agent, agent)
-        agent, types = self._filters()
-        bar = self.feed.verticalScrollBar()
-        follow = bar.value() >= bar.maximum() - 2  # keep following only if the user has not scrolled up
-        oldest = self.model.feed[0].seq if self.model.feed else self.model.feed_seq + 1
-        for seq in [s for s in self._feed_items if s < oldest]:  # rolled out of the bounded model
-            item = self._feed_items.pop(seq)
-            self.feed.takeTopLevelItem(self.feed.indexOfTopLevelItem(item))
-        for item in self.model.feed:
-            if item.seq > self._feed_shown_seq and feed_matches(item, agent, types):
-                self._feed_items[item.seq] = self._add_feed_item(item, agent)
-        self._feed_shown_seq = self.model.feed_seq
-        for seq in self.model.take_feed_touched():
-            widget = self._feed_items.get(seq)
-            block = next((i for i in self.model.feed if i.seq == seq), None)
-            if widget is not None and block is not None:
-                self._sync_children(widget, block, agent)
-        if follow:
-            self.feed.scrollToBottom()
-
-    def _rebuild_feed(self) -> None:
-        self.feed.clear()
-        self._feed_items = {}
-        self._feed_shown_seq = 0
-        self.model.take_feed_touched()
-        self._refresh_feed()
-
-    def _add_feed_item(self, item: FeedItem, agent: str | None) -> QTreeWidgetItem:
-        title = item.text if item.type != "conference" else f"{item.text}{' (in progress)' if item.open else ''}"
-        widget = QTreeWidgetItem([_time(item.ts), item.agent, item.type, title])
-        widget.setToolTip(3, item.text)
-        self.feed.addTopLevelItem(widget)
-        if item.children:
-            self._sync_children(widget, item, agent)
-        return widget
-
-    def _sync_children(self, widget: QTreeWidgetItem, block: FeedItem, agent: str | None) -> None:
-        children = [c for c in block.children if agent is None or c.agent == agent]
-        for child in children[widget.childCount():]:
-            sub = QTreeWidgetItem([_time(child.ts), child.agent, child.type, child.text])
-            sub.setToolTip(3, child.text)
-            widget.addChild(sub)
-        widget.setText(3, f"{block.text}{' (in progress)' if block.open else ''} - {len(block.children)} messages")
