@@ -355,3 +355,29 @@ def test_ports_in_use_without_a_lock_offer_to_attach_not_a_second_stack(qtbot: A
         arun(scenario())
     finally:
         holder.close()
+
+
+def test_losing_the_gateway_shows_in_the_live_banner_and_status_bar(qtbot: Any, arun: Any,
+                                                                    gateway_process: Any) -> None:
+    url = gateway_process.start("--run-id", "lost", "--create", "--end", "2025-01-10", "--pace", "0", "--paused")
+    session = Session(Profile(LOCAL), health_interval=60,
+                      gateway_options={"backoff_base": 0.05, "backoff_cap": 0.2})
+    window = _window(qtbot, session)
+    window.show()
+
+    async def scenario() -> None:
+        client = session.watch_gateway(url, "lost")
+        await client.wait_connected(15)
+        assert not window._dock_banners["live"].isVisible()
+        assert window.runtime_label.text() == "Runtime: Local / run lost"
+        gateway_process.kill()
+        await until(lambda: session.state("gateway").down, 10, "the loss to show")
+        banner = window._dock_banners["live"]
+        assert banner.isVisible() and "gateway unreachable" in banner.text() and "last known data" in banner.text()
+        assert "Connection lost" in window.top_banner.text() and window.retry_button.isVisible()
+        assert "down" in window.service_labels["gateway"].toolTip()
+        live = window.panel("live")
+        assert live.model.status == "paused"  # the last data stays on screen
+        await window.shutdown()
+
+    arun(scenario(), 60)
