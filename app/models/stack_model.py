@@ -83,6 +83,7 @@ class StackModel:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.supervisor: Any = None
+        self.embedded: Any = None
         self.runtime: Any = None  # a ServiceClient of runtime_service, for Gateway rows
         self._services: dict[str, ProcessRow] = {}
         self._gateways: dict[str, ProcessRow] = {}
@@ -120,27 +121,46 @@ class StackModel:
         row = self.row(name)
         if row.kind == "remote":
             return "this runtime's processes are managed by the host that runs them"
+        if row.kind == "embedded":
+            return "the runtime controller runs inside this app; stop the local stack to stop it"
         if row.kind == "gateway" and self.runtime is None:
             return "the runtime service is not reachable"
         return None
 
     # -- sources --------------------------------------------------------------
 
-    def bind_supervisor(self, supervisor: Any) -> None:
-        """Follow a local stack's supervisor (replacing any previous source of service rows)."""
+    def bind_supervisor(self, supervisor: Any, embedded: Any = None) -> None:
+        """Follow a local stack's supervisor (replacing any previous source of service rows).
+
+        ``embedded``: the in-process runtime service (controller) of the app's
+        own stack, shown as the ``runtime`` row (pid = the app's).
+        """
         self.unbind()
         self.supervisor = supervisor
+        self.embedded = embedded
         self._remote = {}
         self._unsubscribe = supervisor.add_listener(self._on_process_event)
         for proc in supervisor.processes:
             self._services[proc.name] = self._row_of(proc)
+        self.refresh_embedded()
         self._changed(None)
+
+    def refresh_embedded(self) -> None:
+        """Update the in-process runtime row (call from the view's refresh timer)."""
+        emb = self.embedded
+        if emb is None:
+            return
+        status = "healthy" if emb.running else "stopped"
+        self._services["runtime"] = ProcessRow(
+            "runtime", LABELS["runtime"] + " -- in this app", "embedded", status, emb.pid if emb.running else None,
+            emb.port, emb.uptime, self.clock(), 0, "", "runs in the desktop app's process")
 
     def unbind(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._unsubscribe = None
         self.supervisor = None
+        self.embedded = None
         self._services = {}
         self._changed(None)
 

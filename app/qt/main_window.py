@@ -539,7 +539,9 @@ def _default_stack() -> Any:
     from backend.config import get_settings
     from backend.runtime.stack import LocalStack
 
-    return LocalStack(get_settings())
+    # The app embeds the runtime controller (its Gateways are the app's own
+    # children) and serves runtime_service from its event loop.
+    return LocalStack(get_settings(), embed_runtime=True)
 
 
 __all__ = ["Banner", "MainWindow"]

@@ -72,15 +72,22 @@ class LocalStack:
         settings: base settings (data roots, default ports).
         state_dir: where tokens.json, stack.json and the services' logs go.
         ports: per service name, a port (0 = pick a free one); default from settings.
-        include_runtime_service: False when the caller embeds a RuntimeController.
+        include_runtime_service: False when the caller runs no runtime service at all.
+        embed_runtime: serve runtime_service from this process, over an in-process
+            RuntimeController whose Gateways are this process's children.
     """
 
     def __init__(self, settings: Any, state_dir: Path | None = None, ports: dict[str, int] | None = None,
-                 include_runtime_service: bool = True, host: str = "127.0.0.1") -> None:
+                 include_runtime_service: bool = True, host: str = "127.0.0.1", embed_runtime: bool = False) -> None:
         self.settings = settings
         self.state_dir = Path(state_dir or default_state_dir(settings))
         self.host = host
-        self.services = [s for s in SERVICES if include_runtime_service or s.name != "runtime"]
+        # embed_runtime: runtime_service runs in this process (EmbeddedRuntimeService)
+        # around an in-process RuntimeController -- the desktop app's local stack.
+        self.embed_runtime = embed_runtime
+        self.embedded: Any = None
+        spawn_runtime = include_runtime_service and not embed_runtime
+        self.services = [s for s in SERVICES if spawn_runtime or s.name != "runtime"]
         given = ports or {}
         self.ports: dict[str, int] = {}
         for svc in SERVICES:
@@ -112,6 +119,8 @@ class LocalStack:
         """Every port must be free before anything is spawned (names the holder if not)."""
         for svc in self.services:
             check_port_free(self.host, self.ports[svc.name])
+        if self.embed_runtime:
+            check_port_free(self.host, self.ports["runtime"])
 
     def _specs(self) -> list[ProcessSpec]:
         env = self.child_env()
@@ -141,15 +150,27 @@ class LocalStack:
         me = psutil.Process(os.getpid())
         atomic_write_json(self.state_dir / "stack.json", {
             "pid": os.getpid(), "pid_started": me.create_time(), "started_at": time.time(),
-            "ports": self.ports, "urls": self.urls, "services": [s.name for s in self.services],
+            "ports": self.ports, "urls": self.urls,
+            "services": [s.name for s in self.services] + (["runtime"] if self.embed_runtime else []),
             "tokens_file": str(self.tokens_file) if self.generated_tokens else None,
         })
         # The services do not depend on each other to start: spawn them together.
         statuses = await self.supervisor.start_all(wait_ready=True, parallel=True)
-        return {name: status.value for name, status in statuses.items()}
+        result = {name: status.value for name, status in statuses.items()}
+        if self.embed_runtime:
+            from backend.runtime.embedded import EmbeddedRuntimeService
+
+            self.embedded = EmbeddedRuntimeService(self.child_settings(), self.tokens, self.host,
+                                                   self.ports["runtime"])
+            await self.embedded.start()
+            result["runtime"] = "healthy"
+        return result
 
     async def down(self) -> None:
         """Stop every service (reverse order), then forget the lock."""
+        if self.embedded is not None:
+            await self.embedded.stop()  # its Gateways first
+            self.embedded = None
         await self.supervisor.stop_all()
         lock = self.state_dir / "stack.json"
         data = read_lock(self.state_dir)

@@ -162,6 +162,7 @@ class StackPanel(QWidget):
             for button in (self.start_all_button, self.stop_all_button):
                 button.setEnabled(local)
                 button.setToolTip("" if local else "No local stack started by this app")
+        self.model.refresh_embedded()
         rows = self.model.rows()
         if [self._name_at(i) for i in range(self.table.rowCount())] != [r.name for r in rows]:
             self._rebuild(rows)
@@ -240,8 +241,9 @@ class StackPanel(QWidget):
         session = self.session
         stack = getattr(session, "stack", None)
         if stack is not None:
-            if self.model.supervisor is not stack.supervisor:
-                self.model.bind_supervisor(stack.supervisor)
+            embedded = getattr(stack, "embedded", None)
+            if self.model.supervisor is not stack.supervisor or self.model.embedded is not embedded:
+                self.model.bind_supervisor(stack.supervisor, embedded)
             self.model.clear_remote()
         else:
             if self.model.supervisor is not None:
