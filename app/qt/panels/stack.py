@@ -65,7 +65,7 @@ class StackPanel(QWidget):
         self.table.cellDoubleClicked.connect(lambda row, _c: self.open_log(self._name_at(row)))
         self.start_all_button = self.controls.add(QPushButton("Start all"), "Start every stopped service")
         self.stop_all_button = self.controls.add(QPushButton("Stop all"), "Stop every Gateway and service")
-        self.start_all_button.clicked.connect(lambda *_: spawn(self._run(self.model.start_all())))
+        self.start_all_button.clicked.connect(lambda *_: spawn(self._run(self._start_all())))
         self.stop_all_button.clicked.connect(lambda *_: spawn(self._run(self.model.stop_all())))
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_all_button)
@@ -156,12 +156,29 @@ class StackPanel(QWidget):
         self.model.runtime = self.session.client("runtime")
         self.model.set_gateways(runs or [])
 
+    async def _start_all(self) -> None:
+        """Start every stopped service -- or, with no local stack yet, start one (one click)."""
+        if self.model.supervisor is None and self._can_start_stack():
+            await self.window().start_local_stack()
+        else:
+            await self.model.start_all()
+
+    def _can_start_stack(self) -> bool:
+        session = self.session
+        window = self.window()
+        return (session is not None and getattr(session, "attached_stack", None) is None
+                and (session.profile is None or session.profile.is_local) and hasattr(window, "start_local_stack"))
+
     def refresh(self) -> None:
         if self.read_only_reason is None:
             local = self.model.supervisor is not None
-            for button in (self.start_all_button, self.stop_all_button):
-                button.setEnabled(local)
-                button.setToolTip("" if local else "No local stack started by this app")
+            startable = local or self._can_start_stack()
+            self.start_all_button.setEnabled(startable)
+            self.start_all_button.setToolTip(
+                "Start every stopped service" if local else
+                "Start the local stack on the embedded default" if startable else "No local stack started by this app")
+            self.stop_all_button.setEnabled(local)
+            self.stop_all_button.setToolTip("" if local else "No local stack started by this app")
         self.model.refresh_embedded()
         rows = self.model.rows()
         if [self._name_at(i) for i in range(self.table.rowCount())] != [r.name for r in rows]:
