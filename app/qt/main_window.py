@@ -53,6 +53,18 @@ _AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea, "right": Qt.DockWidgetAr
           "bottom": Qt.DockWidgetArea.BottomDockWidgetArea}
 
 
+# What "Start local stack" runs once the stack is healthy (None: nothing): the
+# embedded default workspace, paced for a person to watch, with large orders,
+# new shorts and concentrated positions held for approval.
+DEMO_RUN: dict[str, Any] = {
+    "workspace": "default",
+    "pace_seconds": 1.0,
+    "approval": {"mode": "threshold", "notional_threshold": 10000.0, "timeout_seconds": 600.0,
+                 "on_timeout": "reject"},
+}
+
+
+
 class Banner(QLabel):
     """A one-line coloured strip; hidden while it has nothing to say."""
 
@@ -95,9 +107,10 @@ class MainWindow(QMainWindow):
 
     def __init__(self, session: Session, settings: AppSettings | None = None, *, profiles: Any = None,
                  panel_classes: list[type] | None = None, stack_factory: Callable[[], Any] | None = None,
-                 theme_manager: Any = None) -> None:
+                 theme_manager: Any = None, demo_run: dict[str, Any] | None = DEMO_RUN) -> None:
         super().__init__()
         self.session = session
+        self.demo_run = demo_run
         self.settings = settings or AppSettings(MemorySettings())
         self.profiles = profiles
         self.stack_factory = stack_factory or _default_stack
@@ -188,6 +201,21 @@ class MainWindow(QMainWindow):
         self.settings.last_profile = LOCAL
         bad = {n: s for n, s in statuses.items() if s != "healthy"}
         self.statusBar().showMessage("Local stack up" if not bad else f"Local stack up with problems: {bad}", 10000)
+        if not bad and self.demo_run is not None:
+            await self._start_demo_run()
+
+    async def _start_demo_run(self) -> None:
+        """The one-click experience: a paced backtest on the embedded default to watch and approve."""
+        from app.net.http import ServiceError
+
+        runtime = self.session.client("runtime")
+        try:
+            created = await runtime.post("/runs", dict(self.demo_run or {}))
+            await runtime.post(f"/runs/{created['run_id']}/start", {})
+        except ServiceError as err:
+            self.statusBar().showMessage(f"Local stack up; the demo run did not start: {err}", 15000)
+            return
+        self.statusBar().showMessage(f"Local stack up; watching run {created['run_id']}", 10000)
 
     async def stop_local_stack(self) -> None:
         self._stack_busy = True

@@ -40,6 +40,7 @@ def make_stack(tmp_path) -> LocalStack:
 def window_for(qtbot: Any, session: Session, **kwargs: Any) -> MainWindow:
     from app.models.settings_store import AppSettings, MemorySettings
 
+    kwargs.setdefault("demo_run", None)  # the test starts its own run
     window = MainWindow(session, AppSettings(MemorySettings()), panel_classes=load_panels(), **kwargs)
     qtbot.addWidget(window)
     window.show()
