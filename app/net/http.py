@@ -51,7 +51,13 @@ class ServiceClient:
             # The session swapped profiles under an in-flight panel refresh.
             raise ServiceError(self.service, 0, "closed", f"the {self.service} client was closed (profile changed)")
         try:
-            response = await self._client.request(method, path, **kwargs)
+            try:
+                response = await self._client.request(method, path, **kwargs)
+            except httpx.RemoteProtocolError:
+                if method not in ("GET", "HEAD"):
+                    raise
+                # A pooled keep-alive connection the server had just closed: once more, fresh.
+                response = await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as err:
             raise ServiceError(self.service, 0, "unreachable",
                                f"cannot reach {self.base_url} ({type(err).__name__})") from None

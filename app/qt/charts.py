@@ -75,9 +75,9 @@ class StageChart:
         for i, stage in enumerate(STAGE_ORDER):
             bar = pg.BarGraphItem(x=[], height=[], y0=[], width=0.8, brush=theme.SERIES[i % len(theme.SERIES)],
                                   pen=None, name=STAGE_LABELS[stage])
-            self.plot.addItem(bar)
-            self.plot.legend.addItem(bar, STAGE_LABELS[stage])
+            self.plot.addItem(bar)  # named, so the plot's legend lists it (once)
             self.bars[stage] = bar
+        self.plot.legend.setColumnCount(3)  # nine stages: three short rows, not a column over the bars
         self.dates: list[str] = []
 
     def update(self, model: LiveModel) -> None:

@@ -64,7 +64,7 @@ class EmbeddedRuntimeService:
 
     async def start(self, timeout: float = 10.0) -> None:
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
-                                access_log=False, lifespan="on", server_header=False)
+                                access_log=False, lifespan="on", server_header=False, timeout_keep_alive=30)
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(), name="embedded-runtime-service")
         deadline = time.monotonic() + timeout

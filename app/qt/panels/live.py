@@ -112,11 +112,14 @@ class LivePanel(QWidget):
         self.pace_button.clicked.connect(lambda *_: spawn(self._command("set_pace", self.pace.value())))
         self.command_status = QLabel()
         self.command_status.setObjectName("live_command_status")
-        top = QHBoxLayout()
-        for widget in (self.run_label, self.progress, self.pause_button, self.resume_button, self.pace,
-                       self.pace_button, self.command_status):
-            top.addWidget(widget)
-        top.addStretch(1)
+        # Two rows: the run's status line over its controls, so neither is clipped in a narrow dock.
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.run_label, 1)
+        status_row.addWidget(self.progress)
+        controls_row = QHBoxLayout()
+        for widget in (self.pause_button, self.resume_button, self.pace, self.pace_button, self.command_status):
+            controls_row.addWidget(widget)
+        controls_row.addStretch(1)
         self.ticker_bar = QLabel()
         self.ticker_bar.setObjectName("ticker_bar")
         self.ticker_bar.setTextFormat(Qt.TextFormat.RichText)
@@ -125,7 +128,7 @@ class LivePanel(QWidget):
         # Ignored width: new text never re-lays out the panel (which would repaint everything).
         for label in (self.ticker_bar, self.run_label, self.command_status):
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.run_label.setMinimumWidth(380)
+        self.run_label.setMinimumWidth(200)
         self.command_status.setMinimumWidth(160)
         self.replay_banner = QLabel()
         self.replay_banner.setObjectName("replay_banner")
@@ -154,7 +157,8 @@ class LivePanel(QWidget):
         splitter.setSizes([700, 500])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(top)
+        layout.addLayout(status_row)
+        layout.addLayout(controls_row)
         layout.addWidget(self.ticker_bar)
         layout.addLayout(replay_row)
         layout.addWidget(splitter, 1)

@@ -99,6 +99,9 @@ def run_service(app_factory: AppFactory, name: str, port_setting: str,
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=5,
+        # Longer than clients keep idle connections (httpx: 5 s), so a client
+        # never reuses a connection the server is closing at that moment.
+        timeout_keep_alive=30,
         lifespan="on",
     ))
 
