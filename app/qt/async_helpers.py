@@ -20,9 +20,17 @@ from typing import Any
 _TASKS: set[asyncio.Task[Any]] = set()
 
 
-def spawn(coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
-    """Schedule ``coro`` on the running loop; its exception (if any) is reported."""
-    task = asyncio.get_event_loop().create_task(coro, name=name)
+def spawn(coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any] | None:
+    """Schedule ``coro`` on the running loop; its exception (if any) is reported.
+
+    Returns None (and drops the coroutine) when the loop is already closed --
+    e.g. a window closed after the application's loop has ended.
+    """
+    loop = asyncio.get_event_loop()
+    if loop.is_closed():
+        coro.close()
+        return None
+    task = loop.create_task(coro, name=name)
     _TASKS.add(task)
     task.add_done_callback(_done)
     return task
