@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.market.base import Bar, Fundamentals, MarketData, MarketDataError, NewsItem
 from backend.market.csv_market import CsvMarket
-from backend.market.live_quotes import LiveQuotes, require_live_config
 from backend.market.synthetic import SyntheticMarket
 from backend.paths import PROJECT_ROOT
 from backend.schema.bootstrap import BootstrapConfig
+
+if TYPE_CHECKING:  # httpx is imported only when live mode is chosen
+    from backend.market.live_quotes import LiveQuotes
 
 
 class LiveMarket:
@@ -31,7 +33,7 @@ class LiveMarket:
         quotes: polls current prices (``await market.quotes.poll()``).
     """
 
-    def __init__(self, history: SyntheticMarket, quotes: LiveQuotes) -> None:
+    def __init__(self, history: SyntheticMarket, quotes: "LiveQuotes") -> None:
         self.history = history
         self.quotes = quotes
         self.tickers = history.tickers
@@ -78,6 +80,8 @@ def make_market(config: BootstrapConfig, settings: Any = None) -> MarketData:
         if settings is None:
             from backend.config import get_settings
             settings = get_settings()
+        from backend.market.live_quotes import LiveQuotes, require_live_config
+
         key = require_live_config(settings)
         base_url = getattr(settings, "finnhub_base_url", None) or "https://finnhub.io/api/v1"
         market = LiveMarket(SyntheticMarket(seed=config.market.seed, tickers=list(config.tickers)),
