@@ -153,7 +153,9 @@ async def run(args: argparse.Namespace, app: Any) -> list[Path]:
     state_dir = Path(os.environ["RUNS_DIR"]).parent / ".stack"
     ports = {name: 0 for name in ("agent", "trading", "news", "runtime")}
     session = Session(health_interval=0.5)
-    window = MainWindow(session, stack_factory=lambda: LocalStack(settings, state_dir=state_dir, ports=ports))
+    # The app's own kind of stack (controller embedded); no demo run: the script makes its own runs.
+    window = MainWindow(session, demo_run=None,
+                        stack_factory=lambda: LocalStack(settings, state_dir=state_dir, ports=ports, embed_runtime=True))
     window.resize(1600, 1000)
     window.show()
     try:
