@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from app.net.http import ServiceError
 from app.net.services import AgentServiceClient, TradingServiceClient
+from app.models.observable import ObservableModel
 
 MEMORY_LIMIT = 50  # reflections shown per agent
-Listener = Callable[[str, Any], None]
 SourceKind = Literal["run", "workspace"]
 
 
@@ -69,7 +69,7 @@ class AgentRow:
             self.model = str(row["modelName"])
 
 
-class AgentsModel:
+class AgentsModel(ObservableModel):
     """The team shown by the Agents panel, one selected member and its details.
 
     Args:
@@ -91,26 +91,8 @@ class AgentsModel:
         self.profile: dict[str, Any] = {}
         self.memory: list[dict[str, Any]] = []  # newest last, as served
         self.workspace_files: list[str] = []
-        self.message: str | None = None
-        self._listeners: list[Listener] = []
+        super().__init__()
 
-    # -- observers ----------------------------------------------------------------
-    def add_listener(self, callback: Listener) -> Callable[[], None]:
-        self._listeners.append(callback)
-        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
-
-    def _emit(self, kind: str, payload: Any = None) -> None:
-        for callback in list(self._listeners):
-            callback(kind, payload)
-
-    def _say(self, message: str | None) -> None:
-        self.message = message
-        self._emit("message", message)
-
-    def _loaded(self) -> None:
-        """A load succeeded: an earlier load failure message is no longer true."""
-        if self.message and self.message.startswith(("cannot list", "cannot load", "cannot open")):
-            self._say(None)
 
     def row(self, agent_id: str | None) -> AgentRow | None:
         return next((r for r in self.rows if r.id == agent_id), None)

@@ -18,12 +18,12 @@ from typing import Any
 
 from app.net.http import ServiceError
 from app.net.services import AgentServiceClient
+from app.models.observable import ObservableModel
 
 HISTORY_LIMIT = 500  # decided/expired approvals kept in the history tab
 # approval_resolved says "approved/rejected/expired"; the API says the same in ``status``.
 RESOLVED = ("approved", "rejected", "expired")
 
-Listener = Callable[[str, Any], None]
 
 
 def _epoch(value: Any) -> float | None:
@@ -123,7 +123,7 @@ def format_countdown(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class ApprovalsModel:
+class ApprovalsModel(ObservableModel):
     """Pending approvals (soonest deadline first), the decided history, and a selection.
 
     Args:
@@ -143,26 +143,8 @@ class ApprovalsModel:
         self.pending: list[ApprovalItem] = []
         self.history: list[ApprovalItem] = []
         self.selected_id: str | None = None
-        self.message: str | None = None
-        self._listeners: list[Listener] = []
+        super().__init__()
 
-    # -- observers ----------------------------------------------------------------
-    def add_listener(self, callback: Listener) -> Callable[[], None]:
-        self._listeners.append(callback)
-        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
-
-    def _emit(self, kind: str, payload: Any = None) -> None:
-        for callback in list(self._listeners):
-            callback(kind, payload)
-
-    def _say(self, message: str | None) -> None:
-        self.message = message
-        self._emit("message", message)
-
-    def _loaded(self) -> None:
-        """A load succeeded: an earlier load failure message is no longer true."""
-        if self.message and self.message.startswith(("cannot list", "cannot load", "cannot open")):
-            self._say(None)
 
     # -- what is watched ----------------------------------------------------------
     def set_client(self, client: AgentServiceClient | None) -> None:

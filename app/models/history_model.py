@@ -18,9 +18,9 @@ from typing import Any
 from app.net.http import ServiceError
 from app.net.services import RuntimeServiceClient, TradingServiceClient
 from backend.trading.metrics import BASELINE_NAMES
+from app.models.observable import ObservableModel
 
 TRADES_PAGE = 1000
-Listener = Callable[[str, Any], None]
 FINISHED = ("completed", "failed", "stopped")
 
 
@@ -90,7 +90,7 @@ class Comparison:
         return [(t, (v / first - 1.0) * 100.0) for t, v in points]
 
 
-class HistoryModel:
+class HistoryModel(ObservableModel):
     """Every run of the runtime, one opened run and a comparison of several.
 
     Args:
@@ -111,26 +111,8 @@ class HistoryModel:
         self.runs: list[RunRow] = []
         self.opened: RunDetail | None = None
         self.comparison = Comparison()
-        self.message: str | None = None
-        self._listeners: list[Listener] = []
+        super().__init__()
 
-    # -- observers ----------------------------------------------------------------
-    def add_listener(self, callback: Listener) -> Callable[[], None]:
-        self._listeners.append(callback)
-        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
-
-    def _emit(self, kind: str, payload: Any = None) -> None:
-        for callback in list(self._listeners):
-            callback(kind, payload)
-
-    def _say(self, message: str | None) -> None:
-        self.message = message
-        self._emit("message", message)
-
-    def _loaded(self) -> None:
-        """A load succeeded: an earlier load failure message is no longer true."""
-        if self.message and self.message.startswith(("cannot list", "cannot load", "cannot open")):
-            self._say(None)
 
     def row(self, run_id: str) -> RunRow | None:
         return next((r for r in self.runs if r.run_id == run_id), None)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from app.net.http import ServiceError
 from app.net.services import RuntimeServiceClient
 from backend.schema.api_runtime import SandboxSettings
+from app.models.observable import ObservableModel
 
 MODES = ("none", "process", "docker", "kubernetes")
 # Which settings matter in each mode (the form shows only these).
@@ -28,7 +29,6 @@ MODE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 NONE_WARNING = ("Skills run in-process without isolation (sandbox mode 'none'): development only. "
                 "Choose process, docker or kubernetes for anything else.")
-Listener = Callable[[str, Any], None]
 # What the probe skill reports that a user cares about, in display order: key -> (if true, if false),
 # or a label for a plain value.
 PROBE_FACTS: dict[str, str | tuple[str, str]] = {
@@ -64,7 +64,7 @@ class ProbeOutcome:
         return cls(str(data.get("mode", "")), ok, float(data.get("duration_ms") or 0.0), summary, dict(data))
 
 
-class SandboxModel:
+class SandboxModel(ObservableModel):
     """The sandbox settings in effect, an edited draft with per-field errors, and probe results.
 
     Args:
@@ -82,26 +82,8 @@ class SandboxModel:
         self.errors: dict[str, str] = {}
         self.probe_result: ProbeOutcome | None = None
         self.probing = False
-        self.message: str | None = None
-        self._listeners: list[Listener] = []
+        super().__init__()
 
-    # -- observers ----------------------------------------------------------------
-    def add_listener(self, callback: Listener) -> Callable[[], None]:
-        self._listeners.append(callback)
-        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
-
-    def _emit(self, kind: str, payload: Any = None) -> None:
-        for callback in list(self._listeners):
-            callback(kind, payload)
-
-    def _say(self, message: str | None) -> None:
-        self.message = message
-        self._emit("message", message)
-
-    def _loaded(self) -> None:
-        """A load succeeded: an earlier load failure message is no longer true."""
-        if self.message and self.message.startswith(("cannot list", "cannot load", "cannot open")):
-            self._say(None)
 
     # -- state --------------------------------------------------------------------
     @property

@@ -22,9 +22,9 @@ from app.net.services import AgentServiceClient, RuntimeServiceClient
 from backend.schema.api_runtime import CreateRunRequest
 from backend.storage.bootstrap_file import BootstrapError, parse_bootstrap
 from backend.storage.ids import InvalidIdError, validate_workspace_name
+from app.models.observable import ObservableModel
 
 BOOTSTRAP = "BOOTSTRAP.md"
-Listener = Callable[[str, Any], None]
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class ControllerRunLauncher:
         return run_id, await self.controller.start_run(run_id, paused=paused, pace=pace)
 
 
-class WorkspacesModel:
+class WorkspacesModel(ObservableModel):
     """The workspace list, the selected workspace's BOOTSTRAP.md, and run starts.
 
     Args:
@@ -171,27 +171,9 @@ class WorkspacesModel:
         self.saved_text = ""
         self.text = ""
         self.check: BootstrapCheck | None = None
-        self.message: str | None = None
         self._pending: asyncio.Task[BootstrapCheck] | None = None
-        self._listeners: list[Listener] = []
+        super().__init__()
 
-    # -- observers ----------------------------------------------------------------
-    def add_listener(self, callback: Listener) -> Callable[[], None]:
-        self._listeners.append(callback)
-        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
-
-    def _emit(self, kind: str, payload: Any = None) -> None:
-        for callback in list(self._listeners):
-            callback(kind, payload)
-
-    def _say(self, message: str | None) -> None:
-        self.message = message
-        self._emit("message", message)
-
-    def _loaded(self) -> None:
-        """A load succeeded: an earlier load failure message is no longer true."""
-        if self.message and self.message.startswith(("cannot list", "cannot load", "cannot open")):
-            self._say(None)
 
     @property
     def dirty(self) -> bool:
