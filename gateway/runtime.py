@@ -32,13 +32,16 @@ class GatewayRuntime:
         paused: start paused (nothing runs until ``resume``).
     """
 
-    def __init__(self, engine: RunEngine, paused: bool = False, mock_speed: float = MOCK_SPEED) -> None:
+    def __init__(self, engine: RunEngine, paused: bool = False, mock_speed: float = MOCK_SPEED,
+                 live_poll_seconds: float = 15.0) -> None:
         self.engine = engine
         self.run_id = engine.run_id
         self.mode = engine.mode
         self._task: asyncio.Task[Any] | None = None
         self._mock: Any = None
+        self._live: Any = None
         self.mock_speed = mock_speed
+        self.live_poll_seconds = live_poll_seconds
         if paused:
             engine.pause()
 
@@ -48,8 +51,9 @@ class GatewayRuntime:
 
     def snapshot_state(self) -> dict[str, Any]:
         state = self.engine.snapshot_state()
-        if self._mock is not None:
-            state["market_status"] = self._mock.market_status()
+        session = self._mock or self._live
+        if session is not None:
+            state["market_status"] = session.market_status()
         return state
 
     def health(self) -> dict[str, Any]:
@@ -93,6 +97,11 @@ class GatewayRuntime:
 
             self._mock = self._mock or MockSession(self.engine, speed=self.mock_speed)
             self._task = asyncio.create_task(self._mock.run(), name=f"mock-{self.run_id}")
+        elif self.mode == "live":
+            from gateway.live_mode import LiveSession
+
+            self._live = self._live or LiveSession(self.engine, poll_seconds=self.live_poll_seconds)
+            self._task = asyncio.create_task(self._live.run(), name=f"live-{self.run_id}")
         else:
             self._task = asyncio.create_task(self.engine.run(), name=f"run-{self.run_id}")
 
@@ -103,8 +112,9 @@ class GatewayRuntime:
 
     def request_stop(self) -> None:
         self.engine.request_stop()
-        if self._mock is not None:
-            self._mock.stop()
+        for session in (self._mock, self._live):
+            if session is not None:
+                session.stop()
 
     async def close(self) -> None:
         self.request_stop()

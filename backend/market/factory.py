@@ -37,6 +37,16 @@ class LiveMarket:
         self.history = history
         self.quotes = quotes
         self.tickers = history.tickers
+        # The day's bar built from live quotes: ticker -> (date, open, high, low, last, prev_close).
+        self._live: dict[str, tuple[dt.date, float, float, float, float, float]] = {}
+
+    def record(self, ticks: dict[str, Any], day: dt.date) -> None:
+        """Fold polled quotes into today's live bars (the pipeline executes and settles on them)."""
+        for ticker, tick in ticks.items():
+            seen = self._live.get(ticker)
+            high = max(tick.price, seen[2]) if seen and seen[0] == day else tick.price
+            low = min(tick.price, seen[3]) if seen and seen[0] == day else tick.price
+            self._live[ticker] = (day, tick.open or tick.price, high, low, tick.price, tick.prev_close)
 
     def has_ticker(self, ticker: str) -> bool:
         return self.history.has_ticker(ticker)
@@ -48,6 +58,11 @@ class LiveMarket:
         return self.history.bars(ticker, until, lookback)
 
     def bar(self, ticker: str, date: dt.date) -> Bar:
+        live = self._live.get(ticker)
+        if live is not None and live[0] == date:
+            _, open_, high, low, last, prev = live
+            return Bar(date=date, open=open_, high=max(high, open_), low=min(low, open_), close=last, volume=0.0,
+                       ret=(last / prev - 1.0) if prev else 0.0)
         return self.history.bar(ticker, date)
 
     def price_on(self, ticker: str, date: dt.date) -> float:
@@ -70,7 +85,8 @@ def resolve_csv_dir(csv_dir: str | None) -> Path:
 
 def make_market(config: BootstrapConfig, settings: Any = None) -> MarketData:
     """Build the provider named by ``config.market.kind``; MarketDataError names what is wrong."""
-    kind = config.market.kind
+    # Live mode always trades on live quotes (history from the synthetic market).
+    kind = "live" if config.mode == "live" else config.market.kind
     if kind == "synthetic":
         market: Any = SyntheticMarket(seed=config.market.seed, tickers=list(config.tickers))
     elif kind == "csv":
