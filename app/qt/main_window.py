@@ -18,6 +18,8 @@ banner shows the services it depends on while they are down.
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -270,6 +272,16 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self._shutdown_done:
+            event.accept()
+            return
+        try:
+            loop_running = asyncio.get_event_loop().is_running()
+        except RuntimeError:
+            loop_running = False
+        if not loop_running:
+            # The event loop has already ended (the app is exiting, or a test
+            # tore the loop down): nothing can be awaited any more.
+            self._shutdown_done = True
             event.accept()
             return
         event.ignore()  # close for real once the processes are stopped
