@@ -11,12 +11,13 @@ from backend.agents.profile import AgentProfileError
 from backend.config import SettingsError
 from backend.errors import DomainError
 from backend.market.base import MarketDataError
+from backend.runtime.ports import PortError
 from backend.skills.spec import SkillSpecError
 from backend.storage.bootstrap_file import BootstrapError
 from backend.storage.ids import InvalidIdError
 
 USER_ERRORS = (SettingsError, BootstrapError, InvalidIdError, MarketDataError, DomainError,
-               AgentProfileError, SkillSpecError, ValueError)
+               AgentProfileError, SkillSpecError, PortError, ValueError)
 
 
 @dataclass

@@ -67,8 +67,6 @@ def _progress(event: Any) -> None:
 
 
 async def _up(stack: Any, args: argparse.Namespace) -> int:
-    import httpx
-
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,9 +74,27 @@ async def _up(stack: Any, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _say(f"Starting the local stack ({', '.join(s.name for s in stack.services)})")
     try:
-        statuses = await stack.up(progress=_progress)
+        up = asyncio.create_task(stack.up(progress=_progress))
+        run_task = None
+        if not args.no_run:
+            # The run starts as soon as runtime_service answers (its Gateway does
+            # not need the other services to start), overlapping their start-up.
+            from backend.runtime.stack import start_default_run
+
+            admin = stack.tokens.as_env().get("EVOTRADERS_ADMIN_TOKEN")
+            headers = {"Authorization": f"Bearer {admin}"} if admin else {}
+            body = {"workspace": "default", **({"end_date": args.end} if args.end else {})}
+            run_task = asyncio.create_task(start_default_run(stack, headers, body, pace=args.pace))
+        try:
+            statuses = await up
+        except BaseException:
+            if run_task is not None:
+                run_task.cancel()
+            raise
         unhealthy = [name for name, status in statuses.items() if status != "healthy"]
         if unhealthy:
+            if run_task is not None:
+                run_task.cancel()
             for name in unhealthy:
                 proc = stack.supervisor.get(name)
                 reason = proc.last_exit.reason if proc.last_exit else proc.status.value
@@ -86,23 +102,14 @@ async def _up(stack: Any, args: argparse.Namespace) -> int:
                 for line in proc.lines()[-5:]:
                     _say(f"    | {line}")
             return 1
+        gateway = await run_task if run_task is not None else None
         _say(f"All services healthy in {time.perf_counter() - started:.2f} s")
         for name, url in stack.urls.items():
             _say(f"  {name:<8} {url}")
         if stack.generated_tokens:
             _say(f"  tokens   {stack.tokens_file} (generated for this stack, mode 0600)")
-        if not args.no_run:
-            admin = stack.tokens.as_env().get("EVOTRADERS_ADMIN_TOKEN")
-            headers = {"Authorization": f"Bearer {admin}"} if admin else {}
-            async with httpx.AsyncClient(base_url=stack.urls["runtime"], headers=headers, timeout=60) as client:
-                body = {"workspace": "default"}
-                if args.end:
-                    body["end_date"] = args.end
-                created = (await client.post("/runs", json=body)).raise_for_status().json()
-                run_id = created["run_id"]
-                start = {"pace": args.pace} if args.pace is not None else {}
-                gateway = (await client.post(f"/runs/{run_id}/start", json=start)).raise_for_status().json()
-            _say(f"  run      {run_id}: Gateway {gateway.get('url')} (pid {gateway.get('pid')})")
+        if gateway is not None:
+            _say(f"  run      {gateway['run_id']}: Gateway {gateway.get('url')} (pid {gateway.get('pid')})")
         _say("Press Ctrl-C to stop the stack.")
         await stop.wait()
     finally:
@@ -144,11 +151,15 @@ def stack_down(args: argparse.Namespace) -> int:
         return 0
     pid = int(data["pid"])
     os.kill(pid, signal.SIGTERM)
+    import psutil
+
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            # A zombie has exited; only its parent (a shell, a test) has not reaped it yet.
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                raise psutil.NoSuchProcess(pid)
+        except psutil.NoSuchProcess:
             _say(f"Stopped the stack of pid {pid}.")
             return 0
         time.sleep(0.1)

@@ -125,7 +125,9 @@ class LocalStack:
     def _specs(self) -> list[ProcessSpec]:
         env = self.child_env()
         specs = []
-        for svc in self.services:
+        # runtime_service first: a run's Gateway can start as soon as it answers,
+        # while the other services are still importing.
+        for svc in sorted(self.services, key=lambda s: s.name != "runtime"):
             port = self.ports[svc.name]
             specs.append(ProcessSpec(
                 name=svc.name, argv=[sys.executable, "-m", svc.module, "--host", self.host, "--port", str(port)],
@@ -176,3 +178,31 @@ class LocalStack:
         data = read_lock(self.state_dir)
         if data is None or int(data.get("pid", -1)) == os.getpid():
             lock.unlink(missing_ok=True)
+
+
+async def start_default_run(stack: "LocalStack", headers: dict[str, str], body: dict[str, Any],
+                            paused: bool = False, pace: float | None = None) -> dict[str, Any]:
+    """Create and start a run through the stack's runtime_service as soon as it is up.
+
+    Called while :meth:`LocalStack.up` is still bringing the other services up:
+    the Gateway does not need them to start, so the two overlap.
+    """
+    import asyncio
+
+    import httpx
+
+    while "runtime" not in stack.supervisor:
+        await asyncio.sleep(0.01)
+    from backend.runtime.process_spec import ProcessStatus
+
+    status = await stack.supervisor.get("runtime").wait_status(
+        ProcessStatus.healthy, ProcessStatus.unhealthy, ProcessStatus.crashed)
+    if status.value != "healthy":
+        raise RuntimeError(f"runtime_service is {status.value}; cannot start a run")
+    start: dict[str, Any] = {"paused": paused}
+    if pace is not None:
+        start["pace"] = pace
+    async with httpx.AsyncClient(base_url=stack.urls["runtime"], headers=headers, timeout=60) as client:
+        created = (await client.post("/runs", json=body)).raise_for_status().json()
+        gateway = (await client.post(f"/runs/{created['run_id']}/start", json=start)).raise_for_status().json()
+    return {"run_id": created["run_id"], **gateway}
