@@ -4,32 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 
 from backend.security.tokens import Role, TokenRegistry
 from backend.storage.run_store import RunStore
 from backend.storage.workspaces import WorkspaceStore
 from tests.e2e.gateway_process import collect_until, connect, recv_json
+from tests.support.service_process import ServiceProcess, free_port  # noqa: F401 - free_port re-exported
 
-ROOT = Path(__file__).resolve().parents[2]
 # On this day the default (rules) team trading these tickers orders three things, NVDA held:
 # AAPL long 14 (~4.2k), MSFT long 23 (~10.3k), TSLA short 17 (~7.4k, a new short).
 DAY = "2025-02-03"
 TICKERS = "AAPL,MSFT,NVDA,TSLA"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stack_env(root: Path, registry: TokenRegistry, agent_url: str) -> dict[str, str]:
@@ -46,52 +34,9 @@ def create_run(root: Path, run_id: str, approval: dict[str, Any], start: str = D
         "start_date": start, "end_date": end, "tickers": tickers.split(","), "approval": approval})
 
 
-class AgentService:
-    """``python -m backend.apps.agent_service`` on a fixed port, restartable on the same one.
-
-    Args:
-        env: its environment (RUNS_DIR, tokens, ...).
-        log_path: where its output goes.
-    """
-
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
-        self.env = env
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 30.0) -> "AgentService":
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "backend.apps.agent_service", "--port", str(self.port)],
-                                     env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"agent_service exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"agent_service not healthy after {timeout} s: {self.log_path.read_text()[-2000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to flush or say goodbye."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def AgentService(env: dict[str, str], log_path: Path, port: int | None = None) -> ServiceProcess:  # noqa: N802
+    """agent_service on a fixed port, restartable on the same one (``start``, ``kill``, ``stop``)."""
+    return ServiceProcess("agent_service", env, port=port, log_path=log_path)
 
 
 def token(registry: TokenRegistry, role: Role) -> str:

@@ -7,10 +7,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,54 +22,13 @@ from app.qt.panels.workspaces import WorkspacesPanel
 from backend.runtime.ports import free_port
 from tests.desk.conftest import until
 from tests.desk.test_workspaces_model import GOOD, bad_ticker_text
+from tests.support.service_process import ServiceProcess as SharedServiceProcess, service_env
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
-class ServiceProcess:
-    """``python -m backend.apps.<name> --port <free>`` with its data in ``root``; open to loopback (no tokens).
-
-    Args:
-        name: ``agent_service``, ``trading_service``, ``news_service`` or ``runtime_service``.
-        root: folder for runs/, ws/ and the log.
-        extra_env: more environment (e.g. the other services' URLs).
-    """
-
-    def __init__(self, name: str, root: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.name = name
-        self.port = free_port("127.0.0.1")
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = root / f"{name}.log"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOTRADERS_", "AGENT_", "SKILL_"))}
-        self.env.update(RUNS_DIR=str(root / "runs"), WORKSPACES_DIR=str(root / "ws"), PYTHONUNBUFFERED="1",
-                        **(extra_env or {}))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30.0) -> "ServiceProcess":
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", f"backend.apps.{self.name}", "--port", str(self.port)],
-                                         env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"{self.name} not healthy after {timeout} s: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # its Gateways too (runtime_service)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+def ServiceProcess(name: str, root: Path, extra_env: dict[str, str] | None = None) -> SharedServiceProcess:  # noqa: N802
+    """``name`` with its data in ``root``; open to loopback (no tokens)."""
+    return SharedServiceProcess(name, service_env(root, **(extra_env or {})), log_path=root / f"{name}.log")
 
 
 @pytest.fixture(scope="module")

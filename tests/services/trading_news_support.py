@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Iterator
+from tests.support.service_process import ServiceProcess, free_port  # noqa: F401 - free_port re-exported
 
-import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 EVOTRADERS = Path(sys.executable).parent / "evotraders"
@@ -37,63 +35,12 @@ def make_backtest(root: Path, run_id: str, *args: str) -> Path:
     return root / "runs" / run_id
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def Service(name: str, env: dict[str, str]) -> ServiceProcess:  # noqa: N802 - reads like the class it was
+    """``name`` started as ``python -m backend.apps.<name> --port <free>`` and healthy."""
+    return ServiceProcess(name, env).start()
 
 
-class Service:
-    """A service started as ``python -m backend.apps.<name> --port <free>``.
-
-    Args:
-        name: ``trading_service`` or ``news_service``.
-        env: its environment (RUNS_DIR, tokens, ...).
-    """
-
-    def __init__(self, name: str, env: dict[str, str]) -> None:
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", f"backend.apps.{name}", "--port", str(self.port)],
-                                     env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, start_new_session=True)
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                out = self.proc.stdout.read() if self.proc.stdout else ""
-                raise AssertionError(f"{self.name} exited with {self.proc.returncode}: {out[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError(f"{self.name} did not answer /health within {timeout} s")
-
-    def __enter__(self) -> "Service":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-
-
-def run_service(name: str, env: dict[str, str]) -> Iterator[Service]:
+def run_service(name: str, env: dict[str, str]) -> Iterator[ServiceProcess]:
     """Generator body for fixtures: start, yield, always stop."""
     service = Service(name, env)
     try:
