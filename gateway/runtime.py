@@ -15,7 +15,6 @@ import logging
 from typing import Any
 
 from backend.pipeline.engine import RunEngine
-from backend.schema import events as ev
 from gateway.driver import EventListener
 
 log = logging.getLogger(__name__)
@@ -126,4 +125,4 @@ class GatewayRuntime:
         await self.engine.close()
 
 
-__all__ = ["GatewayRuntime", "ev"]
+__all__ = ["GatewayRuntime"]

@@ -9,7 +9,6 @@ files (``agents/<id>/AGENT.md``, skills) can be edited.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 

@@ -10,7 +10,6 @@ stack): runtime_service does not serve the file.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

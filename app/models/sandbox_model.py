@@ -7,7 +7,6 @@ shows what is wrong before anything is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 

@@ -85,7 +85,6 @@ class RunEngine:
         self.pace = self.config.pace_seconds
         self._listeners: list[Listener] = []
         self._feed: collections.deque[dict[str, Any]] = collections.deque(maxlen=ev.FEED_HISTORY_LIMIT)
-        self._pending_warnings: list[str] = []
         self._last_snapshot = 0.0
         self._resume: dict[str, Any] | None = None
         self._resumed_from: str | None = None

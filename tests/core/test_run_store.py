@@ -7,8 +7,9 @@ from backend.storage.workspaces import safe_join
 
 
 def test_run_ids_sort_by_time_and_validate():
-    a, b = new_run_id(), new_run_id()
+    a = new_run_id()
     assert validate_run_id(a) == a and len(a) > 16
+    assert new_run_id() != a  # the random suffix
     for bad in ["../etc", "a/b", "..", "", ".hidden", "x" * 81, "a\\b", "run id"]:
         with pytest.raises(InvalidIdError):
             validate_run_id(bad)

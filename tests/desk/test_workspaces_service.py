@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from app.models.workspaces_model import HttpRunLauncher, RunRequest, WorkspacesM
 from app.net.http import ServiceClient
 from app.net.services import AgentServiceClient, RuntimeServiceClient
 from app.qt.panels.workspaces import WorkspacesPanel
-from backend.runtime.ports import free_port
 from tests.desk.conftest import until
 from tests.desk.test_workspaces_model import GOOD, bad_ticker_text
 from tests.support.service_process import ServiceProcess as SharedServiceProcess, service_env

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 
 from backend.pipeline.engine import RunEngine
 from backend.storage.event_log import read_events

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterator
-from tests.support.service_process import ServiceProcess, free_port  # noqa: F401 - free_port re-exported
+from tests.support.service_process import ServiceProcess
 
 
 ROOT = Path(__file__).resolve().parents[2]
