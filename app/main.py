@@ -39,8 +39,23 @@ def config_dir() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "evotraders"
 
 
+def no_display_reason(env: dict[str, str] | None = None) -> str | None:
+    """Why a window cannot be shown here, or None (Qt would abort without a display)."""
+    env = dict(os.environ) if env is None else env
+    if not sys.platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display (DISPLAY and WAYLAND_DISPLAY are unset): run it in a desktop session, "
+            "under a virtual one (`xvfb-run -a ./dev desk`), or try the headless `./dev backtest`")
+
+
 def run(args: argparse.Namespace) -> int:
     t0 = float(os.environ.get("EVOTRADERS_DESK_T0", "0")) or time.perf_counter()
+    reason = no_display_reason()
+    if reason is not None:
+        print(f"evotraders desk: {reason}", file=sys.stderr)
+        return 2
     import qasync
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication

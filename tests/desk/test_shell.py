@@ -381,3 +381,18 @@ def test_losing_the_gateway_shows_in_the_live_banner_and_status_bar(qtbot: Any, 
         await window.shutdown()
 
     arun(scenario(), 60)
+
+
+def test_desk_without_a_display_says_so_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(RUNS_DIR=str(tmp_path / "runs"), WORKSPACES_DIR=str(tmp_path / "ws"))
+    evotraders = Path(sys.executable).with_name("evotraders")
+    proc = subprocess.run([str(evotraders), "desk"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no display" in lines[0] and "xvfb-run" in lines[0]
