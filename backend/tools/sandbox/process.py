@@ -47,6 +47,19 @@ class _Worker:
         self.child.kill()
         shutil.rmtree(self.root, ignore_errors=True)
 
+    async def reap(self) -> None:
+        """Wait for the killed process and close its pipes on this loop.
+
+        An idle worker's pipes are never read, so its subprocess transport would
+        otherwise stay open until garbage collection -- when the loop that owns
+        it may already be closed.
+        """
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(self.child.proc.wait(), 5)
+        transport = getattr(self.child.proc, "_transport", None)  # asyncio keeps no public handle
+        if transport is not None:
+            transport.close()
+
 
 def _call_folders() -> tuple[Path, Path, Path]:
     root = Path(tempfile.mkdtemp(prefix="evotraders-skill-"))
@@ -171,6 +184,7 @@ class ProcessSandboxBackend(SandboxBackend):
             worker = _Worker(child, root)
             if self._closed or asyncio.get_running_loop() is not self._loop:
                 worker.discard()
+                await worker.reap()
                 return
             self._idle.append(worker)
 
@@ -187,14 +201,15 @@ class ProcessSandboxBackend(SandboxBackend):
 
     async def close(self) -> None:
         self._closed = True
-        for task in list(self._refills):
-            task.cancel()
+        # Let refills in flight finish: each sees the pool closed and reaps the
+        # worker it just spawned (cancelling one mid-spawn would orphan it).
+        refills = list(self._refills)
+        if refills:
             with contextlib.suppress(BaseException):
-                await task
+                await asyncio.wait_for(asyncio.gather(*refills, return_exceptions=True), 10)
         idle = list(self._idle) if self._loop is asyncio.get_running_loop() else []
         self._discard_idle()
         # Reap the killed workers on this loop, so that no subprocess transport
         # outlives it (it would complain from its finaliser once the loop closed).
         for worker in idle:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(worker.child.proc.wait(), 5)
+            await worker.reap()
