@@ -13,10 +13,9 @@ from backend.readers.news_reader import NewsReader
 from backend.readers.paging import DEFAULT_PAGE
 from backend.schema import api_news as api
 from backend.schema.api_trading import MAX_PAGE
-from backend.storage.ids import RUN_ID_RE
+from backend.apps.common.params import RunId
 
 TICKER_PATTERN = r"^[A-Za-z][A-Za-z0-9.\-]{0,9}$"
-RunId = Annotated[str, Path(pattern=RUN_ID_RE.pattern, max_length=80, description="the run's id")]
 TradeId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$", description="e.g. T20250203-001")]
 
 

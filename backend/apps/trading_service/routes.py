@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import Path, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from starlette.concurrency import run_in_threadpool
 
@@ -20,9 +20,8 @@ from backend.apps.common.auth import protected_router
 from backend.readers.paging import DEFAULT_PAGE
 from backend.readers.trading_reader import TradingReader
 from backend.schema import api_trading as api
-from backend.storage.ids import RUN_ID_RE
+from backend.apps.common.params import RunId
 
-RunId = Annotated[str, Path(pattern=RUN_ID_RE.pattern, max_length=80, description="the run's id")]
 Ticker = Annotated[str | None, Query(pattern=r"^[A-Za-z][A-Za-z0-9.\-]{0,9}$", description="e.g. AAPL")]
 AgentId = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$",
                                       description="e.g. technical_analyst")]
