@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from app.qt.panels.stack import StackPanel
 from app.qt.qsettings_store import QSettingsStore
 from app.session import Session
 from tests.desk.conftest import ChildStack, until
+from tests.support.http_server import serving
 
 PANELS = [StackPanel, LivePanel]
 
@@ -49,14 +49,8 @@ def health_server() -> Iterator[tuple[str, Any]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", server
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as served:
+        yield served
 
 
 def test_panel_discovery_skips_missing_and_broken_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from app.models.stack_model import StackModel, format_uptime
 from app.session import ServiceState
 from backend.runtime import ProcessSpec, ProcessSupervisor, RestartPolicy, free_port
 from tests.desk.conftest import until
+from tests.support.http_server import serving
 
 CHILDREN = Path(__file__).resolve().parents[1] / "runtime" / "children"
 
@@ -99,14 +99,8 @@ def runtime_server() -> Iterator[tuple[str, list[tuple[str, str]]]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", calls
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as (url, _server):
+        yield url, calls
 
 
 async def test_gateway_rows_come_from_runtime_service_and_are_controlled_through_it(runtime_server: Any) -> None:
