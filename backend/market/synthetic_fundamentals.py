@@ -19,7 +19,7 @@ import numpy as np
 
 from backend.market import calendar
 from backend.market.base import Fundamentals
-from backend.market.synthetic_prices import ANCHOR, ORIGIN, TickerSeries
+from backend.market.synthetic_prices import ANCHOR, MAX_DATE, ORIGIN, TickerSeries
 
 FIRST_QUARTER_END = dt.date(2013, 3, 31)    # two years of history before the first report
 TAX_RATE = 0.17
@@ -78,15 +78,17 @@ class FundamentalsBook:
         return math.log(s.bars[i].close) if i >= 0 and day >= ORIGIN else None
 
     def _build(self, as_of: dt.date) -> None:
-        # Reports are rebuilt from the first quarter whenever the horizon grows;
+        # Reports are rebuilt from the first quarter whenever the series grows;
         # the work is tiny (a few dozen quarters) and keeps every report a pure
-        # function of the seed, the ticker and the quarter.
-        horizon = max(as_of, ANCHOR)
+        # function of the seed, the ticker and the quarter. Every quarter the
+        # series covers is built, not only those up to ``as_of``: the book is
+        # then complete through ``_built_through`` whatever was asked first.
+        horizon = min(max(as_of, ANCHOR), MAX_DATE)
         if self._built_through is not None and horizon <= self._built_through:
             return
         s, p = self.series, self.series.profile
         s.ensure(horizon)
-        ends = [e for e in _quarter_ends(horizon) if e <= s.dates[-1]]
+        ends = _quarter_ends(s.dates[-1])
         base_growth = (0.02 + 0.5 * (p.drift - 0.08)) / 4
         expected = p.drift / 4
         raw_log_rev, gross, op_gap, dte, fcf_ratio = [], [], [], [], []
