@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from backend.schema.trading import Prediction
@@ -19,7 +20,8 @@ class Leaderboard:
 
     def __init__(self, agents: list[dict[str, str]], records: dict[str, Any] | None = None) -> None:
         self.agents = agents  # [{id, role, model, provider}]
-        self.records: dict[str, Any] = records or {
+        # A copy: ``records`` may be a checkpoint, which scoring must never change.
+        self.records: dict[str, Any] = copy.deepcopy(records) if records else {
             a["id"]: {"bull": {"n": 0, "win": 0, "unknown": 0}, "bear": {"n": 0, "win": 0, "unknown": 0},
                       "signals": []}
             for a in agents
@@ -74,4 +76,5 @@ class Leaderboard:
         return rows
 
     def to_dict(self) -> dict[str, Any]:
-        return self.records
+        """A deep copy of the records: later scoring does not change it."""
+        return copy.deepcopy(self.records)

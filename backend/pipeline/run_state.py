@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
+
+import pydantic_core
 
 from backend.agents.evo_agent import EvoAgent
 from backend.agents.leaderboard import Leaderboard
@@ -66,6 +70,15 @@ class RunState:
 
     # -- resume checkpoint (taken at the end of each completed day) ------------
     def checkpoint(self, team: list[EvoAgent]) -> dict[str, Any]:
+        """A deep snapshot of the state, shared with nothing the run goes on changing.
+
+        It is a JSON round trip through the encoder that writes server_state.json,
+        so an engine resuming in-process restores exactly what a restarted
+        process would read back from the file.
+        """
+        return json.loads(pydantic_core.to_json(self._checkpoint_parts(team), fallback=str))
+
+    def _checkpoint_parts(self, team: list[EvoAgent]) -> dict[str, Any]:
         return {
             "portfolio": self.portfolio.to_dict(),
             "baselines": self.baselines.to_dict(),
@@ -81,6 +94,8 @@ class RunState:
         }
 
     def restore(self, data: dict[str, Any], team: list[EvoAgent]) -> None:
+        """Continue from a checkpoint; the run never shares (so never changes) ``data``."""
+        data = copy.deepcopy(data)
         self.portfolio = Portfolio.from_dict(data["portfolio"])
         self.baselines = Baselines.from_dict(data["baselines"])
         self.leaderboard = Leaderboard(self.leaderboard.agents, data["leaderboard"])
