@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.storage.atomic import atomic_write_text
+from backend.storage.jsonl import append_lines, read_jsonl
 
 
 class AgentMemory:
@@ -20,28 +21,19 @@ class AgentMemory:
         self.path = Path(path)
 
     def append(self, entry: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        append_lines(self.path, [json.dumps(entry, sort_keys=True)], failpoint="memory.mid_line")
 
     def entries(self) -> list[dict[str, Any]]:
-        if not self.path.is_file():
-            return []
-        out = []
-        with open(self.path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    break  # torn tail after a crash
-        return out
+        """Every whole entry (a corrupt line is skipped and logged, a torn tail skipped)."""
+        return read_jsonl(self.path, "memory")[0]
 
     def recent(self, k: int = 5) -> list[dict[str, Any]]:
         return self.entries()[-k:]
 
     def truncate_after(self, date: str | None) -> None:
         """Forget entries dated after ``date`` (a resumed day is run again)."""
-        entries = self.entries()
+        entries, skipped = read_jsonl(self.path, "memory")
         kept = [e for e in entries if date is not None and str(e.get("date", "")) <= date]
-        if len(kept) != len(entries):
+        # Rewriting also drops corrupt lines, so they are reported once, not at every read.
+        if len(kept) != len(entries) or skipped.bad_lines or skipped.torn_tail:
             atomic_write_text(self.path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in kept))

@@ -26,6 +26,7 @@ from backend.pipeline.trading_pipeline import TradingPipeline
 from backend.schema import events as ev
 from backend.storage.atomic import atomic_write_text
 from backend.storage.event_log import EventLog
+from backend.storage.jsonl import append_lines
 from backend.storage.run_store import RunStore, utc_now_iso
 from backend.tools.sandboxed_executor import SkillExecutor, make_executor
 
@@ -205,9 +206,7 @@ class RunEngine:
 
     # -- persistence --------------------------------------------------------------
     def _journal_trade(self, row: dict[str, Any]) -> None:
-        self.paths.trades.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.paths.trades, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
+        append_lines(self.paths.trades, [json.dumps(row)], failpoint="trades.mid_line")
 
     def write_state(self, final: bool = False, day_end: bool = False) -> None:
         """Snapshot the state files (each atomically: a whole file renamed over the old).

@@ -2,19 +2,21 @@
 
 Only whole lines (ending in a newline) are consumed: a writer's buffered
 flush can stop mid-line, and that torn tail is read again, whole, on a later
-poll. A line that is not JSON (a torn line left by a crash, then appended
-after) is skipped. When the file is replaced (new inode, as the engine does
-when it truncates trades on resume) or shrinks, the reader starts over and
+poll. A line that is not a JSON object (a torn line left by a crash of an
+older writer, then appended after) is skipped and counted in ``bad_lines``.
+When the file is replaced (new inode, as the engine does when it truncates
+trades on resume) or shrinks, the reader starts over and
 says so, so its consumer can drop what it built.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
 from typing import Any, Callable
+
+from backend.storage.jsonl import parse_line
 
 READ_CHUNK = 1 << 20
 
@@ -33,6 +35,7 @@ class JsonlTail:
         self.accept = accept
         self._ino: int | None = None
         self._offset = 0
+        self.bad_lines = 0  # corrupt lines skipped since the reader last started over
         self.lock = threading.Lock()
 
     @property
@@ -56,13 +59,13 @@ class JsonlTail:
             fh = open(self.path, "rb")
         except FileNotFoundError:
             restarted = self._offset > 0 or self._ino is not None
-            self._ino, self._offset = None, 0
+            self._ino, self._offset, self.bad_lines = None, 0, 0
             return restarted, []
         with fh:
             st = os.fstat(fh.fileno())
             restarted = False
             if self._ino is not None and (st.st_ino != self._ino or st.st_size < self._offset):
-                restarted, self._offset = True, 0
+                restarted, self._offset, self.bad_lines = True, 0, 0
             self._ino = st.st_ino
             if st.st_size == self._offset:
                 return restarted, []
@@ -88,9 +91,8 @@ class JsonlTail:
         for line in block.splitlines():
             if not line.strip() or (accept is not None and not accept(line)):
                 continue
-            try:
-                value = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(value, dict):
+            value = parse_line(line)
+            if value is None:
+                self.bad_lines += 1
+            else:
                 out.append(value)

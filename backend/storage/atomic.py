@@ -15,6 +15,8 @@ from typing import Any
 
 import pydantic_core
 
+from backend.storage import failpoints
+
 
 def _fsync_dir(folder: Path) -> None:
     try:
@@ -36,6 +38,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True, mode: int
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            if failpoints.ACTIVE and failpoints.advance("atomic.mid_write") is not None:
+                fh.write(data[: len(data) // 2])
+                fh.flush()
+                failpoints.crash()
             fh.write(data)
             fh.flush()
             if fsync:
@@ -43,6 +49,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True, mode: int
         # mkstemp creates 0600; state files are ordinary readable files unless
         # the caller asks otherwise (the tokens file asks for 0600).
         os.chmod(tmp_name, 0o644 if mode is None else mode)
+        if failpoints.ACTIVE and failpoints.advance("atomic.before_rename") is not None:
+            failpoints.crash()
         os.replace(tmp_name, path)
     except BaseException:
         try:

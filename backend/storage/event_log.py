@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any, Iterator
+
+from backend.storage.jsonl import JsonlStats, JsonlWriter, iter_jsonl, parse_line
+
+BUFFER_BYTES = 1 << 16
 
 
 class EventLog:
-    """Buffered append-only writer; ``flush(fsync=True)`` at least once a day.
+    """Append-only writer buffered by whole lines; ``flush(fsync=True)`` at least once a day.
+
+    A kill loses at most the lines not flushed yet, never splits one
+    (see ``backend.storage.jsonl``); a torn tail left by a kill during a
+    flush is cut when the log is opened again.
 
     Args:
         path: the run's ``logs/events.jsonl``.
@@ -17,34 +24,53 @@ class EventLog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] | None = open(self.path, "a", encoding="utf-8", buffering=1 << 16)
+        self._writer = JsonlWriter(self.path, buffer_bytes=BUFFER_BYTES, failpoint="event_log.mid_line")
 
     def write(self, line: str) -> None:
-        if self._fh is not None:
-            self._fh.write(line)
-            self._fh.write("\n")
+        self._writer.write(line)
 
     def flush(self, fsync: bool = False) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-            if fsync:
-                os.fsync(self._fh.fileno())
+        self._writer.flush(fsync=fsync)
 
     def close(self) -> None:
-        if self._fh is not None:
-            self.flush(fsync=True)
-            self._fh.close()
-            self._fh = None
+        self._writer.close()
 
 
-def read_events(path: Path) -> Iterator[dict[str, Any]]:
-    """Every whole line of an events.jsonl (a torn last line is skipped)."""
-    if not Path(path).is_file():
-        return
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+def read_events(path: Path, stats: JsonlStats | None = None) -> Iterator[dict[str, Any]]:
+    """Every event on a whole line of an events.jsonl; corrupt lines and a torn tail are skipped (counted in ``stats``)."""
+    return iter_jsonl(path, stats)
+
+
+@dataclass
+class EventsPage:
+    """Lines ``[offset, next_offset)`` of an events.jsonl, less the ``skipped`` corrupt ones."""
+
+    lines: list[bytes]
+    skipped: int
+    next_offset: int
+
+
+def events_page(path: Path, offset: int, limit: int) -> EventsPage:
+    """Whole, parseable lines number ``offset`` to ``offset + limit - 1`` (0-based) of the log, as written.
+
+    A torn last line ends the page (it is not counted: a writer may be
+    finishing it); a corrupt line is left out and counted in ``skipped``.
+    """
+    lines: list[bytes] = []
+    skipped = consumed = 0
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return EventsPage([], 0, offset)
+    with fh:
+        for index, line in enumerate(fh):
+            if index < offset:
                 continue
+            if consumed >= limit or not line.endswith(b"\n"):
+                break
+            consumed += 1
+            if parse_line(line) is None:
+                skipped += 1
+            else:
+                lines.append(line)
+    return EventsPage(lines, skipped, offset + consumed)

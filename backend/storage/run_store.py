@@ -31,6 +31,7 @@ from backend.schema.bootstrap import BootstrapConfig
 from backend.storage.atomic import atomic_write_text
 from backend.storage.bootstrap_file import parse_bootstrap, read_bootstrap, render_bootstrap
 from backend.storage.ids import new_run_id, validate_run_id
+from backend.storage.jsonl import read_jsonl
 from backend.storage.workspaces import WorkspaceStore
 
 
@@ -135,19 +136,8 @@ class RunStore:
         return _read_json_or_none(self.require(run_id).server_state)
 
     def read_trades(self, run_id: str) -> list[dict[str, Any]]:
-        path = self.require(run_id).trades
-        if not path.is_file():
-            return []
-        rows = []
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                line = line.strip()
-                if line:
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        break  # a torn last line after a crash; everything before it is whole
-        return rows
+        # A corrupt line (an older writer's) is skipped and logged, a torn tail skipped.
+        return read_jsonl(self.require(run_id).trades, "trades")[0]
 
     def create_run(self, workspace: str = "default", run_id: str | None = None,
                    overrides: dict[str, Any] | None = None) -> str:

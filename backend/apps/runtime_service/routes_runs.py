@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Query, Request, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from backend.apps.common.auth import AdminDep, OperatorDep, ViewerDep
 from backend.apps.common.params import RunId
@@ -15,6 +15,7 @@ from backend.schema.api_runtime import (
     BootstrapText, CommandReply, CreateRunRequest, CreateRunResponse, GatewayInfo, LogLines, PaceRequest, RunStateResponse,
     RunSummary, StartRunRequest,
 )
+from backend.storage.event_log import events_page
 
 router = APIRouter(tags=["runs"])
 
@@ -122,19 +123,11 @@ def bootstrap(run_id: RunId, request: Request, _: ViewerDep) -> Any:
 
 @router.get("/runs/{run_id}/events")
 def events(run_id: RunId, request: Request, _: ViewerDep,
-           offset: int = Query(0, ge=0), limit: int = Query(5000, ge=1, le=50_000)) -> StreamingResponse:
+           offset: int = Query(0, ge=0), limit: int = Query(5000, ge=1, le=50_000)) -> Response:
     """Lines of the run's logs/events.jsonl (for replay on a remote profile), as JSON lines."""
     paths = _controller(request).store.require(run_id)
-
-    def lines() -> Iterator[bytes]:
-        if not paths.events_log.is_file():
-            return
-        with open(paths.events_log, "rb") as fh:
-            for index, line in enumerate(fh):
-                if index < offset:
-                    continue
-                if index >= offset + limit or not line.endswith(b"\n"):
-                    break  # a torn last line is not served
-                yield line
-
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    # ``offset`` counts lines of the file; a corrupt one is left out and
+    # counted, a torn last line ends the page (X-Next-Offset is where to go on).
+    page = events_page(paths.events_log, offset, limit)
+    return Response(b"".join(page.lines), media_type="application/x-ndjson",
+                    headers={"X-Skipped-Lines": str(page.skipped), "X-Next-Offset": str(page.next_offset)})
