@@ -25,9 +25,8 @@ from backend.runtime.process_spec import (
     ProcessOutcome,
     ProcessSpec,
     ProcessStatus,
-    RestartPolicy,
-    backoff_delay,
 )
+from backend.runtime.restart_policy import Clock, RestartDecision, RestartTracker
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +49,18 @@ class ManagedProcess:
     one whose thread spawned it.
 
     Args:
-        spec: what to run and how to treat it.
+        spec: what to run and how to treat it (its restart rule: :mod:`backend.runtime.restart_policy`).
+        clock: monotonic seconds for uptime and the restart rule (injectable for tests).
 
     Observers:
         ``add_listener(callback, lines=False)``: ``callback(ProcessEvent)`` on every
         status change, and on every log line if ``lines``.
     """
 
-    def __init__(self, spec: ProcessSpec) -> None:
+    def __init__(self, spec: ProcessSpec, clock: Clock = time.monotonic) -> None:
         self.spec = spec
+        self._clock = clock
+        self._tracker = RestartTracker(spec, clock)
         self.log = LogBuffer(spec.log_lines)
         self.message = ""  # one line on the current state ("not healthy within 5s: ...")
         self.restarts = 0  # restarts since the last start()
@@ -74,7 +76,6 @@ class ManagedProcess:
         self._stop_requested = False
         self._stop_event = asyncio.Event()
         self._kill_note = ""
-        self._failures = 0  # failures in the current crash streak
         self._log_file: TextIO | None = None
         self._listeners: list[tuple[Listener, bool]] = []
         self._waiters: list[tuple[frozenset[ProcessStatus], asyncio.Future]] = []
@@ -107,7 +108,12 @@ class ManagedProcess:
         """Seconds since the current run was spawned, or None when not running."""
         if self._started_mono is None:
             return None
-        return time.monotonic() - self._started_mono
+        return self._clock() - self._started_mono
+
+    @property
+    def gave_up(self) -> bool:
+        """Down for good because restarts stopped making progress (until the next start())."""
+        return self._tracker.gave_up and self._status is ProcessStatus.crashed
 
     @property
     def supervised(self) -> bool:
@@ -162,6 +168,7 @@ class ManagedProcess:
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "uptime_s": round(self.uptime, 3) if self.uptime is not None else None,
             "restarts": self.restarts,
+            "gave_up": self.gave_up,
             "message": self.message,
             "last_exit": self.last_exit.as_dict() if self.last_exit else None,
             "log_path": str(self.spec.log_path) if self.spec.log_path else None,
@@ -183,7 +190,7 @@ class ManagedProcess:
                 return
             self._stop_requested = False
             self._stop_event = asyncio.Event()
-            self._failures = 0
+            self._tracker.reset()
             self.restarts = 0
             self.log.open()
             self._open_log_file()
@@ -234,7 +241,8 @@ class ManagedProcess:
             raise ProcessStartError(f"{self.name}: {reason}") from None
         self._proc = proc
         self._identity = ProcessIdentity.of(proc.pid)
-        self._started_mono = time.monotonic()
+        self._started_mono = self._clock()
+        self._tracker.spawned()
         self.started_at = datetime.now(timezone.utc)
         self.message = ""
         self._file_marker(f"started pid {proc.pid}: {' '.join(spec.argv)}")
@@ -249,19 +257,18 @@ class ManagedProcess:
     async def _supervise(self, proc: Child | None) -> None:
         try:
             while proc is not None:
-                outcome, ran_for = await self._await_exit(proc)
+                outcome = await self._await_exit(proc)
                 proc = None
                 if self._stop_requested:
                     self._finish(ProcessStatus.stopped)
                     return
-                delay = self._restart_delay(outcome, ran_for)
-                if delay is None:
+                decision = self._decided(self._tracker.ended(outcome.exit_code, outcome.reason))
+                if decision.delay is None:
                     # Exit 0 without a restart due is a normal end; anything else means it should be running.
-                    gave_up = self._failures > self.spec.max_restarts
-                    ok = outcome.exit_code == 0 and not gave_up
+                    ok = outcome.exit_code == 0 and not decision.gave_up
                     self._finish(ProcessStatus.stopped if ok else ProcessStatus.crashed)
                     return
-                proc = await self._restart_after(delay)
+                proc = await self._restart_after(decision.delay)
         except asyncio.CancelledError:
             # The loop is going away: take the group with us rather than orphan it.
             if self._proc is not None:
@@ -274,7 +281,9 @@ class ManagedProcess:
         while True:
             reason = self.last_exit.reason if self.last_exit else "ended"
             self._set_status(ProcessStatus.restarting)
-            self.message = f"restarting in {delay:g}s after: {reason}"
+            tracker = self._tracker
+            self.message = (f"restarting in {delay:g}s after: {reason} "
+                            f"({tracker.without_progress} of {self.spec.max_restarts} restarts without progress)")
             try:
                 await asyncio.wait_for(self._stop_event.wait(), delay)
             except TimeoutError:
@@ -286,36 +295,26 @@ class ManagedProcess:
             try:
                 proc = await self._spawn()
             except (PortError, ProcessStartError):
-                delay_or_none = self._restart_delay(self.last_exit, 0.0)  # type: ignore[arg-type]
-                if delay_or_none is None:
+                reason = self.last_exit.reason if self.last_exit else "not started"
+                decision = self._decided(self._tracker.not_spawned(reason))
+                if decision.delay is None:
                     self._finish(ProcessStatus.crashed)
                     return None
-                delay = delay_or_none
+                delay = decision.delay
                 continue
             if self._stop_requested:  # stop() came while we were spawning
                 await self._terminate(proc)
             return proc
 
-    def _restart_delay(self, outcome: ProcessOutcome, ran_for: float) -> float | None:
-        """Back-off before the next restart, or None to stay down (setting the message)."""
-        spec = self.spec
-        if spec.restart is RestartPolicy.never or (
-            spec.restart is RestartPolicy.on_failure and outcome.exit_code == 0
-        ):
-            self.message = "" if outcome.exit_code == 0 else outcome.reason
-            return None
-        if ran_for >= spec.stable_after:
-            self._failures = 0  # it ran well for a while: this is a new streak, not a loop
-        self._failures += 1
-        if self._failures > spec.max_restarts:
-            self.message = f"gave up after {spec.max_restarts} restarts: {outcome.reason}"
-            return None
-        return backoff_delay(self._failures, spec.backoff_base, spec.backoff_cap)
+    def _decided(self, decision: RestartDecision) -> RestartDecision:
+        """Take the tracker's decision, setting the message when it stays down."""
+        if decision.delay is None:
+            self.message = decision.message
+        return decision
 
-    async def _await_exit(self, proc: Child) -> tuple[ProcessOutcome, float]:
+    async def _await_exit(self, proc: Child) -> ProcessOutcome:
         returncode = await proc.wait()
         requested = self._stop_requested  # read now: a stop() arriving during cleanup did not cause this exit
-        ran_for = time.monotonic() - (self._started_mono or time.monotonic())
         if self._health is not None:
             self._health.cancel()
             self._health = None
@@ -335,7 +334,7 @@ class ManagedProcess:
         self._started_mono = None
         self.started_at = None
         self._record(outcome)
-        return outcome, ran_for
+        return outcome
 
     async def _terminate(self, proc: Child) -> None:
         grace = self.spec.grace_seconds

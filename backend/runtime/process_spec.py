@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +22,7 @@ class ProcessStatus(str, enum.Enum):
     - ``healthy``: running (and answering its health URL, if it has one).
     - ``unhealthy``: running, but its health URL did not answer 200 in time (or stopped answering).
     - ``crashed``: not running although it should be: it failed, could not start,
-      or exhausted its restarts.
+      or its restarts stopped making progress (``ManagedProcess.gave_up``).
     - ``restarting``: it ended and will be spawned again after a back-off delay.
     """
 
@@ -68,9 +68,14 @@ class ProcessSpec:
         ready_timeout: seconds to become healthy before being marked unhealthy.
         check_interval: seconds between health checks once ready (None: check only at start).
         restart: restart policy after the process ends on its own.
-        max_restarts: restarts allowed in one crash streak before staying ``crashed``.
+        max_restarts: restarts in a row without progress allowed before staying ``crashed``
+            (see :mod:`backend.runtime.restart_policy` for the rule).
         backoff_base, backoff_cap: restart delay doubles from base up to cap.
-        stable_after: a run at least this long ends a crash streak (its crash starts a new one).
+        stable_after: a run at least this long ends a crash streak (its crash starts a new one)
+            and counts as progress.
+        progress: optional probe, called at each spawn and end, returning a hashable value
+            that changes when the child got somewhere (a Gateway: its checkpoint's day
+            count); a run after which it changed resets the count towards ``max_restarts``.
         grace_seconds: SIGTERM to SIGKILL delay when stopping the process group.
         host, port: checked to be free before every spawn (None: no check).
         log_lines: lines kept in the in-memory ring buffer.
@@ -95,6 +100,7 @@ class ProcessSpec:
     port: int | None = None
     log_lines: int = 1000
     outcome_lines: int = 20
+    progress: Callable[[], Hashable] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):

@@ -16,22 +16,27 @@ app bridges :meth:`ProcessSupervisor.add_listener` callbacks to Qt signals.
 from __future__ import annotations
 
 import asyncio
-
+import time
 from collections.abc import Callable, Iterator
 
 from backend.runtime.managed_process import Listener, ManagedProcess
+from backend.runtime.restart_policy import Clock
 from backend.runtime.process_spec import ProcessSpec, ProcessStatus
 
 
 class ProcessSupervisor:
     """Owns several :class:`ManagedProcess` objects by name.
 
+    Args:
+        clock: monotonic seconds handed to every process (uptime, restart rule; tests inject one).
+
     Observers:
         ``add_listener(callback, lines=False)``: ``callback(ProcessEvent)`` for every
         process, including ones added later.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
         self._procs: dict[str, ManagedProcess] = {}
         self._start_order: list[str] = []
         self._listeners: list[tuple[Listener, bool]] = []
@@ -42,7 +47,7 @@ class ProcessSupervisor:
         """Register a process (not started yet)."""
         if spec.name in self._procs:
             raise ValueError(f"a process named {spec.name!r} is already supervised")
-        proc = ManagedProcess(spec)
+        proc = ManagedProcess(spec, self._clock)
         for callback, lines in self._listeners:
             proc.add_listener(callback, lines=lines)
         self._procs[spec.name] = proc

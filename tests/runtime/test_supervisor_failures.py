@@ -44,7 +44,8 @@ async def test_crash_loop_backs_off_then_gives_up(supervisor, tmp_path):
     assert proc.restarts == 2
     assert seen.count(ProcessStatus.restarting) == 2
     assert seen[-1] is ProcessStatus.crashed
-    assert proc.message == "gave up after 2 restarts: exited with code 3"
+    assert proc.message == "gave up after 2 restarts without progress: exited with code 3"
+    assert proc.gave_up and proc.as_dict()["gave_up"] is True
     assert proc.last_exit.exit_code == 3 and proc.last_exit.last_lines[-1] == "fatal: boom"
     text = (tmp_path / "loop.log").read_text()
     assert text.count("fatal: boom") == 3  # the first run and two restarts, all in one file
@@ -78,7 +79,7 @@ async def test_always_restarts_even_clean_exits_and_can_give_up(supervisor):
     await proc.start()
     await proc.wait_status(ProcessStatus.crashed, timeout=30)
     assert proc.restarts == 1
-    assert proc.message == "gave up after 1 restarts: exited with code 0"
+    assert proc.message == "gave up after 1 restarts without progress: exited with code 0"
 
 
 async def test_stop_cancels_a_pending_restart(supervisor):
@@ -86,7 +87,7 @@ async def test_stop_cancels_a_pending_restart(supervisor):
                                       backoff_base=600, backoff_cap=600))
     await proc.start()
     await proc.wait_status(ProcessStatus.restarting, timeout=30)
-    assert proc.message == "restarting in 600s after: exited with code 3"
+    assert proc.message == "restarting in 600s after: exited with code 3 (1 of 5 restarts without progress)"
     await proc.stop()  # would hang for 10 minutes if the back-off were not cancelled
     assert proc.status is ProcessStatus.stopped and proc.restarts == 0
 
