@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     news_service_port: int = Field(8002, ge=1, le=65535)
     runtime_service_port: int = Field(8003, ge=1, le=65535)
     gateway_port: int = Field(8765, ge=1, le=65535)
+    # Bytes of events that may wait for one Gateway client that does not read
+    # before it is closed with 1013 (see gateway/hub.py).
+    gateway_client_queue_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024)
     evotraders_host: str = "127.0.0.1"
 
     # Service discovery (derived from host and ports when unset).

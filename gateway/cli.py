@@ -87,7 +87,8 @@ async def serve(store: Any, settings: Any, args: argparse.Namespace, host: str, 
     if args.pace is not None:
         engine.set_pace(args.pace)
     runtime = GatewayRuntime(engine, paused=args.paused)
-    server = GatewayServer(runtime, host, port, registry=registry)
+    server = GatewayServer(runtime, host, port, registry=registry,
+                           queue_bytes=settings.gateway_client_queue_bytes)
     await server.start()
     # One parseable line for supervisors and humans (the real port when --port 0).
     print(f"gateway listening on {server.url} run={args.run_id} mode={engine.mode}", flush=True)

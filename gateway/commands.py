@@ -152,6 +152,14 @@ class CommandDispatcher:
         if isinstance(command, Ping):
             reply = Pong(timestamp=_now_iso(), **rid)
         elif isinstance(command, GetState):
+            if sub.state_queued:
+                # An earlier state reply still waits in this client's queue,
+                # followed by every event since: once read, the client is as
+                # current as a new copy would make it. Building and queueing
+                # one per request let a client that never reads pile up
+                # hundreds of megabytes and keep the loop busy.
+                sub.coalesced += 1
+                return
             reply = InitialState(state=self.driver.snapshot_state(), **rid)
         elif isinstance(command, FastForwardTime):
             result = self.driver.fast_forward(command.minutes)

@@ -5,8 +5,10 @@ is encoded once -- JSON and WebSocket frame both -- and the events published
 in one event-loop turn are written to each client as one buffer, so a burst
 of N events costs one socket write per client instead of N. A client whose
 socket is backed up gets its frames queued for its own sender task; one whose
-bounded queue is full is closed with 1013 (try again later), and the others
-never notice.
+queue is full -- in frames or in bytes -- is closed with 1013 (try again
+later), and the others never notice. A client that keeps asking for the state
+while it does not read holds at most one queued copy of it (see
+``CommandDispatcher``).
 """
 
 from __future__ import annotations
@@ -24,13 +26,17 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
-from backend.schema.events import Event
+from backend.schema.events import Event, InitialState
 from backend.security.tokens import Role
 
 log = logging.getLogger(__name__)
 
 CLOSE_TOO_SLOW = 1013  # "try again later": the client did not read fast enough
 CLOSE_REASON_TOO_SLOW = "client too slow: send queue full"
+# Bytes that may wait for one client. A frame count alone let four viewers
+# that never read, each asking for a multi-megabyte state in a loop, pile up
+# 1,024 copies each (~180 MB in the Gateway).
+DEFAULT_QUEUE_BYTES = 8 * 1024 * 1024
 
 
 def encode_event(event: Event) -> bytes:
@@ -57,15 +63,24 @@ class Subscriber:
         queue_size: frames that may wait for this client before it is dropped.
         write_high: transport buffer size (bytes) above which frames are queued
             instead of written directly; the server's ``write_limit``.
+        queue_bytes: payload bytes that may wait before it is dropped; one
+            batch larger than that is still accepted into an empty queue (so a
+            big state snapshot never evicts a client on its own), which bounds
+            what a client holds to ``queue_bytes`` plus one batch.
     """
 
     _ids = itertools.count(1)
 
-    def __init__(self, connection: ServerConnection, role: Role, queue_size: int, write_high: int) -> None:
+    def __init__(self, connection: ServerConnection, role: Role, queue_size: int, write_high: int,
+                 queue_bytes: int = DEFAULT_QUEUE_BYTES) -> None:
         self.id = next(self._ids)
         self.connection = connection
         self.role = role
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
+        self.queued_bytes = 0
+        self.peak_queued_bytes = 0
+        self.coalesced = 0  # get_state requests answered by a state reply already queued
         self.connected_at = time.time()
         self.sent = 0
         self.dropped = 0
@@ -76,6 +91,7 @@ class Subscriber:
         # per-connection compression. With deflate, fall back to broadcast().
         self._raw_frames = not connection.protocol.extensions
         self._backlog: collections.deque[bytes] = collections.deque()
+        self._queued_state: bytes | None = None  # the one state reply waiting in the backlog
         self._wakeup: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -87,18 +103,27 @@ class Subscriber:
     def queued(self) -> int:
         return len(self._backlog)
 
-    def offer(self, payloads: list[bytes], frames: bytes) -> bool:
+    def offer(self, payloads: list[bytes], frames: bytes, *, state: bool = False) -> bool:
         """Send or queue a batch; False if the queue is full (the caller evicts).
 
         Args:
             payloads: JSON payloads, in order.
             frames: the same payloads as concatenated WebSocket text frames.
+            state: the batch is one state reply (``initial_state``); while it
+                waits in the queue, :attr:`state_queued` is true.
         """
         if self._backlog or self._transport.get_write_buffer_size() >= self._write_high:
             # Behind already: keep order by queueing behind what is waiting.
+            size = sum(map(len, payloads))
             if len(self._backlog) + len(payloads) > self.queue_size:
                 return False
+            if self._backlog and self.queued_bytes + size > self.queue_bytes:
+                return False
             self._backlog.extend(payloads)
+            self.queued_bytes += size
+            self.peak_queued_bytes = max(self.peak_queued_bytes, self.queued_bytes)
+            if state:
+                self._queued_state = payloads[-1]
             if self._wakeup is not None and not self._wakeup.done():
                 self._wakeup.set_result(None)
             return True
@@ -115,6 +140,11 @@ class Subscriber:
         self.sent += len(payloads)
         return True
 
+    @property
+    def state_queued(self) -> bool:
+        """A state reply is waiting in this client's queue (not yet written)."""
+        return self._queued_state is not None
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._drain_backlog())
 
@@ -122,6 +152,8 @@ class Subscriber:
         """Forget what is queued and end the sender task."""
         self.dropped += len(self._backlog)
         self._backlog.clear()
+        self.queued_bytes = 0
+        self._queued_state = None
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
 
@@ -134,14 +166,20 @@ class Subscriber:
                     await self._wakeup
                 # The frame is written before send() awaits the drain, so a
                 # direct write in offer() can never overtake it.
-                await self.connection.send(self._backlog.popleft(), text=True)
-                self.sent += 1
+                payload = self._backlog.popleft()
+                self.queued_bytes -= len(payload)
+                if payload is self._queued_state:
+                    self._queued_state = None
+                self.sent += 1  # counted as handed to the socket, like a direct write
+                await self.connection.send(payload, text=True)
         except ConnectionClosed:
             self.stop()  # the connection handler unsubscribes us
 
     def stats(self) -> dict[str, Any]:
         return {
             "id": self.id, "role": self.role.name, "sent": self.sent, "queued": self.queued,
+            "queued_bytes": self.queued_bytes, "peak_queued_bytes": self.peak_queued_bytes,
+            "queue_bytes": self.queue_bytes, "coalesced": self.coalesced,
             "dropped": self.dropped, "connected_at": self.connected_at,
         }
 
@@ -152,12 +190,17 @@ class EventHub:
     Args:
         queue_size: frames that may wait per client before it is closed with 1013.
         write_high: per-connection transport buffer (bytes) above which frames queue.
+        queue_bytes: payload bytes that may wait per client (see :class:`Subscriber`).
     """
 
-    def __init__(self, queue_size: int = 1024, write_high: int = 64 * 1024) -> None:
+    def __init__(self, queue_size: int = 1024, write_high: int = 64 * 1024,
+                 queue_bytes: int = DEFAULT_QUEUE_BYTES) -> None:
         if queue_size < 2:
             raise ValueError(f"queue_size must be at least 2 (hello and initial_state), got {queue_size}")
+        if queue_bytes < 1:
+            raise ValueError(f"queue_bytes must be positive, got {queue_bytes}")
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
         self.write_high = write_high
         self._subs: dict[int, Subscriber] = {}
         self._fanout: tuple[Subscriber, ...] = ()  # rebuilt on (dis)connect, not per event
@@ -171,6 +214,7 @@ class EventHub:
         self.evicted_slow = 0
         self._departed_sent = 0
         self._departed_dropped = 0
+        self._departed_peak_bytes = 0
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Remember the loop that owns the connections (publish marshals onto it)."""
@@ -184,7 +228,7 @@ class EventHub:
         in the same loop turn: events published before are in the snapshot
         (and are not sent), events published after are sent."""
         self.flush()
-        sub = Subscriber(connection, role, self.queue_size, self.write_high)
+        sub = Subscriber(connection, role, self.queue_size, self.write_high, self.queue_bytes)
         self._subs[sub.id] = sub
         self._fanout = tuple(self._subs.values())
         sub.start()
@@ -197,12 +241,14 @@ class EventHub:
         sub.stop()
         self._departed_sent += sub.sent
         self._departed_dropped += sub.dropped
+        self._departed_peak_bytes = max(self._departed_peak_bytes, sub.peak_queued_bytes)
 
     def send(self, sub: Subscriber, event: Event) -> None:
         """Send one event to one subscriber (command replies), after what was published."""
         self.flush()
         payload = encode_event(event)
-        if sub.id in self._subs and not sub.offer([payload], text_frame(payload)):
+        state = isinstance(event, InitialState)
+        if sub.id in self._subs and not sub.offer([payload], text_frame(payload), state=state):
             self._evict(sub)
 
     # --- fan-out ------------------------------------------------------------
@@ -240,7 +286,8 @@ class EventHub:
         sub.dropped += refused
         sub.evicted = True
         self.evicted_slow += 1
-        log.warning("closing client %s (%s): %d frames queued, queue full", sub.id, sub.role.name, sub.queued)
+        log.warning("closing client %s (%s): %d frames (%d bytes) queued, queue full",
+                    sub.id, sub.role.name, sub.queued, sub.queued_bytes)
         self.unsubscribe(sub)
         task = asyncio.get_running_loop().create_task(
             sub.connection.close(CLOSE_TOO_SLOW, CLOSE_REASON_TOO_SLOW))
@@ -264,4 +311,7 @@ class EventHub:
             "delivered": self._departed_sent + sum(s.sent for s in subs),
             "dropped": self._departed_dropped + sum(s.dropped for s in subs),
             "evicted_slow": self.evicted_slow,
+            # The most bytes any client (present or gone) ever had waiting.
+            "peak_client_queued_bytes": max([self._departed_peak_bytes, *(s.peak_queued_bytes for s in subs)]),
+            "client_queue_bytes": self.queue_bytes,
         }

@@ -38,7 +38,7 @@ from backend.security.tokens import (
 from gateway.commands import CommandDispatcher
 from gateway.driver import RunDriver
 from gateway.health import http_route, json_response
-from gateway.hub import EventHub
+from gateway.hub import DEFAULT_QUEUE_BYTES, EventHub
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class GatewayServer:
         registry: accepted tokens; empty means an open server (loopback only).
         max_frame_bytes: largest client frame accepted (bigger ones get ``error``).
         queue_size: frames that may wait per client before it is closed with 1013.
+        queue_bytes: payload bytes that may wait per client before it is closed with 1013.
         write_limit: per-connection socket buffer (bytes) above which frames queue.
         ping_interval, ping_timeout, close_timeout: WebSocket keepalive and close
             timing, in seconds (passed to ``websockets``).
@@ -86,6 +87,7 @@ class GatewayServer:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         queue_size: int = 1024,
         *,
+        queue_bytes: int = DEFAULT_QUEUE_BYTES,
         write_limit: int = 64 * 1024,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
@@ -98,7 +100,7 @@ class GatewayServer:
         self.registry = registry if registry is not None else TokenRegistry()
         check_bind_allowed(host, self.registry)
         self.max_frame_bytes = max_frame_bytes
-        self.hub = EventHub(queue_size=queue_size, write_high=write_limit)
+        self.hub = EventHub(queue_size=queue_size, write_high=write_limit, queue_bytes=queue_bytes)
         self.commands = CommandDispatcher(driver, self.hub, max_frame_bytes)
         self.allowed_origins = frozenset(allowed_origins)
         self._requested_port = port
