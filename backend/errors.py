@@ -2,7 +2,8 @@
 
 The services map them to HTTP answers (see ``backend/apps/common/errors.py``):
 ``NotFoundError`` -> 404, ``ConflictError`` -> 409, ``BadRequestError`` and
-``ForbiddenPathError`` -> 400. ``str(err)`` is the one-line ``detail`` shown
+``ForbiddenPathError`` -> 400, ``UnavailableError`` -> 503,
+``UpstreamTimeoutError`` -> 504. ``str(err)`` is the one-line ``detail`` shown
 to the client, so say what is wrong and name the thing ("run r-42 not found").
 """
 
@@ -43,3 +44,15 @@ class InvalidInputError(DomainError):
     """Input that is well-formed JSON but invalid for the domain (a bad BOOTSTRAP.md field): 422."""
 
     code = "invalid"
+
+
+class UnavailableError(DomainError):
+    """A component the request needs (a run's Gateway) cannot be reached now: 503."""
+
+    code = "unavailable"
+
+
+class UpstreamTimeoutError(DomainError):
+    """A component the request needs did not answer in time: 504."""
+
+    code = "timeout"

@@ -10,15 +10,15 @@ app embeds the very same class in-process.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
 from typing import Any, Callable
 
 import httpx
 
-from backend.errors import BadRequestError, ConflictError, NotFoundError
+from backend.errors import BadRequestError, ConflictError, NotFoundError, UnavailableError
 from backend.paths import PROJECT_ROOT
+from backend.runtime.gateway_command import COMMAND_TIMEOUT_S, send_command
+from backend.runtime.gateway_restart import GatewayRestartPolicy, checkpoint_probe
 from backend.runtime.ports import free_port
 from backend.runtime.process_spec import ProcessSpec, ProcessStatus, RestartPolicy
 from backend.runtime.supervisor import ProcessSupervisor
@@ -26,28 +26,21 @@ from backend.security.tokens import Role, TokenRegistry
 from backend.storage.run_store import RunStore
 
 GATEWAY_PREFIX = "gateway-"
+FINISHED_RUN_STATUSES = ("completed", "failed", "stopped")
 
 
 def settings_env(settings: Any) -> dict[str, str]:
-    """The environment that hands a child the same data roots and service URLs."""
-    env = {
-        "RUNS_DIR": str(settings.runs_dir),
-        "WORKSPACES_DIR": str(settings.workspaces_dir),
-        "ENABLE_DASHBOARD_COMPAT_EXPORTS": str(settings.enable_dashboard_compat_exports).lower(),
-        "SKILL_SANDBOX_MODE": settings.skill_sandbox_mode,
-        "SKILL_SANDBOX_IMAGE": settings.skill_sandbox_image,
-        "SKILL_SANDBOX_MEMORY_LIMIT": settings.skill_sandbox_memory_limit,
-        "SKILL_SANDBOX_CPU_LIMIT": str(settings.skill_sandbox_cpu_limit),
-        "SKILL_SANDBOX_NETWORK": settings.skill_sandbox_network,
-        "SKILL_SANDBOX_TIMEOUT": str(settings.skill_sandbox_timeout),
-        "SKILL_SANDBOX_PULL_POLICY": settings.skill_sandbox_pull_policy,
-        "EVOTRADERS_HOST": settings.evotraders_host,
-    }
-    for name in ("agent_service_url", "trading_service_url", "news_service_url", "runtime_service_url"):
-        value = getattr(settings, name)
-        if value:
-            env[name.upper()] = value
-    return env
+    """The environment that gives a child process settings equal to ``settings``.
+
+    Derived from every field of :class:`~backend.config.Settings`. The role
+    tokens and the tokens file are blanked (a child inherits its parent's
+    environment): a caller hands the tokens a child needs explicitly, e.g.
+    ``TokenRegistry.as_env()``.
+    """
+    from backend.config import TOKEN_FIELDS, env_name, settings_to_env
+
+    return {**settings_to_env(settings, exclude=TOKEN_FIELDS),
+            **{env_name(name): "" for name in TOKEN_FIELDS}}
 
 
 class RuntimeController:
@@ -59,11 +52,17 @@ class RuntimeController:
         supervisor: process supervisor to use (default: a private one).
         registry: tokens handed to each Gateway (empty: open, loopback only).
         host: interface the Gateways bind.
+        restart_policy: when a crashed Gateway is restarted and when it is given up on.
+        command_timeout: seconds a pause/resume/pace relay may take before it is a 504.
     """
 
     def __init__(self, settings: Any, store: RunStore | None = None, supervisor: ProcessSupervisor | None = None,
-                 registry: TokenRegistry | None = None, host: str = "127.0.0.1") -> None:
+                 registry: TokenRegistry | None = None, host: str = "127.0.0.1",
+                 restart_policy: GatewayRestartPolicy | None = None,
+                 command_timeout: float = COMMAND_TIMEOUT_S) -> None:
         self.settings = settings
+        self.restart_policy = restart_policy or GatewayRestartPolicy()
+        self.command_timeout = command_timeout
         self.store = store or RunStore.from_settings(settings)
         self.supervisor = supervisor or ProcessSupervisor()
         self.registry = registry or TokenRegistry()
@@ -91,15 +90,23 @@ class RuntimeController:
         return self.store.create_run(workspace, run_id=run_id, overrides=overrides)
 
     def list_runs(self) -> list[dict[str, Any]]:
-        rows = []
-        for row in self.store.list_runs():
-            row["gateway"] = self.gateway_info(row["run_id"])
-            rows.append(row)
-        return rows
+        return [self._with_gateway(row) for row in self.store.list_runs()]
 
     def run_summary(self, run_id: str) -> dict[str, Any]:
-        row = self.store.summary(run_id)
-        row["gateway"] = self.gateway_info(run_id)
+        return self._with_gateway(self.store.summary(run_id))
+
+    def _with_gateway(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The history row plus its Gateway; a run whose Gateway was given up on says so.
+
+        Its runtime_state.json still says what the killed Gateway last wrote
+        ("running"), so the status comes from the supervisor instead.
+        """
+        info = row["gateway"] = self.gateway_info(row["run_id"])
+        row["status_detail"] = None
+        if info.get("gave_up") and row.get("status") not in FINISHED_RUN_STATUSES:
+            row["status"] = "crashed"
+            row["status_detail"] = (f"the Gateway was not restarted: {info.get('message')}; "
+                                    f"start the run again once the cause is fixed")
         return row
 
     def run_state(self, run_id: str) -> dict[str, Any]:
@@ -119,12 +126,13 @@ class RuntimeController:
     def gateway_info(self, run_id: str) -> dict[str, Any]:
         proc = self._process(run_id)
         if proc is None:
-            return {"status": "stopped", "pid": None, "port": None, "url": None, "restarts": 0, "last_exit": None}
+            return {"status": "stopped", "pid": None, "port": None, "url": None, "restarts": 0, "last_exit": None,
+                    "gave_up": False, "message": ""}
         last = proc.last_exit
         return {
             "status": proc.status.value, "pid": proc.pid, "port": proc.port,
             "url": f"ws://{self.host}:{proc.port}/" if proc.port else None,
-            "restarts": proc.restarts,
+            "restarts": proc.restarts, "gave_up": proc.gave_up, "message": proc.message,
             "last_exit": None if last is None else {"reason": last.reason, "exit_code": last.exit_code,
                                                     "signal": last.signal, "at": last.at.isoformat(),
                                                     "lines": list(last.last_lines)},
@@ -156,8 +164,8 @@ class RuntimeController:
         spec = ProcessSpec(
             name=self._name(run_id), argv=argv, env=env, cwd=PROJECT_ROOT,
             log_path=paths.logs_dir / "gateway.log", health_url=f"http://{self.host}:{port}/health",
-            ready_timeout=60.0, restart=RestartPolicy.on_failure, max_restarts=5, backoff_base=0.3,
-            backoff_cap=5.0, grace_seconds=10.0, host=self.host, port=port,
+            ready_timeout=60.0, restart=RestartPolicy.on_failure, grace_seconds=10.0, host=self.host, port=port,
+            progress=checkpoint_probe(self.store, run_id), **self.restart_policy.spec_fields(),
         )
         self.supervisor.add(spec)
         await self.supervisor.start(spec.name, wait_ready=wait)
@@ -180,24 +188,15 @@ class RuntimeController:
         return await self.start_run(run_id, port=port)
 
     async def _command(self, run_id: str, command: dict[str, Any]) -> dict[str, Any]:
-        """Send one command to the run's Gateway as admin and return its reply."""
-        from websockets.asyncio.client import connect
-
+        """Send one command to the run's Gateway as admin and return its reply (503/504 when it cannot)."""
         info = self.gateway_info(run_id)
-        if info["status"] not in (ProcessStatus.healthy.value, ProcessStatus.unhealthy.value) or not info["url"]:
+        status = info["status"]
+        if status in (ProcessStatus.starting.value, ProcessStatus.restarting.value):
+            raise UnavailableError(f"run {run_id!r}: its Gateway is {status}; try again in a moment")
+        if status not in (ProcessStatus.healthy.value, ProcessStatus.unhealthy.value) or not info["url"]:
             raise ConflictError(f"run {run_id!r} has no running Gateway")
         token = self.registry.tokens.get(Role.admin) or self.registry.tokens.get(Role.operator)
-        url = info["url"] + (f"?token={token}" if token else "")
-        async with connect(url, open_timeout=10) as ws:
-            for _ in range(2):  # hello, initial_state
-                await asyncio.wait_for(ws.recv(), 10)
-            await ws.send(json.dumps(command))
-            while True:
-                reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                if reply.get("type") == "error":
-                    raise ConflictError(reply.get("message", "the Gateway refused the command"))
-                if reply.get("type") == "system" and reply.get("command") == command["type"]:
-                    return reply
+        return await send_command(run_id, info["url"], token, command, self.command_timeout)
 
     async def pause(self, run_id: str) -> dict[str, Any]:
         return await self._command(run_id, {"type": "pause"})

@@ -51,13 +51,19 @@ class ProcessExit(BaseModel):
 
 
 class GatewayInfo(BaseModel):
-    """The Gateway process of one run."""
+    """The Gateway process of one run.
+
+    ``gave_up``: it crashed ``max_restarts`` times in a row without its run's
+    checkpoint advancing, so it is not restarted again (``message`` says why).
+    """
 
     status: str
     pid: int | None = None
     port: int | None = None
     url: str | None = None
     restarts: int = 0
+    gave_up: bool = False
+    message: str = ""
     last_exit: ProcessExit | None = None
     uptime_s: float | None = None
     health: dict[str, Any] | None = None
@@ -72,7 +78,8 @@ class RunSummary(BaseModel):
     tickers: list[str]
     start_date: str
     end_date: str
-    status: str
+    status: str  # "crashed" when its Gateway was given up on (status_detail says why)
+    status_detail: str | None = None
     progress: float = 0.0
     current_date: str | None = None
     updated_at: str | None = None

@@ -3,12 +3,13 @@
 - request validation -> 422 ``validation_error``, ``detail`` naming the field(s)
   (plus ``fields``: one ``{field, location, message}`` per problem, for forms);
 - ``HTTPException`` -> its status, ``error`` from the status ("not_found", "unauthorized");
-- the domain errors of :mod:`backend.errors` -> 404 / 409 / 400 / 400;
+- the domain errors of :mod:`backend.errors` -> 404 / 409 / 400 / 422 / 503 / 504;
 - anything else -> 500 ``internal``, logged with a reference quoted in ``detail``.
 """
 
 from __future__ import annotations
 
+import errno
 import http
 import logging
 import secrets
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.errors import (
     BadRequestError, ConflictError, DomainError, ForbiddenPathError, InvalidInputError, NotFoundError,
+    UnavailableError, UpstreamTimeoutError,
 )
 
 __all__ = [
@@ -38,6 +40,8 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     ConflictError: 409,
     BadRequestError: 400,  # ForbiddenPathError is a BadRequestError
     InvalidInputError: 422,
+    UnavailableError: 503,
+    UpstreamTimeoutError: 504,
 }
 
 
@@ -134,6 +138,12 @@ class InternalErrorMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
+            if not started and isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+                # A backstop: names taken from a request are checked before they reach
+                # the file system, but a route that forgot must still not answer 500.
+                response = error_response(400, "bad_request", "a name in the request is too long for the file system")
+                await response(scope, receive, send)
+                return
             ref = secrets.token_hex(4)
             log.error("%s: unhandled %s in %s %s (ref %s)", self.service, type(exc).__name__,
                       scope.get("method"), scope.get("path"), ref, exc_info=exc)

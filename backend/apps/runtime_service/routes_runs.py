@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 
 from backend.apps.common.auth import AdminDep, OperatorDep, ViewerDep
+from backend.apps.common.openapi import NDJSON, SSE, EventStreamResponse, NDJSONResponse, errors, streamed
 from backend.apps.common.params import RunId
 from backend.runtime.controller import RuntimeController
 from backend.schema.api_runtime import (
@@ -18,6 +19,10 @@ from backend.schema.api_runtime import (
 from backend.storage.event_log import events_page
 
 router = APIRouter(tags=["runs"])
+
+# pause/resume/pace are relayed to the run's Gateway, which may be down or hung.
+_RELAYED = errors(e503="The run's Gateway is restarting, refused or dropped the connection",
+                  e504="The run's Gateway did not answer in time")
 
 
 def _controller(request: Request) -> RuntimeController:
@@ -60,19 +65,19 @@ async def restart_run(run_id: RunId, request: Request, _: AdminDep) -> Any:
     return await _controller(request).restart_run(run_id)
 
 
-@router.post("/runs/{run_id}/pause", response_model=CommandReply)
+@router.post("/runs/{run_id}/pause", response_model=CommandReply, responses=_RELAYED)
 async def pause_run(run_id: RunId, request: Request, _: OperatorDep) -> Any:
     _controller(request).store.require(run_id)
     return await _controller(request).pause(run_id)
 
 
-@router.post("/runs/{run_id}/resume", response_model=CommandReply)
+@router.post("/runs/{run_id}/resume", response_model=CommandReply, responses=_RELAYED)
 async def resume_run(run_id: RunId, request: Request, _: OperatorDep) -> Any:
     _controller(request).store.require(run_id)
     return await _controller(request).resume(run_id)
 
 
-@router.post("/runs/{run_id}/pace", response_model=CommandReply)
+@router.post("/runs/{run_id}/pace", response_model=CommandReply, responses=_RELAYED)
 async def set_pace(run_id: RunId, body: PaceRequest, request: Request, _: OperatorDep) -> Any:
     _controller(request).store.require(run_id)
     return await _controller(request).set_pace(run_id, body.seconds)
@@ -99,7 +104,8 @@ def logs(run_id: RunId, request: Request, _: ViewerDep, tail: int = Query(200, g
     return {"run_id": run_id, "lines": controller.logs(run_id, tail)}
 
 
-@router.get("/runs/{run_id}/logs/follow")
+@router.get("/runs/{run_id}/logs/follow", response_class=EventStreamResponse,
+            responses=streamed(SSE, "Server-sent events: one `data: <JSON string>` per log line of the Gateway"))
 async def follow_logs(run_id: RunId, request: Request, _: ViewerDep) -> StreamingResponse:
     controller = _controller(request)
     controller.store.require(run_id)
@@ -111,7 +117,7 @@ async def follow_logs(run_id: RunId, request: Request, _: ViewerDep) -> Streamin
                 break
             yield f"data: {json.dumps(line)}\n\n"
 
-    return StreamingResponse(stream(), media_type="text/event-stream")
+    return EventStreamResponse(stream())
 
 
 @router.get("/runs/{run_id}/bootstrap", response_model=BootstrapText)
@@ -121,7 +127,8 @@ def bootstrap(run_id: RunId, request: Request, _: ViewerDep) -> Any:
     return {"run_id": run_id, "text": paths.bootstrap.read_text(encoding="utf-8")}
 
 
-@router.get("/runs/{run_id}/events")
+@router.get("/runs/{run_id}/events", response_class=NDJSONResponse,
+            responses=streamed(NDJSON, "JSON lines: the run's events, one per line"))
 def events(run_id: RunId, request: Request, _: ViewerDep,
            offset: int = Query(0, ge=0), limit: int = Query(5000, ge=1, le=50_000)) -> Response:
     """Lines of the run's logs/events.jsonl (for replay on a remote profile), as JSON lines."""
