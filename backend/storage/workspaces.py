@@ -8,6 +8,7 @@ checked to stay inside its workspace.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,15 +23,35 @@ DEFAULT_WORKSPACE = "default"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "memory.jsonl")
 
 
+NAME_MAX = 255  # bytes in one path segment (Linux; more is ENAMETOOLONG)
+PATH_MAX = 4096  # bytes in a whole path
+
+
 def safe_join(root: Path, relative: str) -> Path:
-    """``root/relative``, refusing anything that resolves outside ``root``."""
+    """``root/relative``, refusing anything that resolves outside ``root`` or that no file system can hold."""
     if not relative or relative.startswith(("/", "\\")) or "\x00" in relative:
         raise ForbiddenPathError(f"invalid path {relative!r}")
+    _check_lengths(root, relative)
     root = root.resolve()
     target = (root / relative).resolve()
     if target != root and root not in target.parents:
         raise ForbiddenPathError(f"path {relative!r} points outside its folder")
     return target
+
+
+def _check_lengths(root: Path, relative: str) -> None:
+    try:
+        segments = [len(os.fsencode(part)) for part in relative.split("/")]
+        total = len(os.fsencode(str(root.resolve() / relative)))
+    except UnicodeEncodeError:
+        raise BadRequestError(f"path {relative[:80]!r} is not valid text") from None
+    for index, size in enumerate(segments, 1):
+        if size > NAME_MAX:
+            raise BadRequestError(f"path segment {index} of {relative[:80]!r}... is {size} bytes long; "
+                                  f"at most {NAME_MAX} bytes per segment")
+    if total >= PATH_MAX:
+        raise BadRequestError(f"path {relative[:80]!r}... is too long ({total} bytes with its folder; "
+                              f"at most {PATH_MAX - 1})")
 
 
 class WorkspaceStore:
