@@ -31,7 +31,8 @@ class RunRow:
     mode: str = ""
     start_date: str = ""
     end_date: str = ""
-    status: str = ""
+    status: str = ""  # "crashed" when its Gateway was given up on (status_detail says why)
+    status_detail: str = ""
     progress: float = 0.0
     tickers: tuple[str, ...] = ()
     total_return: float | None = None  # percent
@@ -48,7 +49,8 @@ class RunRow:
         return cls(
             run_id=str(data["run_id"]), mode=str(data.get("mode") or ""),
             start_date=str(data.get("start_date") or ""), end_date=str(data.get("end_date") or ""),
-            status=str(data.get("status") or ""), progress=float(data.get("progress") or 0.0),
+            status=str(data.get("status") or ""), status_detail=str(data.get("status_detail") or ""),
+            progress=float(data.get("progress") or 0.0),
             tickers=tuple(data.get("tickers") or ()),
             total_return=metrics.get("total_return_pct"),
             excess={name: (metrics.get("excess_return_pct") or {}).get(name) for name in BASELINE_NAMES},

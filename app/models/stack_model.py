@@ -40,6 +40,8 @@ class ProcessRow:
         uptime_s: seconds running at ``as_of`` (monotonic), or None.
         last_exit: the last exit reason ("exited with code 3"), or "".
         message: the supervisor's one line on the current state.
+        gave_up: crashed and not restarted again: its restarts stopped making progress
+            (``message`` says after how many and why).
     """
 
     name: str
@@ -53,6 +55,17 @@ class ProcessRow:
     restarts: int = 0
     last_exit: str = ""
     message: str = ""
+    gave_up: bool = False
+
+    @property
+    def status_text(self) -> str:
+        """The status as shown: "crashed, gave up" for a process no longer restarted."""
+        return f"{self.status}, gave up" if self.gave_up else self.status
+
+    @property
+    def detail(self) -> str:
+        """The one line shown beside the status: why it gave up, else the last exit, else the message."""
+        return self.message if self.gave_up else (self.last_exit or self.message)
 
     def uptime(self, now: float | None = None) -> float | None:
         if self.uptime_s is None:
@@ -194,7 +207,7 @@ class StackModel:
             rows[GATEWAY_PREFIX + run_id] = ProcessRow(
                 GATEWAY_PREFIX + run_id, f"Gateway of run {run_id}", "gateway", str(info.get("status", "stopped")),
                 info.get("pid"), info.get("port"), info.get("uptime_s"), now, int(info.get("restarts") or 0),
-                str(last.get("reason") or ""), "")
+                str(last.get("reason") or ""), str(info.get("message") or ""), bool(info.get("gave_up")))
         if {k: _comparable(v) for k, v in rows.items()} != {k: _comparable(v) for k, v in self._gateways.items()}:
             self._gateways = rows
             self._changed(None)
@@ -252,7 +265,7 @@ class StackModel:
         last = proc.last_exit
         return ProcessRow(proc.name, LABELS.get(proc.name, proc.name), "service", proc.status.value, proc.pid,
                           proc.port, proc.uptime, self.clock(), proc.restarts, last.reason if last else "",
-                          proc.message)
+                          proc.message, bool(getattr(proc, "gave_up", False)))
 
     def _changed(self, name: str | None) -> None:
         self.version += 1
@@ -265,4 +278,4 @@ def _service_key(row: ProcessRow) -> tuple[int, str]:
 
 
 def _comparable(row: ProcessRow) -> tuple:
-    return (row.status, row.pid, row.port, row.restarts, row.last_exit)
+    return (row.status, row.pid, row.port, row.restarts, row.last_exit, row.message, row.gave_up)

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from app.models.history_model import RunRow
 from app.models.stack_model import StackModel, format_uptime
 from app.session import ServiceState
-from backend.runtime import ProcessSpec, ProcessSupervisor, RestartPolicy, free_port
+from backend.runtime import ProcessSpec, ProcessStatus, ProcessSupervisor, RestartPolicy, free_port
 from tests.desk.conftest import until
 from tests.support.http_server import serving
 
@@ -125,3 +126,48 @@ async def test_gateway_rows_come_from_runtime_service_and_are_controlled_through
     await model.stop_all()
     assert calls == [("POST", "/runs/demo/restart"), ("POST", "/runs/demo/stop")]
     await model.runtime.aclose()
+
+
+async def test_a_gateway_given_up_on_says_so_in_its_row(tmp_path: Path) -> None:
+    """The row is built from a real controller's ``GET /runs`` payload for a Gateway that gave up."""
+    from backend.config import load_settings
+    from backend.runtime.controller import RuntimeController
+
+    controller = RuntimeController(load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws"))
+    controller.create_run("default", run_id="doomed")
+    # A child that dies at once under the Gateway's name: no checkpoint ever moves.
+    proc = controller.supervisor.add(ProcessSpec("gateway-doomed", [sys.executable, str(CHILDREN / "crash.py")],
+                                                 restart=RestartPolicy.on_failure, max_restarts=1,
+                                                 backoff_base=0.01))
+    try:
+        await proc.start()
+        await proc.wait_status(ProcessStatus.crashed, timeout=30)
+        runs = controller.list_runs()
+        model = StackModel()
+        model.set_gateways(runs)
+        row = model.row("gateway-doomed")
+        assert row.gave_up and row.status == "crashed" and row.status_text == "crashed, gave up"
+        assert row.detail == "gave up after 1 restarts without progress: exited with code 3"
+        assert row.last_exit == "exited with code 3"
+        history = RunRow.from_api(next(r for r in runs if r["run_id"] == "doomed"))
+        assert history.status == "crashed" and not history.finished
+        assert "gave up after 1 restarts without progress" in history.status_detail
+    finally:
+        await controller.shutdown()
+
+
+async def test_a_local_service_given_up_on_says_so_in_its_row() -> None:
+    supervisor = ProcessSupervisor()
+    supervisor.add(ProcessSpec("news", [sys.executable, str(CHILDREN / "crash.py")], restart=RestartPolicy.on_failure,
+                               max_restarts=2, backoff_base=0.01))
+    model = StackModel()
+    model.bind_supervisor(supervisor)
+    try:
+        await supervisor.start("news")
+        await until(lambda: model.row("news").gave_up, 30, "giving up")
+        row = model.row("news")
+        assert row.status_text == "crashed, gave up" and row.restarts == 2
+        assert row.detail == "gave up after 2 restarts without progress: exited with code 3"
+    finally:
+        await supervisor.stop_all()
+        model.unbind()

@@ -91,3 +91,27 @@ def test_read_only_disables_every_control_with_the_reason(qtbot: Any) -> None:
     panel.set_read_only(None)
     assert panel.findChild(object, "start_agent").isEnabled()
     panel.detach()
+
+
+def test_a_process_given_up_on_shows_why_in_its_row(qtbot: Any, arun: Any) -> None:
+    from backend.runtime import RestartPolicy
+
+    supervisor = ProcessSupervisor()
+    supervisor.add(ProcessSpec("news", [sys.executable, str(CHILDREN / "crash.py")], restart=RestartPolicy.on_failure,
+                               max_restarts=1, backoff_base=0.01))
+    model = StackModel()
+    panel = StackPanel(model)
+    qtbot.addWidget(panel)
+    model.bind_supervisor(supervisor)
+
+    async def scenario() -> None:
+        await supervisor.start("news")
+        await until(lambda: model.row("news").gave_up, 30, "giving up")
+        panel.refresh()
+        assert _cell(panel, "news", 1) == "crashed, gave up"
+        assert _cell(panel, "news", 6) == "gave up after 1 restarts without progress: exited with code 3"
+        assert panel.findChild(object, "start_news").isEnabled()  # one click gives it a fresh chance
+        await supervisor.stop_all()
+
+    arun(scenario(), 60)
+    panel.detach()

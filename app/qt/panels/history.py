@@ -193,6 +193,8 @@ class HistoryPanel(QWidget):
                         item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     if signed is not None:
                         item.setForeground(GAIN if signed >= 0 else LOSS)
+                    if c == 3 and row.status_detail:  # why a run is down ("crashed": its Gateway was given up on)
+                        item.setToolTip(row.status_detail)
                     self.runs.setItem(r, c, item)
             model = self.runs.selectionModel()
             for r, row in enumerate(self.model.runs):

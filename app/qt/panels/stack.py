@@ -188,8 +188,8 @@ class StackPanel(QWidget):
             self._rebuild(rows)
         now = self.model.clock()
         for index, row in enumerate(rows):
-            values = (row.label, row.status, str(row.pid or ""), str(row.port or ""),
-                      format_uptime(row.uptime(now)), str(row.restarts), row.last_exit or row.message)
+            values = (row.label, row.status_text, str(row.pid or ""), str(row.port or ""),
+                      format_uptime(row.uptime(now)), str(row.restarts), row.detail)
             for col, value in enumerate(values):
                 item = self.table.item(index, col)
                 if item.text() != value:
@@ -197,7 +197,7 @@ class StackPanel(QWidget):
             status_item = self.table.item(index, 1)
             status_item.setForeground(QColor(theme.status_color(row.status)))
             status_item.setToolTip(row.message or row.status)
-            self.table.item(index, 6).setToolTip(row.last_exit or row.message)
+            self.table.item(index, 6).setToolTip(row.detail)
             self._update_buttons(row)
 
     # -- internals ------------------------------------------------------------
