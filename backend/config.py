@@ -1,11 +1,15 @@
 """Settings: one pydantic-settings model read from the environment and `.env`.
 
 Invalid values are reported by :func:`load_settings` as one line naming the
-variable (``SettingsError``), never as a traceback.
+variable (``SettingsError``), never as a traceback. An empty variable means
+"not set" for a setting that may be unset. :func:`settings_to_env` turns
+settings back into the variables that reproduce them in a child process.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +34,8 @@ class Settings(BaseSettings):
     """Every knob of the runtime, from the environment (or `.env`)."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
+        env_parse_none_str="",  # FOO= unsets FOO (how settings_to_env hands a child "None")
     )
 
     # Service ports and bind host.
@@ -49,7 +54,6 @@ class Settings(BaseSettings):
     trading_service_url: str | None = None
     news_service_url: str | None = None
     runtime_service_url: str | None = None
-    gateway_ws_url: str | None = None
 
     # Data roots.
     runs_dir: Path = PROJECT_ROOT / "runs"
@@ -74,8 +78,7 @@ class Settings(BaseSettings):
     max_comm_cycles: int = Field(2, ge=0, le=10)
     tickers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_TICKERS))
 
-    # Models.
-    model_provider: str = "rules"
+    # Models (llm agents talk to an OpenAI-compatible endpoint; rules agents need none).
     model_name: str = "gpt-4o-mini"
     openai_api_key: str | None = None
     openai_base_url: str = "http://127.0.0.1:11434/v1"
@@ -105,6 +108,12 @@ class Settings(BaseSettings):
             raise ValueError(f"invalid ticker symbol(s): {', '.join(bad)}")
         return value
 
+    @field_validator("runs_dir", "workspaces_dir", "evotraders_tokens_file")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # A child process runs in the project root: a relative path would name another folder there.
+        return None if value is None else value.expanduser().absolute()
+
     @field_validator("skill_sandbox_memory_limit")
     @classmethod
     def _check_memory(cls, value: str) -> str:
@@ -119,17 +128,53 @@ class Settings(BaseSettings):
         self.trading_service_url = self.trading_service_url or f"http://{host}:{self.trading_service_port}"
         self.news_service_url = self.news_service_url or f"http://{host}:{self.news_service_port}"
         self.runtime_service_url = self.runtime_service_url or f"http://{host}:{self.runtime_service_port}"
-        self.gateway_ws_url = self.gateway_ws_url or f"ws://{host}:{self.gateway_port}"
         return self
 
-    def agent_model(self, agent_id: str) -> tuple[str, str]:
-        """(provider, model name) for one agent: ``AGENT_<ID>_MODEL_*`` override the globals."""
+    def agent_model(self, agent_id: str) -> str:
+        """The model name for one agent: ``AGENT_<ID>_MODEL_NAME`` overrides ``MODEL_NAME``."""
         import os
 
-        key = agent_id.upper()
-        provider = os.environ.get(f"AGENT_{key}_MODEL_PROVIDER", self.model_provider)
-        name = os.environ.get(f"AGENT_{key}_MODEL_NAME", self.model_name)
-        return provider, name
+        return os.environ.get(f"AGENT_{agent_id.upper()}_MODEL_NAME", self.model_name)
+
+
+# Credentials a parent hands a child explicitly (TokenRegistry.as_env), never with the other settings.
+TOKEN_FIELDS = frozenset({"evotraders_admin_token", "evotraders_operator_token", "evotraders_viewer_token",
+                          "evotraders_tokens_file"})
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a :class:`Settings` field (its alias, else its name)."""
+    info = Settings.model_fields[field]
+    alias = info.validation_alias if isinstance(info.validation_alias, str) else info.alias
+    return (alias or (Settings.model_config.get("env_prefix", "") + field)).upper()
+
+
+def env_value(field: str, value: object) -> str:
+    """``value`` written so that Settings parses it back to an equal value."""
+    if value is None:
+        return ""  # env_parse_none_str
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, set, dict)):
+        if NoDecode in Settings.model_fields[field].metadata:  # parsed by the field's own validator
+            return ",".join(str(v) for v in value)
+        return json.dumps(value if not isinstance(value, (tuple, set)) else list(value))
+    return str(value)
+
+
+def settings_to_env(settings: Settings, exclude: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Every field of ``settings`` as environment variables (unset ones as empty strings)."""
+    return {env_name(f): env_value(f, getattr(settings, f)) for f in Settings.model_fields if f not in exclude}
+
+
+def settings_digest(settings: Settings) -> str:
+    """A SHA-256 of every setting but the tokens: two processes with equal digests see equal settings.
+
+    The Gateway reports it in ``/health``, so a parent can check that a child got every setting.
+    """
+    # From the values themselves, not from settings_to_env: the digest checks that serialisation.
+    values = settings.model_dump(mode="json", exclude=set(TOKEN_FIELDS))
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _describe(err: ValidationError) -> str:

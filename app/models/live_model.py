@@ -24,6 +24,8 @@ Data (all bounded, so a long run does not grow memory):
 - ``prices``: ``{ticker: BoundedSeries}``; ``tickers``: ``{ticker: {price, open, ret}}``
 - ``feed``: newest-last :class:`FeedItem` list (conference blocks group their messages)
 - ``holdings``, ``trades`` (newest first), ``stats``, ``status``, ``progress``, ``current_date``, ``run_id``
+- ``sandbox``: where the run's skills run and why (``initial_state``'s ``sandbox``;
+  ``sandbox_summary`` is the one line the panel shows)
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from app.models.live_series import BoundedSeries, RateCounter, finite
+from backend.schema.sandbox import EffectiveSandbox
 
 SECTIONS = ("equity", "stages", "rates", "prices", "tickers", "feed", "holdings", "trades", "status")
 CURVES = ("equity", "baseline", "baseline_vw", "momentum")
@@ -63,6 +68,15 @@ class FeedItem:
     ts: float | None = None  # epoch seconds when known
     children: list["FeedItem"] = field(default_factory=list)
     open: bool = False  # a conference still in progress
+
+
+def _sandbox(value: Any) -> EffectiveSandbox | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        return EffectiveSandbox.model_validate({k: v for k, v in value.items() if k in EffectiveSandbox.model_fields})
+    except ValidationError:
+        return None  # an older Gateway's state: no sandbox line rather than a wrong one
 
 
 def _epoch_s(value: Any) -> float | None:
@@ -117,6 +131,7 @@ class LiveModel:
         self.holdings: list[dict[str, Any]] = []
         self.trades: list[dict[str, Any]] = []
         self.stats: dict[str, Any] = {}
+        self.sandbox: EffectiveSandbox | None = None
         self.dirty: set[str] = set(SECTIONS)
 
     # -- observers ------------------------------------------------------------
@@ -132,6 +147,11 @@ class LiveModel:
     def take_feed_touched(self) -> set[int]:
         touched, self.feed_touched = self.feed_touched, set()
         return touched
+
+    @property
+    def sandbox_summary(self) -> str | None:
+        """``process (floor from SKILL_SANDBOX_MODE)``, or None when the Gateway did not say."""
+        return self.sandbox.summary() if self.sandbox is not None else None
 
     def todays_trades(self) -> list[dict[str, Any]]:
         day = self.current_date
@@ -187,6 +207,7 @@ class LiveModel:
         self.holdings = list(state.get("holdings") or [])
         self.trades = list(state.get("trades") or [])[: self.max_trades]
         self.stats = dict(state.get("stats") or {})
+        self.sandbox = _sandbox(state.get("sandbox"))
         self._tickers(state.get("realtime_prices") or {}, None)
         for item in reversed(state.get("feed_history") or []):  # newest first on the wire
             if isinstance(item, dict) and item.get("type") in FEED_EVENT_TYPES:

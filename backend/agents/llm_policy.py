@@ -174,7 +174,7 @@ class LlmPolicy:
 
     def model_for(self, agent: Any) -> str:
         """The roster's model, else AGENT.md's, else ``AGENT_<ID>_MODEL_NAME``, else ``MODEL_NAME``."""
-        return agent.spec.model or agent.profile.model or self.settings.agent_model(agent.id)[1]
+        return agent.spec.model or agent.profile.model or self.settings.agent_model(agent.id)
 
     async def analyse(self, agent: Any, work: Any, rules_signals: list[TickerSignal],
                       emit: Emit) -> list[TickerSignal]:

@@ -43,6 +43,12 @@ HEADLESS_SNAPSHOT_DAYS = 10
 SNAPSHOT_INTERVAL_S = 0.25
 
 
+def _settings_digest(settings: Any) -> str | None:
+    from backend.config import Settings, settings_digest
+
+    return settings_digest(settings) if isinstance(settings, Settings) else None
+
+
 class RunStopped(Exception):
     """Raised between stages when a stop was requested."""
 
@@ -103,6 +109,7 @@ class RunEngine:
         self.pipeline = TradingPipeline(self.run_id, self.config, self.market, self.team, self.state,
                                         self.executor, self.emit, gate=gate, record_trade=self._journal_trade,
                                         control=self, llm=llm)
+        self._announce_sandbox()
 
     # -- resume -----------------------------------------------------------------
     def _restore(self) -> None:
@@ -170,6 +177,14 @@ class RunEngine:
         # message stays in events.jsonl (it would triple the state file).
         self._feed.append(event.model_dump(mode="json", exclude_none=True, exclude={"data"}))
 
+    def _announce_sandbox(self) -> None:
+        # A run that asked for less isolation than the operator's floor says so
+        # (the effective mode and why are also in runtime_state.json).
+        sandbox = self.executor.sandbox
+        if sandbox is not None and sandbox.reason == "raised_to_floor":
+            log.warning("run %s: %s", self.run_id, sandbox.note)
+            self.emit(ev.System(content=f"sandbox: {sandbox.note}"))
+
     def _warn(self, message: str) -> None:
         # Called from the executor on first in-process skill use.
         self.emit(ev.System(content=message))
@@ -202,7 +217,8 @@ class RunEngine:
     def health(self) -> dict[str, Any]:
         return {"status": self.status, "run_id": self.run_id, "mode": self.mode,
                 "current_date": self.current_date, "stage": self.stage, "progress": self.progress,
-                "days_completed": self.state.days_completed, "days_total": self.days_total}
+                "days_completed": self.state.days_completed, "days_total": self.days_total,
+                "sandbox_mode": self.executor.mode, "settings_digest": _settings_digest(self.settings)}
 
     # -- persistence --------------------------------------------------------------
     def _journal_trade(self, row: dict[str, Any]) -> None:

@@ -57,6 +57,7 @@ def server_state(engine: "RunEngine", feed_history: list[dict[str, Any]]) -> dic
         "dashboard": {"summary": summary, "holdings": holdings, "stats": stats,
                       "trades": state.recent_trades, "leaderboard": leaderboard},
         "market_status": engine.market_status(),
+        "sandbox": sandbox_state(engine),
         "last_day_history": state.day_history,
         "feed_history": feed_history,
         "metrics": run_metrics(engine),
@@ -75,8 +76,16 @@ def runtime_state(engine: "RunEngine", updated_at: str) -> dict[str, Any]:
         "progress": engine.progress,
         "stage": engine.stage,
         "gateway_pid": engine.gateway_pid,
+        "sandbox": sandbox_state(engine),
         "updated_at": updated_at,
     }
+
+
+def sandbox_state(engine: "RunEngine") -> dict[str, Any]:
+    """Where this run's skills run and why (``EffectiveSandbox``), plus the calls by backend so far."""
+    executor = engine.executor
+    chosen = executor.sandbox.model_dump() if executor.sandbox is not None else {"mode": executor.mode}
+    return {**chosen, "calls": dict(executor.calls)}
 
 
 def write_all(engine: "RunEngine", server: dict[str, Any], runtime: dict[str, Any],

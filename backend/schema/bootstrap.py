@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from backend.schema.sandbox import SandboxMode
+
 ROLES = (
     "fundamentals_analyst", "technical_analyst", "sentiment_analyst",
     "valuation_analyst", "risk_manager", "portfolio_manager",
@@ -79,7 +81,9 @@ class BootstrapConfig(BaseModel):
     market: MarketSource = Field(default_factory=MarketSource)
     agents: list[AgentSpec] = Field(default_factory=default_roster)
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
-    sandbox_mode: Literal["none", "process", "docker", "kubernetes"] = "none"
+    # A request: absent means the operator's floor; a weaker one runs at the
+    # floor (backend/tools/sandbox_floor.py).
+    sandbox_mode: SandboxMode | None = None
     pace_seconds: float = Field(0.0, ge=0, le=3600)
 
     @field_validator("tickers")

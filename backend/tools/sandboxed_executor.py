@@ -10,6 +10,9 @@ Backends:
 - ``none`` -- :class:`NoSandboxBackend`: imports and calls the entry point in
   this process. Development only; warns once per process.
 - ``process``, ``docker``, ``kubernetes`` -- see ``backend/tools/sandbox/``.
+
+:func:`make_executor` builds a run's executor: the run's requested mode
+raised to the operator's floor (``backend/tools/sandbox_floor.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ import asyncio
 import contextlib
 import importlib.util
 import io
+import collections
 import logging
+import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +35,7 @@ from typing import Any, Callable, Literal
 import jsonschema_rs
 from pydantic import BaseModel
 
+from backend.schema.sandbox import EffectiveSandbox
 from backend.skills.spec import SkillSpec
 
 log = logging.getLogger(__name__)
@@ -41,6 +48,18 @@ NONE_BACKEND_WARNING = (
     "SECURITY WARNING: skills run with SKILL_SANDBOX_MODE=none, in-process and without "
     "isolation (development only). Use SKILL_SANDBOX_MODE=process or docker in production."
 )
+# Variables an in-process skill must not find in os.environ (tokens, API keys,
+# the tokens file): the process backends start children with an environment of
+# their own, but ``none`` shares this process's.
+SECRET_ENV_RE = re.compile(r"(TOKEN|TOKENS_FILE|API_KEY|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
+
+
+def scrub_secret_environ(environ: "os._Environ[str] | dict[str, str]" = os.environ) -> list[str]:
+    """Remove secret-looking variables from ``environ``; returns the names removed."""
+    names = [name for name in list(environ) if SECRET_ENV_RE.search(name)]
+    for name in names:
+        environ.pop(name, None)
+    return names
 
 
 class SkillError(BaseModel):
@@ -114,9 +133,15 @@ class NoSandboxBackend(SandboxBackend):
     _warned = False
     _lock = threading.Lock()
 
-    def __init__(self, on_first_use: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_first_use: Callable[[str], None] | None = None, scrub_environ: bool = False) -> None:
         self._on_first_use = on_first_use
         self._modules: dict[str, ModuleType] = {}
+        if scrub_environ:
+            # What this process already read (its settings) stays in memory: an
+            # in-process skill is not isolated, which is why a floor exists.
+            removed = scrub_secret_environ()
+            if removed:
+                log.info("in-process skills: removed %s from this process's environment", ", ".join(removed))
 
     def _warn_once(self) -> None:
         with NoSandboxBackend._lock:
@@ -186,10 +211,13 @@ class SkillExecutor:
     """
 
     def __init__(self, backend: SandboxBackend, limits: SandboxLimits | None = None,
-                 validate: bool = True) -> None:
+                 validate: bool = True, sandbox: EffectiveSandbox | None = None) -> None:
         self.backend = backend
         self.limits = limits or SandboxLimits()
         self.validate = validate
+        self.sandbox = sandbox  # how the mode was chosen (make_executor); None when built by hand
+        # Calls by the backend that actually ran them (SkillResult.backend).
+        self.calls: collections.Counter[str] = collections.Counter()
         self._validators: dict[tuple[str, str], Any] = {}
 
     @property
@@ -214,6 +242,7 @@ class SkillExecutor:
         return f"at {where}: {error.message}"
 
     def _finish(self, spec: SkillSpec, result: SkillResult) -> SkillResult:
+        self.calls[result.backend] += 1
         if result.ok:
             problem = self._check(spec, "output", result.output)
             if problem is not None:
@@ -257,10 +286,10 @@ class SkillExecutor:
 
 
 def make_backend(mode: str, *, on_first_use: Callable[[str], None] | None = None,
-                 settings: Any | None = None) -> SandboxBackend:
+                 settings: Any | None = None, scrub_environ: bool = False) -> SandboxBackend:
     """The backend for a sandbox mode name."""
     if mode == "none":
-        return NoSandboxBackend(on_first_use=on_first_use)
+        return NoSandboxBackend(on_first_use=on_first_use, scrub_environ=scrub_environ)
     # The isolating backends live in backend/tools/sandbox/ (imported lazily:
     # they pull in the docker and kubernetes clients).
     from backend.tools import sandbox
@@ -277,19 +306,33 @@ def limits_from_settings(settings: Any) -> SandboxLimits:
     )
 
 
-def make_executor(mode: str | None = None, settings: Any | None = None,
+def make_executor(requested: str | None = None, settings: Any | None = None,
                   on_first_use: Callable[[str], None] | None = None) -> SkillExecutor:
-    """Build the executor the settings ask for (``mode`` overrides the setting)."""
+    """The executor of a run: ``requested`` (its BOOTSTRAP's ``sandbox_mode``) raised to the floor.
+
+    The floor is the mode of the saved sandbox settings (``PUT /sandbox/settings``),
+    else ``SKILL_SANDBOX_MODE``; the saved limits and image apply as well. A
+    request for less isolation runs at the floor: ``executor.sandbox`` says
+    so (``reason == "raised_to_floor"``). With the effective mode ``none``,
+    secrets are removed from this process's environment first.
+    """
+    from backend.runtime.sandbox_settings import SandboxSettingsStore, operator_floor
+    from backend.tools.sandbox_floor import choose_sandbox
+
     if settings is None:
         from backend.config import get_settings
 
         settings = get_settings()
-    chosen = mode or settings.skill_sandbox_mode
-    backend = make_backend(chosen, on_first_use=on_first_use, settings=settings)
-    return SkillExecutor(backend, limits_from_settings(settings))
+    floor, source = operator_floor(settings)
+    if source == "sandbox_settings":
+        settings = SandboxSettingsStore(settings).apply(settings)
+    sandbox = choose_sandbox(requested, floor, source)  # type: ignore[arg-type]
+    backend = make_backend(sandbox.mode, on_first_use=on_first_use, settings=settings, scrub_environ=True)
+    return SkillExecutor(backend, limits_from_settings(settings), sandbox=sandbox)
 
 
 __all__ = [
     "NONE_BACKEND_WARNING", "NoSandboxBackend", "SandboxBackend", "SandboxLimits", "SkillError",
-    "SkillExecutor", "SkillResult", "make_backend", "make_executor", "parse_memory", "truncate",
+    "SkillExecutor", "SkillResult", "make_backend", "make_executor", "parse_memory", "scrub_secret_environ",
+    "truncate",
 ]

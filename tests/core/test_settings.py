@@ -13,7 +13,6 @@ def test_defaults_match_the_architecture(monkeypatch):
     assert (s.agent_service_port, s.trading_service_port, s.news_service_port, s.runtime_service_port,
             s.gateway_port) == (8000, 8001, 8002, 8003, 8765)
     assert s.evotraders_host == "127.0.0.1"
-    assert s.gateway_ws_url == "ws://127.0.0.1:8765"
     assert s.initial_cash == 100_000 and s.margin_requirement == 0.0 and s.max_comm_cycles == 2
     assert s.skill_sandbox_mode == "none" and s.skill_sandbox_image == "python:3.11-slim"
     assert s.enable_dashboard_compat_exports is True
@@ -27,7 +26,7 @@ def test_environment_overrides_and_derived_urls(monkeypatch):
     s = load_settings()
     assert s.tickers == ["AAPL", "NVDA"]
     assert s.trading_service_url == "http://127.0.0.1:9101"
-    assert s.agent_model("technical_analyst")[1] == "tiny-model"
+    assert s.agent_model("technical_analyst") == "tiny-model"
 
 
 @pytest.mark.parametrize("var,value,needle", [

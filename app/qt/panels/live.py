@@ -322,7 +322,10 @@ class LivePanel(QWidget):
         value = m.stats.get("totalAssetValue")
         equity = f" - equity {_fmt(float(value))}" if isinstance(value, (int, float)) else ""
         run = m.run_id or "no run"
-        self.run_label.setText(f"Run {run}: {m.status}{' on ' + m.current_date if m.current_date else ''}{equity}")
+        skills = f" - skills: {m.sandbox_summary}" if m.sandbox_summary else ""
+        self.run_label.setText(f"Run {run}: {m.status}{' on ' + m.current_date if m.current_date else ''}"
+                               f"{equity}{skills}")
+        self.run_label.setToolTip(m.sandbox.note if m.sandbox is not None else "")
         self.progress.setValue(int(max(0.0, min(1.0, m.progress)) * 1000))
 
     def _refresh_tickers(self) -> None:
