@@ -51,11 +51,16 @@ def _live_schema(service) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_url(f"{service.url}/openapi.json", headers=AUTH)
 
 
-def _fuzz(schema: schemathesis.BaseSchema, pinned: dict[str, Any]) -> list[str]:
-    """Fuzz every operation; returns one line per operation and way that failed."""
+def _fuzz(schema: schemathesis.BaseSchema, pinned: dict[str, Any], headers: dict[str, str] | None = None,
+          only: Any = None) -> list[str]:
+    """Fuzz every operation (or those ``only(operation)`` keeps); one line per operation and way that failed."""
+    headers = headers or AUTH
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 3
+    if only is not None:
+        operations = [op for op in operations if only(op)]
+        assert operations, "the filter kept no operation"
     for operation in operations:
         names = {p.name for p in operation.path_parameters}
         real_path = {k: v for k, v in pinned.items() if k in names}
@@ -72,7 +77,7 @@ def _fuzz(schema: schemathesis.BaseSchema, pinned: dict[str, Any]) -> list[str]:
             @FUZZ_SETTINGS
             @given(case=strategy)
             def run(case) -> None:
-                case.call_and_validate(headers=AUTH, checks=CHECKS)
+                case.call_and_validate(headers=headers, checks=CHECKS)
 
             try:
                 run()
