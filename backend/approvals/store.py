@@ -40,6 +40,7 @@ from backend.schema.api_approvals import (
     OrderSnapshot,
 )
 from backend.storage.ids import InvalidIdError
+from backend.storage.jsonl import cut_torn_tail_of
 from backend.storage.run_store import RunStore
 
 log = logging.getLogger(__name__)
@@ -106,22 +107,20 @@ class ApprovalStore:
             return len(self._approvals)
 
     def _replay(self, path: Path) -> None:
-        data = path.read_bytes()
-        good_end = 0
-        for line in data.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break  # torn tail: the write never finished, so it was never acknowledged
-            try:
-                change = ApprovalChange.model_validate_json(line)
-            except ValidationError:
-                break
-            self._apply(change)
-            good_end += len(line)
-        if good_end != len(data):
-            log.warning("%s: cutting off %d bytes of a torn last line", path, len(data) - good_end)
-            with open(path, "r+b") as fh:
-                fh.truncate(good_end)
-                os.fsync(fh.fileno())
+        # A torn last line is a write that never finished, so it was never acknowledged: cut it.
+        cut_torn_tail_of(path)
+        skipped = 0
+        with open(path, "rb") as fh:
+            for line in fh:
+                try:
+                    change = ApprovalChange.model_validate_json(line)
+                except ValidationError:
+                    # A corrupt line (an older writer's) costs that one change, not every later one.
+                    skipped += 1
+                    continue
+                self._apply(change)
+        if skipped:
+            log.warning("%s: skipped %d corrupt line(s)", path, skipped)
 
     def _apply(self, change: ApprovalChange) -> None:
         a = change.approval

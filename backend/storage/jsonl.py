@@ -46,6 +46,21 @@ def cut_torn_tail(fd: int) -> int:
     return size - end
 
 
+def cut_torn_tail_of(path: Path) -> int:
+    """``cut_torn_tail`` of the file at ``path`` (0 if it is missing), logged when it cut something."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return 0
+    try:
+        cut = cut_torn_tail(fd)
+    finally:
+        os.close(fd)
+    if cut:
+        log.warning("%s: cut a torn last line of %d bytes", path, cut)
+    return cut
+
+
 def _open_append(path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)

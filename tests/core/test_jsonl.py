@@ -199,3 +199,30 @@ def test_the_atomic_failpoints_kill_mid_snapshot_and_leave_the_previous_file(tmp
         assert temp.stat().st_size > 0 and parse_line(temp.read_bytes()) is None
     else:  # written in full, never renamed
         assert json.loads(temp.read_text())["n"] == 4
+
+
+def test_the_approval_store_replays_past_a_corrupt_line_and_cuts_a_torn_tail(tmp_path):
+    from backend.approvals.store import ApprovalStore
+    from backend.errors import NotFoundError
+    from backend.schema.api_approvals import ApprovalCreate
+    from backend.storage.run_store import RunStore
+    from backend.storage.workspaces import WorkspaceStore
+
+    runs = RunStore(tmp_path / "runs", WorkspaceStore(tmp_path / "ws"))
+    runs.create_run("default", run_id="r1", overrides={"approval": {"mode": "all", "timeout_seconds": 60}})
+    first = ApprovalStore(runs)
+    first.load()
+    filed = [first.file(ApprovalCreate(run_id="r1", date="2025-02-03", ticker=t, action="long", quantity=10,
+                                       price=100.0))[0] for t in ("AAPL", "MSFT", "NVDA")]
+    path = runs.paths("r1").state_dir / "approvals.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3
+    # What the old two-call writer left: a line cut short with the MSFT line appended to it, then a torn tail.
+    damaged = lines[0] + lines[1][:40] + lines[1] + lines[2] + lines[2][:25]
+    path.write_bytes(damaged)
+    again = ApprovalStore(runs)
+    assert again.load() == 2  # the corrupt line costs MSFT's filing; NVDA's, after it, is not lost
+    assert again.get(filed[0].id) == filed[0] and again.get(filed[2].id) == filed[2]
+    with pytest.raises(NotFoundError):
+        again.get(filed[1].id)
+    assert path.read_bytes() == damaged[: -25]  # the torn tail is cut, nothing else
