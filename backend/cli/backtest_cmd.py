@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workspace", default="default", help="workspace to create the run from")
     parser.add_argument("--csv-dir", default=None, help="use CSV market data from this folder")
     parser.add_argument("--sandbox", choices=["none", "process", "docker", "kubernetes"], default=None,
-                        help="skill sandbox mode for this run")
+                        help="ask for this skill sandbox (at least SKILL_SANDBOX_MODE / the saved setting)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run)
 
