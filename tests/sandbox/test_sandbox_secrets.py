@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 from unittest import mock
@@ -64,3 +65,35 @@ def test_scrubbing_removes_exactly_the_secret_looking_variables(pairs):
     assert environ == {n: v for n, v in before.items() if n not in removed}
     suffixes = ("_TOKEN", "_API_KEY", "_SECRET", "_PASSWORD", "_TOKENS_FILE", "_CREDENTIALS")
     assert {n for n in before if n.endswith(suffixes)} <= set(removed)  # every generated secret name goes
+
+
+async def test_a_kubernetes_pod_is_given_no_secret():
+    """No cluster runs here: the recorded-API stand-in (sandbox_fake_kube) shows the Pod spec the backend sends."""
+    from kubernetes import client
+
+    from backend.tools.sandbox.isolation import Isolation
+    from backend.tools.sandbox.kubernetes_backend import KubernetesSandboxBackend
+    from backend.tools.sandboxed_executor import SandboxLimits, SkillExecutor
+    from sandbox_fake_kube import FakeKube
+
+    planted = {name: f"secret-{secrets.token_hex(12)}" for name in SECRET_NAMES}
+    fake = FakeKube(Isolation(use_bwrap=False)).start()
+    try:
+        with mock.patch.dict(os.environ, planted):
+            backend = KubernetesSandboxBackend(
+                image=DOCKER_IMAGE, namespace="evotraders", poll_interval=0.05,
+                api_client=client.ApiClient(client.Configuration(host=fake.host)))
+            try:
+                result = await SkillExecutor(backend, SandboxLimits(timeout_s=10)).run(
+                    load_skill(SKILLS_DIR / "env_dump"), {})
+            finally:
+                await backend.close()
+    finally:
+        fake.stop()
+    assert result.ok, result.error
+    pod = next(obj for obj in fake.created if obj["kind"] == "Pod")
+    containers = pod["spec"]["containers"]
+    assert [c.get("env") for c in containers] == [[{"name": "HOME", "value": "/tmp"}]]
+    assert not any(c.get("envFrom") for c in containers)
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    assert not any(value in json.dumps(pod) for value in planted.values())
