@@ -283,7 +283,8 @@ class ManagedProcess:
             self._set_status(ProcessStatus.restarting)
             tracker = self._tracker
             self.message = (f"restarting in {delay:g}s after: {reason} "
-                            f"({tracker.without_progress} of {self.spec.max_restarts} restarts without progress)")
+                            f"(restart {tracker.without_progress} of at most {self.spec.max_restarts} since the "
+                            f"last progress)")
             try:
                 await asyncio.wait_for(self._stop_event.wait(), delay)
             except TimeoutError:

@@ -87,7 +87,8 @@ async def test_stop_cancels_a_pending_restart(supervisor):
                                       backoff_base=600, backoff_cap=600))
     await proc.start()
     await proc.wait_status(ProcessStatus.restarting, timeout=30)
-    assert proc.message == "restarting in 600s after: exited with code 3 (1 of 5 restarts without progress)"
+    assert proc.message == ("restarting in 600s after: exited with code 3 "
+                            "(restart 1 of at most 5 since the last progress)")
     await proc.stop()  # would hang for 10 minutes if the back-off were not cancelled
     assert proc.status is ProcessStatus.stopped and proc.restarts == 0
 
