@@ -41,7 +41,7 @@ class SandboxPanel(QWidget):
         self.controls.add(self.mode, "Where skills run")
         for name, widget in self.inputs.items():
             self.controls.add(widget, HINTS.get(name, ""))
-        self.controls.add(self.save_button, "Validate and save; new runs use these settings")
+        self.controls.add(self.save_button, "Validate and save; every new run gets at least this isolation (a floor)")
         self.controls.add(self.reset_button, "Drop unsaved edits")
         self.controls.add(self.probe_button, "Run the probe skill in the selected mode")
         self.model.add_listener(self._on_model)
@@ -197,7 +197,7 @@ class SandboxPanel(QWidget):
         if self.controls.read_only:
             return
         self.save_button.setEnabled(self.model.valid and self.model.dirty)
-        self.save_button.setToolTip("Validate and save; new runs use these settings" if self.model.valid
+        self.save_button.setToolTip("Validate and save; every new run gets at least this isolation (a floor)" if self.model.valid
                                     else "Fix the marked fields first")
         self.probe_button.setEnabled(not self.model.probing)
 
