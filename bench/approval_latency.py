@@ -33,7 +33,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 
 from backend.approvals.client import ApprovalsClient  # noqa: E402
 from backend.security.tokens import Role, generate_registry  # noqa: E402
-from tests.approvals.stack import AgentService, create_run, free_port, stack_env  # noqa: E402
+from tests.approvals.stack import AgentService, create_run, free_port, run_env, stack_env  # noqa: E402
 
 TARGET_P95_MS = 500.0
 LISTEN_RE = re.compile(r"gateway listening on (ws://\S+) ")
@@ -114,7 +114,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     service = AgentService(env, root / "agent_service.log", port).start()
     create_run(root, "bench", {"mode": "all", "timeout_seconds": 600}, start=args.start, end=args.end,
                tickers=args.tickers)
-    proc, url = start_gateway(env, "bench", root / "gateway.log")
+    proc, url = start_gateway(run_env(env, registry, "bench"), "bench", root / "gateway.log")
     token = registry.tokens[Role.operator]
     try:
         async with ApprovalsClient(service.url, token=token, user="bench") as api:

@@ -14,6 +14,12 @@ missed. Filing is idempotent per (run, date, ticker): a Gateway restarted in
 the middle of a day re-runs it, files the same orders again and so
 re-attaches to their approvals, including those decided meanwhile. Expiry is
 agent_service's alone; the gate only observes it.
+
+An approval never decides *what* executes: an approved one lets the PM's own
+order go ahead, at most at the PM's quantity (:mod:`.order_check`). An
+approval that differs from the PM's order (a refused re-filing, or one
+changed after filing) drops the order; the refusal is a ``system`` event in
+the run's stream and event log.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from typing import Any
 
 import httpx
 
-from backend.approvals.client import ApprovalsApiError, ApprovalsClient
+from backend.approvals.client import ApprovalConflict, ApprovalsApiError, ApprovalsClient
+from backend.approvals.order_check import executable, mismatch
 from backend.approvals.policy import approval_reasons
 from backend.pipeline.approval_gate import GateOutcome, GateRequest
 from backend.schema import events as ev
@@ -45,7 +52,7 @@ class HumanApprovalGate:
     """Files held orders with agent_service and waits for their decisions.
 
     Args:
-        client: the approvals API client (operator or admin token).
+        client: the approvals API client (the run's own credential).
         run_id: the run this Gateway serves.
         policy: the run's approval policy (which orders are held).
     """
@@ -60,6 +67,7 @@ class HumanApprovalGate:
         self._watcher: asyncio.Task[None] | None = None
         self._after = 0
         self._unreachable_told = False
+        self._orders: dict[str, tuple[GateRequest, OrderDecision]] = {}  # approval id -> what it was filed for
 
     def bind(self, engine: Any) -> None:
         """Emit events and run status through ``engine`` (the :class:`RunEngine`)."""
@@ -155,18 +163,53 @@ class HumanApprovalGate:
                                               reason=f"no price for {order.ticker} to file an approval")
         if held:
             self._ensure_watcher()
-            filed = [(index, order, await self._file(request, order, reasons)) for index, order, reasons in held]
-            for _, _, approval in filed:
+            filed: list[tuple[int, OrderDecision, Approval]] = []
+            for index, order, reasons in held:
+                approval = await self._file(request, order, reasons)
+                if isinstance(approval, Approval):
+                    filed.append((index, order, approval))
+                else:
+                    outcomes[index] = self._refuse(order, None, approval)
+            for _, order, approval in filed:
+                self._orders[approval.id] = (request, order)
                 self._emit(_requested_event(approval))
             resolved = await self._wait([approval.id for _, _, approval in filed])
             # Let the Gateway flush approval_resolved before the rest of the day,
             # which runs without yielding to the event loop, holds it back.
             await asyncio.sleep(0)
             for index, order, approval in filed:
-                outcomes[index] = _outcome(order, resolved[approval.id])
+                outcomes[index] = self._outcome(request, order, resolved[approval.id])
+                self._orders.pop(approval.id, None)
         return [outcomes[i] for i in range(len(request.orders))]
 
-    async def _file(self, request: GateRequest, order: OrderDecision, reasons: list[str]) -> Approval:
+    def _resolved_event(self, a: Approval) -> ev.ApprovalResolved:
+        event = _resolved_event(a)
+        if a.outcome == "approved" and a.id in self._orders:
+            request, order = self._orders[a.id]
+            why = mismatch(order, a, request.run_id, request.date)
+            if why is not None:  # what the desk shows must be what happens: nothing executes
+                event = event.model_copy(update={"outcome": "rejected", "quantity": None,
+                                                 "reason": f"refused: {why}"})
+        return event
+
+    def _outcome(self, request: GateRequest, order: OrderDecision, a: Approval) -> GateOutcome:
+        if a.outcome != "approved":
+            return GateOutcome(order=order, approved=False, approval_id=a.id, reason=a.reason)
+        why = mismatch(order, a, request.run_id, request.date)
+        if why is not None:
+            return self._refuse(order, a.id, f"approval {a.id} does not match the portfolio manager's order ({why})")
+        return GateOutcome(order=executable(order, a), approved=True, approval_id=a.id, reason=a.reason)
+
+    def _refuse(self, order: OrderDecision, approval_id: str | None, why: str) -> GateOutcome:
+        """Drop ``order``, saying so in the run's stream and log (a ``system`` event) and the Gateway log."""
+        text = (f"approvals: refused to execute {order.ticker} {order.action} {order.quantity}: {why}; "
+                "the order is dropped")
+        log.warning("run %s: %s", self.run_id, text)
+        self._emit(ev.System(content=text))
+        return GateOutcome(order=order, approved=False, approval_id=approval_id, reason=why)
+
+    async def _file(self, request: GateRequest, order: OrderDecision, reasons: list[str]) -> Approval | str:
+        """The approval of ``order``, or why agent_service refused it (filed before with another order)."""
         facts = request.context.get(order.ticker, {})
         body = ApprovalCreate(
             run_id=request.run_id, date=request.date, ticker=order.ticker, action=order.action,  # type: ignore[arg-type]
@@ -178,6 +221,10 @@ class HumanApprovalGate:
             self._check_stop()
             try:
                 approval, _ = await self.client.file(body)
+            except ApprovalConflict as err:
+                # Filed before with a different order: agent_service audited it; the order is not executed.
+                self._update(err.approval)
+                return err.detail
             except httpx.HTTPError as err:
                 self._unreachable(err)
             except ApprovalsApiError as err:
@@ -204,7 +251,7 @@ class HumanApprovalGate:
                 for i, approval in current.items():
                     if not approval.pending and i not in told:
                         told.add(i)
-                        self._emit(_resolved_event(approval))
+                        self._emit(self._resolved_event(approval))
                 if len(told) == len(ids):
                     return current
                 if not waiting:
@@ -237,12 +284,3 @@ def _resolved_event(a: Approval) -> ev.ApprovalResolved:
         approval_id=a.id, decision=a.status, decided_by=a.decided_by or "", reason=a.reason,  # type: ignore[arg-type]
         ts=int(time.time() * 1000), quantity=a.decided_quantity, outcome=a.outcome, run_id=a.run_id,
         date=a.date, ticker=a.ticker, action=a.action, requested_quantity=a.quantity)
-
-
-def _outcome(order: OrderDecision, a: Approval) -> GateOutcome:
-    if a.outcome == "approved" and a.decided_quantity:
-        # The approval's own order is what the human saw; a re-run day files the same one.
-        executed = order.model_copy(update={"ticker": a.ticker, "action": a.action,
-                                            "quantity": a.decided_quantity})
-        return GateOutcome(order=executed, approved=True, approval_id=a.id, reason=a.reason)
-    return GateOutcome(order=order, approved=False, approval_id=a.id, reason=a.reason)

@@ -49,6 +49,20 @@ FILE_NAME = "approvals.jsonl"
 Listener = Callable[[ApprovalChange], None]
 
 
+class RefilingConflict(ConflictError):
+    """A re-filing for a (run, date, ticker) already filed with a different order; carries the filed approval."""
+
+    def __init__(self, approval: Approval, attempted: OrderSnapshot) -> None:
+        self.approval = approval
+        super().__init__(
+            f"approval {approval.id} for {approval.run_id} {approval.date} {approval.ticker} was filed as "
+            f"{_describe(_order(approval))}; a re-filing as {_describe(attempted)} is refused (audited)")
+
+
+def _describe(order: OrderSnapshot) -> str:
+    return f"{order.action} {order.quantity} @ {order.price:g}"
+
+
 class AlreadyDecided(ConflictError):
     """A decision on an approval that is no longer pending; carries its current state."""
 
@@ -148,13 +162,15 @@ class ApprovalStore:
     def _file(self, run_id: str) -> Path:
         return self.runs.paths(run_id).state_dir / FILE_NAME
 
-    def _record(self, kind: ChangeKind, approval: Approval) -> Approval:
+    def _record(self, kind: ChangeKind, approval: Approval, attempted: OrderSnapshot | None = None,
+                actor: str | None = None) -> Approval:
         """Persist one change (fsynced), then apply and broadcast it."""
         # Microsecond wall time keeps sequence numbers increasing across restarts
         # even if the run holding the highest one is deleted meanwhile.
         seq = max(self._seq + 1, time.time_ns() // 1000)
         approval = approval.model_copy(update={"seq": seq})
-        change = ApprovalChange(seq=seq, ts=iso(self.clock()), kind=kind, approval=approval)
+        change = ApprovalChange(seq=seq, ts=iso(self.clock()), kind=kind, approval=approval,
+                                attempted=attempted, actor=actor)
         path = self._file(approval.run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         created = not path.exists()
@@ -177,11 +193,23 @@ class ApprovalStore:
         return approval
 
     def file(self, request: ApprovalCreate, filed_by: str = "") -> tuple[Approval, bool]:
-        """File an approval; ``(approval, created)``. The same day and ticker again returns the first."""
+        """File an approval; ``(approval, created)``.
+
+        The same run, day and ticker again returns the first approval if the
+        order is the same (action, quantity, price), and otherwise raises
+        :class:`RefilingConflict` after recording the attempt (a ``refused`` change).
+        """
         with self._lock:
             existing = self._keys.get((request.run_id, request.date, request.ticker))
             if existing is not None:
-                return self._approvals[existing], False
+                current = self._approvals[existing]
+                if (current.action, current.quantity, current.price) == \
+                        (request.action, request.quantity, request.price):
+                    return current, False
+                attempted = OrderSnapshot(ticker=request.ticker, action=request.action, quantity=request.quantity,
+                                          price=request.price, notional=round(request.quantity * request.price, 2))
+                self._record("refused", current, attempted=attempted, actor=filed_by or "gateway")
+                raise RefilingConflict(self._approvals[existing], attempted)
             try:
                 config, _ = self.runs.read_bootstrap(request.run_id)
             except InvalidIdError as err:
@@ -279,6 +307,12 @@ class ApprovalStore:
         entries = []
         for change in self.changes(run_id):
             a = change.approval
+            if change.kind == "refused":
+                entries.append(AuditEntry(seq=change.seq, ts=change.ts, run_id=a.run_id, date=a.date,
+                                          approval_id=a.id, event="refused", actor=change.actor or "gateway",
+                                          reason="re-filed with a different order; refused",
+                                          before=_order(a), after=None, attempted=change.attempted))
+                continue
             if change.kind == "filed":
                 entries.append(AuditEntry(seq=change.seq, ts=change.ts, run_id=a.run_id, date=a.date,
                                           approval_id=a.id, event="filed", actor=a.filed_by or "gateway",

@@ -160,7 +160,7 @@ class RuntimeController:
 
         # New Gateways run their skills in the sandbox an admin chose last.
         effective = SandboxSettingsStore(self.settings).apply(self.settings)
-        env = {**settings_env(effective), **self.registry.as_env()}
+        env = {**settings_env(effective), **self.registry.gateway_env(run_id)}  # its own run credential, never the secret
         spec = ProcessSpec(
             name=self._name(run_id), argv=argv, env=env, cwd=PROJECT_ROOT,
             log_path=paths.logs_dir / "gateway.log", health_url=f"http://{self.host}:{port}/health",

@@ -25,6 +25,7 @@ from backend.runtime.controller import settings_env
 from backend.runtime.ports import check_port_free, free_port
 from backend.runtime.process_spec import ProcessSpec, RestartPolicy
 from backend.runtime.supervisor import ProcessSupervisor
+from backend.security.run_credentials import RUN_SECRET_ENV
 from backend.security.tokens import TokenRegistry, generate_registry, registry_from_settings, write_tokens_file
 from backend.storage.atomic import atomic_write_json
 
@@ -95,7 +96,9 @@ class LocalStack:
             self.ports[svc.name] = port or free_port(host)
         configured = registry_from_settings(settings)
         self.generated_tokens = not configured.configured
-        self.tokens: TokenRegistry = configured if configured.configured else generate_registry()
+        # The run secret derives each Gateway's approval-filing credential; a stack
+        # configured without one makes a fresh one (it lives only in its children's environment).
+        self.tokens: TokenRegistry = (configured if configured.configured else generate_registry()).with_run_secret()
         self.supervisor = ProcessSupervisor()
         self.urls = {svc.name: f"http://{host}:{self.ports[svc.name]}" for svc in SERVICES}
 
@@ -103,11 +106,14 @@ class LocalStack:
     def tokens_file(self) -> Path:
         return self.state_dir / "tokens.json"
 
-    def child_env(self) -> dict[str, str]:
+    def child_env(self, service: str | None = None) -> dict[str, str]:
+        """The environment of a service child; only agent_service (which verifies run
+        credentials) and runtime_service (which derives them for its Gateways) get the run secret."""
         env = settings_env(self.settings)
         for svc in SERVICES:
             env[svc.url_setting.upper()] = self.urls[svc.name]
         env.update(self.tokens.as_env())
+        env.update(self.tokens.run_secret_env() if service in ("agent", "runtime") else {RUN_SECRET_ENV: ""})
         return env
 
     def child_settings(self) -> Any:
@@ -123,7 +129,6 @@ class LocalStack:
             check_port_free(self.host, self.ports["runtime"])
 
     def _specs(self) -> list[ProcessSpec]:
-        env = self.child_env()
         specs = []
         # runtime_service first: a run's Gateway can start as soon as it answers,
         # while the other services are still importing.
@@ -131,7 +136,7 @@ class LocalStack:
             port = self.ports[svc.name]
             specs.append(ProcessSpec(
                 name=svc.name, argv=[sys.executable, "-m", svc.module, "--host", self.host, "--port", str(port)],
-                env=env, cwd=PROJECT_ROOT, log_path=self.state_dir / "logs" / f"{svc.name}.log",
+                env=self.child_env(svc.name), cwd=PROJECT_ROOT, log_path=self.state_dir / "logs" / f"{svc.name}.log",
                 health_url=f"http://{self.host}:{port}/health", ready_timeout=30.0,
                 restart=RestartPolicy.on_failure, max_restarts=3, backoff_base=0.5, backoff_cap=5.0,
                 grace_seconds=5.0, host=self.host, port=port,

@@ -9,6 +9,11 @@ Tokens come from ``EVOTRADERS_{ADMIN,OPERATOR,VIEWER}_TOKEN`` or a tokens file
 be readable by group or others. Tokens are compared in constant time. With no
 token configured at all, a server is *open*: it must then listen on loopback
 only (see :func:`check_bind_allowed`).
+
+A registry may also hold the *run secret* (``EVOTRADERS_RUN_SECRET``, or
+``run_secret`` in the tokens file) from which each run's Gateway credential
+is derived (:mod:`backend.security.run_credentials`). It is no role: it only
+files approvals, and only for the run it was derived for.
 """
 
 from __future__ import annotations
@@ -23,6 +28,16 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from backend.security.run_credentials import (
+    RUN_SECRET_ENV,
+    RUN_TOKEN_ENV,
+    RunSecretError,
+    check_run_secret,
+    generate_run_secret,
+    run_token,
+    secret_from_env,
+)
 
 
 class Role(enum.IntEnum):
@@ -39,9 +54,14 @@ class TokenConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TokenRegistry:
-    """The tokens a server accepts, by role. Empty means no auth configured."""
+    """The tokens a server accepts, by role. Empty means no auth configured.
 
-    tokens: dict[Role, str] = field(default_factory=dict)
+    ``run_secret`` (optional) derives the run credentials; it does not count
+    as "configured" (it grants no role). Neither shows in ``repr``.
+    """
+
+    tokens: dict[Role, str] = field(default_factory=dict, repr=False)
+    run_secret: str | None = field(default=None, repr=False)
 
     @property
     def configured(self) -> bool:
@@ -59,16 +79,32 @@ class TokenRegistry:
         return found
 
     def as_env(self) -> dict[str, str]:
-        """Environment variables that hand these tokens to a child process."""
+        """Environment variables that hand these tokens to a child process (never the run secret)."""
         return {f"EVOTRADERS_{role.name.upper()}_TOKEN": tok for role, tok in self.tokens.items()}
+
+    def run_secret_env(self) -> dict[str, str]:
+        """The run secret for a child that verifies or derives run credentials (agent_service, runtime_service)."""
+        return {RUN_SECRET_ENV: self.run_secret} if self.run_secret else {}
+
+    def gateway_env(self, run_id: str) -> dict[str, str]:
+        """The environment of ``run_id``'s Gateway: the role tokens, its own run credential, and
+        the run secret blanked (a child inherits its parent's environment)."""
+        env = {**self.as_env(), RUN_SECRET_ENV: ""}
+        if self.run_secret:
+            env[RUN_TOKEN_ENV] = run_token(self.run_secret, run_id)
+        return env
+
+    def with_run_secret(self) -> "TokenRegistry":
+        """This registry with a run secret (a fresh one if it had none)."""
+        return self if self.run_secret else TokenRegistry(dict(self.tokens), generate_run_secret())
 
     def to_json(self) -> str:
         return json.dumps({role.name: tok for role, tok in self.tokens.items()}, indent=2)
 
 
 def generate_registry() -> TokenRegistry:
-    """Fresh random tokens for every role (used by a local stack)."""
-    return TokenRegistry({role: secrets.token_urlsafe(24) for role in Role})
+    """Fresh random tokens for every role and a fresh run secret (used by a local stack)."""
+    return TokenRegistry({role: secrets.token_urlsafe(24) for role in Role}, generate_run_secret())
 
 
 def read_tokens_file(path: Path) -> TokenRegistry:
@@ -86,13 +122,21 @@ def read_tokens_file(path: Path) -> TokenRegistry:
     if not isinstance(data, dict):
         raise TokenConfigError(f"tokens file {path}: expected an object of role -> token")
     tokens: dict[Role, str] = {}
+    run_secret = data.pop("run_secret", None)
+    if run_secret is not None:
+        if not isinstance(run_secret, str):
+            raise TokenConfigError(f"tokens file {path}: run_secret must be a string")
+        try:
+            check_run_secret(run_secret)
+        except RunSecretError as err:
+            raise TokenConfigError(f"tokens file {path}: {err}") from None
     for name, tok in data.items():
         if name not in Role.__members__:
             raise TokenConfigError(f"tokens file {path}: unknown role {name!r} (viewer, operator, admin)")
         if not isinstance(tok, str) or len(tok) < 16:
             raise TokenConfigError(f"tokens file {path}: the {name} token must be a string of 16+ characters")
         tokens[Role[name]] = tok
-    return TokenRegistry(tokens)
+    return TokenRegistry(tokens, run_secret)
 
 
 def write_tokens_file(path: Path, registry: TokenRegistry) -> None:
@@ -108,7 +152,14 @@ def write_tokens_file(path: Path, registry: TokenRegistry) -> None:
 
 
 def registry_from_settings(settings: Any) -> TokenRegistry:
-    """Tokens from the environment variables, else from the tokens file, else none."""
+    """Tokens from the environment variables, else from the tokens file, else none.
+
+    The run secret comes from ``EVOTRADERS_RUN_SECRET``, else from the tokens file.
+    """
+    try:
+        run_secret = secret_from_env()
+    except RunSecretError as err:
+        raise TokenConfigError(str(err)) from None
     env_tokens = {
         Role.admin: settings.evotraders_admin_token,
         Role.operator: settings.evotraders_operator_token,
@@ -116,10 +167,11 @@ def registry_from_settings(settings: Any) -> TokenRegistry:
     }
     tokens = {role: tok for role, tok in env_tokens.items() if tok}
     if tokens:
-        return TokenRegistry(tokens)
+        return TokenRegistry(tokens, run_secret)
     if settings.evotraders_tokens_file:
-        return read_tokens_file(Path(settings.evotraders_tokens_file))
-    return TokenRegistry()
+        from_file = read_tokens_file(Path(settings.evotraders_tokens_file))
+        return TokenRegistry(from_file.tokens, run_secret or from_file.run_secret)
+    return TokenRegistry({}, run_secret)
 
 
 def is_loopback(host: str | None) -> bool:

@@ -21,10 +21,17 @@ TICKERS = "AAPL,MSFT,NVDA,TSLA"
 
 
 def stack_env(root: Path, registry: TokenRegistry, agent_url: str) -> dict[str, str]:
+    """agent_service's environment: the role tokens and the run secret (a Gateway gets :func:`run_env`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVOTRADERS_")}
     env.update(RUNS_DIR=str(root / "runs"), WORKSPACES_DIR=str(root / "ws"), PYTHONUNBUFFERED="1",
-               AGENT_SERVICE_URL=agent_url, SKILL_SANDBOX_MODE="none", **registry.as_env())
+               AGENT_SERVICE_URL=agent_url, SKILL_SANDBOX_MODE="none", **registry.as_env(),
+               **registry.run_secret_env())
     return env
+
+
+def run_env(env: dict[str, str], registry: TokenRegistry, run_id: str) -> dict[str, str]:
+    """``run_id``'s Gateway environment, as the RuntimeController builds it: its own run credential, no secret."""
+    return {**env, **registry.gateway_env(run_id)}
 
 
 def create_run(root: Path, run_id: str, approval: dict[str, Any], start: str = DAY, end: str = DAY,
@@ -72,4 +79,4 @@ def positions(run_dir: Path) -> dict[str, float]:
 
 
 __all__ = ["AgentService", "collect_until", "connect", "create_run", "free_port", "is_done", "is_status",
-           "open_and_resume", "positions", "recv_json", "stack_env", "token", "traded"]
+           "open_and_resume", "positions", "recv_json", "run_env", "stack_env", "token", "traded"]

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from backend.approvals.store import AlreadyDecided, ApprovalStore
+from backend.approvals.store import AlreadyDecided, ApprovalStore, RefilingConflict
 from backend.errors import BadRequestError, NotFoundError
 from backend.schema.api_approvals import ApprovalContext, ApprovalCreate, ApprovalDecision
 from tests.approvals.conftest import make_runs
@@ -51,15 +51,36 @@ def lines(runs, run_id="r1"):
 
 
 def test_filing_is_persisted_and_idempotent_per_day_and_ticker(store, runs):
-    a, created = store.file(request(), filed_by="operator")
+    a, created = store.file(request(), filed_by="gateway")
     assert created and a.status == "pending" and a.notional == 15_000.0 and a.timeout_seconds == 60
     assert a.context.pm_reasoning == "buy" and a.context.risk_warnings == ["high vol"]
-    again, created = store.file(request(quantity=5))
+    again, created = store.file(request())
     assert not created and again.id == a.id and again.quantity == 100
     other, created = store.file(request(ticker="MSFT"))
     assert created and other.id != a.id
     logged = lines(runs)
     assert [(x["kind"], x["approval"]["id"]) for x in logged] == [("filed", a.id), ("filed", other.id)]
+
+
+@pytest.mark.parametrize("change", [{"quantity": 5}, {"quantity": 101}, {"action": "short"}])
+def test_refiling_a_different_order_is_refused_and_audited(store, runs, change):
+    a, _ = store.file(request(), filed_by="gateway")
+    with pytest.raises(RefilingConflict) as err:
+        store.file(request(**change), filed_by="gateway")
+    assert err.value.approval.id == a.id and "refused" in str(err.value)
+    current = store.get(a.id)
+    assert (current.action, current.quantity, current.status) == ("long", 100, "pending")
+    assert [x["kind"] for x in lines(runs)] == ["filed", "refused"]
+    refused = store.audit("r1")[-1]
+    assert refused.event == "refused" and refused.actor == "gateway" and refused.after is None
+    assert refused.before.quantity == 100
+    assert (refused.attempted.action, refused.attempted.quantity) == (change.get("action", "long"),
+                                                                     change.get("quantity", 100))
+    # A restarted store replays the refusal too, and still files nothing new for the key.
+    again = ApprovalStore(runs)
+    again.load()
+    assert [e.event for e in again.audit("r1")] == ["filed", "refused"]
+    assert [x.id for x in again.list(run_id="r1")] == [a.id]
 
 
 def test_unknown_or_invalid_runs_are_refused(store):

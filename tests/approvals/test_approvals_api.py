@@ -11,6 +11,7 @@ from backend.apps.agent_service.app import create_app
 from backend.approvals.client import ApprovalsApiError, ApprovalsClient
 from backend.config import load_settings
 from backend.schema.api_approvals import ApprovalCreate
+from backend.security.run_credentials import run_token
 from backend.security.tokens import generate_registry
 from tests.approvals.live_server import serve
 from tests.approvals.stack import create_run
@@ -39,11 +40,16 @@ def client(url: str, role: str = "operator", user: str | None = None) -> Approva
     return ApprovalsClient(url, token=TOKENS[role], user=user)
 
 
-async def test_filing_needs_an_operator_and_is_idempotent(service):
-    async with client(service) as op, client(service, "viewer") as viewer:
-        a, created = await op.file(order())
-        assert created and a.status == "pending" and a.filed_by == "operator"
-        again, created = await op.file(order(quantity=5))
+def gateway(url: str, run_id: str = "r1") -> ApprovalsClient:
+    """A client with ``run_id``'s own credential, as its Gateway has it."""
+    return ApprovalsClient(url, token=run_token(REGISTRY.run_secret, run_id), user="gateway")
+
+
+async def test_filing_needs_the_run_credential_and_is_idempotent(service):
+    async with gateway(service) as gw, client(service, "viewer") as viewer:
+        a, created = await gw.file(order())
+        assert created and a.status == "pending" and a.filed_by == "gateway"
+        again, created = await gw.file(order())
         assert not created and again.id == a.id
         with pytest.raises(ApprovalsApiError) as err:
             await viewer.file(order(ticker="MSFT"))
@@ -55,8 +61,8 @@ async def test_filing_needs_an_operator_and_is_idempotent(service):
 
 
 async def test_viewer_cannot_decide_and_bad_input_is_4xx(service):
-    async with client(service) as op, client(service, "viewer") as viewer:
-        a, _ = await op.file(order())
+    async with client(service) as op, client(service, "viewer") as viewer, gateway(service) as gw:
+        a, _ = await gw.file(order())
         with pytest.raises(ApprovalsApiError) as err:
             await viewer.decide(a.id, "approve")
         assert err.value.status == 403
@@ -64,7 +70,7 @@ async def test_viewer_cannot_decide_and_bad_input_is_4xx(service):
             await op.decide("apr-000000000000", "approve")
         assert err.value.status == 404
         with pytest.raises(ApprovalsApiError) as err:
-            await op.file(order(run_id="no-such-run"))
+            await gateway(service, "no-such-run").file(order(run_id="no-such-run"))
         assert err.value.status == 404
     headers = {"Authorization": f"Bearer {TOKENS['operator']}"}
     async with httpx.AsyncClient(base_url=service, headers=headers) as raw:
@@ -83,7 +89,7 @@ async def test_viewer_cannot_decide_and_bad_input_is_4xx(service):
 
 async def test_concurrent_decisions_one_wins_one_gets_409_with_the_state(service):
     async with client(service, user="Ann") as ann, client(service, "admin", user="Bea") as bea:
-        a, _ = await ann.file(order())
+        a, _ = await gateway(service).file(order())
         results = await asyncio.gather(ann.decide(a.id, "approve"), bea.decide(a.id, "reject"),
                                        return_exceptions=True)
     wins = [r for r in results if not isinstance(r, Exception)]
@@ -94,13 +100,13 @@ async def test_concurrent_decisions_one_wins_one_gets_409_with_the_state(service
 
 
 async def test_change_stream_replays_then_follows(service):
-    async with client(service) as op, client(service, "viewer") as viewer:
-        first, _ = await op.file(order())
+    async with client(service) as op, client(service, "viewer") as viewer, gateway(service) as gw:
+        first, _ = await gw.file(order())
         stream = viewer.changes(run_id="r1", after=0)
         replayed = await asyncio.wait_for(anext(stream), 10)
         assert replayed.kind == "filed" and replayed.approval.id == first.id
-        second, _ = await op.file(order(ticker="MSFT"))
-        await op.file(order(run_id="fast", ticker="TSLA"))  # another run: not on this stream
+        second, _ = await gw.file(order(ticker="MSFT"))
+        await gateway(service, "fast").file(order(run_id="fast", ticker="TSLA"))  # another run: not on this stream
         await op.decide(first.id, "reject", reason="no")
         live = [await asyncio.wait_for(anext(stream), 10) for _ in range(2)]
         assert [(c.kind, c.approval.id) for c in live] == [("filed", second.id), ("decided", first.id)]
@@ -114,7 +120,7 @@ async def test_change_stream_replays_then_follows(service):
 async def test_expiry_happens_without_any_gateway(service):
     async with client(service) as op:
         stream = op.changes(run_id="fast")
-        a, _ = await op.file(order(run_id="fast"))
+        a, _ = await gateway(service, "fast").file(order(run_id="fast"))
         kinds = []
         while "expired" not in kinds:
             change = await asyncio.wait_for(anext(stream), 30)
@@ -128,7 +134,7 @@ async def test_expiry_happens_without_any_gateway(service):
             await op.decide(a.id, "reject")
         assert err.value.status == 409 and err.value.approval.status == "expired"
         audit = await op.audit("fast")
-        assert [(e.event, e.actor) for e in audit] == [("filed", "operator"), ("expired", "policy")]
+        assert [(e.event, e.actor) for e in audit] == [("filed", "gateway"), ("expired", "policy")]
         assert audit[1].after is not None and audit[1].after.quantity == 100
 
 
@@ -136,9 +142,9 @@ async def test_a_restarted_service_has_every_approval(tmp_path):
     create_run(tmp_path, "r1", {"mode": "all"})
     settings = load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws")
     with serve(create_app(settings, REGISTRY)) as url:
-        async with client(url) as op:
-            a, _ = await op.file(order())
-            b, _ = await op.file(order(ticker="MSFT"))
+        async with client(url) as op, gateway(url) as gw:
+            a, _ = await gw.file(order())
+            b, _ = await gw.file(order(ticker="MSFT"))
             await op.decide(a.id, "approve", quantity=10)
     with serve(create_app(settings, REGISTRY)) as url:
         async with client(url) as op:

@@ -24,6 +24,7 @@ from tests.approvals.stack import (
     is_status,
     open_and_resume,
     positions,
+    run_env,
     stack_env,
     traded,
 )
@@ -53,7 +54,8 @@ def api(stack, user: str = "Ann") -> ApprovalsClient:
 async def drive(stack, run_id: str, decide: Decider | None = None, env: dict[str, str] | None = None,
                 extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Run a paused Gateway for ``run_id`` to the end; ``decide`` is called once it waits for approvals."""
-    proc, url = start_gateway(env or stack.env, "--run-id", run_id, "--paused", "--exit-when-done", *extra)
+    proc, url = start_gateway(run_env(env or stack.env, stack.registry, run_id), "--run-id", run_id, "--paused",
+                              "--exit-when-done", *extra)
     try:
         async with await open_and_resume(url, stack.operator) as ws:
             frames = await collect_until(ws, is_status("waiting_approval", "completed", "failed", "stopped"))
@@ -125,7 +127,7 @@ async def test_policy_all_approve_one_reject_the_others(stack):
     approved = audit[3]
     assert approved.actor == "Ann (operator)" and approved.reason == "fits the plan"
     assert approved.before.quantity == 14 and approved.after.quantity == 14
-    assert audit[4].after is None and audit[0].actor == "gateway (operator)"
+    assert audit[4].after is None and audit[0].actor == "gateway"
 
 
 async def test_threshold_holds_only_large_orders_and_new_shorts(stack):
@@ -202,7 +204,8 @@ async def test_agent_service_sigkilled_while_pending_loses_nothing(tmp_path):
     port = free_port()
     env = stack_env(tmp_path, registry, f"http://127.0.0.1:{port}")
     service = AgentService(env, tmp_path / "agent_service.log", port).start()
-    stack = SimpleNamespace(root=tmp_path, env=env, service=service, operator=registry.tokens[Role.operator])
+    stack = SimpleNamespace(root=tmp_path, env=env, service=service, operator=registry.tokens[Role.operator],
+                            registry=registry)
     create_run(tmp_path, "crash", {"mode": "all"})
 
     async def decide(client: ApprovalsClient) -> None:
@@ -226,7 +229,7 @@ async def test_agent_service_sigkilled_while_pending_loses_nothing(tmp_path):
 
 async def test_gateway_sigkilled_while_pending_applies_decisions_made_meanwhile(stack):
     create_run(stack.root, "gw-crash", {"mode": "all"})
-    proc, url = start_gateway(stack.env, "--run-id", "gw-crash", "--paused")
+    proc, url = start_gateway(run_env(stack.env, stack.registry, "gw-crash"), "--run-id", "gw-crash", "--paused")
     try:
         async with await open_and_resume(url, stack.operator) as ws:
             await collect_until(ws, is_status("waiting_approval"))
@@ -258,7 +261,7 @@ async def test_gateway_waits_for_an_agent_service_that_starts_late(tmp_path):
     stack = SimpleNamespace(root=tmp_path, env=env, operator=registry.tokens[Role.operator],
                             service=AgentService(env, tmp_path / "agent_service.log", port))
     create_run(tmp_path, "late", {"mode": "all"})
-    proc, url = start_gateway(env, "--run-id", "late", "--paused", "--exit-when-done")
+    proc, url = start_gateway(run_env(env, registry, "late"), "--run-id", "late", "--paused", "--exit-when-done")
     try:
         async with await open_and_resume(url, stack.operator) as ws:
             frames = await collect_until(ws, lambda f: f["type"] == "system" and "unreachable" in f["content"])
@@ -279,7 +282,7 @@ async def test_gateway_waits_for_an_agent_service_that_starts_late(tmp_path):
 
 async def test_sigterm_while_waiting_stops_the_run_and_keeps_the_approvals(stack):
     create_run(stack.root, "term", {"mode": "all"})
-    proc, url = start_gateway(stack.env, "--run-id", "term", "--paused")
+    proc, url = start_gateway(run_env(stack.env, stack.registry, "term"), "--run-id", "term", "--paused")
     try:
         async with await open_and_resume(url, stack.operator) as ws:
             await collect_until(ws, is_status("waiting_approval"))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from backend.approvals.gate import HumanApprovalGate
 from backend.config import load_settings
+from backend.security.run_credentials import RUN_SECRET_ENV, RUN_TOKEN_ENV, run_token
 from backend.security.tokens import Role, TokenRegistry, generate_registry
 from gateway.approvals_wiring import make_gate
 
@@ -14,15 +17,29 @@ async def test_no_gate_for_mode_none_so_agent_service_is_never_needed(runs, tmp_
     assert make_gate(runs, settings, "plain", generate_registry()) is None
 
 
-async def test_a_held_run_gets_a_gate_with_the_operator_token(runs, tmp_path):
+async def test_a_held_run_gets_a_gate_with_its_run_credential_never_a_role_token(runs, tmp_path, monkeypatch):
     settings = load_settings(runs_dir=tmp_path / "runs", agent_service_url="http://127.0.0.1:9/")
     registry = generate_registry()
+    env = registry.gateway_env("r1")
+    assert RUN_SECRET_ENV in env and env[RUN_SECRET_ENV] == ""   # the secret is blanked, never handed down
+    monkeypatch.setenv(RUN_TOKEN_ENV, env[RUN_TOKEN_ENV])
     gate = make_gate(runs, settings, "r1", registry)
     assert isinstance(gate, HumanApprovalGate) and callable(gate.gate) and gate.policy.mode == "all"
     assert gate.client.base_url == "http://127.0.0.1:9"
-    assert gate.client._http.headers["Authorization"] == f"Bearer {registry.tokens[Role.operator]}"
+    assert gate.client._http.headers["Authorization"] == f"Bearer {run_token(registry.run_secret, 'r1')}"
+    assert RUN_TOKEN_ENV not in os.environ  # taken out, so no skill process inherits it
     await gate.close()
-    admin_only = TokenRegistry({Role.admin: "a" * 24, Role.viewer: "v" * 24})
-    gate = make_gate(runs, settings, "r1", admin_only)
-    assert gate.client._http.headers["Authorization"] == "Bearer " + "a" * 24
+    # Without a run credential the gate sends no role token either (only an open agent_service accepts it).
+    gate = make_gate(runs, settings, "r1", registry)
+    assert "Authorization" not in gate.client._http.headers
     await gate.close()
+    assert all(tok not in repr(registry) for tok in [*registry.tokens.values(), registry.run_secret])
+
+
+def test_a_gateway_env_carries_its_own_run_token_only():
+    registry = generate_registry()
+    a, b = registry.gateway_env("a"), registry.gateway_env("b")
+    assert a[RUN_TOKEN_ENV] != b[RUN_TOKEN_ENV]
+    assert registry.run_secret not in {*a.values(), *b.values()}
+    assert RUN_SECRET_ENV not in registry.as_env() and registry.run_secret not in registry.to_json()
+    assert TokenRegistry({Role.admin: "a" * 24}).gateway_env("a").get(RUN_TOKEN_ENV) is None

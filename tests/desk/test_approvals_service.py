@@ -14,6 +14,7 @@ from app.models.approvals_model import ApprovalsModel
 from app.net.http import ServiceClient
 from app.net.services import AgentServiceClient
 from app.qt.panels.approvals import ApprovalsPanel
+from backend.security.run_credentials import run_token
 from backend.security.tokens import Role, generate_registry
 from tests.approvals.stack import AgentService, create_run, stack_env
 from tests.desk.conftest import until
@@ -30,13 +31,13 @@ class Service:
         self.url = self.agent.url
 
     def file(self, ticker: str, quantity: int = 20) -> str:
-        """File an approval as the Gateway does (operator token); returns its id."""
+        """File an approval as the Gateway does (the run's own credential); returns its id."""
         body = {"run_id": "desk-run", "date": "2025-02-03", "ticker": ticker, "action": "long",
                 "quantity": quantity, "price": 100.0, "confidence": 60, "reasoning": f"buy {ticker}",
                 "context": {"signals": [{"agent_id": "technical_analyst", "signal": "bull", "confidence": 70}],
                             "risk_warnings": [f"{ticker} is volatile"]}}
         answer = httpx.post(f"{self.url}/approvals", json=body, timeout=10,
-                            headers={"Authorization": f"Bearer {self.tokens[Role.operator]}"})
+                            headers={"Authorization": f"Bearer {run_token(self.registry.run_secret, 'desk-run')}"})
         assert answer.status_code == 201, answer.text
         return answer.json()["id"]
 

@@ -10,6 +10,7 @@ see docs/approvals.md.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -32,6 +33,7 @@ from backend.storage.run_store import RunStore
 from backend.storage.workspaces import WorkspaceStore
 
 SERVICE = "agent_service"
+log = logging.getLogger(__name__)
 
 
 def _invalid_bootstrap(request: Request, err: Exception) -> JSONResponse:
@@ -52,6 +54,8 @@ def create_app(settings: Any = None, registry: TokenRegistry | None = None) -> F
     """The agent_service app for ``settings`` (default: the process settings) and ``registry`` (its tokens)."""
     settings = settings or get_settings()
     registry = registry if registry is not None else registry_from_settings(settings)
+    if registry.configured and not registry.run_secret:
+        log.warning("no run secret (EVOTRADERS_RUN_SECRET) is configured: no Gateway can file approvals")
     workspace_store = WorkspaceStore(Path(settings.workspaces_dir))
     runs = RunStore(Path(settings.runs_dir), workspace_store)
     store = ApprovalStore(runs)

@@ -1,8 +1,9 @@
 """agent_service routes: human approvals (file, list, decide, change stream, audit).
 
 Who decided is the token's role, plus an optional display name from the
-``X-EvoTraders-User`` header: ``"Ann (operator)"``. Store calls run on a
-worker thread: they fsync before answering.
+``X-EvoTraders-User`` header: ``"Ann (operator)"``. Only a run's own Gateway
+files (its run credential, see :mod:`.filing_auth`); humans decide. Store
+calls run on a worker thread: they fsync before answering.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.apps.agent_service.approval_runtime import ChangeHub
+from backend.apps.agent_service.filing_auth import FilerDep, StreamReaderDep, check_filer
 from backend.apps.common.auth import OperatorDep, ViewerDep
-from backend.approvals.store import AlreadyDecided, ApprovalStore
+from backend.approvals.store import AlreadyDecided, ApprovalStore, RefilingConflict
 from backend.errors import BadRequestError
 from backend.schema.api_approvals import (
     USER_HEADER,
@@ -48,13 +50,22 @@ def _who(role: object, user: str | None) -> tuple[str, str | None]:
 
 
 @router.post("/approvals", status_code=201, response_model=Approval,
-             responses={200: {"model": Approval, "description": "already filed: the existing approval"}})
-async def file_approval(body: ApprovalCreate, request: Request, response: Response, role: OperatorDep,
-                        user: UserHeader = None) -> Approval:
-    """File an approval (the Gateway does); filing the same run, date and ticker again returns the first."""
-    role_name, name = _who(role, user)
-    filed_by = f"{name} ({role_name})" if name else role_name
-    approval, created = await run_in_threadpool(_store(request).file, body, filed_by)
+             responses={200: {"model": Approval, "description": "already filed: the existing approval"},
+                        403: {"description": "not the run credential of this run (any human token)"},
+                        409: {"model": DecisionConflict, "description": "filed before with a different order"}})
+async def file_approval(body: ApprovalCreate, request: Request, response: Response, filer: FilerDep) \
+        -> Approval | JSONResponse:
+    """File an approval (the run's own Gateway does, with its run credential).
+
+    Filing the same run, date, ticker and order again returns the first; a
+    different order for the same run, date and ticker is refused (409, audited).
+    """
+    filed_by = check_filer(request, filer, body.run_id)
+    try:
+        approval, created = await run_in_threadpool(_store(request).file, body, filed_by)
+    except RefilingConflict as err:
+        conflict = DecisionConflict(detail=str(err), approval=err.approval)
+        return JSONResponse(conflict.model_dump(mode="json"), status_code=409)
     if not created:
         response.status_code = 200
     return approval
@@ -69,7 +80,7 @@ async def list_approvals(request: Request, role: ViewerDep, run_id: str | None =
 
 @router.get("/approvals/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def approval_events(request: Request, role: ViewerDep, run_id: str | None = None,
+async def approval_events(request: Request, role: StreamReaderDep, run_id: str | None = None,
                           after: Annotated[int, Query(ge=0)] = 0) -> StreamingResponse:
     """Server-sent events: every change with ``seq > after``, then live changes (``id:`` is the seq)."""
     hub: ChangeHub = request.app.state.approval_hub
