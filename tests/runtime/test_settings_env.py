@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import types
 import typing
 from pathlib import Path
 from unittest import mock
@@ -41,7 +42,7 @@ def _bounds(field: typing.Any) -> dict[str, float]:
 
 def _strategy(annotation: typing.Any, field: typing.Any) -> st.SearchStrategy[typing.Any]:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
         inner = [a for a in args if a is not type(None)]
         assert len(inner) == 1, annotation
         return st.none() | _strategy(inner[0], field)
