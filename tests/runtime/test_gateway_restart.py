@@ -63,14 +63,16 @@ async def create_and_start(http: httpx.AsyncClient, run_id: str, **start: Any) -
 async def test_a_gateway_killed_more_than_max_restarts_times_while_its_run_progresses_comes_back_and_completes(
         runtime) -> None:
     service, http = runtime
-    await create_and_start(http, "crashy", pace=0.1)
-    kills, pid, seen = 0, None, 0
+    # 0.3 s a day: longer than the engine's 0.25 s snapshot interval, so every day checkpoints.
+    await create_and_start(http, "crashy", pace=0.3)
+    kills, pid, seen, killed_at = 0, None, 0, []
     while kills < 3 * POLICY.max_restarts:  # six kills, all well within stable_after
         pid = await until(lambda: healthy_pid(service, "crashy", pid), what="a healthy Gateway")
         seen = await until(lambda: checkpoint_days(service, "crashy") > seen and checkpoint_days(service, "crashy"),
                            what=f"the checkpoint to pass day {seen}")
-        assert seen < RUN_DAYS, "the run finished before the test could kill it enough times"
+        assert seen < RUN_DAYS, f"the run finished before the test could kill it enough times (at {killed_at})"
         os.kill(pid, signal.SIGKILL)
+        killed_at.append(seen)
         kills += 1
         assert await wait_gone(pid)
     done = await until(lambda: (service.controller.store.read_runtime_state("crashy") or {}).get("status")
@@ -81,7 +83,7 @@ async def test_a_gateway_killed_more_than_max_restarts_times_while_its_run_progr
     gateway = summary["gateway"]
     assert gateway["restarts"] == kills and gateway["gave_up"] is False and gateway["status"] == "healthy"
     assert gateway["last_exit"]["signal"] == "SIGKILL"
-    assert checkpoint_days(service, "crashy") == RUN_DAYS
+    assert checkpoint_days(service, "crashy") == RUN_DAYS and killed_at == sorted(set(killed_at))  # a new day each time
 
 
 async def test_a_gateway_that_crashes_without_progress_is_given_up_on_and_the_run_says_why(runtime) -> None:
