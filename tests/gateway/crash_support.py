@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from backend.storage.jsonl import JsonlStats, iter_jsonl
+from backend.storage.run_store import RunStore
+from backend.storage.workspaces import WorkspaceStore
 from tests.e2e.gateway_process import gateway_env, start_gateway
 
 SEED_ENV = "EVOTRADERS_CRASH_SEED"
 # The default workspace (six months, six tickers, seed 7) at a pace that leaves room for dozens of kills.
 PACE = "0.03"
 RUN = "crash"
+DAYS = 122  # trading days of the default run
 ARGS = ("--run-id", RUN, "--pace", PACE, "--exit-when-done")
 
 
@@ -39,10 +42,37 @@ def finish(proc: subprocess.Popen, timeout: float) -> int:
     return proc.returncode
 
 
+def create_run(root: Path) -> Path:
+    """The run, created from the default workspace under ``root``; returns its folder."""
+    RunStore(root / "runs", WorkspaceStore(root / "ws")).create_run("default", run_id=RUN)
+    return root / "runs" / RUN
+
+
 def reference_run(root: Path) -> Path:
     """The run under ``root``, never interrupted; returns its folder."""
-    assert finish(gateway(gateway_env(root), "--create"), 120) == 0
-    return root / "runs" / RUN
+    run = create_run(root)
+    assert finish(gateway(gateway_env(root)), 120) == 0
+    return run
+
+
+def kill_days(rng: random.Random, count: int) -> list[int]:
+    """``count`` distinct days of the run, in order: a kill follows each (spread over the whole run)."""
+    return sorted(rng.sample(range(1, DAYS - 1), count))
+
+
+def days_done(run: Path) -> int:
+    """Days the run has completed, as its last state snapshot says."""
+    try:
+        return int(json.loads((run / "state/runtime_state.json").read_bytes()).get("days_completed") or 0)
+    except FileNotFoundError:
+        return 0
+
+
+def run_status(run: Path) -> str | None:
+    try:
+        return json.loads((run / "state/runtime_state.json").read_bytes()).get("status")
+    except FileNotFoundError:
+        return None
 
 
 def crash_seed() -> int:

@@ -1,12 +1,15 @@
 """Crash anywhere equals never crashed: a real Gateway SIGKILLed dozens of times over one run.
 
 The run is the embedded default (six months, six tickers, synthetic market
-seed 7, ``rules`` agents) at a small pace. Kills land at random moments (the
-seed is printed; EVOTRADERS_CRASH_SEED replays it) and, through failpoints,
-in the middle of an events.jsonl line, a trades.jsonl line, a memory.jsonl
-line and a state snapshot (half-written temp file; written but not renamed).
-After every kill every JSON file parses and every JSONL has no corrupt line;
-at the end the run equals an uninterrupted one.
+seed 7, ``rules`` agents) at a small pace. The kills are spread over the
+whole run: after each of 30 random days (the seed is printed;
+EVOTRADERS_CRASH_SEED replays it) plus a random delay, and, through
+failpoints, once in the middle of an events.jsonl line, a trades.jsonl line,
+a memory.jsonl line and a state snapshot (a half-written temp file; one
+written but not renamed). After every kill every JSON file parses and every
+JSONL has no corrupt line; at the end the run equals an uninterrupted one.
+Run against the old two-call event log writer it fails on a corrupt
+events.jsonl line after a kill.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ import pytest
 from backend.storage.jsonl import JsonlStats, iter_jsonl
 from tests.e2e.gateway_process import ROOT, gateway_env
 from tests.gateway.crash_support import (
-    ARGS, RUN, assert_same_final_state, check_files_whole, crash_seed, finish, gateway, reference_run, temp_files,
+    ARGS, assert_same_final_state, check_files_whole, crash_seed, create_run, days_done, finish, gateway,
+    kill_days, reference_run, run_status, temp_files,
 )
 
 pytestmark = pytest.mark.slow
 
-KILLS = 30  # random-moment kills, on top of the failpoint kills
+KILLS = 30  # random-moment kills, on top of one kill at each failpoint
 FAILPOINTS = ("event_log.mid_line", "atomic.mid_write", "trades.mid_line", "atomic.before_rename",
               "memory.mid_line")
 
@@ -54,42 +58,57 @@ def reference(tmp_path_factory) -> Path:
 
 def test_a_gateway_killed_dozens_of_times_by_hand_ends_as_if_never_killed(tmp_path, reference):
     rng = random.Random(crash_seed())
-    env = gateway_env(tmp_path / "crashed")
-    run = tmp_path / "crashed/runs" / RUN
-    kills, fired, extra = 0, [], ("--create",)
-    plan = [FAILPOINTS[i // 2 % len(FAILPOINTS)] if i % 2 else None for i in range(2 * len(FAILPOINTS))]
-    for attempt in range(KILLS + len(plan) + 5):
-        point = plan[attempt] if attempt < len(plan) else None
-        if point is None and kills >= KILLS:
+    env = gateway_env(tmp_path)
+    run = create_run(tmp_path)
+    targets = kill_days(rng, KILLS)
+    # Before a few of the kills (in the first two thirds of the run, so that
+    # each point is reached) a Gateway runs with a failpoint and dies at it.
+    failpoint_before = dict(zip(sorted(rng.sample(range(KILLS * 2 // 3), len(FAILPOINTS))), FAILPOINTS))
+    kills, fired, killed_at = 0, [], []
+    for i, target in enumerate(targets):
+        if i in failpoint_before:
+            fired.append(die_at_failpoint(env, run, failpoint_before[i], rng))
+            check_files_whole(run)
+        proc = gateway(env)
+        if not reach_day(run, proc, target):
+            assert finish(proc, 60) == 0
+            break  # the run completed
+        time.sleep(rng.uniform(0.0, 0.1))  # a random moment in the stretch after the target day
+        if proc.poll() is not None:
+            assert finish(proc, 60) == 0
             break
-        before = temp_files(run)
-        spec = failpoint_for(point, rng) if point else None
-        proc = gateway_to_die({**env, "EVOTRADERS_FAILPOINT": spec}, *extra) if spec else gateway(env, *extra)
-        extra = ()
-        if spec:
-            code = finish(proc, 60)
-            assert code == -signal.SIGKILL, f"{spec} never fired (exit {code})"
-            fired.append(spec)
-            torn = check_torn(run, point, before)
-            assert torn, f"{spec}: the kill left no trace of a half-done write"
-        else:
-            time.sleep(rng.uniform(0.05, 0.45))  # the random moment of the kill is what is tested
-            if proc.poll() is not None:
-                assert proc.returncode == 0
-                break  # the run completed before this kill
-            proc.send_signal(signal.SIGKILL)
-            assert finish(proc, 30) == -signal.SIGKILL
-            kills += 1
+        proc.send_signal(signal.SIGKILL)
+        assert finish(proc, 30) == -signal.SIGKILL
+        kills += 1
+        killed_at.append(days_done(run))
         check_files_whole(run)
-    else:
-        pytest.fail("the kill loop did not end")
-    print(f"{kills} random kills, failpoints fired: {', '.join(fired)}")
-    assert kills >= 24 and len(fired) == len(plan) // 2
-    state = json.loads((run / "state/runtime_state.json").read_text())
-    if state["status"] != "completed":
+    print(f"{kills} random kills after day {killed_at}; failpoints fired: {', '.join(fired)}")
+    assert kills >= 24 and len(fired) == len(FAILPOINTS)
+    if run_status(run) != "completed":
         assert finish(gateway(env), 120) == 0  # the last start runs the rest, unkilled
     check_files_whole(run)
     assert_same_final_state(run, reference)
+
+
+def reach_day(run: Path, proc: subprocess.Popen, target: int, timeout: float = 60.0) -> bool:
+    """Wait until the run's snapshot has completed ``target`` days (False if the Gateway ended first)."""
+    deadline = time.monotonic() + timeout
+    while days_done(run) < target:
+        if proc.poll() is not None:
+            return False
+        assert time.monotonic() < deadline, f"day {target} not reached within {timeout} s"
+        time.sleep(0.01)
+    return True
+
+
+def die_at_failpoint(env: dict[str, str], run: Path, point: str, rng: random.Random) -> str:
+    """Run a Gateway with ``point`` armed; it must die there, leaving a half-done write."""
+    before = temp_files(run)
+    spec = failpoint_for(point, rng)
+    code = finish(gateway_to_die({**env, "EVOTRADERS_FAILPOINT": spec}), 60)
+    assert code == -signal.SIGKILL, f"{spec} never fired (exit {code})"
+    assert check_torn(run, point, before), f"{spec}: the kill left no trace of a half-done write"
+    return spec
 
 
 def check_torn(run: Path, point: str, temps_before: set[Path]) -> bool:

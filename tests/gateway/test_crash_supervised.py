@@ -1,8 +1,9 @@
 """Crash anywhere equals never crashed, under the stack's own supervisor.
 
 The RuntimeController (its ProcessSupervisor) runs the Gateway of the
-default run; the test SIGKILLs it at random moments (seed printed,
-EVOTRADERS_CRASH_SEED replays it) and the supervisor alone brings it back.
+default run; the test SIGKILLs it 24 times, after random days of the run
+plus a random delay (seed printed, EVOTRADERS_CRASH_SEED replays it), and
+the supervisor alone brings it back each time.
 After every kill every JSON file parses and every JSONL has no corrupt line;
 at the end the run equals an uninterrupted one. The failpoint kills (mid-line,
 mid-snapshot) are in test_crash_anywhere.py, where each restart's environment
@@ -12,7 +13,6 @@ is the test's to choose.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
@@ -25,13 +25,14 @@ from backend.config import load_settings
 from backend.runtime.controller import RuntimeController
 from backend.runtime.gateway_restart import GatewayRestartPolicy
 from tests.gateway.crash_support import (
-    PACE, RUN, assert_same_final_state, check_files_whole, crash_seed, reference_run,
+    PACE, RUN, assert_same_final_state, check_files_whole, crash_seed, create_run, days_done, kill_days,
+    reference_run, run_status,
 )
 from tests.runtime.support import wait_gone
 
 pytestmark = pytest.mark.slow
 
-SUPERVISED_KILLS = 24
+KILLS = 24
 
 
 @pytest.fixture(scope="module")
@@ -45,43 +46,48 @@ async def test_a_gateway_killed_dozens_of_times_under_the_supervisor_ends_as_if_
     # Short back-offs keep the test short; the policy under test is that a run
     # that progresses between crashes is restarted however often it crashes.
     controller = RuntimeController(settings, restart_policy=GatewayRestartPolicy(backoff_base=0.05, backoff_cap=0.2))
-    controller.create_run("default", run_id=RUN)
-    run = tmp_path / "runs" / RUN
-    kills = 0
+    run = create_run(tmp_path)
+    kills, killed_at = 0, []
     try:
         await controller.start_run(RUN, pace=float(PACE))
-        for _ in range(SUPERVISED_KILLS):
-            await asyncio.sleep(rng.uniform(0.05, 0.45))  # the random moment of the kill is what is tested
+        for target in kill_days(rng, KILLS):
+            if not await reach_day(run, target):
+                break  # the run completed
+            await asyncio.sleep(rng.uniform(0.0, 0.1))  # a random moment in the stretch after the target day
             if run_status(run) == "completed":
                 break
             pid = controller.gateway_info(RUN)["pid"]
             os.kill(pid, signal.SIGKILL)
             kills += 1
             assert await wait_gone(pid), f"pid {pid} survived SIGKILL"
+            killed_at.append(days_done(run))
             check_files_whole(run)
-            assert await restarted(controller, run, pid), f"the supervisor did not restart the Gateway: " \
-                f"{controller.gateway_info(RUN)}"
+            assert await restarted(controller, pid), f"not restarted: {controller.gateway_info(RUN)}"
         deadline = time.monotonic() + 120
         while run_status(run) != "completed":
             assert time.monotonic() < deadline, "the run did not complete"
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
     finally:
         await controller.shutdown()
-    print(f"{kills} supervised kills, {controller.gateway_info(RUN)['restarts']} restarts")
+    print(f"{kills} supervised kills after day {killed_at}; {controller.gateway_info(RUN)['restarts']} restarts")
     assert kills >= 20
     check_files_whole(run)
     assert_same_final_state(run, reference)
 
 
-def run_status(run: Path) -> str | None:
-    try:
-        return json.loads((run / "state/runtime_state.json").read_text()).get("status")
-    except FileNotFoundError:
-        return None
+async def reach_day(run: Path, target: int, timeout: float = 60.0) -> bool:
+    """Wait until the run's snapshot has completed ``target`` days (False if it completed first)."""
+    deadline = time.monotonic() + timeout
+    while days_done(run) < target:
+        if run_status(run) == "completed":
+            return False
+        assert time.monotonic() < deadline, f"day {target} not reached within {timeout} s"
+        await asyncio.sleep(0.01)
+    return True
 
 
-async def restarted(controller: RuntimeController, run: Path, old_pid: int, timeout: float = 60.0) -> bool:
-    """Wait until a new Gateway is healthy (or the run completed in the meantime)."""
+async def restarted(controller: RuntimeController, old_pid: int, timeout: float = 60.0) -> bool:
+    """Wait until the supervisor has a new Gateway of the run up and healthy."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = controller.gateway_info(RUN)
