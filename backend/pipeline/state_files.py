@@ -31,11 +31,16 @@ def server_state(engine: "RunEngine", feed_history: list[dict[str, Any]]) -> dic
     holdings = state.portfolio.holdings_rows(prices)
     stats = state.portfolio.stats(prices, state.trade_count)
     leaderboard = state.leaderboard.rows()
+    # Copies of the containers the run keeps growing in place (curves, trades,
+    # day history), so a snapshot stays the state of its moment; their items
+    # are never changed once added, so a shallow copy is enough.
+    trades = list(state.recent_trades)
     portfolio = {
         "total_value": round(equity, 2),
         "pnl_percent": round((equity / state.initial_cash - 1.0) * 100.0, 4),
-        **{name: state.curves[name] for name in ("equity", "baseline", "baseline_vw", "momentum")},
-        **{f"{name}_return": state.return_curve(name) for name in ("equity", "baseline", "baseline_vw", "momentum")},
+        **{name: list(state.curves[name]) for name in ("equity", "baseline", "baseline_vw", "momentum")},
+        **{f"{name}_return": list(state.return_curve(name))
+           for name in ("equity", "baseline", "baseline_vw", "momentum")},
     }
     summary = {"totalAssetValue": round(equity, 2), "pnlPct": portfolio["pnl_percent"],
                "balance": round(equity, 2), "cash": round(state.portfolio.cash, 2)}
@@ -49,16 +54,16 @@ def server_state(engine: "RunEngine", feed_history: list[dict[str, Any]]) -> dic
         "trading_days_total": engine.days_total,
         "trading_days_completed": state.days_completed,
         "holdings": holdings,
-        "trades": state.recent_trades,
+        "trades": trades,
         "stats": stats,
         "leaderboard": leaderboard,
         "portfolio": portfolio,
-        "realtime_prices": state.prices,
+        "realtime_prices": dict(state.prices),
         "dashboard": {"summary": summary, "holdings": holdings, "stats": stats,
-                      "trades": state.recent_trades, "leaderboard": leaderboard},
+                      "trades": trades, "leaderboard": leaderboard},
         "market_status": engine.market_status(),
         "sandbox": sandbox_state(engine),
-        "last_day_history": state.day_history,
+        "last_day_history": list(state.day_history),
         "feed_history": feed_history,
         "metrics": run_metrics(engine),
     }
