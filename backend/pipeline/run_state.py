@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
-
-import pydantic_core
 
 from backend.agents.evo_agent import EvoAgent
 from backend.agents.leaderboard import Leaderboard
@@ -70,26 +67,24 @@ class RunState:
 
     # -- resume checkpoint (taken at the end of each completed day) ------------
     def checkpoint(self, team: list[EvoAgent]) -> dict[str, Any]:
-        """A deep snapshot of the state, shared with nothing the run goes on changing.
+        """A deep snapshot of the state, sharing no container the run goes on changing.
 
-        It is a JSON round trip through the encoder that writes server_state.json,
-        so an engine resuming in-process restores exactly what a restarted
-        process would read back from the file.
+        Every curve point, trade row, price and history row holds scalars
+        only, so copying each of them is a deep copy; the parts' ``to_dict``
+        and ``state_dict`` build fresh containers. (A JSON round trip would do
+        the same at several times the cost, paid every day of a backtest.)
         """
-        return json.loads(pydantic_core.to_json(self._checkpoint_parts(team), fallback=str))
-
-    def _checkpoint_parts(self, team: list[EvoAgent]) -> dict[str, Any]:
         return {
             "portfolio": self.portfolio.to_dict(),
             "baselines": self.baselines.to_dict(),
             "leaderboard": self.leaderboard.to_dict(),
-            "curves": {k: list(v) for k, v in self.curves.items()},
-            "recent_trades": list(self.recent_trades),
+            "curves": {k: [dict(p) for p in v] for k, v in self.curves.items()},
+            "recent_trades": [dict(t) for t in self.recent_trades],
             "trade_count": self.trade_count,
             "days_completed": self.days_completed,
             "last_completed_date": self.last_completed_date,
-            "prices": dict(self.prices),
-            "day_history": list(self.day_history),
+            "prices": {t: dict(p) for t, p in self.prices.items()},
+            "day_history": [dict(d) for d in self.day_history],
             "agents": {a.id: a.state_dict() for a in team},
         }
 
