@@ -97,6 +97,37 @@ def test_every_reader_skips_and_counts_bad_lines_and_a_writer_appends_only_whole
     assert new == more and reader.bad_lines == corrupt  # the incremental reader picks up exactly the new lines
 
 
+# Record lengths in bytes: any, and ones at the edges of common buffer and chunk sizes.
+_lengths = st.one_of(st.integers(8, 40_000), st.sampled_from([8, 100, 4095, 4096, 8190, 8191, 8192, 16383, 16384]))
+
+
+def _record(length: int) -> str:
+    return '{"p":"' + "x" * (length - 8) + '"}'  # exactly ``length`` bytes
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_lengths, min_size=1, max_size=40), st.sets(st.integers(0, 39), max_size=6))
+def test_only_whole_lines_ever_reach_the_file(tmp_path, lengths, flushes):
+    """Whatever the record sizes (some larger than the buffer) and flushes, the file always ends on a newline.
+
+    The old writer (event and newline in two calls through a buffered text
+    file) fails this: its buffer could reach the OS between the two.
+    """
+    path = tmp_path / f"w{next(_names)}.jsonl"
+    log = EventLog(path)
+    written = 0
+    for i, length in enumerate(lengths):
+        log.write(_record(length))
+        if i in flushes:
+            log.flush()
+        data = path.read_bytes()
+        assert data == b"" or data.endswith(b"\n")  # never a partial line on disk, even for a moment
+        assert data.count(b"\n") >= written  # and nothing already on disk is taken back
+        written = data.count(b"\n")
+    log.close()
+    assert path.read_bytes() == b"".join(_record(n).encode() + b"\n" for n in lengths)
+
+
 def test_a_torn_tail_longer_than_a_read_chunk_is_cut_to_the_last_newline(tmp_path):
     path = tmp_path / "big.jsonl"
     path.write_bytes(b'{"a": 1}\n' + b"x" * 200_000)
