@@ -10,6 +10,11 @@ be readable by group or others. Tokens are compared in constant time. With no
 token configured at all, a server is *open*: it must then listen on loopback
 only (see :func:`check_bind_allowed`).
 
+A Gateway only checks the tokens its clients present, so it is handed their
+SHA-256 digests (``EVOTRADERS_TOKEN_DIGESTS``, see
+:meth:`TokenRegistry.gateway_env`), never the tokens: nothing in a Gateway's
+memory or environment -- where an in-process skill runs -- opens a service.
+
 A registry may also hold the *run secret* (``EVOTRADERS_RUN_SECRET``, or
 ``run_secret`` in the tokens file) from which each run's Gateway credential
 is derived (:mod:`backend.security.run_credentials`). It is no role: it only
@@ -19,6 +24,7 @@ files approvals, and only for the run it was derived for.
 from __future__ import annotations
 
 import enum
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -52,6 +58,15 @@ class TokenConfigError(ValueError):
     """The token configuration is unusable; the message says why."""
 
 
+TOKEN_DIGESTS_ENV = "EVOTRADERS_TOKEN_DIGESTS"
+ROLE_TOKEN_ENVS = tuple(f"EVOTRADERS_{role.name.upper()}_TOKEN" for role in Role)
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 (hex) a digest-only registry compares a presented token by."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class TokenRegistry:
     """The tokens a server accepts, by role. Empty means no auth configured.
@@ -62,10 +77,12 @@ class TokenRegistry:
 
     tokens: dict[Role, str] = field(default_factory=dict, repr=False)
     run_secret: str | None = field(default=None, repr=False)
+    # Roles this process only verifies (a Gateway): token_digest of each token.
+    digests: dict[Role, str] = field(default_factory=dict, repr=False)
 
     @property
     def configured(self) -> bool:
-        return bool(self.tokens)
+        return bool(self.tokens or self.digests)
 
     def resolve(self, presented: str | None) -> Role | None:
         """The role of a presented token, or None (constant-time per candidate)."""
@@ -76,6 +93,11 @@ class TokenRegistry:
         for role, token in self.tokens.items():
             if hmac.compare_digest(candidate, token.encode()):
                 found = role if found is None else max(found, role)
+        if self.digests:
+            hashed = token_digest(presented).encode()
+            for role, digest in self.digests.items():
+                if hmac.compare_digest(hashed, digest.encode()):
+                    found = role if found is None else max(found, role)
         return found
 
     def as_env(self) -> dict[str, str]:
@@ -86,10 +108,16 @@ class TokenRegistry:
         """The run secret for a child that verifies or derives run credentials (agent_service, runtime_service)."""
         return {RUN_SECRET_ENV: self.run_secret} if self.run_secret else {}
 
+    def digest_env(self) -> dict[str, str]:
+        """The role tokens as digests for a child that only verifies them; the tokens themselves blanked."""
+        digests = {role.name: token_digest(tok) for role, tok in self.tokens.items()}
+        digests.update({role.name: d for role, d in self.digests.items() if role.name not in digests})
+        return {**{name: "" for name in ROLE_TOKEN_ENVS}, TOKEN_DIGESTS_ENV: json.dumps(digests) if digests else ""}
+
     def gateway_env(self, run_id: str) -> dict[str, str]:
-        """The environment of ``run_id``'s Gateway: the role tokens, its own run credential, and
-        the run secret blanked (a child inherits its parent's environment)."""
-        env = {**self.as_env(), RUN_SECRET_ENV: ""}
+        """The environment of ``run_id``'s Gateway: the role tokens' digests (it only checks them), its
+        own run credential, and the tokens and run secret blanked (a child inherits its parent's environment)."""
+        env = {**self.digest_env(), RUN_SECRET_ENV: ""}
         if self.run_secret:
             env[RUN_TOKEN_ENV] = run_token(self.run_secret, run_id)
         return env
@@ -152,7 +180,8 @@ def write_tokens_file(path: Path, registry: TokenRegistry) -> None:
 
 
 def registry_from_settings(settings: Any) -> TokenRegistry:
-    """Tokens from the environment variables, else from the tokens file, else none.
+    """Tokens from the environment variables, else digests (``EVOTRADERS_TOKEN_DIGESTS``, a
+    Gateway's), else from the tokens file, else none.
 
     The run secret comes from ``EVOTRADERS_RUN_SECRET``, else from the tokens file.
     """
@@ -168,10 +197,34 @@ def registry_from_settings(settings: Any) -> TokenRegistry:
     tokens = {role: tok for role, tok in env_tokens.items() if tok}
     if tokens:
         return TokenRegistry(tokens, run_secret)
+    digests = digests_from_env()
+    if digests:
+        return TokenRegistry({}, run_secret, digests)
     if settings.evotraders_tokens_file:
         from_file = read_tokens_file(Path(settings.evotraders_tokens_file))
         return TokenRegistry(from_file.tokens, run_secret or from_file.run_secret)
     return TokenRegistry({}, run_secret)
+
+
+def digests_from_env(environ: Any = None) -> dict[Role, str]:
+    """``EVOTRADERS_TOKEN_DIGESTS`` (``{"admin": "<sha256 hex>", ...}``), checked; empty if unset."""
+    raw = (os.environ if environ is None else environ).get(TOKEN_DIGESTS_ENV) or ""
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise TokenConfigError(f"{TOKEN_DIGESTS_ENV} is not JSON (expected {{\"role\": \"sha256 hex\"}})") from None
+    if not isinstance(data, dict):
+        raise TokenConfigError(f"{TOKEN_DIGESTS_ENV} must be an object of role -> SHA-256 hex digest")
+    digests: dict[Role, str] = {}
+    for name, digest in data.items():
+        if name not in Role.__members__:
+            raise TokenConfigError(f"{TOKEN_DIGESTS_ENV}: unknown role {name!r} (viewer, operator, admin)")
+        if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise TokenConfigError(f"{TOKEN_DIGESTS_ENV}: the {name} digest must be 64 lowercase hex characters")
+        digests[Role[name]] = digest
+    return digests
 
 
 def is_loopback(host: str | None) -> bool:
