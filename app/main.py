@@ -3,6 +3,11 @@
     evotraders desk [--profile NAME] [--start-stack | --no-start-stack] [--theme system|dark|light]
                     [--settings FILE.ini] [--quit-after-shown]
 
+Exit is deterministic (``app/qt/teardown.py``): the window's shutdown saves
+and syncs the settings and stops every process, spawned tasks are cancelled,
+then the loop is closed, every window deleted, garbage collected and the
+QApplication deleted -- all before the interpreter finalizes.
+
 Heavy modules (PySide6, pyqtgraph, the runtime) are imported only once this
 command runs, so ``evotraders --help`` stays fast. Everything runs on one
 qasync loop: Qt events, HTTP (httpx), the Gateway WebSocket and the local
@@ -32,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep preferences in this INI file instead of the platform's settings store")
     parser.add_argument("--quit-after-shown", action="store_true",
                         help="print the time to the shown window and quit (startup benchmark)")
+    # Hidden, for the exit tests: once the panels are up, trigger File > Quit as a user would.
+    parser.add_argument("--quit-from-menu", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
@@ -61,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.qt.excepthook import ErrorReporter
+    from app.qt.teardown import release_qt
 
+    owns_app = QApplication.instance() is None
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("EvoTraders")
     app.setApplicationName("Control Center")
@@ -73,23 +82,18 @@ def run(args: argparse.Namespace) -> int:
         return loop.run_until_complete(_main(app, args, reporter, store_settings, t0))
     finally:
         reporter.uninstall()
-        _teardown(app, loop)
-
-
-def _teardown(app: Any, loop: Any) -> None:
-    """Run the deferred deletions and close the loop while the QApplication still exists."""
-    from PySide6.QtCore import QCoreApplication, QEvent
-
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    loop.close()
+        reporter.parent = None
+        release_qt(app, loop, settings=store_settings, delete_app=owns_app)
 
 
 async def _main(app: Any, args: argparse.Namespace, reporter: Any, qsettings: Any, t0: float) -> int:
     import asyncio
 
+    from PySide6.QtCore import QTimer
+
     from app.models.profiles import ProfileStore, TokenVault
     from app.models.settings_store import AppSettings
-    from app.qt.async_helpers import spawn
+    from app.qt.async_helpers import cancel_all, spawn
     from app.qt.main_window import MainWindow
     from app.qt.qsettings_store import QSettingsStore
     from app.qt.theme import ThemeManager
@@ -128,6 +132,7 @@ async def _main(app: Any, args: argparse.Namespace, reporter: Any, qsettings: An
     if args.quit_after_shown:
         print(f"panels ready after {time.perf_counter() - t0:.3f}s", flush=True)
         await window.shutdown()
+        await cancel_all()
         return 0
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -135,8 +140,22 @@ async def _main(app: Any, args: argparse.Namespace, reporter: Any, qsettings: An
     await session.open(profile)  # starts health monitoring (and the Gateway of a remote profile)
     if profile.is_local and settings.start_stack_at_launch:
         spawn(window.start_local_stack())
+    if args.quit_from_menu:
+        quit_action = _menu_action(window, "File", "Quit")
+        QTimer.singleShot(0, quit_action.trigger)  # from the event loop, as a click would
     await closed
+    await cancel_all()  # e.g. the close task that emitted ``closed``: nothing is left for the GC
     return 0
+
+
+def _menu_action(window: Any, menu: str, text: str) -> Any:
+    """The QAction ``text`` of the menu bar's ``menu`` (``&`` accelerators ignored)."""
+    for entry in window.menuBar().actions():
+        if entry.text().replace("&", "") == menu and entry.menu() is not None:
+            for action in entry.menu().actions():
+                if action.text().replace("&", "") == text:
+                    return action
+    raise LookupError(f"no {menu} > {text} in the menu bar")
 
 
 async def _next_turn() -> None:
