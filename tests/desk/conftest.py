@@ -4,6 +4,12 @@ pytest-qt gives ``qapp``/``qtbot`` but does not drive asyncio; ``qloop`` is a
 ``qasync.QEventLoop`` on that app and ``arun(coro)`` runs a coroutine on it
 (Qt events are processed meanwhile). Inside coroutines, wait on asyncio
 (never ``qtbot.wait*``, which would block the loop).
+
+pytest-qt never deletes its session ``qapp``; left alone, PySide6 deletes it,
+and every QObject Python still owns, from an atexit hook in random order --
+the segfault that ended whole runs with "Fatal Python error" and no summary
+line (issue 16). :func:`pytest_unconfigure` releases Qt first, in the desk's
+own exit order (``app/qt/teardown.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,21 @@ import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 LISTEN_RE = re.compile(r"gateway listening on (ws://\S+) ")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Release Qt (windows, stray QObjects, the QApplication) while the interpreter is whole."""
+    if "PySide6.QtWidgets" not in sys.modules:
+        return  # no Qt test ran in this process
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    from app.qt.teardown import release_qt
+
+    release_qt(app, delete_app=True)
 
 
 @pytest.fixture
