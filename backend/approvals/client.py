@@ -66,7 +66,7 @@ class ApprovalsClient:
 
     Args:
         base_url: agent_service's URL (``AGENT_SERVICE_URL``).
-        token: bearer token (operator or admin to file and decide).
+        token: bearer token: a run credential to file (the Gateway), operator or admin to decide.
         user: display name sent as ``X-EvoTraders-User`` (who decided).
         timeout: seconds for ordinary requests.
     """
