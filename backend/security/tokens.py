@@ -31,7 +31,7 @@ import json
 import os
 import secrets
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,7 @@ class TokenRegistry:
 
     def with_run_secret(self) -> "TokenRegistry":
         """This registry with a run secret (a fresh one if it had none)."""
-        return self if self.run_secret else TokenRegistry(dict(self.tokens), generate_run_secret())
+        return self if self.run_secret else replace(self, run_secret=generate_run_secret())
 
     def to_json(self) -> str:
         return json.dumps({role.name: tok for role, tok in self.tokens.items()}, indent=2)

@@ -43,3 +43,8 @@ def test_a_gateway_env_carries_its_own_run_token_only():
     assert registry.run_secret not in {*a.values(), *b.values()}
     assert RUN_SECRET_ENV not in registry.as_env() and registry.run_secret not in registry.to_json()
     assert TokenRegistry({Role.admin: "a" * 24}).gateway_env("a").get(RUN_TOKEN_ENV) is None
+    # A stack adds a secret to whatever it was configured with, and keeps the rest.
+    configured = TokenRegistry({Role.admin: "a" * 24}, digests={Role.viewer: "0" * 64})
+    with_secret = configured.with_run_secret()
+    assert with_secret.run_secret and (with_secret.tokens, with_secret.digests) == (configured.tokens, configured.digests)
+    assert with_secret.with_run_secret() is with_secret
