@@ -3,6 +3,8 @@ hostile bodies (strict, bounded types), with nothing written when refused."""
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import json
 import math
 from pathlib import Path
@@ -208,14 +210,19 @@ def test_any_bad_price_is_refused(agent, price):
     assert written(agent.root) == before
 
 
+DAYS = itertools.count()
+
+
 @given(quantity=st.integers(min_value=1, max_value=MAX_QUANTITY), price=st.floats(min_value=0.01, max_value=MAX_PRICE))
 @HYPOTHESIS
 def test_any_bounded_order_has_a_finite_notional_and_decides_cleanly(agent, quantity, price):
+    date = (dt.date(2030, 1, 1) + dt.timedelta(days=next(DAYS))).isoformat()  # a fresh key per example
     answer = agent.http.post("/approvals", json=body(run_id="r2", ticker="GOOG", quantity=quantity, price=price,
-                                                     date="2025-03-03"), headers=run_headers("r2"))
-    assert answer.status_code in (201, 200, 409)  # one key: later examples re-file it
-    filed = answer.json() if answer.status_code != 409 else answer.json()["approval"]
-    assert math.isfinite(filed["notional"]) and filed["notional"] is not None
+                                                     date=date), headers=run_headers("r2"))
+    assert answer.status_code == 201 and math.isfinite(answer.json()["notional"])
+    decided = agent.http.post(f"/approvals/{answer.json()['id']}/decision", json={"decision": "approve"},
+                              headers=bearer(REGISTRY.tokens[Role.operator]))
+    assert decided.status_code == 200 and decided.json()["decided_quantity"] == quantity
 
 
 # -- decision bodies ----------------------------------------------------------------------
