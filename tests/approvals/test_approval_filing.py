@@ -255,3 +255,14 @@ def test_other_bad_decisions_are_4xx_and_leave_it_pending(agent, pending, decisi
     assert answer.status_code in (400, 422) and answer.json()["detail"]
     assert agent.http.get(f"/approvals/{pending}", headers=bearer(REGISTRY.tokens[Role.viewer])).json()["status"] \
         == "pending"
+
+
+def test_a_run_credential_follows_its_own_runs_change_stream_only(agent):
+    def status(params: dict[str, str], run_id: str = "r1") -> int:
+        with agent.http.stream("GET", "/approvals/events", params=params, headers=run_headers(run_id)) as answer:
+            return answer.status_code
+
+    assert status({"run_id": "r1"}) == 200
+    assert status({"run_id": "r2"}) == 401 and status({}) == 401  # another run's, or every run's
+    # It reads nothing else either.
+    assert agent.http.get("/approvals", params={"run_id": "r1"}, headers=run_headers()).status_code == 401
