@@ -32,7 +32,7 @@ import logging
 from dataclasses import dataclass, field
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QThread
 from PySide6.QtWidgets import QApplication
 
 log = logging.getLogger(__name__)
@@ -103,10 +103,16 @@ def _delete_windows(app: QApplication) -> tuple[int, int]:
 
 
 def _delete_stray_objects(app: QApplication) -> list[str]:
-    """Delete the parentless QObjects Python still owns (other than ``app``); returns their class names."""
+    """Delete the parentless QObjects Python still owns (other than ``app``); returns their class names.
+
+    Only objects of the GUI thread, and no running QThread: deleting those from
+    here would be Qt's "destroyed while thread is still running" abort.
+    """
+    gui_thread = app.thread()
     strays = [obj for obj in gc.get_objects()
               if isinstance(obj, QObject) and obj is not app and shiboken6.isValid(obj)
-              and shiboken6.ownedByPython(obj) and obj.parent() is None]
+              and shiboken6.ownedByPython(obj) and obj.parent() is None and obj.thread() == gui_thread
+              and not (isinstance(obj, QThread) and obj.isRunning())]
     names = [type(obj).__name__ for obj in strays]
     for obj in strays:
         if shiboken6.isValid(obj):  # an earlier stray may have owned it after all
