@@ -20,7 +20,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -95,16 +94,6 @@ def _no_leaked_windows(request: pytest.FixtureRequest) -> Iterator[None]:
     assert not leaked, f"visible top-level widgets left behind: {[type(w).__name__ for w in leaked]}"
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Await until ``predicate()`` is truthy (polling the running loop); returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 class GatewayProcess:

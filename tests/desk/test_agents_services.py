@@ -11,7 +11,7 @@ from app.models.agents_model import AgentsModel
 from app.net.http import ServiceClient
 from app.net.services import AgentServiceClient, TradingServiceClient
 from app.qt.panels.agents import AgentsPanel
-from tests.desk.conftest import until
+from tests.support.waiting import until
 from tests.desk.test_history_model import backtest
 from tests.desk.test_workspaces_service import ServiceProcess
 

@@ -15,7 +15,7 @@ from app.models.approvals_model import ApprovalsModel
 from app.net.http import ServiceClient
 from app.net.services import AgentServiceClient
 from app.qt.panels.approvals import ApprovalsPanel
-from tests.desk.conftest import until
+from tests.support.waiting import until
 from tests.desk.test_approvals_model import NOW, StubAgentService, approval, requested
 
 

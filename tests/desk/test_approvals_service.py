@@ -17,7 +17,7 @@ from app.qt.panels.approvals import ApprovalsPanel
 from backend.security.run_credentials import run_token
 from backend.security.tokens import Role, generate_registry
 from tests.approvals.stack import AgentService, create_run, stack_env
-from tests.desk.conftest import until
+from tests.support.waiting import until
 
 
 class Service:

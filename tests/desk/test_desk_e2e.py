@@ -26,7 +26,7 @@ from app.session import Session
 from backend.config import load_settings
 from backend.runtime.stack import LocalStack
 from backend.security.tokens import Role
-from tests.desk.conftest import until
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.slow
 

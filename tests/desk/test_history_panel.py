@@ -10,7 +10,7 @@ import pytest
 
 from app.models.history_model import Comparison, HistoryModel, RunRow
 from app.qt.panels.history import HistoryPanel
-from tests.desk.conftest import until
+from tests.support.waiting import until
 from tests.desk.test_history_model import runs_root, store  # noqa: F401 - module fixture
 
 __all__ = ["runs_root"]

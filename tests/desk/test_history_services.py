@@ -12,7 +12,7 @@ from app.models.history_model import HistoryModel
 from app.net.http import ServiceClient
 from app.net.services import RuntimeServiceClient, TradingServiceClient
 from app.qt.panels.history import HistoryPanel
-from tests.desk.conftest import until
+from tests.support.waiting import until
 from tests.desk.test_history_model import backtest
 from tests.desk.test_workspaces_service import ServiceProcess
 

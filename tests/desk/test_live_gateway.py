@@ -10,7 +10,7 @@ from typing import Any
 from app.models.profile import LOCAL, Profile
 from app.qt.panels.live import LivePanel
 from app.session import Session
-from tests.desk.conftest import until
+from tests.support.waiting import until
 
 
 def _state(runs_dir: Path, run_id: str) -> dict[str, Any]:

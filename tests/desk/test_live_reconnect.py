@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.net.gateway_client import GatewayClient, GatewayCommandError, GatewayUnavailable, backoff
-from tests.desk.conftest import until
+from tests.support.waiting import until
 
 
 def test_backoff_grows_by_half_and_is_capped() -> None:

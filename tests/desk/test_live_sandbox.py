@@ -7,7 +7,7 @@ from typing import Any
 from app.models.profile import LOCAL, Profile
 from app.qt.panels.live import LivePanel
 from app.session import Session
-from tests.desk.conftest import until
+from tests.support.waiting import until
 
 
 def test_live_panel_shows_the_effective_sandbox_of_a_real_gateway(qtbot: Any, arun: Any, gateway_process: Any) -> None:

@@ -12,7 +12,7 @@ from app.models.sandbox_model import SandboxModel
 from app.net.http import ServiceClient
 from app.net.services import RuntimeServiceClient
 from app.qt.panels.sandbox import SandboxPanel
-from tests.desk.conftest import until
+from tests.support.waiting import until
 from tests.desk.test_workspaces_service import ServiceProcess
 
 

@@ -21,7 +21,8 @@ from app.qt.panels.live import LivePanel
 from app.qt.panels.stack import StackPanel
 from app.qt.qsettings_store import QSettingsStore
 from app.session import Session
-from tests.desk.conftest import ChildStack, until
+from tests.desk.conftest import ChildStack
+from tests.support.waiting import until
 from tests.support.http_server import serving
 
 PANELS = [StackPanel, LivePanel]

@@ -19,7 +19,8 @@ from app.models.settings_store import AppSettings, MemorySettings
 from app.net.http import ServiceError
 from app.panel_api import MutatingControls
 from app.session import Session, SessionEvent
-from tests.desk.conftest import ROOT, until
+from tests.desk.conftest import ROOT
+from tests.support.waiting import until
 
 
 class FakeControl:

@@ -17,7 +17,7 @@ from app.models.history_model import RunRow
 from app.models.stack_model import StackModel, format_uptime
 from app.session import ServiceState
 from backend.runtime import ProcessSpec, ProcessStatus, ProcessSupervisor, RestartPolicy, free_port
-from tests.desk.conftest import until
+from tests.support.waiting import until
 from tests.support.http_server import serving
 
 CHILDREN = Path(__file__).resolve().parents[1] / "runtime" / "children"

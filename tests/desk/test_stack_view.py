@@ -11,7 +11,7 @@ from PySide6.QtGui import QGuiApplication
 from app.models.stack_model import StackModel
 from app.qt.panels.stack import StackPanel
 from backend.runtime import ProcessSpec, ProcessSupervisor
-from tests.desk.conftest import until
+from tests.support.waiting import until
 from tests.desk.test_stack_model import CHILDREN, health_spec
 
 

@@ -12,7 +12,7 @@ from app.models.workspaces_model import WorkspaceRow, WorkspacesModel
 from app.net.http import ServiceClient
 from app.net.services import AgentServiceClient
 from app.qt.panels.workspaces import WorkspacesPanel
-from tests.desk.conftest import until
+from tests.support.waiting import until
 from tests.desk.test_workspaces_model import GOOD, bad_ticker_text
 
 

@@ -18,7 +18,7 @@ from app.models.workspaces_model import HttpRunLauncher, RunRequest, WorkspacesM
 from app.net.http import ServiceClient
 from app.net.services import AgentServiceClient, RuntimeServiceClient
 from app.qt.panels.workspaces import WorkspacesPanel
-from tests.desk.conftest import until
+from tests.support.waiting import until
 from tests.desk.test_workspaces_model import GOOD, bad_ticker_text
 from tests.support.service_process import ServiceProcess as SharedServiceProcess, service_env
 

@@ -27,6 +27,8 @@ from websockets.uri import parse_uri
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from gateway_process import collect_until, connect, gateway_env, recv_json, start_gateway  # noqa: E402
 
+from tests.support.waiting import until  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 VIEWER, ADMIN = "viewer-token-slow-readers", "admin-token-slow-readers"
@@ -73,17 +75,6 @@ def _metrics(http_url: str) -> dict[str, Any]:
     response = httpx.get(f"{http_url}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
     response.raise_for_status()
     return response.json()
-
-
-async def _wait_until(predicate, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_never_reading_viewers_asking_for_state_keep_the_gateway_bounded(tmp_path):
@@ -138,7 +129,7 @@ async def test_never_reading_viewers_asking_for_state_keep_the_gateway_bounded(t
         for client in clients:
             client.close()
         clients = []
-        await _wait_until(lambda: _metrics(http_url)["hub"]["clients"] == 0, 30, "silent clients to go")
+        await until(lambda: _metrics(http_url)["hub"]["clients"] == 0, 30, "silent clients to go")
         # A client that reads is served as before.
         async with connect(f"{url}?token={VIEWER}", max_size=None) as ws:
             hello = await recv_json(ws)
@@ -168,7 +159,7 @@ async def test_a_client_that_stops_reading_during_a_run_is_closed_at_the_byte_bo
         # The reading client got the whole run; the silent one was let go once
         # its queue passed the byte bound, long before 1,024 frames waited.
         assert len(frames) > 1024
-        totals = await _wait_until(lambda: (t := _metrics(http_url)["hub"])["evicted_slow"] >= 1 and t,
+        totals = await until(lambda: (t := _metrics(http_url)["hub"])["evicted_slow"] >= 1 and t,
                                    30, "the silent client's eviction")
         assert totals["peak_client_queued_bytes"] <= 256 * 1024 + 64 * 1024, totals
     finally:

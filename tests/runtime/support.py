@@ -44,13 +44,3 @@ async def wait_line(proc, prefix: str, timeout: float = 10.0) -> str:
     return await asyncio.wait_for(scan(), timeout)
 
 
-async def until(predicate, timeout: float = 30.0, what: str = "condition"):
-    """Await until ``predicate()`` is truthy (polled on the loop, bounded by ``timeout``); returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)

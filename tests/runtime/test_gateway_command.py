@@ -16,11 +16,12 @@ import time
 import pytest
 
 from backend.errors import UnavailableError, UpstreamTimeoutError
-from backend.runtime import free_port
 from backend.runtime.gateway_command import send_command
 from backend.runtime.gateway_restart import GatewayRestartPolicy
 
-from .support import is_gone, until
+from tests.support.waiting import until
+
+from .support import is_gone
 from .test_gateway_restart import create_and_start, runtime  # noqa: F401 - the fixture
 
 TOKEN = "admin-token-never-to-be-shown-00"

@@ -22,7 +22,9 @@ from backend.runtime.embedded import EmbeddedRuntimeService
 from backend.runtime.gateway_restart import GatewayRestartPolicy
 from backend.security.tokens import TokenRegistry
 
-from .support import until, wait_gone
+from tests.support.waiting import until
+
+from .support import wait_gone
 
 POLICY = GatewayRestartPolicy(max_restarts=2, backoff_base=0.05, backoff_cap=0.3, stable_after=30.0)
 RUN = {"workspace": "default", "start_date": "2025-02-03", "end_date": "2025-02-28", "tickers": ["AAPL", "MSFT"]}
