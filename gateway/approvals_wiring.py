@@ -21,12 +21,12 @@ from backend.security.run_credentials import take_run_token
 GATEWAY_USER = "gateway"
 
 
-def make_gate(store: Any, settings: Any, run_id: str, registry: Any = None,
+def make_gate(store: Any, settings: Any, run_id: str,
               run_token: str | None = None) -> HumanApprovalGate | None:
     """The gate for ``run_id``: ``.gate`` for the engine, ``.bind(engine)``, ``await .close()``.
 
-    ``registry`` (the role tokens) is not used: no role token can file.
-    ``run_token`` defaults to the one in this process's environment, which is
+    No role token is involved (none can file). ``run_token`` defaults to the
+    one in this process's environment, which is
     then removed from it (so no skill process inherits it).
     """
     token = run_token if run_token is not None else take_run_token()

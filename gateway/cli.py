@@ -79,7 +79,7 @@ async def serve(store: Any, settings: Any, args: argparse.Namespace, host: str, 
     from gateway.runtime import GatewayRuntime
     from gateway.server import GatewayServer
 
-    gate = make_gate(store, settings, args.run_id, registry)
+    gate = make_gate(store, settings, args.run_id)
     engine = RunEngine(store, args.run_id, settings, write_every_stage=True, gateway_pid=os.getpid(),
                        gate=gate.gate if gate is not None else _approve_all())
     if gate is not None:

@@ -14,7 +14,7 @@ from gateway.approvals_wiring import make_gate
 async def test_no_gate_for_mode_none_so_agent_service_is_never_needed(runs, tmp_path):
     runs.create_run("default", run_id="plain")
     settings = load_settings(runs_dir=tmp_path / "runs", agent_service_url="http://127.0.0.1:9")
-    assert make_gate(runs, settings, "plain", generate_registry()) is None
+    assert make_gate(runs, settings, "plain") is None
 
 
 async def test_a_held_run_gets_a_gate_with_its_run_credential_never_a_role_token(runs, tmp_path, monkeypatch):
@@ -23,14 +23,14 @@ async def test_a_held_run_gets_a_gate_with_its_run_credential_never_a_role_token
     env = registry.gateway_env("r1")
     assert RUN_SECRET_ENV in env and env[RUN_SECRET_ENV] == ""   # the secret is blanked, never handed down
     monkeypatch.setenv(RUN_TOKEN_ENV, env[RUN_TOKEN_ENV])
-    gate = make_gate(runs, settings, "r1", registry)
+    gate = make_gate(runs, settings, "r1")
     assert isinstance(gate, HumanApprovalGate) and callable(gate.gate) and gate.policy.mode == "all"
     assert gate.client.base_url == "http://127.0.0.1:9"
     assert gate.client._http.headers["Authorization"] == f"Bearer {run_token(registry.run_secret, 'r1')}"
     assert RUN_TOKEN_ENV not in os.environ  # taken out, so no skill process inherits it
     await gate.close()
     # Without a run credential the gate sends no role token either (only an open agent_service accepts it).
-    gate = make_gate(runs, settings, "r1", registry)
+    gate = make_gate(runs, settings, "r1")
     assert "Authorization" not in gate.client._http.headers
     await gate.close()
     assert all(tok not in repr(registry) for tok in [*registry.tokens.values(), registry.run_secret])
