@@ -33,6 +33,8 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
+from backend.backoff import backoff_delay
+
 log = logging.getLogger(__name__)
 
 Status = Literal["idle", "connecting", "connected", "reconnecting", "closed"]
@@ -72,10 +74,8 @@ class ConnectionState:
 
 
 def backoff(attempt: int, base: float = 1.0, factor: float = 1.5, cap: float = 30.0) -> float:
-    """Delay before reconnect attempt ``attempt`` (1, 2, ...): base * factor**(attempt-1), capped."""
-    if attempt <= 0:
-        return 0.0
-    return min(cap, base * factor ** min(attempt - 1, 64))
+    """Delay before reconnect attempt ``attempt`` (1, 2, ...): the shared rule with the desk's defaults."""
+    return backoff_delay(attempt, base, cap, factor)
 
 
 class GatewayClient:

@@ -25,7 +25,7 @@ _EXPORTS = {
     "ProcessSpec": "backend.runtime.process_spec",
     "ProcessStatus": "backend.runtime.process_spec",
     "RestartPolicy": "backend.runtime.process_spec",
-    "backoff_delay": "backend.runtime.process_spec",
+    "backoff_delay": "backend.backoff",
     "ProcessIdentity": "backend.runtime.procgroup",
     "terminate_stale": "backend.runtime.procgroup",
     "ProcessSupervisor": "backend.runtime.supervisor",

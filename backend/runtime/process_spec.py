@@ -46,13 +46,6 @@ class RestartPolicy(str, enum.Enum):
     always = "always"  # after any exit, including code 0
 
 
-def backoff_delay(failures: int, base: float, cap: float) -> float:
-    """Seconds to wait before restart number ``failures`` of a streak: base, 2*base, 4*base, ... <= cap."""
-    if failures <= 0:
-        return 0.0
-    return min(cap, base * (2 ** min(failures - 1, 32)))
-
-
 @dataclass(frozen=True)
 class ProcessSpec:
     """How to run one child process and what to do when it ends.

@@ -29,7 +29,8 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from backend.runtime.process_spec import ProcessSpec, RestartPolicy, backoff_delay
+from backend.backoff import backoff_delay
+from backend.runtime.process_spec import ProcessSpec, RestartPolicy
 
 log = logging.getLogger(__name__)
 
