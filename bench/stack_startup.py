@@ -23,19 +23,21 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.config import load_settings  # noqa: E402
-from backend.runtime.stack import LocalStack, start_default_run  # noqa: E402
+from backend.runtime.stack import LocalStack  # noqa: E402
+from backend.runtime.stack_launcher import HttpRunStarter, StackLauncher  # noqa: E402
 
 
 async def once(root: Path, i: int) -> tuple[float, float, float]:
     settings = load_settings(runs_dir=root / f"runs{i}", workspaces_dir=root / f"ws{i}")
     stack = LocalStack(settings, state_dir=root / f"stack{i}",
                        ports={"agent": 0, "trading": 0, "news": 0, "runtime": 0})
-    admin = {"Authorization": f"Bearer {stack.tokens.as_env()['EVOTRADERS_ADMIN_TOKEN']}"}
+    launcher = StackLauncher(stack)
+    runs = HttpRunStarter(stack.urls["runtime"], launcher.endpoint.admin_token)
     started = time.perf_counter()
-    services = asyncio.create_task(stack.up())
+    services = asyncio.create_task(launcher.launch())
     # As `stack up` does: the run starts as soon as runtime_service answers,
     # while the other services are still coming up.
-    gateway = await start_default_run(stack, admin, {"workspace": "default", "end_date": "2025-01-10"}, paused=True)
+    gateway = await launcher.start_run(runs, {"workspace": "default", "end_date": "2025-01-10"}, paused=True)
     await services
     services_up = time.perf_counter() - started
     all_up = time.perf_counter() - started

@@ -51,14 +51,14 @@ def _say(text: str) -> None:
 
 def stack_up(args: argparse.Namespace) -> int:
     from backend.config import get_settings
-    from backend.runtime.stack import LocalStack, default_state_dir, read_lock
+    from backend.runtime.stack import LocalStack
+    from backend.runtime.stack_launcher import StackLauncher
 
-    settings = get_settings()
-    running = read_lock(default_state_dir(settings))
+    launcher = StackLauncher(LocalStack(get_settings(), ports=_parse_ports(args.ports)))
+    running = launcher.running_elsewhere()
     if running is not None:
-        raise ValueError(f"a stack is already running (pid {running['pid']}); `evotraders stack down` stops it")
-    stack = LocalStack(settings, ports=_parse_ports(args.ports))
-    return asyncio.run(_up(stack, args))
+        raise ValueError(f"a stack is already running (pid {running.owner_pid}); `evotraders stack down` stops it")
+    return asyncio.run(_up(launcher, args))
 
 
 def _progress(event: Any) -> None:
@@ -66,7 +66,10 @@ def _progress(event: Any) -> None:
         _say(f"  {event.name:<8} {event.status.value}")
 
 
-async def _up(stack: Any, args: argparse.Namespace) -> int:
+async def _up(launcher: Any, args: argparse.Namespace) -> int:
+    from backend.runtime.stack_launcher import HttpRunStarter
+
+    stack = launcher.stack
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -74,28 +77,28 @@ async def _up(stack: Any, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _say(f"Starting the local stack ({', '.join(s.name for s in stack.services)})")
     try:
-        up = asyncio.create_task(stack.up(progress=_progress))
+        up = asyncio.create_task(launcher.launch(progress=_progress))
         run_task = None
         if not args.no_run:
             # The run starts as soon as runtime_service answers (its Gateway does
             # not need the other services to start), overlapping their start-up.
-            from backend.runtime.stack import start_default_run
-
-            admin = stack.tokens.as_env().get("EVOTRADERS_ADMIN_TOKEN")
-            headers = {"Authorization": f"Bearer {admin}"} if admin else {}
+            runs = HttpRunStarter(stack.urls["runtime"], launcher.endpoint.admin_token)
             body = {"workspace": "default", **({"end_date": args.end} if args.end else {})}
-            run_task = asyncio.create_task(start_default_run(stack, headers, body, pace=args.pace))
+            run_task = asyncio.create_task(launcher.start_run(runs, body, pace=args.pace))
         try:
-            statuses = await up
+            result = await up
         except BaseException:
             if run_task is not None:
                 run_task.cancel()
             raise
-        unhealthy = [name for name, status in statuses.items() if status != "healthy"]
-        if unhealthy:
+        if result.error is not None:  # a port is taken: one line naming it and its holder
             if run_task is not None:
                 run_task.cancel()
-            for name in unhealthy:
+            raise result.error
+        if result.problems:
+            if run_task is not None:
+                run_task.cancel()
+            for name in result.problems:
                 proc = stack.supervisor.get(name)
                 reason = proc.last_exit.reason if proc.last_exit else proc.status.value
                 _say(f"  {name} did not become healthy: {reason}")
@@ -114,7 +117,7 @@ async def _up(stack: Any, args: argparse.Namespace) -> int:
         await stop.wait()
     finally:
         _say("Stopping the stack ...")
-        await stack.down()
+        await launcher.stop()
         _say("Stopped.")
     return 0
 

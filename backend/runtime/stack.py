@@ -5,11 +5,13 @@ Used by ``evotraders stack up`` and by the desktop app. With no tokens in the
 environment a stack generates fresh random tokens, hands them to its children
 and writes them to ``<state_dir>/tokens.json`` (0600) for local tools; a
 ``stack.json`` lock file records the owner pid and ports so a second
-instance attaches instead of starting another stack.
+instance attaches instead of starting another stack
+(:class:`backend.runtime.stack_launcher.StackLauncher` makes that decision).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -23,7 +25,7 @@ import psutil
 from backend.paths import PROJECT_ROOT
 from backend.runtime.controller import settings_env
 from backend.runtime.ports import check_port_free, free_port
-from backend.runtime.process_spec import ProcessSpec, RestartPolicy
+from backend.runtime.process_spec import ProcessSpec, ProcessStatus, RestartPolicy
 from backend.runtime.supervisor import ProcessSupervisor
 from backend.security.run_credentials import RUN_SECRET_ENV
 from backend.security.tokens import TokenRegistry, generate_registry, registry_from_settings, write_tokens_file
@@ -101,6 +103,10 @@ class LocalStack:
         self.tokens: TokenRegistry = (configured if configured.configured else generate_registry()).with_run_secret()
         self.supervisor = ProcessSupervisor()
         self.urls = {svc.name: f"http://{host}:{self.ports[svc.name]}" for svc in SERVICES}
+        # Set once up() has handed the services to the supervisor (or failed before it could),
+        # and once the embedded runtime service answers: what wait_runtime() awaits.
+        self._spawned = asyncio.Event()
+        self._embedded_up = asyncio.Event()
 
     @property
     def tokens_file(self) -> Path:
@@ -145,6 +151,28 @@ class LocalStack:
 
     async def up(self, progress: Callable[[Any], None] | None = None) -> dict[str, str]:
         """Start every service and wait until all are healthy; returns their statuses."""
+        try:
+            return await self._up(progress)
+        finally:
+            self._spawned.set()
+            self._embedded_up.set()  # wait_runtime() then sees whether it did come up
+
+    async def wait_runtime(self) -> str:
+        """Wait until runtime_service answers or failed; its status (``healthy`` when it serves).
+
+        Awaitable while :meth:`up` is still starting the other services.
+        """
+        await self._spawned.wait()
+        if self.embed_runtime:
+            await self._embedded_up.wait()
+            return "healthy" if self.embedded is not None and self.embedded.running else "stopped"
+        if "runtime" not in self.supervisor:
+            return "stopped"
+        status = await self.supervisor.get("runtime").wait_status(
+            ProcessStatus.healthy, ProcessStatus.unhealthy, ProcessStatus.crashed)
+        return status.value
+
+    async def _up(self, progress: Callable[[Any], None] | None) -> dict[str, str]:
         self.check_ports()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.generated_tokens:
@@ -152,6 +180,7 @@ class LocalStack:
         for spec in self._specs():
             if spec.name not in self.supervisor:
                 self.supervisor.add(spec)
+        self._spawned.set()  # runtime_service is the supervisor's: wait_runtime() can follow it
         if progress is not None:
             self.supervisor.add_listener(progress)
         me = psutil.Process(os.getpid())
@@ -170,6 +199,7 @@ class LocalStack:
             self.embedded = EmbeddedRuntimeService(self.child_settings(), self.tokens, self.host,
                                                    self.ports["runtime"])
             await self.embedded.start()
+            self._embedded_up.set()
             result["runtime"] = "healthy"
         return result
 
@@ -183,31 +213,3 @@ class LocalStack:
         data = read_lock(self.state_dir)
         if data is None or int(data.get("pid", -1)) == os.getpid():
             lock.unlink(missing_ok=True)
-
-
-async def start_default_run(stack: "LocalStack", headers: dict[str, str], body: dict[str, Any],
-                            paused: bool = False, pace: float | None = None) -> dict[str, Any]:
-    """Create and start a run through the stack's runtime_service as soon as it is up.
-
-    Called while :meth:`LocalStack.up` is still bringing the other services up:
-    the Gateway does not need them to start, so the two overlap.
-    """
-    import asyncio
-
-    import httpx
-
-    while "runtime" not in stack.supervisor:
-        await asyncio.sleep(0.01)
-    from backend.runtime.process_spec import ProcessStatus
-
-    status = await stack.supervisor.get("runtime").wait_status(
-        ProcessStatus.healthy, ProcessStatus.unhealthy, ProcessStatus.crashed)
-    if status.value != "healthy":
-        raise RuntimeError(f"runtime_service is {status.value}; cannot start a run")
-    start: dict[str, Any] = {"paused": paused}
-    if pace is not None:
-        start["pace"] = pace
-    async with httpx.AsyncClient(base_url=stack.urls["runtime"], headers=headers, timeout=60) as client:
-        created = (await client.post("/runs", json=body)).raise_for_status().json()
-        gateway = (await client.post(f"/runs/{created['run_id']}/start", json=start)).raise_for_status().json()
-    return {"run_id": created["run_id"], **gateway}
