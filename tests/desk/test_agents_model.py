@@ -53,7 +53,7 @@ def test_gateway_events_update_only_the_shown_run(leaderboard: list[dict]) -> No
     model = run_model()
     model.selected = "technical_analyst"
     kinds: list[str] = []
-    model.add_listener(lambda kind, _: kinds.append(kind))
+    model.changed.connect(lambda kind, _: kinds.append(kind))
     model.apply_event({"type": "team_leaderboard", "data": leaderboard}, run_id="other-run")
     assert model.row("technical_analyst").win_rate is None and kinds == []
     model.apply_event({"type": "team_leaderboard", "data": leaderboard}, run_id="team")

@@ -118,7 +118,7 @@ async def test_refresh_loads_pending_and_history_and_selects_soonest(stub: StubA
     stub.approvals = {"a1": approval("a1", "AAPL", expires=NOW + 300), "a2": approval("a2", "NVDA", expires=NOW + 60),
                       "a3": approval("a3", "TSLA", status="expired", decided_by="policy", decided_at=NOW - 10)}
     arrived = []
-    model.add_listener(lambda kind, item: arrived.append(item.id) if kind == "arrived" else None)
+    model.changed.connect(lambda kind, item: arrived.append(item.id) if kind == "arrived" else None)
     await model.refresh()
     assert [a.id for a in model.pending] == ["a2", "a1"]  # soonest deadline first
     assert [a.id for a in model.history] == ["a3"] and model.history[0].decided_by == "policy"

@@ -55,7 +55,7 @@ def test_run_status_events_update_a_row(runs_root: Path) -> None:
     model = HistoryModel()
     model.runs = [RunRow.from_api(store(runs_root).summary("alpha"))]
     seen: list[str] = []
-    model.add_listener(lambda kind, _: seen.append(kind))
+    model.changed.connect(lambda kind, _: seen.append(kind))
     model.apply_event({"type": "run_status", "run_id": "alpha", "status": "running", "progress": 0.5})
     model.apply_event({"type": "run_status", "run_id": "zeta", "status": "running", "progress": 0.5})
     assert model.runs[0].status == "running" and model.runs[0].progress == 0.5 and seen == ["runs"]

@@ -39,7 +39,7 @@ async def test_edits_are_validated_after_a_quiet_period_offline() -> None:
     http = ServiceClient("agent", "http://127.0.0.1:9")
     model = WorkspacesModel(AgentServiceClient(http), debounce=0.05)
     checks: list[BootstrapCheck] = []
-    model.add_listener(lambda kind, payload: checks.append(payload) if kind == "check" else None)
+    model.changed.connect(lambda kind, payload: checks.append(payload) if kind == "check" else None)
     text, line = bad_ticker_text()
     model.edit(GOOD)
     model.edit(text)  # supersedes the first edit before its quiet period ends
@@ -77,7 +77,7 @@ async def test_start_run_with_the_embedded_controller_spawns_a_real_gateway(tmp_
     controller = RuntimeController(settings)
     model = WorkspacesModel(None, ControllerRunLauncher(controller))
     started: list[Any] = []
-    model.add_listener(lambda kind, payload: started.append(payload) if kind == "started" else None)
+    model.changed.connect(lambda kind, payload: started.append(payload) if kind == "started" else None)
     try:
         run_id = await model.start_run(RunRequest("default", dt.date(2025, 1, 2), dt.date(2025, 1, 10),
                                                   ["AAPL"], pace=0.5, approval="all", paused=True, run_id="w1"))

@@ -17,6 +17,7 @@ from app.net.services import AgentServiceClient, RuntimeServiceClient, TradingSe
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
+from app.qt.observe import observe
 from app.qt.widgets.tables import make_table
 
 TEAM_COLUMNS = ("Agent", "Role", "Policy", "Model", "Skills", "Rank", "Win rate", "Bull", "Bear")
@@ -50,7 +51,7 @@ class AgentsPanel(QWidget):
         self.controls = MutatingControls()
         self.controls.add(self.save_file, "Save this agent file into the workspace")
         self.throttle = Throttle(self.refresh, hz=30, parent=self)
-        self.model.add_listener(self._on_model)
+        observe(self.model.changed, self, self._on_model)
         self.refresh()
 
     def _build(self) -> None:

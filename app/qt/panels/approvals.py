@@ -18,6 +18,7 @@ from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.notify import Notifier
+from app.qt.observe import observe
 from app.qt.widgets.countdown import CountdownLabel
 from app.qt.widgets.reject_dialog import RejectDialog
 from app.qt.widgets.tables import cell, make_table
@@ -57,7 +58,7 @@ class ApprovalsPanel(QWidget):
                             (self.reason, "Reason recorded with the decision")):
             self.controls.add(widget, tip)
         self.throttle = Throttle(self.refresh, hz=30, parent=self)
-        self.model.add_listener(self._on_model)
+        observe(self.model.changed, self, self._on_model)
         self.clock_timer = QTimer(self)
         self.clock_timer.setInterval(1000)
         self.clock_timer.timeout.connect(self._tick)

@@ -17,6 +17,7 @@ from app.models.history_model import HistoryModel, RunDetail, RunRow
 from app.net.services import RuntimeServiceClient, TradingServiceClient
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
+from app.qt.observe import observe
 from app.qt.widgets.comparison_chart import ComparisonChart
 from app.qt.widgets.metrics_table import MetricsTable, format_value
 from app.qt.widgets.tables import make_table
@@ -54,7 +55,7 @@ class HistoryPanel(QWidget):
         self._updating = False
         self._build()
         self.throttle = Throttle(self.refresh, hz=30, parent=self)
-        self.model.add_listener(self._on_model)
+        observe(self.model.changed, self, self._on_model)
         self.refresh()
 
     def _build(self) -> None:

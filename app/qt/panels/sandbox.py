@@ -12,6 +12,7 @@ from app.models.sandbox_model import MODES, SandboxModel
 from app.net.services import RuntimeServiceClient
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
+from app.qt.observe import observe
 
 LABELS = {"image": "Image", "memory_limit": "Memory", "cpu_limit": "CPUs", "network": "Network",
           "timeout": "Timeout", "pull_policy": "Pull policy", "namespace": "Namespace",
@@ -44,7 +45,7 @@ class SandboxPanel(QWidget):
         self.controls.add(self.save_button, "Validate and save; every new run gets at least this isolation (a floor)")
         self.controls.add(self.reset_button, "Drop unsaved edits")
         self.controls.add(self.probe_button, "Run the probe skill in the selected mode")
-        self.model.add_listener(self._on_model)
+        observe(self.model.changed, self, self._on_model)
         self._fill()
 
     def _build(self) -> None:

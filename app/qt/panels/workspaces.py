@@ -14,6 +14,7 @@ from app.models.workspaces_model import ControllerRunLauncher, HttpRunLauncher, 
 from app.net.services import AgentServiceClient, RuntimeServiceClient
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
+from app.qt.observe import observe
 from app.qt.widgets.bootstrap_editor import BootstrapEditor
 from app.qt.widgets.run_form import RunForm
 
@@ -41,7 +42,7 @@ class WorkspacesPanel(QWidget):
                             (self.save_button, "Save BOOTSTRAP.md (validated first)"),
                             (self.form.button, "Create a run from this workspace and start it")):
             self.controls.add(widget, tip)
-        self.model.add_listener(self._on_model)
+        observe(self.model.changed, self, self._on_model)
         self._show_list()
 
     def _build(self) -> None:
