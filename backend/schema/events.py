@@ -12,6 +12,9 @@ from typing import Any, Literal, Union
 from typing_extensions import TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import SerializationInfo, field_serializer
+
+from backend.schema.state import ServerState, ServerStateFile
 
 PROTOCOL_VERSION = "1.0"
 
@@ -64,8 +67,19 @@ class Pong(Event):
 
 
 class InitialState(Event):
+    """The whole state of the run (:class:`backend.schema.state.ServerState`), first after ``hello``."""
+
     type: Literal["initial_state"] = "initial_state"
-    state: dict[str, Any]
+    state: ServerState
+
+    @field_serializer("state")
+    def _state_as_given(self, state: ServerState, info: SerializationInfo) -> dict[str, Any]:
+        # The state keeps its nulls (``current_date`` before the first day,
+        # ``sandbox.requested``) whatever ``exclude_none`` the event is dumped
+        # with, and never carries the private resume checkpoint.
+        if isinstance(state, ServerStateFile):
+            state = state.public()
+        return state.model_dump(mode="json" if info.mode_is_json() else "python")
 
 
 class AgentMessage(Event):
