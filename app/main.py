@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.qt.excepthook import ErrorReporter
+    from app.qt.gc_policy import collect_on_gui_thread
     from app.qt.teardown import release_qt
 
     owns_app = QApplication.instance() is None
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     app.setOrganizationName("EvoTraders")
     app.setApplicationName("Control Center")
     app.setQuitOnLastWindowClosed(False)  # we quit once the stack is down, not when the window hides
+    collect_on_gui_thread()  # no worker thread may free a Qt object (app/qt/gc_policy.py)
     loop = qasync.QEventLoop(app)
     reporter = ErrorReporter().install(loop)
     store_settings = QSettings(str(args.settings), QSettings.Format.IniFormat) if args.settings else None

@@ -34,3 +34,12 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env.update(RUNS_DIR=str(tmp_path / "runs"), WORKSPACES_DIR=str(tmp_path / "workspaces"),
                PYTHONUNBUFFERED="1")
     return env
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Once a Qt test has run, automatic garbage collection is off for the session
+    (``app/qt/gc_policy.py``): collect here, on the main (GUI) thread, after every test."""
+    policy = sys.modules.get("app.qt.gc_policy")
+    if policy is not None:
+        policy.collect_if_due()

@@ -21,7 +21,9 @@ in this order:
 4. the garbage collector runs, so wrappers of deleted objects and cycles are freed now;
 5. any QObject Python still owns that nothing parents (the loop's timer, the QSettings) is deleted;
 6. the QApplication is deleted (if this call's owner created it): PySide6's atexit
-   hook then finds no application and the interpreter finalizes with no Qt object left.
+   hook then finds no application and the interpreter finalizes with no Qt object left;
+   only then is automatic garbage collection given back (``app/qt/gc_policy.py``:
+   while Qt is up, only the GUI thread collects).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from dataclasses import dataclass, field
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QThread
 from PySide6.QtWidgets import QApplication
+
+from app.qt import gc_policy
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,8 @@ def release_qt(app: QApplication, loop: asyncio.AbstractEventLoop | None = None,
         # ~QApplication waits for Qt's global thread pool; no pool thread runs Python code here.
         shiboken6.delete(app)
         report.app_deleted = True
+        # No Qt object is left that another thread's collection could destroy.
+        gc_policy.restore_automatic_collection()
     return report
 
 

@@ -9,7 +9,10 @@ pytest-qt never deletes its session ``qapp``; left alone, PySide6 deletes it,
 and every QObject Python still owns, from an atexit hook in random order --
 the segfault that ended whole runs with "Fatal Python error" and no summary
 line (issue 16). :func:`pytest_unconfigure` releases Qt first, in the desk's
-own exit order (``app/qt/teardown.py``).
+own exit order (``app/qt/teardown.py``). From the first Qt test on, only the
+GUI thread collects garbage (``app/qt/gc_policy.py``; the root conftest collects
+after every test): a widget freed by a server thread's collection was the
+in-process segfault.
 """
 
 from __future__ import annotations
@@ -45,6 +48,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     from app.qt.teardown import release_qt
 
     release_qt(app, delete_app=True)
+
+
+@pytest.fixture(autouse=True)
+def _gc_on_gui_thread(request: pytest.FixtureRequest) -> None:
+    """A Qt test runs with the desk's garbage-collection policy (``app/qt/gc_policy.py``):
+    only the GUI thread collects, so no server or executor thread of a test frees a widget."""
+    if "qapp" in request.fixturenames or "qtbot" in request.fixturenames:
+        request.getfixturevalue("qapp")
+        from app.qt.gc_policy import collect_on_gui_thread
+
+        collect_on_gui_thread()
 
 
 @pytest.fixture
