@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     workspaces_dir: Path = PROJECT_ROOT / "workspaces"
     enable_dashboard_compat_exports: bool = True
 
-    # Skill sandbox (see backend/tools/sandboxed_executor.py).
+    # Skill sandbox (see backend/sandbox/).
     skill_sandbox_mode: Literal["none", "process", "docker", "kubernetes"] = "none"
     skill_sandbox_image: str = "python:3.11-slim"
     skill_sandbox_memory_limit: str = "512m"

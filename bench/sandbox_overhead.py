@@ -27,7 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.skills.spec import load_skill  # noqa: E402
-from backend.tools.sandboxed_executor import NoSandboxBackend, SandboxLimits, SkillExecutor  # noqa: E402
+from backend.sandbox.executor import SkillExecutor  # noqa: E402
+from backend.sandbox.in_process import NoSandboxBackend  # noqa: E402
+from backend.sandbox.limits import SandboxLimits  # noqa: E402
 
 TARGETS_MS = {"none": 1.0, "process (cold)": 60.0, "process (warm pool)": 10.0, "docker": 1500.0}
 
@@ -78,7 +80,7 @@ async def main() -> None:
 
         record("none", await measure(SkillExecutor(NoSandboxBackend(), limits), spec, args.calls * 10))
 
-        from backend.tools.sandbox.process import ProcessSandboxBackend
+        from backend.sandbox.process import ProcessSandboxBackend
 
         cold = ProcessSandboxBackend(warm_pool=0)
         confinement = "bwrap" if cold.confined else "rlimits only"
@@ -96,7 +98,7 @@ async def main() -> None:
                confinement)
         await warm.close()
 
-        from backend.tools.sandbox.docker_backend import DockerSandboxBackend
+        from backend.sandbox.docker_backend import DockerSandboxBackend
 
         docker = DockerSandboxBackend(image=args.image, pull_policy="never")
         probe = await SkillExecutor(docker, limits).run(spec, {})

@@ -28,7 +28,8 @@ from backend.storage.atomic import atomic_write_text
 from backend.storage.event_log import EventLog
 from backend.storage.jsonl import append_lines
 from backend.storage.run_store import RunStore, utc_now_iso
-from backend.tools.sandboxed_executor import SkillExecutor, make_executor
+from backend.sandbox.executor import SkillExecutor
+from backend.sandbox.factory import make_executor
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from backend.pipeline.sim_clock import SimClock
 from backend.schema import events as ev
 from backend.schema.bootstrap import BootstrapConfig
 from backend.schema.trading import OrderDecision, Prediction, RiskReport
-from backend.tools.sandboxed_executor import SkillExecutor
+from backend.sandbox.executor import SkillExecutor
 
 NEWS_WINDOW_DAYS = 10
 Emit = Callable[[ev.Event], None]

@@ -156,7 +156,7 @@ class RuntimeController:
             if pace < 0:
                 raise BadRequestError("pace must be >= 0 seconds per day")
             argv += ["--pace", str(pace)]
-        from backend.runtime.sandbox_settings import SandboxSettingsStore
+        from backend.sandbox.settings_store import SandboxSettingsStore
 
         # New Gateways run their skills in the sandbox an admin chose last.
         effective = SandboxSettingsStore(self.settings).apply(self.settings)

@@ -82,7 +82,7 @@ class BootstrapConfig(BaseModel):
     agents: list[AgentSpec] = Field(default_factory=default_roster)
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     # A request: absent means the operator's floor; a weaker one runs at the
-    # floor (backend/tools/sandbox_floor.py).
+    # floor (backend/sandbox/floor.py).
     sandbox_mode: SandboxMode | None = None
     pace_seconds: float = Field(0.0, ge=0, le=3600)
 

@@ -1,4 +1,7 @@
-"""Where a run's skills run: the sandbox modes and the effective choice of one run.
+"""Where a run's skills run, and what one skill call returned.
+
+The sandbox modes and the effective choice of one run; :class:`SkillResult`,
+the outcome of one skill call, the same for every backend.
 
 The operator's setting is a floor (see ``docs/sandbox.md``): a run's
 BOOTSTRAP may ask for more isolation, never less. :class:`EffectiveSandbox`
@@ -9,7 +12,7 @@ and shown in the desk.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,6 +24,8 @@ FloorSource = Literal["sandbox_settings", "environment"]
 # backend); requested: the BOOTSTRAP asked for more isolation and got it;
 # raised_to_floor: the BOOTSTRAP asked for less and runs at the floor.
 Reason = Literal["floor", "requested", "raised_to_floor"]
+# Why a skill call failed (every backend reports the same kinds).
+ErrorKind = Literal["timeout", "memory", "crashed", "bad_output", "bad_input", "backend_unavailable"]
 
 
 class EffectiveSandbox(BaseModel):
@@ -44,4 +49,25 @@ class EffectiveSandbox(BaseModel):
         return f"{self.mode} (floor from {source})"
 
 
-__all__ = ["EffectiveSandbox", "FloorSource", "Reason", "SandboxMode"]
+class SkillError(BaseModel):
+    """Why a skill call failed, with a message a user can act on."""
+
+    kind: ErrorKind
+    message: str
+
+
+class SkillResult(BaseModel):
+    """The outcome of one skill call, the same for every backend."""
+
+    skill: str
+    backend: str
+    ok: bool
+    output: dict[str, Any] | None = None
+    stdout: str = ""
+    stderr: str = ""
+    exit_status: int | None = None
+    duration_ms: float = 0.0
+    error: SkillError | None = None
+
+
+__all__ = ["EffectiveSandbox", "ErrorKind", "FloorSource", "Reason", "SandboxMode", "SkillError", "SkillResult"]

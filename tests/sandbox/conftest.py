@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import pytest
 
 from backend.skills.spec import SkillSpec, load_skill
-from backend.tools.sandbox.isolation import Isolation
+from backend.sandbox.isolation import Isolation
 
 from sandbox_helpers import DOCKER_HOST_DEFAULT, DOCKER_IMAGE, SKILLS_DIR
 

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from backend.tools.sandbox.isolation import Bind, Isolation
-from backend.tools.sandbox.outcome import RUNNER_ARGS
-from backend.tools.sandboxed_executor import SandboxLimits
+from backend.sandbox.isolation import Bind, Isolation
+from backend.sandbox.outcome import RUNNER_ARGS
+from backend.sandbox.limits import SandboxLimits
 
 ROUTE = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<kind>pods|configmaps)(?:/(?P<name>[^/]+))?(?P<log>/log)?$")
 

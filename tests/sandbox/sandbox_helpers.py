@@ -9,7 +9,7 @@ from typing import Callable
 
 import psutil
 
-from backend.tools.sandbox.outcome import RUNNER_PATH
+from backend.sandbox.outcome import RUNNER_PATH
 
 SKILLS_DIR = Path(__file__).parent / "skills"
 DOCKER_IMAGE = "evotraders/skill-python:3.11"

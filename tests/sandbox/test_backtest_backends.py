@@ -8,7 +8,7 @@ import json
 
 from backend.pipeline.engine import RunEngine
 from backend.storage.event_log import read_events
-from backend.tools.sandboxed_executor import make_executor
+from backend.sandbox.factory import make_executor
 from sandbox_helpers import DOCKER_IMAGE
 
 OVERRIDES = {"start_date": "2025-03-03", "end_date": "2025-03-14", "tickers": ["AAPL", "MSFT", "NVDA"]}

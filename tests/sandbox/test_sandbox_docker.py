@@ -10,8 +10,9 @@ import asyncio
 
 import pytest
 
-from backend.tools.sandbox.docker_backend import DockerSandboxBackend, list_sandbox_containers
-from backend.tools.sandboxed_executor import SandboxLimits, SkillExecutor
+from backend.sandbox.docker_backend import DockerSandboxBackend, list_sandbox_containers
+from backend.sandbox.executor import SkillExecutor
+from backend.sandbox.limits import SandboxLimits
 
 from sandbox_helpers import DOCKER_IMAGE, eventually
 

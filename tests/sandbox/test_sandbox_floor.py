@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 
 from backend.config import load_settings
 from backend.pipeline.engine import RunEngine
-from backend.runtime.sandbox_settings import SandboxSettingsStore, operator_floor
+from backend.sandbox.settings_store import SandboxSettingsStore, operator_floor
 from backend.schema.api_runtime import SandboxSettings
 from backend.storage.event_log import read_events
-from backend.tools.sandbox_floor import STRENGTH, choose_sandbox
-from backend.tools.sandboxed_executor import NoSandboxBackend, make_executor
+from backend.sandbox.floor import STRENGTH, choose_sandbox
+from backend.sandbox.factory import make_executor
+from backend.sandbox.in_process import NoSandboxBackend
 
 MODES = ("none", "process", "docker", "kubernetes")
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from backend.storage.event_log import read_events
-from backend.tools.sandbox.docker_backend import LABEL
+from backend.sandbox.docker_backend import LABEL
 from sandbox_helpers import DOCKER_HOST_DEFAULT, DOCKER_IMAGE
 from tests.conftest import VENV_BIN
 from tests.support.service_process import ServiceProcess, service_env

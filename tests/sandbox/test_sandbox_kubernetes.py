@@ -13,9 +13,10 @@ import asyncio
 import pytest
 from kubernetes import client
 
-from backend.tools.sandbox.isolation import Isolation
-from backend.tools.sandbox.kubernetes_backend import SANDBOX_LABEL, KubernetesSandboxBackend
-from backend.tools.sandboxed_executor import SandboxLimits, SkillExecutor
+from backend.sandbox.isolation import Isolation
+from backend.sandbox.kubernetes_backend import SANDBOX_LABEL, KubernetesSandboxBackend
+from backend.sandbox.executor import SkillExecutor
+from backend.sandbox.limits import SandboxLimits
 
 from sandbox_fake_kube import FakeKube
 from sandbox_helpers import eventually

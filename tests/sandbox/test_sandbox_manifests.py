@@ -11,7 +11,7 @@ import yaml
 from kubernetes import client
 
 from backend.config import Settings
-from backend.tools.sandbox.kubernetes_backend import SANDBOX_LABEL
+from backend.sandbox.kubernetes_backend import SANDBOX_LABEL
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 MODELS = {"Namespace": "V1Namespace", "NetworkPolicy": "V1NetworkPolicy", "ServiceAccount": "V1ServiceAccount",

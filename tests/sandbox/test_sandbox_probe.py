@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from backend.config import Settings
-from backend.tools.sandbox import make_isolating_backend
-from backend.tools.sandbox.docker_backend import DockerSandboxBackend
-from backend.tools.sandbox.kubernetes_backend import KubernetesSandboxBackend
-from backend.tools.sandbox.probe import run_probe
-from backend.tools.sandbox.process import ProcessSandboxBackend
-from backend.tools.sandboxed_executor import make_backend, make_executor
+from backend.sandbox.factory import make_backend
+from backend.sandbox.docker_backend import DockerSandboxBackend
+from backend.sandbox.kubernetes_backend import KubernetesSandboxBackend
+from backend.sandbox.probe import run_probe
+from backend.sandbox.process import ProcessSandboxBackend
+from backend.sandbox.factory import make_backend, make_executor
 
 from sandbox_helpers import DOCKER_IMAGE
 
@@ -52,14 +52,14 @@ def test_factory_builds_each_mode_from_settings() -> None:
     docker_backend = make_backend("docker", settings=settings)
     assert isinstance(docker_backend, DockerSandboxBackend)
     assert (docker_backend.image, docker_backend.pull_policy) == ("img:1", "missing")
-    kube = make_isolating_backend("kubernetes", settings=settings)
+    kube = make_backend("kubernetes", settings=settings)
     assert isinstance(kube, KubernetesSandboxBackend)
     assert (kube.namespace, kube.service_account, kube.image) == ("ns1", "runner", "img:1")
 
 
 def test_unknown_mode_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown SKILL_SANDBOX_MODE 'vm'"):
-        make_isolating_backend("vm", settings=Settings())
+        make_backend("vm", settings=Settings())
 
 
 async def test_executor_from_settings_applies_the_limits(skill) -> None:

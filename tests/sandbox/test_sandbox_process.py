@@ -10,9 +10,10 @@ import asyncio
 
 import pytest
 
-from backend.tools.sandbox.isolation import Isolation
-from backend.tools.sandbox.process import ProcessSandboxBackend
-from backend.tools.sandboxed_executor import SandboxLimits, SkillExecutor
+from backend.sandbox.isolation import Isolation
+from backend.sandbox.process import ProcessSandboxBackend
+from backend.sandbox.executor import SkillExecutor
+from backend.sandbox.limits import SandboxLimits
 
 from sandbox_helpers import eventually, runner_processes
 

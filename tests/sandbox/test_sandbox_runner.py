@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from backend.tools.sandbox import runner
-from backend.tools.sandbox.outcome import RUNNER_PATH, RawOutcome, normalize_status, split_marker, to_result
-from backend.tools.sandboxed_executor import SandboxLimits
+from backend.sandbox import runner
+from backend.sandbox.outcome import RUNNER_PATH, RawOutcome, normalize_status, split_marker, to_result
+from backend.sandbox.limits import SandboxLimits
 
 from sandbox_helpers import SKILLS_DIR
 

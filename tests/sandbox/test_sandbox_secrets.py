@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from backend.config import load_settings
 from backend.skills.spec import load_skill
-from backend.tools.sandboxed_executor import SECRET_ENV_RE, make_executor, scrub_secret_environ
+from backend.sandbox.factory import make_executor
+from backend.sandbox.in_process import SECRET_ENV_RE, scrub_secret_environ
 from sandbox_helpers import DOCKER_IMAGE, SKILLS_DIR
 
 SECRET_NAMES = ("EVOTRADERS_ADMIN_TOKEN", "EVOTRADERS_OPERATOR_TOKEN", "EVOTRADERS_VIEWER_TOKEN",
@@ -71,9 +72,10 @@ async def test_a_kubernetes_pod_is_given_no_secret():
     """No cluster runs here: the recorded-API stand-in (sandbox_fake_kube) shows the Pod spec the backend sends."""
     from kubernetes import client
 
-    from backend.tools.sandbox.isolation import Isolation
-    from backend.tools.sandbox.kubernetes_backend import KubernetesSandboxBackend
-    from backend.tools.sandboxed_executor import SandboxLimits, SkillExecutor
+    from backend.sandbox.isolation import Isolation
+    from backend.sandbox.kubernetes_backend import KubernetesSandboxBackend
+    from backend.sandbox.executor import SkillExecutor
+    from backend.sandbox.limits import SandboxLimits
     from sandbox_fake_kube import FakeKube
 
     planted = {name: f"secret-{secrets.token_hex(12)}" for name in SECRET_NAMES}

@@ -24,7 +24,7 @@ def put_settings(body: SandboxSettings, request: Request, _: AdminDep) -> Any:
 
 @router.post("/sandbox/probe", response_model=ProbeResponse)
 async def probe(request: Request, _: AdminDep, body: ProbeRequest | None = None) -> Any:
-    from backend.tools.sandbox.probe import run_probe
+    from backend.sandbox.probe import run_probe
 
     store = request.app.state.sandbox
     settings = store.apply(request.app.state.controller.settings)

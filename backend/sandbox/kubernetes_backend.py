@@ -27,9 +27,11 @@ import time
 from typing import Any
 
 from backend.skills.spec import SkillSpec
-from backend.tools.sandbox.outcome import RUNNER_ARGS, RUNNER_PATH, RawOutcome, build_request, split_marker, to_result
-from backend.tools.sandbox.staging import skill_files
-from backend.tools.sandboxed_executor import SandboxBackend, SandboxLimits, SkillError, SkillResult
+from backend.sandbox.outcome import RUNNER_ARGS, RUNNER_PATH, RawOutcome, build_request, split_marker, to_result
+from backend.sandbox.staging import skill_files
+from backend.sandbox.base import SandboxBackend
+from backend.sandbox.limits import SandboxLimits
+from backend.schema.sandbox import SkillError, SkillResult
 
 SANDBOX_LABEL = "evotraders.io/sandbox"
 MAX_CONFIGMAP_BYTES = 900 * 1024  # the API server refuses objects over 1 MiB

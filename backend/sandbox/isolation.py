@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from backend.tools.sandbox.outcome import MAX_RESULT_BYTES, RUNNER_ARGS, RawOutcome, normalize_status
-from backend.tools.sandboxed_executor import SandboxLimits
+from backend.sandbox.outcome import MAX_RESULT_BYTES, RUNNER_ARGS, RawOutcome, normalize_status
+from backend.sandbox.limits import SandboxLimits
 
 log = logging.getLogger(__name__)
 

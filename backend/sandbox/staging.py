@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from backend.tools.sandbox.outcome import RUNNER_PATH
+from backend.sandbox.outcome import RUNNER_PATH
 
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".git")
 

@@ -7,7 +7,7 @@ them through runtime_service, which validates and saves them atomically to
 The saved settings win over the environment: they are an admin's latest,
 explicit choice, and ``GET /sandbox/settings`` shows what new runs get. The
 mode is a floor for every run (:func:`operator_floor`,
-``backend/tools/sandbox_floor.py``).
+:mod:`backend.sandbox.floor`).
 """
 
 from __future__ import annotations

@@ -26,9 +26,11 @@ import time
 from typing import Any
 
 from backend.skills.spec import SkillSpec
-from backend.tools.sandbox.outcome import RawOutcome, build_request, split_marker, to_result
-from backend.tools.sandbox.staging import StagedCall
-from backend.tools.sandboxed_executor import SandboxBackend, SandboxLimits, SkillError, SkillResult
+from backend.sandbox.outcome import RawOutcome, build_request, split_marker, to_result
+from backend.sandbox.staging import StagedCall
+from backend.sandbox.base import SandboxBackend
+from backend.sandbox.limits import SandboxLimits
+from backend.schema.sandbox import SkillError, SkillResult
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 OFFLINE_IMAGE = "evotraders/skill-python:3.11"

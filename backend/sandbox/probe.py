@@ -16,7 +16,10 @@ from pydantic import BaseModel
 
 from backend.paths import RESOURCES_DIR
 from backend.skills.spec import load_skill
-from backend.tools.sandboxed_executor import SkillResult, SkillExecutor, limits_from_settings, make_backend
+from backend.sandbox.executor import SkillExecutor
+from backend.sandbox.factory import make_backend
+from backend.sandbox.limits import limits_from_settings
+from backend.schema.sandbox import SkillResult
 
 PROBE_SKILL_DIR = RESOURCES_DIR / "skills" / "probe"
 PROBE_TIMEOUT_S = 30.0  # the probe itself needs ~1 s; never wait the full skill timeout

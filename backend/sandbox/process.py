@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from backend.skills.spec import SkillSpec
-from backend.tools.sandbox.isolation import Bind, Child, Isolation
-from backend.tools.sandbox.outcome import RUNNER_PATH, build_request, to_result
-from backend.tools.sandbox.staging import IGNORED
-from backend.tools.sandboxed_executor import SandboxBackend, SandboxLimits, SkillResult
+from backend.sandbox.isolation import Bind, Child, Isolation
+from backend.sandbox.outcome import RUNNER_PATH, build_request, to_result
+from backend.sandbox.staging import IGNORED
+from backend.sandbox.base import SandboxBackend
+from backend.sandbox.limits import SandboxLimits
+from backend.schema.sandbox import SkillResult
 
 MAX_WARM_SKILL_BYTES = 4 * 1024 * 1024  # bigger skill folders take the cold path
 

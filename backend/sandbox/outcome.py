@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from backend.skills.spec import SkillSpec
-from backend.tools.sandbox import runner
-from backend.tools.sandboxed_executor import SandboxLimits, SkillError, SkillResult, truncate
+from backend.sandbox import runner
+from backend.sandbox.limits import SandboxLimits, truncate
+from backend.schema.sandbox import SkillError, SkillResult
 
 RUNNER_PATH = Path(runner.__file__).resolve()
 RUNNER_ARGS = ["-I", "-S", "-B"]  # isolated mode, no site-packages, no bytecode files

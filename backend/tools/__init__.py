@@ -1,1 +1,0 @@
-"""Tools the runtime uses to act: the sandboxed skill executor."""
