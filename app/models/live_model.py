@@ -31,7 +31,6 @@ Data (all bounded, so a long run does not grow memory):
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from pydantic import ValidationError
 
 from app.models.live_series import BoundedSeries, RateCounter, finite
 from backend.schema.sandbox import EffectiveSandbox
+from backend.storage.jsonl import iter_jsonl
 
 SECTIONS = ("equity", "stages", "rates", "prices", "tickers", "feed", "holdings", "trades", "status")
 CURVES = ("equity", "baseline", "baseline_vw", "momentum")
@@ -335,22 +335,15 @@ class LiveModel:
         applied = 0
         days = 0
         try:
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    try:
-                        frame = json.loads(line)
-                    except ValueError:
-                        continue  # a torn last line of a killed run
-                    if not isinstance(frame, dict):
-                        continue
-                    if frame.get("type") == "day_start":
-                        days += 1
-                        if speed > 0 and days > 1:
-                            await asyncio.sleep(1.0 / speed)
-                    self.apply(frame)
-                    applied += 1
-                    if applied % batch == 0:
-                        await asyncio.sleep(0)
+            for frame in iter_jsonl(path):  # a corrupt line or the torn last line of a killed run is skipped
+                if frame.get("type") == "day_start":
+                    days += 1
+                    if speed > 0 and days > 1:
+                        await asyncio.sleep(1.0 / speed)
+                self.apply(frame)
+                applied += 1
+                if applied % batch == 0:
+                    await asyncio.sleep(0)
         finally:
             self.replaying = False
             self.dirty.add("status")

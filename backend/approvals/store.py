@@ -40,7 +40,7 @@ from backend.schema.api_approvals import (
     OrderSnapshot,
 )
 from backend.storage.ids import InvalidIdError
-from backend.storage.jsonl import cut_torn_tail_of
+from backend.storage.jsonl import JsonlStats, cut_torn_tail_of, iter_jsonl
 from backend.storage.run_store import RunStore
 
 log = logging.getLogger(__name__)
@@ -123,16 +123,17 @@ class ApprovalStore:
     def _replay(self, path: Path) -> None:
         # A torn last line is a write that never finished, so it was never acknowledged: cut it.
         cut_torn_tail_of(path)
+        stats = JsonlStats()
         skipped = 0
-        with open(path, "rb") as fh:
-            for line in fh:
-                try:
-                    change = ApprovalChange.model_validate_json(line)
-                except ValidationError:
-                    # A corrupt line (an older writer's) costs that one change, not every later one.
-                    skipped += 1
-                    continue
-                self._apply(change)
+        for record in iter_jsonl(path, stats):
+            try:
+                change = ApprovalChange.model_validate(record)
+            except ValidationError:
+                skipped += 1
+                continue
+            self._apply(change)
+        # A corrupt line (an older writer's) costs that one change, not every later one.
+        skipped += stats.bad_lines
         if skipped:
             log.warning("%s: skipped %d corrupt line(s)", path, skipped)
 

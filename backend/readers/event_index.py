@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.readers.jsonl_tail import JsonlTail
+from backend.storage.jsonl import JsonlTail
 from backend.readers.run_files import require_run
 from backend.schema.api_trading import SignalRecord
 from backend.storage.run_store import RunStore

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from backend.readers.jsonl_tail import JsonlTail
+from backend.storage.jsonl import JsonlTail
 from backend.readers.run_files import require_run
 from backend.schema.trading import Trade
 from backend.storage.run_store import RunStore

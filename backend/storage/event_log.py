@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from backend.storage.jsonl import JsonlStats, JsonlWriter, iter_jsonl, parse_line
+from backend.storage.jsonl import JsonlStats, JsonlTail, JsonlWriter, iter_jsonl
 
 BUFFER_BYTES = 1 << 16
 
@@ -56,21 +56,8 @@ def events_page(path: Path, offset: int, limit: int) -> EventsPage:
     A torn last line ends the page (it is not counted: a writer may be
     finishing it); a corrupt line is left out and counted in ``skipped``.
     """
-    lines: list[bytes] = []
-    skipped = consumed = 0
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        return EventsPage([], 0, offset)
-    with fh:
-        for index, line in enumerate(fh):
-            if index < offset:
-                continue
-            if consumed >= limit or not line.endswith(b"\n"):
-                break
-            consumed += 1
-            if parse_line(line) is None:
-                skipped += 1
-            else:
-                lines.append(line)
-    return EventsPage(lines, skipped, offset + consumed)
+    tail = JsonlTail(path)
+    tail.skip(offset)
+    before = tail.lines_read
+    lines = [line for line, _ in tail.read(limit)]
+    return EventsPage(lines, tail.bad_lines, offset + tail.lines_read - before)

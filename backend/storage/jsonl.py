@@ -7,9 +7,12 @@ last newline): every reader skipped them anyway, since they were never a
 whole line, and appending after them would merge two records into one bad
 line.
 
-Reading: a line that is not a JSON object (a corrupt line left in the middle
-by an older writer) is skipped and counted, never the end of the reading; an
-unterminated last line is skipped (a writer may be appending it right now).
+Reading: :class:`JsonlTail` is the one reader. It reads whole lines from a
+byte offset on and can follow the file as it grows: an unterminated last line
+is left for later (a writer may be appending it right now), a line that is
+not a JSON object (a corrupt line left in the middle by an older writer) is
+skipped and counted, never the end of the reading. A file replaced (new
+inode) or shrunk under a follower makes it start over and say so.
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from backend.storage import failpoints
 
 log = logging.getLogger(__name__)
 
 _BACK_CHUNK = 1 << 16
+READ_CHUNK = 1 << 20
 
 
 def cut_torn_tail(fd: int) -> int:
@@ -160,6 +165,10 @@ class JsonlStats:
     torn_tail: bool = False
     bad_numbers: list[int] = field(default_factory=list)  # 1-based line numbers of the first few
 
+    def clear(self) -> None:
+        self.bad_lines, self.torn_tail = 0, False
+        self.bad_numbers.clear()
+
 
 def parse_line(line: bytes) -> dict[str, Any] | None:
     """The JSON object on one line, or None if it is not one."""
@@ -170,27 +179,140 @@ def parse_line(line: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def iter_jsonl(path: Path, stats: JsonlStats | None = None) -> Iterator[dict[str, Any]]:
-    """Every JSON object on a whole line of ``path`` (none if it is missing); skips are counted in ``stats``."""
-    stats = stats if stats is not None else JsonlStats()
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        return
-    with fh:
-        for number, line in enumerate(fh, 1):
-            if not line.endswith(b"\n"):
-                stats.torn_tail = True
-                break
-            if not line.strip():
+class JsonlTail:
+    """Reads the whole lines of an append-only JSONL file from a byte offset on, following it as it grows.
+
+    Every method reads on from where the previous one stopped. Only lines
+    ending in a newline are consumed; a blank line is passed over, a line
+    that is not a JSON object is skipped and counted in ``stats`` (line
+    numbers count from where the reading began). When the file is replaced
+    (new inode) or shrinks below the offset, the reader starts over from 0
+    and ``poll`` says so, so its consumer can drop what it built.
+
+    Args:
+        path: the file (it may not exist yet).
+        offset: byte offset of the first line to read (the start of a line).
+        accept: optional cheap test on a raw line, to skip parsing lines the consumer does not want.
+        stats: where skips are counted (a new :class:`JsonlStats` if omitted).
+    """
+
+    def __init__(self, path: Path, accept: Callable[[bytes], bool] | None = None, *, offset: int = 0,
+                 stats: JsonlStats | None = None) -> None:
+        if offset < 0:
+            raise ValueError(f"a JSONL offset is a byte position >= 0, got {offset}")
+        self.path = Path(path)
+        self.accept = accept
+        self.stats = stats if stats is not None else JsonlStats()
+        self.lines_read = 0  # whole lines consumed since the reading began (or last started over)
+        self.lock = threading.Lock()  # for callers that share one reader between threads
+        self._offset = offset
+        self._ino: int | None = None
+
+    @property
+    def offset(self) -> int:
+        """Bytes consumed so far (whole lines only)."""
+        return self._offset
+
+    @property
+    def bad_lines(self) -> int:
+        """Corrupt lines skipped since the reading began (or last started over)."""
+        return self.stats.bad_lines
+
+    def _start_over(self) -> None:
+        self._offset = self.lines_read = 0
+        self.stats.clear()
+
+    def _open(self) -> tuple[Any, bool]:
+        """``(binary file or None if missing, restarted)``, starting over if the file was replaced or shrank."""
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            restarted = self._offset > 0 or self._ino is not None
+            self._start_over()
+            self._ino = None
+            return None, restarted
+        st = os.fstat(fh.fileno())
+        restarted = self._ino is not None and (st.st_ino != self._ino or st.st_size < self._offset)
+        if restarted:
+            self._start_over()
+        self._ino = st.st_ino
+        return fh, restarted
+
+    def _whole_lines(self, fh: Any, limit: int | None) -> Iterator[bytes]:
+        """Up to ``limit`` whole lines (with their newline) from the offset; each is consumed as it is yielded."""
+        with fh:
+            fh.seek(self._offset)
+            pending = b""
+            count = 0
+            while limit is None or count < limit:
+                chunk = fh.read(READ_CHUNK)
+                if not chunk:
+                    self.stats.torn_tail = bool(pending)
+                    return
+                data, start = pending + chunk if pending else chunk, 0
+                while limit is None or count < limit:
+                    end = data.find(b"\n", start)
+                    if end < 0:
+                        break
+                    line = data[start:end + 1]
+                    start = end + 1
+                    self._offset += len(line)
+                    self.lines_read += 1
+                    count += 1
+                    yield line
+                pending = data[start:]
+
+    def skip(self, lines: int) -> int:
+        """Pass over up to ``lines`` whole lines unread; returns how many there were."""
+        fh, _ = self._open()
+        return 0 if fh is None else sum(1 for _ in self._whole_lines(fh, lines))
+
+    def read(self, limit: int | None = None) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """``(raw line, its object)`` for each good line among the next ``limit`` whole lines (all if None)."""
+        fh, _ = self._open()
+        if fh is not None:
+            yield from self._parsed(self._whole_lines(fh, limit))
+
+    def records(self, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """The object of each good line among the next ``limit`` whole lines (all if None)."""
+        for _, value in self.read(limit):
+            yield value
+
+    def poll(self) -> tuple[bool, list[dict[str, Any]]]:
+        """``(restarted, new records)`` since the previous poll; callers sharing the reader hold ``self.lock``.
+
+        ``restarted`` is True when the file was replaced, shrank or vanished:
+        the records returned are then the whole file again.
+        """
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and st.st_ino == self._ino and st.st_size == self._offset:
+            self.stats.torn_tail = False
+            return False, []  # nothing new: the common case, one stat and no open
+        fh, restarted = self._open()
+        if fh is None:
+            return restarted, []
+        return restarted, [value for _, value in self._parsed(self._whole_lines(fh, None))]
+
+    def _parsed(self, lines: Iterator[bytes]) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        accept, stats = self.accept, self.stats
+        for line in lines:
+            if not line.strip() or (accept is not None and not accept(line)):
                 continue
             value = parse_line(line)
             if value is None:
                 stats.bad_lines += 1
                 if len(stats.bad_numbers) < 10:
-                    stats.bad_numbers.append(number)
+                    stats.bad_numbers.append(self.lines_read)
                 continue
-            yield value
+            yield line, value
+
+
+def iter_jsonl(path: Path, stats: JsonlStats | None = None) -> Iterator[dict[str, Any]]:
+    """Every JSON object on a whole line of ``path`` (none if it is missing); skips are counted in ``stats``."""
+    return JsonlTail(path, stats=stats).records()
 
 
 def read_jsonl(path: Path, what: str = "") -> tuple[list[dict[str, Any]], JsonlStats]:

@@ -21,10 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend.agents.memory import AgentMemory
-from backend.readers.jsonl_tail import JsonlTail
 from backend.storage import failpoints
 from backend.storage.event_log import EventLog, events_page, read_events
-from backend.storage.jsonl import JsonlStats, append_lines, cut_torn_tail, iter_jsonl, parse_line
+from backend.storage.jsonl import JsonlStats, JsonlTail, append_lines, cut_torn_tail, iter_jsonl, parse_line
 
 ROOT = Path(__file__).resolve().parents[2]
 _names = itertools.count()

@@ -15,7 +15,7 @@ from backend.errors import BadRequestError, NotFoundError
 from backend.market.factory import make_market
 from backend.readers.event_index import EventIndexes
 from backend.readers.explain import Explainer
-from backend.readers.jsonl_tail import JsonlTail
+from backend.storage.jsonl import JsonlTail
 from backend.readers.news_reader import NewsReader
 from backend.readers.trading_reader import TradingReader
 from backend.schema import events as ev
