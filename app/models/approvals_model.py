@@ -13,102 +13,127 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field, field_validator
+
+from app.models.event_input import as_event
+from app.models.observable import ObservableModel
 from app.net.http import ServiceError
 from app.net.services import AgentServiceClient
-from app.models.observable import ObservableModel
+from backend.schema.api_approvals import Approval, ApprovalContext
+from backend.schema.events import ApprovalRequested, ApprovalResolved, Event, Hello
 
 HISTORY_LIMIT = 500  # decided/expired approvals kept in the history tab
 # approval_resolved says "approved/rejected/expired"; the API says the same in ``status``.
 RESOLVED = ("approved", "rejected", "expired")
 
 
+def _utc(value: Any) -> Any:
+    """An ISO timestamp (``...Z`` or with an offset; naive means UTC) as UTC ISO text.
 
-def _epoch(value: Any) -> float | None:
-    """An ISO timestamp (``...Z`` or with offset; naive means UTC) as epoch seconds."""
-    if not value:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) / (1000.0 if value > 1e11 else 1.0)
+    "" (no time yet) and non-strings pass (the field's type judges those).
+    """
+    if not isinstance(value, str) or not value:
+        return value
     try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        return None
+        raise ValueError(f"expected an ISO timestamp like 2025-01-31T14:30:00Z, got {value!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.timestamp()
+    return parsed.astimezone(dt.timezone.utc).isoformat()
 
 
-@dataclass
-class ApprovalItem:
-    """One approval as the panel shows it (pending or decided)."""
+def _epoch(value: str | None) -> float | None:
+    return dt.datetime.fromisoformat(value).timestamp() if value else None
 
-    id: str
-    run_id: str = ""
-    date: str = ""
-    ticker: str = ""
-    action: str = ""
-    quantity: int = 0
-    price: float = 0.0
-    notional: float = 0.0
-    confidence: float = 0.0
-    reasoning: str = ""
-    expires_at: float | None = None  # epoch seconds
-    context: dict[str, Any] = field(default_factory=dict)
-    reasons: list[str] = field(default_factory=list)
-    status: str = "pending"
-    decided_by: str = ""
-    reason: str = ""
-    decided_quantity: int | None = None
-    decided_at: float | None = None
+
+class ApprovalItem(Approval):
+    """One approval as the panel shows it (pending or decided): agent_service's ``Approval``.
+
+    Every field is the schema's, so a field added to ``Approval`` reaches the
+    desk unedited. What is desk-side: times are normalised to UTC (the same
+    instant is the same text), :attr:`deadline` / :attr:`decided` give them as
+    epoch seconds, and the fields the Gateway's ``approval_requested`` event
+    may not carry have defaults until :meth:`ApprovalsModel.refresh` loads
+    the record.
+    """
+
+    # What approval_requested may leave out (the record from agent_service has them all).
+    reasons: list[str] = Field(default_factory=list)
+    context: ApprovalContext = Field(default_factory=ApprovalContext)
+    created_at: str = ""
+    timeout_seconds: float = 0.0
+    on_timeout: Literal["reject", "approve"] = "reject"
     allow_quantity_change: bool = True
+
+    @field_validator("created_at", "expires_at", "decided_at", mode="before")
+    @classmethod
+    def _in_utc(cls, value: Any) -> Any:
+        return _utc(value)
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> "ApprovalItem":
         """From agent_service's ``Approval`` JSON."""
-        return cls(
-            id=str(data["id"]), run_id=str(data.get("run_id", "")), date=str(data.get("date", "")),
-            ticker=str(data.get("ticker", "")), action=str(data.get("action", "")),
-            quantity=int(data.get("quantity") or 0), price=float(data.get("price") or 0.0),
-            notional=float(data.get("notional") or 0.0), confidence=float(data.get("confidence") or 0.0),
-            reasoning=str(data.get("reasoning") or ""), expires_at=_epoch(data.get("expires_at")),
-            context=dict(data.get("context") or {}), reasons=list(data.get("reasons") or []),
-            status=str(data.get("status") or "pending"), decided_by=str(data.get("decided_by") or ""),
-            reason=str(data.get("reason") or ""), decided_quantity=data.get("decided_quantity"),
-            decided_at=_epoch(data.get("decided_at")),
-            allow_quantity_change=bool(data.get("allow_quantity_change", True)),
-        )
+        return cls.model_validate(data)
 
     @classmethod
-    def from_event(cls, frame: dict[str, Any]) -> "ApprovalItem":
+    def from_event(cls, frame: ApprovalRequested | dict[str, Any]) -> "ApprovalItem":
         """From an ``approval_requested`` Gateway event."""
-        data = dict(frame, id=frame["approval_id"])
-        data.setdefault("status", "pending")
-        return cls.from_api(data)
+        event = frame if isinstance(frame, ApprovalRequested) else ApprovalRequested.model_validate(frame)
+        fields = event.model_dump(exclude={"type", "approval_id"}, exclude_none=True)
+        return cls.model_validate({**fields, "id": event.approval_id})
+
+    @classmethod
+    def from_resolution(cls, event: ApprovalResolved) -> "ApprovalItem | None":
+        """The decided approval an ``approval_resolved`` event describes, for one never seen pending.
+
+        The event names the order but not its price or reasoning (a refresh
+        loads them); None when it does not even name the order.
+        """
+        if not (event.ticker and event.action):
+            return None
+        return cls(id=event.approval_id, run_id=event.run_id or "", date=event.date or "", ticker=event.ticker,
+                   action=event.action, quantity=event.requested_quantity or 0, price=0.0, notional=0.0,
+                   confidence=0.0, reasoning="", expires_at="")
+
+    def resolved(self, event: ApprovalResolved, now: float) -> "ApprovalItem":
+        """This approval as ``event`` decided it (``now``: when, if the event has no time)."""
+        at = event.ts / 1000.0 if event.ts else now
+        return self.model_copy(update={
+            "status": event.decision, "decided_by": event.decided_by, "reason": event.reason,
+            "decided_quantity": event.quantity,
+            "decided_at": dt.datetime.fromtimestamp(at, dt.timezone.utc).isoformat()})
 
     @property
-    def pending(self) -> bool:
-        return self.status == "pending"
+    def deadline(self) -> float | None:
+        """When the request expires, epoch seconds; None without a deadline."""
+        return _epoch(self.expires_at)
+
+    @property
+    def decided(self) -> float | None:
+        """When it was decided, epoch seconds; None while pending."""
+        return _epoch(self.decided_at)
 
     @property
     def signals(self) -> list[dict[str, Any]]:
-        return list(self.context.get("signals") or [])
+        return list(self.context.signals)
 
     @property
     def risk_warnings(self) -> list[str]:
-        return [str(w) for w in self.context.get("risk_warnings") or []]
+        return list(self.context.risk_warnings)
 
     @property
     def pm_reasoning(self) -> str:
-        return str(self.context.get("pm_reasoning") or self.reasoning)
+        return self.context.pm_reasoning or self.reasoning
 
     def seconds_left(self, now: float) -> float | None:
         """Seconds until expiry (never negative); None when the request has no deadline."""
-        if self.expires_at is None:
+        deadline = self.deadline
+        if deadline is None:
             return None
-        return max(0.0, self.expires_at - now)
+        return max(0.0, deadline - now)
 
 
 def format_countdown(seconds: float | None) -> str:
@@ -184,17 +209,17 @@ class ApprovalsModel(ObservableModel):
         return next((a for a in [*self.pending, *self.history] if a.id == approval_id), None)
 
     # -- updates ------------------------------------------------------------------
-    def apply_event(self, frame: dict[str, Any]) -> None:
+    def apply_event(self, frame: Event | dict[str, Any]) -> None:
         """Apply one Gateway event (other types are ignored)."""
-        kind = frame.get("type")
-        if kind == "hello" and frame.get("run_id"):
-            self.set_run(str(frame["run_id"]))
-        elif kind == "approval_requested" and frame.get("approval_id"):
-            if self.run_id is None and frame.get("run_id"):
-                self.run_id = str(frame["run_id"])
-            self.upsert(ApprovalItem.from_event(frame))
-        elif kind == "approval_resolved" and frame.get("approval_id"):
-            self._resolve_from_event(frame)
+        event = as_event(frame)
+        if isinstance(event, Hello) and event.run_id:
+            self.set_run(event.run_id)
+        elif isinstance(event, ApprovalRequested) and event.approval_id:
+            if self.run_id is None and event.run_id:
+                self.run_id = event.run_id
+            self.upsert(ApprovalItem.from_event(event))
+        elif isinstance(event, ApprovalResolved) and event.approval_id:
+            self._resolve_from_event(event)
 
     def upsert(self, item: ApprovalItem) -> None:
         """Add or update one approval, moving it between queue and history as its status says."""
@@ -214,7 +239,7 @@ class ApprovalsModel(ObservableModel):
                 self.pending.append(item)
             else:
                 self.pending[index] = item
-            self.pending.sort(key=lambda a: (a.expires_at is None, a.expires_at or 0.0, a.id))
+            self.pending.sort(key=lambda a: (a.deadline is None, a.deadline or 0.0, a.id))
             if self.selected_id is None:
                 self.selected_id = item.id
             if announce:
@@ -225,23 +250,16 @@ class ApprovalsModel(ObservableModel):
             if self.selected_id == item.id:  # keep the keyboard flow: select the row that moved up
                 self.selected_id = self.pending[min(index, len(self.pending) - 1)].id if self.pending else None
         self.history.insert(0, item)
-        self.history.sort(key=lambda a: a.decided_at or 0.0, reverse=True)
+        self.history.sort(key=lambda a: a.decided or 0.0, reverse=True)
         del self.history[HISTORY_LIMIT:]
 
-    def _resolve_from_event(self, frame: dict[str, Any]) -> None:
-        decision = str(frame.get("decision", ""))
-        if decision not in RESOLVED:
+    def _resolve_from_event(self, event: ApprovalResolved) -> None:
+        if event.decision not in RESOLVED:
             return
-        approval_id = str(frame["approval_id"])
-        known = self.item(approval_id)
-        item = ApprovalItem.from_event({**frame, "quantity": frame.get("requested_quantity") or 0}) \
-            if known is None else ApprovalItem(**vars(known))
-        item.status = decision
-        item.decided_by = str(frame.get("decided_by") or "")
-        item.reason = str(frame.get("reason") or "")
-        item.decided_quantity = frame.get("quantity")
-        item.decided_at = _epoch(frame.get("ts")) or self.clock()
-        self._place(item, announce=False)
+        known = self.item(event.approval_id) or ApprovalItem.from_resolution(event)
+        if known is None:
+            return  # an order the event does not name: the next refresh shows it
+        self._place(known.resolved(event, self.clock()), announce=False)
         self._emit("changed")
 
     async def refresh(self) -> None:

@@ -14,49 +14,66 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict
+
+from app.models.event_input import as_event
+from app.models.observable import ObservableModel
 from app.net.http import ServiceError
 from app.net.services import RuntimeServiceClient, TradingServiceClient
+from backend.schema.api_runtime import RunSummary
+from backend.schema.events import Event, RunStatus
 from backend.trading.metrics import BASELINE_NAMES
-from app.models.observable import ObservableModel
 
 TRADES_PAGE = 1000
 FINISHED = ("completed", "failed", "stopped")
 
 
-@dataclass(frozen=True)
-class RunRow:
-    """One run in the history table; figures are None until the run has closing metrics."""
+class RunRow(RunSummary):
+    """One run in the history table: runtime_service's ``RunSummary`` itself.
 
-    run_id: str
-    mode: str = ""
-    start_date: str = ""
-    end_date: str = ""
-    status: str = ""  # "crashed" when its Gateway was given up on (status_detail says why)
-    status_detail: str = ""
-    progress: float = 0.0
-    tickers: tuple[str, ...] = ()
-    total_return: float | None = None  # percent
-    excess: dict[str, float | None] = field(default_factory=dict)  # percentage points per baseline
-    drawdown: float | None = None  # percent, positive
-    sharpe: float | None = None
-    trades: int | None = None
-    gateway_url: str | None = None
+    Every field is the schema's (a field added there reaches the table
+    unedited); the closing figures read from its ``metrics`` and are None
+    until the run has them.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> "RunRow":
-        metrics = data.get("metrics") or {}
-        gateway = data.get("gateway") or {}
-        return cls(
-            run_id=str(data["run_id"]), mode=str(data.get("mode") or ""),
-            start_date=str(data.get("start_date") or ""), end_date=str(data.get("end_date") or ""),
-            status=str(data.get("status") or ""), status_detail=str(data.get("status_detail") or ""),
-            progress=float(data.get("progress") or 0.0),
-            tickers=tuple(data.get("tickers") or ()),
-            total_return=metrics.get("total_return_pct"),
-            excess={name: (metrics.get("excess_return_pct") or {}).get(name) for name in BASELINE_NAMES},
-            drawdown=metrics.get("max_drawdown_pct"), sharpe=metrics.get("sharpe"), trades=metrics.get("trades"),
-            gateway_url=gateway.get("url") if gateway.get("status") not in (None, "stopped", "crashed") else None,
-        )
+        return cls.model_validate(data)
+
+    def _metric(self, name: str) -> Any:
+        return (self.metrics or {}).get(name)
+
+    @property
+    def total_return(self) -> float | None:
+        """Percent."""
+        return self._metric("total_return_pct")
+
+    @property
+    def excess(self) -> dict[str, float | None]:
+        """Percentage points over each baseline."""
+        excess = self._metric("excess_return_pct") or {}
+        return {name: excess.get(name) for name in BASELINE_NAMES}
+
+    @property
+    def drawdown(self) -> float | None:
+        """Percent, positive."""
+        return self._metric("max_drawdown_pct")
+
+    @property
+    def sharpe(self) -> float | None:
+        return self._metric("sharpe")
+
+    @property
+    def trades(self) -> int | None:
+        return self._metric("trades")
+
+    @property
+    def gateway_url(self) -> str | None:
+        """Where the run's Gateway listens, while it has a live one."""
+        gateway = self.gateway
+        return gateway.url if gateway is not None and gateway.status not in ("stopped", "crashed") else None
 
     @property
     def finished(self) -> bool:
@@ -133,14 +150,15 @@ class HistoryModel(ObservableModel):
         self._emit("runs")
         return True
 
-    def apply_event(self, frame: dict[str, Any]) -> None:
+    def apply_event(self, frame: Event | dict[str, Any]) -> None:
         """A ``run_status`` event updates its row's status at once (figures come with :meth:`refresh`)."""
-        if frame.get("type") != "run_status" or not frame.get("run_id"):
+        event = as_event(frame)
+        if not isinstance(event, RunStatus) or not event.run_id:
             return
         for index, row in enumerate(self.runs):
-            if row.run_id == frame["run_id"]:
-                changed = RunRow(**{**vars(row), "status": str(frame.get("status") or row.status),
-                                    "progress": float(frame.get("progress") or row.progress)})
+            if row.run_id == event.run_id:
+                changed = row.model_copy(update={"status": event.status or row.status,
+                                                 "progress": event.progress or row.progress})
                 if changed != row:
                     self.runs[index] = changed
                     self._emit("runs")

@@ -7,6 +7,7 @@ model uses: ``GET /approvals``, ``GET /approvals/{id}``, ``POST /approvals/{id}/
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Iterator
@@ -23,15 +24,21 @@ from app.net.services import AgentServiceClient
 NOW = 1_750_000_000.0
 
 
+def iso(epoch: float) -> str:
+    """An epoch time as agent_service writes times (ISO 8601, UTC)."""
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat()
+
+
 def approval(id_: str, ticker: str = "AAPL", status: str = "pending", expires: float = NOW + 120, **extra: Any) -> dict:
     return {"id": id_, "run_id": "r1", "date": "2025-01-02", "ticker": ticker, "action": "long", "quantity": 40,
             "price": 190.5, "notional": 7620.0, "confidence": 72.0, "reasoning": "momentum and value agree",
-            "reasons": ["notional above 5,000"], "status": status, "expires_at": expires,
-            "created_at": NOW, "allow_quantity_change": True,
+            "reasons": ["notional above 5,000"], "status": status, "expires_at": iso(expires),
+            "created_at": iso(NOW), "timeout_seconds": expires - NOW, "on_timeout": "reject",
+            "allow_quantity_change": True,
             "context": {"signals": [{"agent_id": "technical_analyst", "signal": "bull", "confidence": 70,
                                      "reasoning": "trend up"}],
                         "risk_warnings": ["AAPL volatility 38% annualised"], "pm_reasoning": "PM: buy 40"},
-            **extra}
+            **{k: iso(v) if k.endswith("_at") else v for k, v in extra.items()}}
 
 
 class StubAgentService:
@@ -78,7 +85,7 @@ class StubAgentService:
                 stub.decisions.append((parts[1], body))
                 current.update(status="approved" if body["decision"] == "approve" else "rejected",
                                decided_by="operator", reason=body.get("reason", ""),
-                               decided_quantity=body.get("quantity") or current["quantity"], decided_at=NOW + 5)
+                               decided_quantity=body.get("quantity") or current["quantity"], decided_at=iso(NOW + 5))
                 self._send(200, current)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

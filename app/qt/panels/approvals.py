@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.approvals_model import ApprovalItem, ApprovalsModel, format_countdown
+from app.models.event_input import event_type
 from app.net.services import AgentServiceClient
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
@@ -22,6 +23,7 @@ from app.qt.observe import observe
 from app.qt.widgets.countdown import CountdownLabel
 from app.qt.widgets.reject_dialog import RejectDialog
 from app.qt.widgets.tables import cell, make_table
+from backend.schema.events import Event
 
 PENDING_COLUMNS = ("Ticker", "Action", "Qty", "Price", "Notional", "Conf.", "Expires in")
 HISTORY_COLUMNS = ("Date", "Ticker", "Action", "Qty", "Executed", "Status", "Decided by", "Reason", "At")
@@ -177,9 +179,9 @@ class ApprovalsPanel(QWidget):
         elif event.kind == "role":
             self._apply_permissions()
 
-    def _on_gateway_event(self, frame: dict[str, Any]) -> None:
+    def _on_gateway_event(self, frame: Event | dict[str, Any]) -> None:
         self.model.apply_event(frame)
-        if frame.get("type") == "hello":  # every (re)connect: catch up on what we missed
+        if event_type(frame) == "hello":  # every (re)connect: catch up on what we missed
             spawn(self.model.refresh())
 
     # -- model -> view ------------------------------------------------------------
@@ -233,9 +235,9 @@ class ApprovalsPanel(QWidget):
     def _fill_history(self) -> None:
         self.history.setRowCount(len(self.model.history))
         for row, a in enumerate(self.model.history):
-            at = dt.datetime.fromtimestamp(a.decided_at).strftime("%Y-%m-%d %H:%M:%S") if a.decided_at else ""
+            at = dt.datetime.fromtimestamp(a.decided).strftime("%Y-%m-%d %H:%M:%S") if a.decided else ""
             executed = "" if a.decided_quantity is None else f"{a.decided_quantity:,}"
-            values = (a.date, a.ticker, a.action, f"{a.quantity:,}", executed, a.status, a.decided_by, a.reason, at)
+            values = (a.date, a.ticker, a.action, f"{a.quantity:,}", executed, a.status, a.decided_by or "", a.reason, at)
             for col, value in enumerate(values):
                 self.history.setItem(row, col, cell(value, col in (3, 4)))
 
@@ -250,7 +252,7 @@ class ApprovalsPanel(QWidget):
             return
         self.headline.setText(f"{a.action.upper()} {a.quantity:,} {a.ticker} @ {a.price:,.2f} = "
                               f"{a.notional:,.0f} USD  (confidence {a.confidence:.0f})")
-        self.countdown.set_deadline(a.expires_at)
+        self.countdown.set_deadline(a.deadline)
         self.reasons.setText("Held because: " + "; ".join(a.reasons) if a.reasons else f"Trading day {a.date}")
         self.pm.setText(a.pm_reasoning or "-")
         self.warnings.setText("\n".join(f"\u2022 {w}" for w in a.risk_warnings) or "none")

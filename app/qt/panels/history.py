@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from app.models.history_model import HistoryModel, RunDetail, RunRow
+from app.models.event_input import as_event, event_type
+from app.models.history_model import FINISHED, HistoryModel, RunDetail, RunRow
 from app.net.services import RuntimeServiceClient, TradingServiceClient
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
@@ -21,6 +22,7 @@ from app.qt.observe import observe
 from app.qt.widgets.comparison_chart import ComparisonChart
 from app.qt.widgets.metrics_table import MetricsTable, format_value
 from app.qt.widgets.tables import make_table
+from backend.schema.events import Event, RunStatus
 
 RUN_COLUMNS = ("Run", "Mode", "Dates", "Status", "Return %", "vs EW pp", "vs VW pp", "vs Mom pp", "Max DD %",
                "Sharpe", "Trades")
@@ -163,9 +165,10 @@ class HistoryPanel(QWidget):
                 and not self.model.runs:
             spawn(self.model.refresh())
 
-    def _on_gateway_event(self, frame: dict[str, Any]) -> None:
+    def _on_gateway_event(self, frame: Event | dict[str, Any]) -> None:
         self.model.apply_event(frame)
-        if frame.get("type") == "run_status" and frame.get("status") in ("completed", "failed", "stopped"):
+        event = as_event(frame) if event_type(frame) == "run_status" else None
+        if isinstance(event, RunStatus) and event.status in FINISHED:
             spawn(self.model.refresh())  # the closing figures are in now
 
     # -- model -> view ------------------------------------------------------------

@@ -1,0 +1,30 @@
+"""Gateway events as the panel models take them: the schema's event models.
+
+The Gateway client delivers parsed events (``backend.schema.events``); a wire
+dict (a replayed log line, a test) is validated by its type's model here, so
+a model reads ``event.ticker``, never ``frame.get("ticker")``, and a field the
+schema adds reaches it without a second edit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.schema.events import EVENT_TYPES, Event
+
+
+def as_event(frame: Event | dict[str, Any]) -> Event | None:
+    """``frame`` as its event model; None for a type the protocol does not define.
+
+    Raises pydantic's ``ValidationError`` (naming the field) for a dict that is
+    not a valid event of its type.
+    """
+    if isinstance(frame, Event):
+        return frame
+    model = EVENT_TYPES.get(str(frame.get("type")))
+    return model.model_validate(frame) if model is not None else None
+
+
+def event_type(frame: Event | dict[str, Any]) -> str | None:
+    """The ``type`` of an event or wire dict."""
+    return frame.type if isinstance(frame, Event) else frame.get("type")
