@@ -9,12 +9,18 @@ files (``agents/<id>/AGENT.md``, skills) can be edited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import BaseModel, field_validator
+
+from app.models.event_input import as_event, event_type
+from app.models.observable import ObservableModel
 from app.net.http import ServiceError
 from app.net.services import AgentServiceClient, TradingServiceClient
-from app.models.observable import ObservableModel
+from backend.schema.api_agents import AgentSummary
+from backend.schema.api_trading import LeaderboardRow, SideTally
+from backend.schema.events import Event, Memory, TeamLeaderboard
 
 MEMORY_LIMIT = 50  # reflections shown per agent
 SourceKind = Literal["run", "workspace"]
@@ -28,44 +34,66 @@ class Record:
     n: int = 0
 
     @classmethod
-    def from_api(cls, data: dict[str, Any] | None) -> "Record":
-        data = data or {}
-        return cls(int(data.get("win") or 0), int(data.get("n") or 0))
+    def from_api(cls, data: BaseModel | dict[str, Any] | None) -> "Record":
+        """From a ``SideTally`` (trading_service's or the state's) or its JSON."""
+        if data is None:
+            return cls()
+        tally = data if isinstance(data, BaseModel) else SideTally.model_validate(data)
+        return cls(tally.win, tally.n)
 
     def __str__(self) -> str:
         return f"{self.win}/{self.n}"
 
 
-@dataclass
-class AgentRow:
-    """One team member as the table shows it."""
+class AgentRow(AgentSummary):
+    """One team member as the table shows it: agent_service's ``AgentSummary``
+    plus its leaderboard record (``record``, trading_service's ``LeaderboardRow``).
 
-    id: str
-    role: str = ""
-    policy: str = "rules"
-    model: str = ""
-    skills: list[str] = field(default_factory=list)
-    rank: int | None = None
-    win_rate: float | None = None  # fraction; None without a record (workspaces, PM, risk manager)
-    bull: Record = field(default_factory=Record)
-    bear: Record = field(default_factory=Record)
-    signals: list[dict[str, Any]] = field(default_factory=list)  # newest first: ticker, signal, date, is_correct
+    The schema's fields are used as they are; a roster may name a skill by
+    its ``SkillInfo`` object, and the table shows its name.
+    """
+
+    record: LeaderboardRow | None = None  # None without a record (workspaces, PM, risk manager)
+
+    @field_validator("skills", mode="before")
+    @classmethod
+    def _skill_names(cls, skills: Any) -> Any:
+        if not isinstance(skills, list):
+            return skills
+        names = [s.get("name", "") if isinstance(s, dict) else s for s in skills]
+        return [n for n in names if n]
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> "AgentRow":
-        skills = [s.get("name", "") if isinstance(s, dict) else str(s) for s in data.get("skills") or []]
-        return cls(id=str(data.get("id") or data.get("agent_id")), role=str(data.get("role") or ""),
-                   policy=str(data.get("policy") or "rules"), model=str(data.get("model") or ""),
-                   skills=[s for s in skills if s])
+        return cls.model_validate(data)
 
-    def apply_leaderboard(self, row: dict[str, Any]) -> None:
-        self.rank = row.get("rank")
-        self.win_rate = float(row["winRate"]) if row.get("winRate") is not None else None
-        self.bull, self.bear = Record.from_api(row.get("bull")), Record.from_api(row.get("bear"))
-        signals = [s for s in row.get("signals") or [] if isinstance(s, dict)]
-        self.signals = sorted(signals, key=lambda s: str(s.get("date", "")), reverse=True)
-        if not self.model and row.get("modelName") and self.policy == "llm":
-            self.model = str(row["modelName"])
+    def apply_leaderboard(self, row: LeaderboardRow) -> None:
+        self.record = row
+        if not self.model and row.modelName and self.policy == "llm":
+            self.model = row.modelName
+
+    @property
+    def rank(self) -> int | None:
+        return self.record.rank if self.record is not None else None
+
+    @property
+    def win_rate(self) -> float | None:
+        """Fraction; None without a record."""
+        return self.record.winRate if self.record is not None else None
+
+    @property
+    def bull(self) -> Record:
+        return Record.from_api(self.record.bull if self.record is not None else None)
+
+    @property
+    def bear(self) -> Record:
+        return Record.from_api(self.record.bear if self.record is not None else None)
+
+    @property
+    def signals(self) -> list[dict[str, Any]]:
+        """Newest first: ticker, signal, date, is_correct."""
+        rows = self.record.signals if self.record is not None else []
+        return [s.model_dump() for s in sorted(rows, key=lambda s: s.date, reverse=True)]
 
 
 class AgentsModel(ObservableModel):
@@ -169,23 +197,29 @@ class AgentsModel(ObservableModel):
         self._emit("selected", agent_id)
 
     # -- live updates -------------------------------------------------------------
-    def apply_leaderboard(self, rows: list[dict[str, Any]]) -> None:
-        by_id = {str(r.get("agentId")): r for r in rows if isinstance(r, dict)}
+    def apply_leaderboard(self, rows: list[BaseModel | dict[str, Any]]) -> None:
+        """Each member's record from leaderboard rows (trading_service's, or a ``team_leaderboard`` event's)."""
+        # An event's rows are the state schema's LeaderboardRow, trading_service's are its API
+        # model's: the same fields.
+        parsed = [r if isinstance(r, BaseModel) else LeaderboardRow.model_validate(r) for r in rows]
+        by_id = {r.agentId: r for r in parsed}
         for row in self.rows:
             if row.id in by_id:
                 row.apply_leaderboard(by_id[row.id])
         self._emit("team")
 
-    def apply_event(self, frame: dict[str, Any], run_id: str | None = None) -> None:
+    def apply_event(self, frame: Event | dict[str, Any], run_id: str | None = None) -> None:
         """Apply a Gateway event of run ``run_id`` (ignored unless that run is shown)."""
         if self.source is None or self.source[0] != "run" or (run_id is not None and run_id != self.source[1]):
             return
-        kind = frame.get("type")
-        if kind == "team_leaderboard" and isinstance(frame.get("data"), list):
-            self.apply_leaderboard(frame["data"])
-        elif kind == "memory" and frame.get("agentId") == self.selected:
-            self.memory.append({"agent_id": frame.get("agentId"), "content": frame.get("content", ""),
-                                "score": frame.get("score"), "ts": frame.get("ts")})
+        if event_type(frame) not in ("team_leaderboard", "memory"):
+            return
+        event = as_event(frame)
+        if isinstance(event, TeamLeaderboard):
+            self.apply_leaderboard(event.data)
+        elif isinstance(event, Memory) and event.agentId == self.selected:
+            self.memory.append({"agent_id": event.agentId, "content": event.content,
+                                "score": event.score, "ts": event.ts})
             del self.memory[:-MEMORY_LIMIT]
             self._emit("memory", self.selected)
 
