@@ -7,14 +7,13 @@ shows what is wrong before anything is sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from app.net.http import ServiceError
 from app.net.services import RuntimeServiceClient
-from backend.schema.api_runtime import SandboxSettings
+from backend.schema.api_runtime import ProbeResponse, SandboxSettings
 from app.models.observable import ObservableModel
 
 MODES = ("none", "process", "docker", "kubernetes")
@@ -36,31 +35,36 @@ PROBE_FACTS: dict[str, str | tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class ProbeOutcome:
-    """What ``POST /sandbox/probe`` reported, as one line plus details."""
+class ProbeOutcome(ProbeResponse):
+    """What ``POST /sandbox/probe`` reported (runtime_service's ``ProbeResponse``), with a one-line summary.
 
-    mode: str
-    ok: bool
-    duration_ms: float
-    summary: str
-    detail: dict[str, Any]
+    ``failure`` is set instead when the probe could not be asked at all.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    failure: str | None = None
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> "ProbeOutcome":
-        result = data.get("result") or {}
-        ok = bool(data.get("ok"))
-        if ok:
-            output = result.get("output") or {}
+        return cls.model_validate(data)
+
+    @classmethod
+    def unreachable(cls, mode: str, failure: str) -> "ProbeOutcome":
+        return cls(mode=mode, ok=False, duration_ms=0.0, result={}, failure=failure)
+
+    @property
+    def summary(self) -> str:
+        if self.failure is not None:
+            return self.failure
+        if self.ok:
+            output = self.result.get("output") or {}
             facts = [(label[0] if output[key] else label[1]) if isinstance(label, tuple) else f"{label} {output[key]}"
                      for key, label in PROBE_FACTS.items() if key in output]
             summary = "works" + (f": {', '.join(facts)}" if facts else "")
         else:
-            error = result.get("error") or {}
+            error = self.result.get("error") or {}
             summary = f"{error.get('kind', 'failed')}: {error.get('message', 'no detail')}"
-        if data.get("note"):
-            summary += f" ({data['note']})"
-        return cls(str(data.get("mode", "")), ok, float(data.get("duration_ms") or 0.0), summary, dict(data))
+        return summary + (f" ({self.note})" if self.note else "")
 
 
 class SandboxModel(ObservableModel):
@@ -189,7 +193,7 @@ class SandboxModel(ObservableModel):
         try:
             outcome = ProbeOutcome.from_api(await self.runtime.probe_sandbox(mode))
         except ServiceError as err:
-            outcome = ProbeOutcome(mode, False, 0.0, f"probe failed: {err.detail or err}", {})
+            outcome = ProbeOutcome.unreachable(mode, f"probe failed: {err.detail or err}")
         finally:
             self.probing = False
         self.probe_result = outcome

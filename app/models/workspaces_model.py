@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from app.net.http import ServiceError
 from app.net.services import AgentServiceClient, RuntimeServiceClient
+from backend.schema.api_agents import BootstrapIssue, BootstrapValidation, WorkspaceDetail, WorkspaceSummary
 from backend.schema.api_runtime import CreateRunRequest
 from backend.storage.bootstrap_file import BootstrapError, parse_bootstrap
 from backend.storage.ids import InvalidIdError, validate_workspace_name
@@ -27,24 +28,14 @@ from app.models.observable import ObservableModel
 BOOTSTRAP = "BOOTSTRAP.md"
 
 
-@dataclass(frozen=True)
-class WorkspaceRow:
-    """One workspace in the list."""
+class WorkspaceRow(WorkspaceSummary):
+    """One workspace in the list: agent_service's ``WorkspaceSummary`` itself."""
 
-    name: str
-    mode: str = ""
-    tickers: tuple[str, ...] = ()
-    start_date: str = ""
-    end_date: str = ""
-    agents: int = 0
+    model_config = ConfigDict(frozen=True)
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> "WorkspaceRow":
-        agents = data.get("agents")
-        return cls(name=str(data["name"]), mode=str(data.get("mode") or ""),
-                   tickers=tuple(data.get("tickers") or ()), start_date=str(data.get("start_date") or ""),
-                   end_date=str(data.get("end_date") or ""),
-                   agents=len(agents) if isinstance(agents, list) else int(agents or 0))
+        return cls.model_validate(data)
 
 
 @dataclass(frozen=True)
@@ -167,7 +158,7 @@ class WorkspacesModel(ObservableModel):
         self.debounce = debounce
         self.workspaces: list[WorkspaceRow] = []
         self.selected: str | None = None
-        self.detail: dict[str, Any] = {}
+        self.detail: WorkspaceDetail | None = None
         self.saved_text = ""
         self.text = ""
         self.check: BootstrapCheck | None = None
@@ -196,20 +187,20 @@ class WorkspacesModel(ObservableModel):
         self.workspaces = [WorkspaceRow.from_api(r) for r in rows]
         self._emit("list")
         if self.selected is not None and self.row is None:
-            self.selected, self.detail, self.text, self.saved_text = None, {}, "", ""
+            self.selected, self.detail, self.text, self.saved_text = None, None, "", ""
             self._emit("selected", None)
         return True
 
     async def select(self, name: str | None) -> None:
         """Load a workspace's BOOTSTRAP.md into the editor (unsaved edits are dropped)."""
         self.selected = name
-        self.detail, self.text, self.saved_text, self.check = {}, "", "", None
+        self.detail, self.text, self.saved_text, self.check = None, "", "", None
         if name is not None and self.agent is not None:
             try:
-                self.detail = await self.agent.get_workspace(name)
+                self.detail = WorkspaceDetail.model_validate(await self.agent.get_workspace(name))
             except ServiceError as err:
                 self._say(f"cannot open workspace {name}: {err}")
-            self.text = self.saved_text = str(self.detail.get("bootstrap") or "")
+            self.text = self.saved_text = self.detail.bootstrap if self.detail is not None else ""
         self._emit("selected", name)
         self._emit("dirty", False)
         if self.text:
@@ -301,9 +292,9 @@ class WorkspacesModel(ObservableModel):
                 if not err.unreachable:
                     return BootstrapCheck(False, None, None, f"validation refused: {err}", "service")
             else:
-                error = answer.get("error") or {}
-                return BootstrapCheck(bool(answer.get("ok")), error.get("line"), error.get("field"),
-                                      str(error.get("message") or ""), "service")
+                verdict = BootstrapValidation.model_validate(answer)
+                error = verdict.error or BootstrapIssue(message="")
+                return BootstrapCheck(verdict.ok, error.line, error.field, error.message, "service")
         return check_locally(text)
 
     async def save(self) -> bool:

@@ -56,7 +56,7 @@ def test_delete_asks_first_and_cancel_keeps_the_workspace(qtbot: Any, arun: Any,
         return True
 
     panel.model.delete = fake_delete  # type: ignore[method-assign]
-    panel.model.workspaces = [WorkspaceRow("alpha")]
+    panel.model.workspaces = [WorkspaceRow(name="alpha")]
     panel.model.selected = "alpha"
     panel.ask_delete()
     box = panel.dialog

@@ -112,7 +112,7 @@ class WorkspacesPanel(QWidget):
     def attach(self, session: Any) -> None:
         self.session = session
         self._use_profile()
-        session.add_listener(self._on_session)
+        session.changed.connect(self._on_session)
 
     def set_read_only(self, reason: str | None) -> None:
         self._panel_reason = reason
@@ -179,8 +179,8 @@ class WorkspacesPanel(QWidget):
         for row in self.model.workspaces:
             item = QListWidgetItem(row.name)
             item.setData(Qt.ItemDataRole.UserRole, row.name)
-            item.setToolTip(f"{row.mode}, {row.start_date} .. {row.end_date}, {', '.join(row.tickers)}, "
-                            f"{row.agents} agents")
+            item.setToolTip(f"{row.mode or ''}, {row.start_date or ''} .. {row.end_date or ''}, "
+                            f"{', '.join(row.tickers)}, {len(row.agents)} agents")
             self.list.addItem(item)
         self.list.blockSignals(False)
         self._select_in_list(self.model.selected)
