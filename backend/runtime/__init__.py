@@ -21,7 +21,7 @@ _EXPORTS = {
     "find_port_holder": "backend.runtime.ports",
     "free_port": "backend.runtime.ports",
     "ProcessEvent": "backend.runtime.process_spec",
-    "ProcessOutcome": "backend.runtime.process_spec",
+    "ProcessExit": "backend.schema.process",
     "ProcessSpec": "backend.runtime.process_spec",
     "ProcessStatus": "backend.runtime.process_spec",
     "RestartPolicy": "backend.runtime.process_spec",

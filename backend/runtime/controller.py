@@ -133,9 +133,7 @@ class RuntimeController:
             "status": proc.status.value, "pid": proc.pid, "port": proc.port,
             "url": f"ws://{self.host}:{proc.port}/" if proc.port else None,
             "restarts": proc.restarts, "gave_up": proc.gave_up, "message": proc.message,
-            "last_exit": None if last is None else {"reason": last.reason, "exit_code": last.exit_code,
-                                                    "signal": last.signal, "at": last.at.isoformat(),
-                                                    "lines": list(last.last_lines)},
+            "last_exit": None if last is None else last.model_dump(mode="json"),
             "uptime_s": proc.uptime,
         }
 

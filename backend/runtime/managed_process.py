@@ -22,11 +22,11 @@ from backend.runtime.procgroup import (
 )
 from backend.runtime.process_spec import (
     ProcessEvent,
-    ProcessOutcome,
     ProcessSpec,
     ProcessStatus,
 )
 from backend.runtime.restart_policy import Clock, RestartDecision, RestartTracker
+from backend.schema.process import ProcessExit
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class ManagedProcess:
         self.log = LogBuffer(spec.log_lines)
         self.message = ""  # one line on the current state ("not healthy within 5s: ...")
         self.restarts = 0  # restarts since the last start()
-        self.last_exit: ProcessOutcome | None = None
+        self.last_exit: ProcessExit | None = None
         self.started_at: datetime | None = None
         self._status = ProcessStatus.stopped
         self._started_mono: float | None = None
@@ -170,7 +170,7 @@ class ManagedProcess:
             "restarts": self.restarts,
             "gave_up": self.gave_up,
             "message": self.message,
-            "last_exit": self.last_exit.as_dict() if self.last_exit else None,
+            "last_exit": self.last_exit.model_dump(mode="json") if self.last_exit else None,
             "log_path": str(self.spec.log_path) if self.spec.log_path else None,
             "health_url": self.spec.health_url,
         }
@@ -233,11 +233,11 @@ class ManagedProcess:
                 check_port_free(spec.host, spec.port)
             proc = await spawn_child(spec, self._on_line)
         except PortError as err:
-            self._record(ProcessOutcome.not_started(f"not started: {err}"))
+            self._record(ProcessExit.not_started(f"not started: {err}"))
             raise
         except (OSError, ValueError) as err:
             reason = f"failed to start: {err}"
-            self._record(ProcessOutcome.not_started(reason))
+            self._record(ProcessExit.not_started(reason))
             raise ProcessStartError(f"{self.name}: {reason}") from None
         self._proc = proc
         self._identity = ProcessIdentity.of(proc.pid)
@@ -313,7 +313,7 @@ class ManagedProcess:
             self.message = decision.message
         return decision
 
-    async def _await_exit(self, proc: Child) -> ProcessOutcome:
+    async def _await_exit(self, proc: Child) -> ProcessExit:
         returncode = await proc.wait()
         requested = self._stop_requested  # read now: a stop() arriving during cleanup did not cause this exit
         if self._health is not None:
@@ -325,7 +325,7 @@ class ManagedProcess:
         # (setsid) could hold it open forever, so only wait a little.
         await proc.output_done(timeout=2.0)
         proc.close()
-        outcome = ProcessOutcome.from_returncode(
+        outcome = ProcessExit.from_returncode(
             returncode, self.log.tail(self.spec.outcome_lines),
             requested=requested, note=self._kill_note if requested else "",
         )
@@ -396,7 +396,7 @@ class ManagedProcess:
             except Exception:  # a broken observer must not break supervision
                 log.exception("listener %r of process %s failed", callback, self.name)
 
-    def _record(self, outcome: ProcessOutcome) -> None:
+    def _record(self, outcome: ProcessExit) -> None:
         self.last_exit = outcome
         self._file_marker(outcome.reason)
 

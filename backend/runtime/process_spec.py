@@ -1,13 +1,14 @@
-"""Value types of the process supervisor: what to run, its status, how it ended."""
+"""Value types of the process supervisor: what to run and its status.
+
+How a run of a process ended is :class:`backend.schema.process.ProcessExit`.
+"""
 
 from __future__ import annotations
 
 import enum
 import re
-import signal
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -72,7 +73,7 @@ class ProcessSpec:
         grace_seconds: SIGTERM to SIGKILL delay when stopping the process group.
         host, port: checked to be free before every spawn (None: no check).
         log_lines: lines kept in the in-memory ring buffer.
-        outcome_lines: log lines kept in each :class:`ProcessOutcome`.
+        outcome_lines: log lines kept in each :class:`~backend.schema.process.ProcessExit`.
     """
 
     name: str
@@ -118,75 +119,6 @@ class ProcessSpec:
             raise ValueError(f"process {self.name}: port {self.port} is out of range")
         if self.log_lines < 1 or self.outcome_lines < 0:
             raise ValueError(f"process {self.name}: log_lines must be >= 1 and outcome_lines >= 0")
-
-
-def describe_returncode(returncode: int) -> str:
-    """"exited with code 3" or "killed by SIGKILL" (asyncio reports signals as -signum)."""
-    if returncode < 0:
-        return f"killed by {signal_name(-returncode)}"
-    return f"exited with code {returncode}"
-
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
-@dataclass(frozen=True)
-class ProcessOutcome:
-    """How one run of a process ended.
-
-    Args:
-        exit_code: the exit status, or None if it was killed by a signal or never started.
-        signal: the name of the killing signal ("SIGKILL"), or None.
-        at: when it ended (UTC).
-        last_lines: its last log lines.
-        reason: one line for humans: "exited with code 3", "killed by SIGKILL", "failed to start: ...".
-        requested: True if the supervisor stopped it on request.
-    """
-
-    exit_code: int | None
-    signal: str | None
-    at: datetime
-    last_lines: tuple[str, ...]
-    reason: str
-    requested: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """Ended as intended: stopped on request or exited with code 0."""
-        return self.requested or self.exit_code == 0
-
-    @classmethod
-    def from_returncode(cls, returncode: int, last_lines: Sequence[str], *, requested: bool = False,
-                        note: str = "") -> "ProcessOutcome":
-        reason = describe_returncode(returncode) + (f" {note}" if note else "")
-        if requested:
-            reason = f"stopped: {reason}"
-        return cls(
-            exit_code=returncode if returncode >= 0 else None,
-            signal=signal_name(-returncode) if returncode < 0 else None,
-            at=datetime.now(timezone.utc),
-            last_lines=tuple(last_lines),
-            reason=reason,
-            requested=requested,
-        )
-
-    @classmethod
-    def not_started(cls, reason: str, last_lines: Sequence[str] = ()) -> "ProcessOutcome":
-        return cls(None, None, datetime.now(timezone.utc), tuple(last_lines), reason)
-
-    def as_dict(self) -> dict:
-        return {
-            "exit_code": self.exit_code,
-            "signal": self.signal,
-            "at": self.at.isoformat(),
-            "last_lines": list(self.last_lines),
-            "reason": self.reason,
-            "requested": self.requested,
-        }
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 from backend.skills.spec import SkillSpec
 from backend.sandbox import runner
 from backend.sandbox.limits import SandboxLimits, truncate
+from backend.schema.process import signal_name
 from backend.schema.sandbox import SkillError, SkillResult
 
 RUNNER_PATH = Path(runner.__file__).resolve()
@@ -97,13 +98,6 @@ def normalize_status(returncode: int | None) -> int | None:
     return returncode
 
 
-def _signal_name(status: int) -> str:
-    try:
-        return signal.Signals(status - 128).name
-    except ValueError:
-        return f"signal {status - 128}"
-
-
 def to_result(spec: SkillSpec, backend: str, raw: RawOutcome, limits: SandboxLimits,
               duration_ms: float) -> SkillResult:
     """Map a runner outcome to a :class:`SkillResult` with a typed error."""
@@ -161,7 +155,7 @@ def to_result(spec: SkillSpec, backend: str, raw: RawOutcome, limits: SandboxLim
     if status is None:
         return fail("crashed", "ended without an exit status or result")
     if status > 128:
-        return fail("crashed", f"was killed by {_signal_name(status)} before returning a result")
+        return fail("crashed", f"was killed by {signal_name(status - 128)} before returning a result")
     if status != 0:
         return fail("crashed", f"exited with status {status} before returning a result")
     return fail("bad_output", "exited without returning a result")

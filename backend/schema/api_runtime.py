@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.schema.bootstrap import ApprovalPolicy
+from backend.schema.process import ProcessExit
 
 
 class CreateRunRequest(BaseModel):
@@ -40,14 +41,6 @@ class StartRunRequest(BaseModel):
 class PaceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seconds: float = Field(ge=0, le=3600)
-
-
-class ProcessExit(BaseModel):
-    reason: str
-    exit_code: int | None = None
-    signal: str | None = None
-    at: str | None = None
-    lines: list[str] = Field(default_factory=list)
 
 
 class GatewayInfo(BaseModel):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.runtime import ProcessOutcome, ProcessSpec, RestartPolicy, backoff_delay
+from backend.runtime import ProcessSpec, RestartPolicy, backoff_delay
+from backend.schema.process import ProcessExit
 
 
 def test_backoff_doubles_up_to_the_cap():
@@ -37,10 +38,10 @@ def test_spec_rejects_bad_values_in_one_line(kwargs, message):
 
 
 def test_outcome_wording():
-    crashed = ProcessOutcome.from_returncode(3, ["boom"])
+    crashed = ProcessExit.from_returncode(3, ["boom"])
     assert (crashed.exit_code, crashed.signal, crashed.reason, crashed.ok) == (3, None, "exited with code 3", False)
-    killed = ProcessOutcome.from_returncode(-9, [])
+    killed = ProcessExit.from_returncode(-9, [])
     assert (killed.exit_code, killed.signal, killed.reason) == (None, "SIGKILL", "killed by SIGKILL")
-    stopped = ProcessOutcome.from_returncode(-15, [], requested=True)
+    stopped = ProcessExit.from_returncode(-15, [], requested=True)
     assert stopped.reason == "stopped: killed by SIGTERM" and stopped.ok
-    assert crashed.as_dict()["last_lines"] == ["boom"]
+    assert crashed.model_dump(mode="json")["lines"] == ["boom"]

@@ -27,7 +27,7 @@ async def test_crash_is_recorded_with_exit_code_and_last_lines(supervisor, tmp_p
     assert out is not None
     assert (out.exit_code, out.signal, out.requested) == (3, None, False)
     assert out.reason == "exited with code 3"
-    assert out.last_lines[-2:] == ("working 4", "fatal: boom")  # stderr is merged in order
+    assert out.lines[-2:] == ("working 4", "fatal: boom")  # stderr is merged in order
     assert proc.message == "exited with code 3"
     assert proc.pid is None
     assert "exited with code 3" in (tmp_path / "crashy.log").read_text()
@@ -46,7 +46,7 @@ async def test_crash_loop_backs_off_then_gives_up(supervisor, tmp_path):
     assert seen[-1] is ProcessStatus.crashed
     assert proc.message == "gave up after 2 restarts without progress: exited with code 3"
     assert proc.gave_up and proc.as_dict()["gave_up"] is True
-    assert proc.last_exit.exit_code == 3 and proc.last_exit.last_lines[-1] == "fatal: boom"
+    assert proc.last_exit.exit_code == 3 and proc.last_exit.lines[-1] == "fatal: boom"
     text = (tmp_path / "loop.log").read_text()
     assert text.count("fatal: boom") == 3  # the first run and two restarts, all in one file
     assert text.count("started pid") == 3
@@ -63,7 +63,7 @@ async def test_restart_brings_a_crashed_service_back(supervisor, tmp_path):
     await proc.wait_status(ProcessStatus.healthy, timeout=60)
     assert proc.restarts == 1
     assert proc.last_exit.exit_code == 3
-    assert proc.last_exit.last_lines == ("first run: crashing on purpose",)
+    assert proc.last_exit.lines == ("first run: crashing on purpose",)
 
 
 async def test_on_failure_does_not_restart_a_clean_exit(supervisor):

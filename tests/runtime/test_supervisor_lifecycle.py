@@ -54,7 +54,7 @@ async def test_graceful_stop_is_recorded_as_requested(supervisor, tmp_path):
     assert proc.last_exit is not None
     assert proc.last_exit.requested and proc.last_exit.exit_code == 0
     assert proc.last_exit.reason == "stopped: exited with code 0"
-    assert proc.last_exit.last_lines[-1] == "got SIGTERM, bye"
+    assert proc.last_exit.lines[-1] == "got SIGTERM, bye"
 
 
 async def test_health_url_not_answering_200_makes_it_unhealthy(supervisor, tmp_path):
@@ -89,7 +89,7 @@ async def test_ring_buffer_is_bounded_but_the_file_has_everything(supervisor, tm
     await proc.start()
     await proc.wait_status(ProcessStatus.stopped, timeout=30)
     assert proc.lines() == [f"chatter {i}" for i in range(40, 50)]
-    assert proc.last_exit.last_lines == tuple(f"chatter {i}" for i in range(46, 50))
+    assert proc.last_exit.lines == tuple(f"chatter {i}" for i in range(46, 50))
     file_lines = [line for line in log_path.read_text().splitlines() if not line.startswith("[supervisor")]
     assert file_lines == [f"chatter {i}" for i in range(50)]
 

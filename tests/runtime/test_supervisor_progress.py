@@ -46,7 +46,7 @@ async def test_a_child_that_crashes_without_progress_is_given_up_on_and_says_why
     assert await proc.wait_status(ProcessStatus.crashed, timeout=60) is ProcessStatus.crashed
     assert proc.restarts == 2 and proc.gave_up
     assert proc.message == "gave up after 2 restarts without progress: exited with code 3"
-    assert proc.last_exit.last_lines[-1] == "stuck at day 4"
+    assert proc.last_exit.lines[-1] == "stuck at day 4"
     assert proc.as_dict()["gave_up"] is True and events.count(ProcessStatus.restarting) == 2
     await proc.start()  # starting it again is a fresh chance
     assert not proc.gave_up
