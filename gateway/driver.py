@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from backend.schema.events import Event
+from backend.schema.state import ServerState
 
 EventListener = Callable[[Event], None]
 
@@ -39,8 +40,11 @@ class RunDriver(Protocol):
         the time listeners see them; ``fn`` never blocks.
         """
 
-    def snapshot_state(self) -> dict[str, Any]:
-        """The ``state`` object of ``initial_state`` (``feed_history`` newest first, <= 200)."""
+    def snapshot_state(self) -> ServerState | dict[str, Any]:
+        """The ``state`` of ``initial_state`` (``feed_history`` newest first, <= 200).
+
+        A dict is validated into :class:`backend.schema.state.ServerState` when the event is built.
+        """
 
     def health(self) -> dict[str, Any]:
         """``{status, current_date, stage, progress, ...}`` for ``GET /health``."""

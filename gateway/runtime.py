@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from backend.pipeline.engine import RunEngine
+from backend.schema.state import MarketStatus, ServerState
 from gateway.driver import EventListener
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,11 @@ class GatewayRuntime:
     def add_listener(self, fn: EventListener) -> None:
         self.engine.add_listener(fn)
 
-    def snapshot_state(self) -> dict[str, Any]:
+    def snapshot_state(self) -> ServerState:
         state = self.engine.snapshot_state()
         session = self._mock or self._live
         if session is not None:
-            state["market_status"] = session.market_status()
+            state.market_status = MarketStatus.model_validate(session.market_status())
         return state
 
     def health(self) -> dict[str, Any]:

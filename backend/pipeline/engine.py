@@ -24,6 +24,7 @@ from backend.pipeline.approval_gate import ApprovalGate, approve_all
 from backend.pipeline.run_state import RunState
 from backend.pipeline.trading_pipeline import TradingPipeline
 from backend.schema import events as ev
+from backend.schema.state import ServerState
 from backend.storage.atomic import atomic_write_text
 from backend.storage.event_log import EventLog
 from backend.storage.jsonl import append_lines
@@ -114,15 +115,15 @@ class RunEngine:
 
     # -- resume -----------------------------------------------------------------
     def _restore(self) -> None:
-        server = self.store.read_server_state(self.run_id) or {}
-        resume = server.get("resume")
+        server = self.store.load_server_state(self.run_id)
         last = None
-        if resume:
+        if server is not None and server.resume is not None:
+            resume = server.resume.model_dump()
             self.state.restore(resume, self.team)
             self._resume = resume
             last = self.state.last_completed_date
             self._resumed_from = last
-            for item in reversed(server.get("feed_history", [])):
+            for item in reversed(server.feed_history):
                 self._feed.append(item)
         # Forget what an interrupted day left behind: it will be run again.
         self._truncate_trades(last)
@@ -212,7 +213,8 @@ class RunEngine:
         return {"status": status, "status_text": f"Backtest {self.status}", "is_trading_day": True,
                 "market_open": "09:30", "market_close": "16:00", "current_time": self.current_date}
 
-    def snapshot_state(self) -> dict[str, Any]:
+    def snapshot_state(self) -> ServerState:
+        """The state at this moment (``initial_state.state``; what ``server_state.json`` holds)."""
         return state_files.server_state(self, self.feed_history())
 
     def health(self) -> dict[str, Any]:

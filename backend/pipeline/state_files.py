@@ -1,7 +1,7 @@
 """What a run writes under ``state/`` and ``team_dashboard/``.
 
-``server_state.json`` carries the same field names as the ``initial_state``
-event of the protocol, plus ``run_id``, ``metrics`` and ``resume`` (the
+``server_state.json`` is a :class:`backend.schema.state.ServerStateFile`: the
+``initial_state`` of the protocol (:class:`ServerState`) plus ``resume`` (the
 checkpoint taken at the end of the last completed day, from which an
 interrupted run continues). Every write is atomic.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from backend.schema.state import CURVE_NAMES, Checkpoint, ServerState, ServerStateFile
 from backend.storage.atomic import atomic_write_json
 from backend.trading import metrics
 
@@ -24,27 +25,24 @@ def run_metrics(engine: "RunEngine") -> dict[str, Any]:
                            state.trade_count, state.portfolio.win_rate)
 
 
-def server_state(engine: "RunEngine", feed_history: list[dict[str, Any]]) -> dict[str, Any]:
+def server_state(engine: "RunEngine", feed_history: list[dict[str, Any]]) -> ServerState:
+    """The state of the run at this moment: every part validated into the schema's model.
+
+    Validation copies every container the run keeps growing in place
+    (curves, trades, day history), so the snapshot stays the state of its
+    moment. Holdings, stats, trades and leaderboard are given once: the
+    dashboard block mirrors them (see :class:`ServerState`).
+    """
     state = engine.state
     prices = state.last_prices()
-    equity = state.equity()
-    holdings = state.portfolio.holdings_rows(prices)
-    stats = state.portfolio.stats(prices, state.trade_count)
-    leaderboard = state.leaderboard.rows()
-    # Copies of the containers the run keeps growing in place (curves, trades,
-    # day history), so a snapshot stays the state of its moment; their items
-    # are never changed once added, so a shallow copy is enough.
-    trades = list(state.recent_trades)
-    portfolio = {
-        "total_value": round(equity, 2),
-        "pnl_percent": round((equity / state.initial_cash - 1.0) * 100.0, 4),
-        **{name: list(state.curves[name]) for name in ("equity", "baseline", "baseline_vw", "momentum")},
-        **{f"{name}_return": list(state.return_curve(name))
-           for name in ("equity", "baseline", "baseline_vw", "momentum")},
-    }
-    summary = {"totalAssetValue": round(equity, 2), "pnlPct": portfolio["pnl_percent"],
-               "balance": round(equity, 2), "cash": round(state.portfolio.cash, 2)}
-    return {
+    raw_equity = state.equity()
+    equity = round(raw_equity, 2)
+    pnl_percent = round((raw_equity / state.initial_cash - 1.0) * 100.0, 4)
+    curves = {name: state.curves[name] for name in CURVE_NAMES}
+    returns = {f"{name}_return": state.return_curve(name) for name in CURVE_NAMES}
+    summary = {"totalAssetValue": equity, "pnlPct": pnl_percent, "balance": equity,
+               "cash": round(state.portfolio.cash, 2)}
+    return ServerState.model_validate({
         "run_id": engine.run_id,
         "server_mode": engine.mode,
         "is_mock_mode": engine.mode == "mock",
@@ -53,20 +51,19 @@ def server_state(engine: "RunEngine", feed_history: list[dict[str, Any]]) -> dic
         "current_date": engine.current_date,
         "trading_days_total": engine.days_total,
         "trading_days_completed": state.days_completed,
-        "holdings": holdings,
-        "trades": trades,
-        "stats": stats,
-        "leaderboard": leaderboard,
-        "portfolio": portfolio,
-        "realtime_prices": dict(state.prices),
-        "dashboard": {"summary": summary, "holdings": holdings, "stats": stats,
-                      "trades": trades, "leaderboard": leaderboard},
+        "holdings": state.portfolio.holdings_rows(prices),
+        "trades": state.recent_trades,
+        "stats": state.portfolio.stats(prices, state.trade_count),
+        "leaderboard": state.leaderboard.rows(),
+        "portfolio": {"total_value": equity, "pnl_percent": pnl_percent, **curves, **returns},
+        "realtime_prices": state.prices,
+        "dashboard": {"summary": summary},
         "market_status": engine.market_status(),
         "sandbox": sandbox_state(engine),
-        "last_day_history": list(state.day_history),
+        "last_day_history": state.day_history,
         "feed_history": feed_history,
         "metrics": run_metrics(engine),
-    }
+    })
 
 
 def runtime_state(engine: "RunEngine", updated_at: str) -> dict[str, Any]:
@@ -93,22 +90,27 @@ def sandbox_state(engine: "RunEngine") -> dict[str, Any]:
     return {**chosen, "calls": dict(executor.calls)}
 
 
-def write_all(engine: "RunEngine", server: dict[str, Any], runtime: dict[str, Any],
+def write_all(engine: "RunEngine", server: ServerState, runtime: dict[str, Any],
               resume: dict[str, Any] | None, exports: bool, fsync: bool = True) -> None:
     """Write the state files (and the dashboard exports when enabled), each atomically.
 
-    Every write is a rename of a complete temporary file, so a killed process
-    never leaves a torn file whatever ``fsync`` says; ``fsync`` adds
-    durability against power loss.
+    ``server_state.json`` is ``server`` plus the ``resume`` checkpoint, as a
+    :class:`ServerStateFile`. Every write is a rename of a complete temporary
+    file, so a killed process never leaves a torn file whatever ``fsync``
+    says; ``fsync`` adds durability against power loss.
     """
     paths = engine.paths
-    atomic_write_json(paths.server_state, {**server, "resume": resume}, indent=None, fsync=fsync)
+    given = server.model_fields_set
+    checkpoint = None if resume is None else Checkpoint.model_validate(resume)
+    stored = ServerStateFile.model_construct(_fields_set=given | {"resume"}, resume=checkpoint,
+                                             **{name: getattr(server, name) for name in given})
+    data = stored.model_dump(mode="json")
+    atomic_write_json(paths.server_state, data, indent=None, fsync=fsync)
     # runtime_state is a status report rebuilt at every snapshot; the resume
     # checkpoint that must survive power loss is in server_state.
     atomic_write_json(paths.runtime_state, runtime, fsync=False)
-    if exports:
+    if exports and "dashboard" in data:
         # A compatibility layer, rebuilt from server_state at every snapshot:
         # atomic, but not worth an fsync each.
-        dash = server["dashboard"]
         for name in ("summary", "holdings", "stats", "trades", "leaderboard"):
-            atomic_write_json(paths.dashboard_dir / f"{name}.json", dash[name], indent=None, fsync=False)
+            atomic_write_json(paths.dashboard_dir / f"{name}.json", data["dashboard"][name], indent=None, fsync=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from typing import Any
+from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,19 +23,34 @@ from backend.readers.paging import DEFAULT_PAGE, check_paging, check_range, norm
 from backend.readers.run_files import RunConfigs, VersionedCache, parse_json_object, require_run
 from backend.readers.trade_log import TradeLogs
 from backend.schema import api_trading as api
-from backend.storage.run_store import RunStore
+from backend.schema.state import ServerStateFile
+from backend.storage.run_store import RunStore, parse_server_state
 
 PAGE_CACHE_SIZE = 512
 
 
 class _StateViews:
-    """One server_state version and the views built from it so far (models and JSON)."""
+    """One server_state version and the views built from it so far (models and JSON).
 
-    def __init__(self, state: dict[str, Any]) -> None:
+    ``error`` is set instead of a state when the file is JSON but not a server
+    state; every view of that version raises it.
+    """
+
+    def __init__(self, state: ServerStateFile, error: ConflictError | None = None) -> None:
         self.state = state
+        self.error = error
         self.models: dict[str, BaseModel] = {}
         self.encoded: dict[str, bytes] = {}
         self.lock = threading.Lock()
+
+
+def _parse_state(path: Path, data: bytes) -> _StateViews:
+    # runs/<run_id>/state/server_state.json
+    try:
+        return _StateViews(parse_server_state(parse_json_object(path, data),
+                                              f"run {path.parent.parent.name!r}: state/server_state.json"))
+    except ConflictError as err:
+        return _StateViews(ServerStateFile(), err)
 
 
 class TradingReader:
@@ -55,19 +70,20 @@ class TradingReader:
         self.trade_logs = trades or TradeLogs(store)
         self._pages: dict[tuple, bytes] = {}  # encoded trades pages, oldest first
         self._pages_lock = threading.Lock()
-        self._states: VersionedCache[_StateViews] = VersionedCache(
-            lambda path, data: _StateViews(parse_json_object(path, data)))
+        self._states: VersionedCache[_StateViews] = VersionedCache(_parse_state)
 
     # -- state views ------------------------------------------------------------
     def _views(self, run_id: str) -> _StateViews:
         paths = require_run(self.store, run_id)
         views = self._states.get(run_id, paths.server_state)
         # Not started yet: views of an empty state, not cached (it may start any moment).
-        return views if views is not None else _StateViews({})
+        return views if views is not None else _StateViews(ServerStateFile())
 
     def _view(self, views: _StateViews, run_id: str, name: str) -> BaseModel:
         model = views.models.get(name)
         if model is None:
+            if views.error is not None:
+                raise views.error
             config = self.configs.get(run_id)
             try:
                 model = state_views.VIEWS[name](run_id, views.state, config)

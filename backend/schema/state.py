@@ -33,7 +33,7 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, model_serializer, model_validator
 
 from backend.schema.sandbox import EffectiveSandbox, FloorSource, Reason, SandboxMode
 from backend.schema.trading import Trade
@@ -50,14 +50,21 @@ class StatePart(BaseModel):
 
 
 class PartWithDefaults(StatePart):
-    """A part with defaulted fields: it dumps only the keys it was given, never a default.
+    """A part with defaulted or nullable fields: it dumps the keys it was given, as given.
 
-    (Parts whose fields are all required skip this per-instance serializer;
-    there are hundreds of them in a state.)
+    A default is never written out, and a given null stays on the wire even
+    when the enclosing event is dumped with ``exclude_none`` (the Gateway's
+    frames are): ``current_date`` before the first day, a leaderboard signal's
+    ``is_correct`` before it is scored. (Parts whose fields are all required
+    and never null skip this per-instance serializer; there are hundreds of
+    them in a state.)
     """
 
     @model_serializer(mode="wrap")
-    def _given_keys_only(self, handler: Any) -> Any:
+    def _given_keys_only(self, handler: Any, info: SerializationInfo) -> Any:
+        if info.exclude_none:
+            # Dump again without it (this serializer then takes the branch below).
+            return self.model_dump(mode="json" if info.mode_is_json() else "python")
         data = handler(self)
         given = self.model_fields_set  # the fields it was given, and its extra keys
         if len(given) >= len(data):
@@ -113,7 +120,7 @@ class SideTally(PartWithDefaults):
     unknown: int = 0
 
 
-class LeaderboardSignal(StatePart):
+class LeaderboardSignal(PartWithDefaults):
     """One scored call of an analyst (newest first in ``signals``)."""
 
     ticker: str
@@ -303,11 +310,11 @@ class Checkpoint(PartWithDefaults):
     baselines: dict[str, Any]
     leaderboard: dict[str, Any]
     curves: dict[str, list[CurvePoint]]
-    recent_trades: list[TradeRow] = Field(default_factory=list)
+    recent_trades: list[TradeRow]
     trade_count: int
     days_completed: int
-    last_completed_date: str | None = None
-    prices: dict[str, PriceQuote] = Field(default_factory=dict)
+    last_completed_date: str | None
+    prices: dict[str, PriceQuote]
     day_history: list[DaySummary] = Field(default_factory=list)
     agents: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -5,7 +5,7 @@ Layout of one run::
     BOOTSTRAP.md                 front matter (BootstrapConfig) + run prompt
     agents/<agent_id>/           AGENT.md, skills/<skill>/, memory.jsonl
     state/runtime_state.json     status, current date, progress, stage, gateway pid
-    state/server_state.json      portfolio, holdings, trades, stats, leaderboard, ...
+    state/server_state.json      backend.schema.state.ServerStateFile: portfolio, holdings, trades, ...
     state/trades.jsonl           every executed trade, one per line
     team_dashboard/*.json        compatibility exports (optional)
     logs/events.jsonl            every emitted event; logs/<process>.log
@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from backend.errors import ConflictError, NotFoundError
 from backend.schema.bootstrap import BootstrapConfig
+from backend.schema.state import ServerStateFile
 from backend.storage.atomic import atomic_write_text
 from backend.storage.bootstrap_file import parse_bootstrap, read_bootstrap, render_bootstrap
 from backend.storage.ids import new_run_id, validate_run_id
@@ -79,6 +81,16 @@ class RunPaths:
     @property
     def events_log(self) -> Path:
         return self.logs_dir / "events.jsonl"
+
+
+def parse_server_state(data: dict[str, Any], source: str) -> ServerStateFile:
+    """Validate a parsed ``server_state.json``; a bad one is a ConflictError naming ``source`` and the field."""
+    try:
+        return ServerStateFile.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ConflictError(f"{source} has an unexpected shape ({where}: {first['msg']})") from None
 
 
 def _read_json_or_none(path: Path) -> dict[str, Any] | None:
@@ -133,7 +145,18 @@ class RunStore:
         return _read_json_or_none(self.require(run_id).runtime_state)
 
     def read_server_state(self, run_id: str) -> dict[str, Any] | None:
+        """``state/server_state.json`` as parsed JSON (None before the first snapshot)."""
         return _read_json_or_none(self.require(run_id).server_state)
+
+    def load_server_state(self, run_id: str) -> ServerStateFile | None:
+        """``state/server_state.json`` as the schema's model (None before the first snapshot).
+
+        Raises:
+            ConflictError: the file is JSON but not a server state, naming the first bad field.
+        """
+        path = self.require(run_id).server_state
+        data = _read_json_or_none(path)
+        return None if data is None else parse_server_state(data, f"run {run_id!r}: {path.name}")
 
     def read_trades(self, run_id: str) -> list[dict[str, Any]]:
         # A corrupt line (an older writer's) is skipped and logged, a torn tail skipped.

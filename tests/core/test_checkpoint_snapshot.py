@@ -12,6 +12,8 @@ import copy
 import json
 from typing import Any
 
+from pydantic import BaseModel
+
 from backend.pipeline.engine import RunEngine
 from backend.pipeline.run_state import RunState
 from backend.trading.baselines import Baselines
@@ -22,6 +24,8 @@ POISON = "__poison__"
 
 
 def frozen(data: Any) -> str:
+    if isinstance(data, BaseModel):  # a server state snapshot
+        data = data.model_dump(mode="json")
     return json.dumps(data, sort_keys=True)
 
 
