@@ -6,8 +6,8 @@ panel with no arguments, wraps it in a dock (with a connection banner above
 it), then calls, in this order:
 
 1. ``panel.attach(session)`` -- once, with the :class:`app.session.Session`.
-   Subscribe to what you need there (``session.add_listener``,
-   ``session.add_event_listener`` for Gateway events, ``session.client("agent")``
+   Subscribe to what you need there (``session.changed.connect``,
+   ``session.gateway_event.connect`` for Gateway events, ``session.client("agent")``
    for HTTP). The session outlives profile switches: when the user switches
    runtime, the session emits ``SessionEvent("profile")`` and the panel
    reloads; it is never attached twice.

@@ -165,7 +165,7 @@ async def measure(url: str, duration: float, warmup: float) -> dict[str, Any]:
     window.show()
     panel = window.panel("live")
     done = asyncio.Event()
-    session.add_event_listener(lambda f: f.get("content") == "flood done" and done.set())
+    session.gateway_event.connect(lambda e: getattr(e, "content", None) == "flood done" and done.set())
     client = session.watch_gateway(url)
     await client.wait_connected(10)
 

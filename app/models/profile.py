@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 Role = Literal["viewer", "operator", "admin"]
 LOCAL = "Local"
@@ -38,3 +41,24 @@ class Profile:
     def can(self, needed: Role) -> bool:
         order = {"viewer": 1, "operator": 2, "admin": 3}
         return self.role is not None and order[self.role] >= order[needed]
+
+
+def local_profile(urls: dict[str, str], token: str | None) -> Profile:
+    """The ``Local`` profile of a stack from its service URLs (``{agent, trading, news, runtime}``)."""
+    return Profile(LOCAL, agent_url=urls["agent"], trading_url=urls["trading"], news_url=urls["news"],
+                   runtime_url=urls["runtime"], gateway_url="", token=token, role="admin")
+
+
+def local_profile_from_settings(settings: "Settings | None" = None) -> Profile:
+    """The ``Local`` profile before any stack is known: the service URLs of ``Settings``.
+
+    ``AGENT_SERVICE_PORT``, ``RUNTIME_SERVICE_PORT``, ... (or ``*_SERVICE_URL``) say
+    where a local stack listens; ``evotraders stack up`` uses the same settings.
+    """
+    if settings is None:
+        from backend.config import get_settings
+
+        settings = get_settings()
+    return Profile(LOCAL, agent_url=str(settings.agent_service_url), trading_url=str(settings.trading_service_url),
+                   news_url=str(settings.news_service_url), runtime_url=str(settings.runtime_service_url),
+                   gateway_url="")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.models.profile import LOCAL, Profile
+from app.models.profile import LOCAL, Profile, local_profile_from_settings
 from app.models.settings_store import AppSettings
 
 log = logging.getLogger(__name__)
@@ -152,9 +152,9 @@ class ProfileStore:
         return [self.get(name) for name in self.names()]
 
     def get(self, name: str) -> Profile:
-        """The profile with its token; ``Local`` is the default-port local stack."""
+        """The profile with its token; ``Local`` is the local stack at the ports of ``Settings``."""
         if name == LOCAL:
-            return Profile(LOCAL)
+            return local_profile_from_settings()
         for item in self.settings.profiles:
             if item["name"] == name:
                 known = {f.name for f in fields(Profile)} - {"token"}

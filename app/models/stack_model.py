@@ -11,7 +11,8 @@ Sources, combined:
 - for a runtime the app does not own (remote, or another instance's stack),
   the services' reachability -- :meth:`StackModel.set_remote`; read-only rows.
 
-Views read :meth:`rows` on a timer (uptime ticks) and whenever a listener fires.
+Views read :meth:`rows` on a timer (uptime ticks) and whenever ``changed`` fires:
+``changed("row", name)`` when one row changed, ``changed("row", None)`` for the whole table.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from app.models.observable import ObservableModel
 
 SERVICE_ORDER = ("agent", "trading", "news", "runtime")
 LABELS = {"agent": "agent service", "trading": "trading service", "news": "news service",
@@ -86,7 +89,7 @@ def format_uptime(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class StackModel:
+class StackModel(ObservableModel):
     """The rows of the Stack panel (see the module docstring).
 
     Args:
@@ -94,6 +97,7 @@ class StackModel:
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self.clock = clock
         self.supervisor: Any = None
         self.embedded: Any = None
@@ -101,16 +105,10 @@ class StackModel:
         self._services: dict[str, ProcessRow] = {}
         self._gateways: dict[str, ProcessRow] = {}
         self._remote: dict[str, ProcessRow] = {}
-        self._listeners: list[Callable[[str | None], None]] = []
         self._unsubscribe: Callable[[], None] | None = None
         self.version = 0
 
-    # -- observers ------------------------------------------------------------
-
-    def add_listener(self, callback: Callable[[str | None], None]) -> Callable[[], None]:
-        """``callback(name or None)`` when a row (or the whole table) changes."""
-        self._listeners.append(callback)
-        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+    # -- reading --------------------------------------------------------------
 
     def rows(self) -> list[ProcessRow]:
         services = sorted(self._services.values(), key=_service_key)
@@ -269,8 +267,7 @@ class StackModel:
 
     def _changed(self, name: str | None) -> None:
         self.version += 1
-        for callback in list(self._listeners):
-            callback(name)
+        self._emit("row", name)
 
 
 def _service_key(row: ProcessRow) -> tuple[int, str]:

@@ -1,4 +1,4 @@
-"""MainWindow: the shell -- dockable panels, runtime/role in title and status bar, connection banners.
+"""MainWindow: the shell -- dockable panels, profile/role in title and status bar, connection banners.
 
 Public API (used by panels, tests and the lead's end-to-end test):
 
@@ -13,7 +13,9 @@ Public API (used by panels, tests and the lead's end-to-end test):
 - signal ``closed`` once shutdown finished
 
 Panels come from ``app/qt/panels/__init__.py:PANELS``; each gets a dock whose
-banner shows the services it depends on while they are down.
+banner shows the services it depends on while they are down. What "Start local
+stack" decides (a running stack to attach to, taken ports, the demo run) is
+:class:`backend.runtime.stack_launcher.StackLauncher`'s; the window shows it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import asyncio
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -44,7 +45,8 @@ from app.models.profile import LOCAL
 from app.models.settings_store import AppSettings, MemorySettings
 from app.qt import theme
 from app.qt.async_helpers import spawn
-from app.session import HTTP_SERVICES, Session, SessionEvent, local_profile
+from app.session import HTTP_SERVICES, Session, SessionEvent
+from backend.runtime.stack_launcher import DEMO_RUN, StackEndpoint, StackLauncher
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +55,6 @@ _PLACES = {"stack": ("left", 0), "workspaces": ("left", 0), "sandbox": ("left", 
            "live": ("right", 1), "history": ("right", 1), "agents": ("right", 1), "approvals": ("bottom", 2)}
 _AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea, "right": Qt.DockWidgetArea.RightDockWidgetArea,
           "bottom": Qt.DockWidgetArea.BottomDockWidgetArea}
-
-
-# What "Start local stack" runs once the stack is healthy (None: nothing): the
-# embedded default workspace, paced for a person to watch, with large orders,
-# new shorts and concentrated positions held for approval.
-DEMO_RUN: dict[str, Any] = {
-    "workspace": "default",
-    "pace_seconds": 1.0,
-    "approval": {"mode": "threshold", "notional_threshold": 10000.0, "timeout_seconds": 600.0,
-                 "on_timeout": "reject"},
-}
 
 
 
@@ -100,6 +91,8 @@ class MainWindow(QMainWindow):
         stack_factory: ``() -> LocalStack`` for "Start local stack" (default: ports and state
             directory from the settings).
         theme_manager: applies theme changes (None: themes are not switchable).
+        demo_run: the run "Start local stack" starts once the stack is healthy
+            (default: ``StackLauncher``'s demo run; None: nothing).
 
     Signals:
         closed(): shutdown finished; every process the app started is stopped.
@@ -137,7 +130,7 @@ class MainWindow(QMainWindow):
 
             panel_classes = load_panels()
         self.add_panels(panel_classes)
-        self._unsubscribe = session.add_listener(self._on_session_event)
+        session.changed.connect(self._on_session_event)
         self._refresh_identity()
         self._refresh_connection()
 
@@ -166,17 +159,14 @@ class MainWindow(QMainWindow):
         self.panel(panel_id).setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     async def start_local_stack(self) -> None:
-        """Start the local stack, or offer to attach if another instance runs one."""
+        """Start the local stack, or offer to attach if another instance (or program) holds it."""
         if self._stack_busy or self.session.stack is not None:
             return
-        from backend.runtime.ports import PortError
-        from backend.runtime.stack import read_lock
-
-        stack = self.stack_factory()
-        lock = read_lock(stack.state_dir)
-        if lock is not None:
-            self._offer_attach(lock, f"A local stack is already running (app pid {lock['pid']}, "
-                                     f"agent on {lock['urls'].get('agent')}).")
+        launcher = StackLauncher(self.stack_factory())
+        running = launcher.running_elsewhere()
+        if running is not None:
+            self._offer_attach(running, f"A local stack is already running (app pid {running.owner_pid}, "
+                                        f"agent on {running.urls.get('agent')}).")
             return
         self._stack_busy = True
         self._refresh_identity()
@@ -186,38 +176,35 @@ class MainWindow(QMainWindow):
             self.show_panel("stack")  # watch each process come up
         self.stack_error = ""
         try:
-            statuses = await self.session.start_local_stack(stack)
-        except PortError as err:
-            # Something already listens on our ports (a stack started without a lock, e.g. by
-            # hand): never start a second one; offer to look at what is there instead.
-            await self.session.stop_local_stack()
-            self.stack_error = f"Cannot start the local stack: {err}"
-            tokens = Path(stack.state_dir) / "tokens.json"
-            self._offer_attach({"urls": dict(stack.urls), "tokens_file": str(tokens) if tokens.exists() else None},
-                               f"{err}.")
-            return
+            result = await self.session.start_local_stack(launcher)
         finally:
             self._stack_busy = False
             self._refresh_identity()
             self._refresh_connection()
+        if not result.started:
+            if result.kind == "ports_taken":  # never a second stack: offer to look at what is there
+                self.stack_error = f"Cannot start the local stack: {result.reason}"
+                self._refresh_connection()
+            self._offer_attach(result.endpoint, f"{result.reason}.")
+            return
         self.settings.last_profile = LOCAL
-        bad = {n: s for n, s in statuses.items() if s != "healthy"}
+        bad = result.problems
         self.statusBar().showMessage("Local stack up" if not bad else f"Local stack up with problems: {bad}", 10000)
         if not bad and self.demo_run is not None:
-            await self._start_demo_run()
+            await self._start_demo_run(launcher)
 
-    async def _start_demo_run(self) -> None:
+    async def _start_demo_run(self, launcher: StackLauncher) -> None:
         """The one-click experience: a paced backtest on the embedded default to watch and approve."""
         from app.net.http import ServiceError
+        from app.net.services import RuntimeServiceClient
 
-        runtime = self.session.client("runtime")
         try:
-            created = await runtime.post("/runs", dict(self.demo_run or {}))
-            await runtime.post(f"/runs/{created['run_id']}/start", {})
-        except ServiceError as err:
+            run = await launcher.start_run(RuntimeServiceClient(lambda: self.session.client("runtime")),
+                                           self.demo_run)
+        except (ServiceError, RuntimeError) as err:
             self.statusBar().showMessage(f"Local stack up; the demo run did not start: {err}", 15000)
             return
-        self.statusBar().showMessage(f"Local stack up; watching run {created['run_id']}", 10000)
+        self.statusBar().showMessage(f"Local stack up; watching run {run['run_id']}", 10000)
 
     async def stop_local_stack(self) -> None:
         self._stack_busy = True
@@ -230,20 +217,9 @@ class MainWindow(QMainWindow):
             self._refresh_connection()
 
     async def switch_profile(self, name: str) -> None:
-        """Look at another runtime (``Local`` = the stack this app runs or attached to)."""
+        """Look at another runtime (``Local`` = the stack this app runs or attached to, else Settings' ports)."""
         if name == LOCAL:
-            stack = self.session.stack
-            lock = self.session.attached_stack
-            if stack is not None:
-                from backend.security.tokens import Role
-
-                await self.session.open(local_profile(stack.urls, stack.tokens.tokens.get(Role.admin)))
-            elif lock is not None:
-                await self.session.attach_running_stack(lock)
-            else:
-                await self.session.open(self.profiles.get(LOCAL) if self.profiles else local_profile(
-                    {"agent": "http://127.0.0.1:8000", "trading": "http://127.0.0.1:8001",
-                     "news": "http://127.0.0.1:8002", "runtime": "http://127.0.0.1:8003"}, None))
+            await self.session.open_local()
         else:
             await self.session.open(self.profiles.get(name))
         self.settings.last_profile = name
@@ -263,7 +239,7 @@ class MainWindow(QMainWindow):
                     detach()
                 except Exception:  # noqa: BLE001 - closing regardless
                     log.exception("panel %s failed to detach", getattr(panel, "panel_id", panel))
-        self._unsubscribe()
+        self.session.changed.disconnect(self._on_session_event)
         await self.session.close(timeout=5.0)
         self._shutdown_done = True
         self.closed.emit()
@@ -319,10 +295,10 @@ class MainWindow(QMainWindow):
         bar.addAction(self._add_action("stop_stack", "Stop local stack",
                                        lambda: spawn(self.stop_local_stack()), "Ctrl+Shift+D"))
         bar.addSeparator()
-        bar.addWidget(QLabel(" Runtime: "))
+        bar.addWidget(QLabel(" Profile: "))
         self.profile_combo = QComboBox()
         self.profile_combo.setObjectName("profile_combo")
-        self.profile_combo.setToolTip("Which runtime to look at")
+        self.profile_combo.setToolTip("Connection profile: which runtime to look at, and with which token")
         self._fill_profiles()
         self.profile_combo.activated.connect(
             lambda index: spawn(self.switch_profile(self.profile_combo.itemText(index))))
@@ -364,11 +340,11 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.runtime_label = QLabel()
-        self.runtime_label.setObjectName("status_runtime")
+        self.profile_label = QLabel()
+        self.profile_label.setObjectName("status_profile")
         self.role_label = QLabel()
         self.role_label.setObjectName("status_role")
-        bar.addPermanentWidget(self.runtime_label)
+        bar.addPermanentWidget(self.profile_label)
         bar.addPermanentWidget(self.role_label)
         self.service_labels: dict[str, QLabel] = {}
         for service in (*HTTP_SERVICES, "gateway"):
@@ -509,7 +485,7 @@ class MainWindow(QMainWindow):
     def _refresh_identity(self) -> None:
         s = self.session
         self.setWindowTitle(f"EvoTraders Control Center - {s.title}")
-        self.runtime_label.setText(f"Runtime: {s.profile.name}" + (f" / run {s.run_id}" if s.run_id else ""))
+        self.profile_label.setText(f"Profile: {s.profile.name}" + (f" / run {s.run_id}" if s.run_id else ""))
         self.role_label.setText(f"Role: {s.role or 'unconfirmed'}")
         local = s.profile.is_local
         owns = s.stack is not None
@@ -553,7 +529,7 @@ class MainWindow(QMainWindow):
                 "; ".join(f"{st.service} unreachable: {st.detail} (showing last known data)" for st in lost),
                 "warning")
 
-    def _offer_attach(self, lock: dict[str, Any], text: str) -> None:
+    def _offer_attach(self, endpoint: StackEndpoint, text: str) -> None:
         box = QMessageBox(QMessageBox.Icon.Question, "Local stack already running",
                           text + "\n\nAttach to it instead of starting a second one?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
@@ -561,16 +537,16 @@ class MainWindow(QMainWindow):
 
         def done(result: int) -> None:
             if result == QMessageBox.StandardButton.Yes:
-                spawn(self._attach(lock))
+                spawn(self._attach(endpoint))
             box.deleteLater()
 
         box.finished.connect(done)
         box.open()  # never exec() from a coroutine
         self.attach_dialog = box
 
-    async def _attach(self, lock: dict[str, Any]) -> None:
+    async def _attach(self, endpoint: StackEndpoint) -> None:
         self.stack_error = ""
-        await self.session.attach_running_stack(lock)
+        await self.session.attach_running_stack(endpoint)
         self.settings.last_profile = LOCAL
         self._refresh_identity()
 

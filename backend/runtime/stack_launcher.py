@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
 
-from backend.runtime.ports import PortError
-from backend.runtime.stack import read_lock
-from backend.security.tokens import Role, read_tokens_file
+if TYPE_CHECKING:
+    from backend.runtime.ports import PortError
+
+# The heavy parts (the stack, psutil, token files) are imported when used: the desk
+# imports this module before its first paint.
 
 # The desk's one-click run: the embedded default workspace, paced for a person
 # to watch, with large orders, new shorts and concentrated positions held for approval.
@@ -79,7 +81,7 @@ class LaunchResult:
     endpoint: StackEndpoint
     statuses: dict[str, str] = field(default_factory=dict)
     reason: str = ""
-    error: PortError | None = None
+    error: "PortError | None" = None
 
     @property
     def started(self) -> bool:
@@ -106,17 +108,23 @@ class StackLauncher:
     @property
     def endpoint(self) -> StackEndpoint:
         """Where our own stack answers, with its admin token."""
+        from backend.security.tokens import Role
+
         tokens = self.stack.tokens
         token = tokens.tokens.get(Role.admin) if tokens.configured else None
         return StackEndpoint(dict(self.stack.urls), token)
 
     def running_elsewhere(self) -> StackEndpoint | None:
         """The stack another live process owns in our state directory, if any."""
+        from backend.runtime.stack import read_lock
+
         lock = read_lock(Path(self.stack.state_dir))
         return StackEndpoint.from_lock(lock) if lock is not None else None
 
     async def launch(self, progress: Callable[[Any], None] | None = None) -> LaunchResult:
         """Start the stack unless one runs already or its ports are taken (see the module docstring)."""
+        from backend.runtime.ports import PortError
+
         found = self.running_elsewhere()
         if found is not None:
             return LaunchResult("running", found, reason=(
@@ -190,4 +198,6 @@ class HttpRunStarter:
 def _admin_token(tokens_file: str | Path | None) -> str | None:
     if not tokens_file:
         return None
+    from backend.security.tokens import Role, read_tokens_file
+
     return read_tokens_file(Path(tokens_file)).tokens.get(Role.admin)

@@ -71,7 +71,7 @@ def test_panel_discovery_skips_missing_and_broken_modules(tmp_path: Path, monkey
 def test_title_status_bar_and_keyboard_actions(qtbot: Any, qloop: Any) -> None:
     window = _window(qtbot, Session(Profile(LOCAL)))
     assert window.windowTitle() == "EvoTraders Control Center - Local (admin)"
-    assert window.runtime_label.text() == "Runtime: Local" and window.role_label.text() == "Role: admin"
+    assert window.profile_label.text() == "Profile: Local" and window.role_label.text() == "Role: admin"
     assert set(window.panels) == {"stack", "live"} and window.panel("live") is window.dock("live").widget().layout(
     ).itemAt(1).widget()
     assert window.action("show_live").shortcut().toString() == "Alt+2"
@@ -364,7 +364,7 @@ def test_losing_the_gateway_shows_in_the_live_banner_and_status_bar(qtbot: Any, 
         client = session.watch_gateway(url, "lost")
         await client.wait_connected(15)
         assert not window._dock_banners["live"].isVisible()
-        assert window.runtime_label.text() == "Runtime: Local / run lost"
+        assert window.profile_label.text() == "Profile: Local / run lost"
         gateway_process.kill()
         await until(lambda: session.state("gateway").down, 10, "the loss to show")
         banner = window._dock_banners["live"]

@@ -78,7 +78,7 @@ async def test_tracked_clients_report_reachability_at_once() -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}"
     events: list[SessionEvent] = []
     session = Session(Profile(LOCAL, agent_url=url, trading_url=url, news_url=url, runtime_url=url))
-    session.add_listener(events.append)
+    session.changed.connect(events.append)
     try:
         with pytest.raises(ServiceError) as refused:
             await session.client("agent").get("/workspaces")

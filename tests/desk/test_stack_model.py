@@ -36,7 +36,7 @@ async def test_rows_follow_a_real_supervisor(tmp_path: Path) -> None:
     supervisor.add(health_spec("trading", restart=RestartPolicy.on_failure, max_restarts=2, backoff_base=0.05))
     model = StackModel()
     changed: list[str | None] = []
-    model.add_listener(changed.append)
+    model.changed.connect(lambda _kind, name: changed.append(name))
     model.bind_supervisor(supervisor)
     try:
         assert [r.name for r in model.rows()] == ["agent", "trading"]

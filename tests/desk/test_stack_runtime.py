@@ -91,7 +91,7 @@ def test_local_session_follows_the_newest_run(arun: Any, runtime_service: str) -
     session = Session(Profile(LOCAL, agent_url=url, trading_url=url, news_url=url, runtime_url=url),
                       health_interval=0.2)
     seen: list[str] = []
-    session.add_event_listener(lambda f: f.get("type") == "hello" and seen.append(f["run_id"]))
+    session.gateway_event.connect(lambda e: e.type == "hello" and seen.append(e.run_id))
 
     async def scenario() -> None:
         await session.open(session.profile)

@@ -111,8 +111,8 @@ class AgentsPanel(QWidget):
     def attach(self, session: Any) -> None:
         self.session = session
         self._use_profile()
-        session.add_listener(self._on_session)
-        session.add_event_listener(lambda frame: self.model.apply_event(frame, session.run_id))
+        observe(session.changed, self, self._on_session)
+        session.gateway_event.connect(lambda frame: self.model.apply_event(frame, session.run_id))
 
     def set_read_only(self, reason: str | None) -> None:
         self._panel_reason = reason

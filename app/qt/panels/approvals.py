@@ -148,8 +148,8 @@ class ApprovalsPanel(QWidget):
     def attach(self, session: Any) -> None:
         self.session = session
         self._use_profile()
-        session.add_listener(self._on_session)
-        session.add_event_listener(self._on_gateway_event)
+        observe(session.changed, self, self._on_session)
+        observe(session.gateway_event, self, self._on_gateway_event)
 
     def set_read_only(self, reason: str | None) -> None:
         self._panel_reason = reason

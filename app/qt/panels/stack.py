@@ -27,6 +27,7 @@ from app.panel_api import MutatingControls
 from app.qt import theme
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
+from app.qt.observe import observe
 from app.qt.panels.log_view import LogView
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class StackPanel(QWidget):
         self._row_buttons: dict[str, dict[str, QToolButton]] = {}
         self.log_views: dict[str, LogView] = {}
         self._throttle = Throttle(self.refresh, hz=10, parent=self)
-        self.model.add_listener(lambda _name: self._throttle.mark())
+        observe(self.model.changed, self, self._on_model)
         self._tick = QTimer(self)  # uptime keeps counting between status changes
         self._tick.timeout.connect(self.refresh)
         self._tick.start(1000)
@@ -107,7 +108,7 @@ class StackPanel(QWidget):
 
     def attach(self, session: Any) -> None:
         self.session = session
-        session.add_listener(self._on_session_event)
+        observe(session.changed, self, self._on_session_event)
         self._bind_source()
         self._gateway_poll.start(self._gateway_poll_ms)
 
@@ -121,6 +122,9 @@ class StackPanel(QWidget):
         self._tick.stop()
         for view in self.log_views.values():
             view.detach()
+        if self.session is not None:
+            self.session.changed.disconnect(self._on_session_event)
+        self.model.changed.disconnect(self._on_model)
         self.model.unbind()
 
     # -- actions --------------------------------------------------------------
@@ -270,6 +274,9 @@ class StackPanel(QWidget):
                 self.model.unbind()
             self.model.set_remote(session.states())
         self.model.runtime = session.client("runtime")
+
+    def _on_model(self, _kind: str, _name: Any) -> None:
+        self._throttle.mark()
 
     def _on_session_event(self, event: Any) -> None:
         if event.kind in ("stack", "profile", "connection"):

@@ -112,7 +112,7 @@ class WorkspacesPanel(QWidget):
     def attach(self, session: Any) -> None:
         self.session = session
         self._use_profile()
-        session.changed.connect(self._on_session)
+        observe(session.changed, self, self._on_session)
 
     def set_read_only(self, reason: str | None) -> None:
         self._panel_reason = reason

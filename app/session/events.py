@@ -1,0 +1,32 @@
+"""What the session announces, and how (Qt-free psygnal signals)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from psygnal import EmitLoopError, SignalInstance
+
+from app.session.connections import ServiceState
+
+log = logging.getLogger(__name__)
+
+EventKind = Literal["profile", "role", "connection", "run", "stack"]
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """What ``session.changed`` carries; ``service``/``state`` only for ``connection``."""
+
+    kind: EventKind
+    service: str | None = None
+    state: ServiceState | None = None
+
+
+def emit_logged(signal: SignalInstance, *args: Any) -> None:
+    """Emit to the panels; a panel's failing callback is logged, never raised into the session's own work."""
+    try:
+        signal.emit(*args)
+    except EmitLoopError:
+        log.exception("a %s listener failed", signal.name)
