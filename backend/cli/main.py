@@ -21,9 +21,9 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str]] = {
 def _lazy_subcommands(sub: argparse._SubParsersAction) -> None:
     # Subcommands that live in other packages register themselves here; they
     # are imported only when chosen, so `evotraders backtest` stays light.
-    from backend.cli import registry
+    from backend.cli.registry import extra_commands
 
-    for name, (help_text, add_args) in registry.EXTRA_COMMANDS.items():
+    for name, (help_text, add_args) in extra_commands().items():
         parser = sub.add_parser(name, help=help_text)
         add_args(parser)
 

@@ -1,6 +1,9 @@
-"""Subcommands contributed by other packages (gateway, stack, desk).
+"""Subcommands contributed by other packages (gateway, desk) and the stack command.
 
 Each entry: name -> (help text, function adding arguments and ``func``).
+``gateway`` and ``desk`` are ``evotraders.commands`` entry points
+(pyproject.toml): ``gateway`` and ``app`` import ``backend``, so ``backend``
+finds them by name at run time and never imports them (no import cycle).
 """
 
 from __future__ import annotations
@@ -8,16 +11,14 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-EXTRA_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
+AddArguments = Callable[[argparse.ArgumentParser], None]
 
-
-def _gateway_args(parser: argparse.ArgumentParser) -> None:
-    from gateway.cli import add_arguments
-
-    add_arguments(parser)
-
-
-EXTRA_COMMANDS["gateway"] = ("serve one run over WebSocket (the Gateway)", _gateway_args)
+PLUGIN_HELP = {
+    "gateway": "serve one run over WebSocket (the Gateway)",
+    "desk": "open the desktop control center (PySide6)",
+}
+# Listed in this order in --help; other entry points follow.
+PLUGIN_ORDER = ("gateway", "stack", "desk")
 
 
 def _stack_args(parser: argparse.ArgumentParser) -> None:
@@ -26,26 +27,27 @@ def _stack_args(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
-EXTRA_COMMANDS["stack"] = ("start, inspect or stop the local split-service stack", _stack_args)
-
-
-def _plugin_commands() -> None:
-    """Subcommands other packages declare as ``evotraders.commands`` entry points.
-
-    The desktop app registers ``desk`` this way (see pyproject.toml), so the
-    Qt-free backend can offer ``evotraders desk`` without importing ``app``.
-    """
+def _plugin_commands() -> dict[str, tuple[str, AddArguments]]:
+    """Subcommands other packages declare as ``evotraders.commands`` entry points (loaded when chosen)."""
     from importlib.metadata import entry_points
 
+    found: dict[str, tuple[str, AddArguments]] = {}
     for ep in entry_points(group="evotraders.commands"):
-        if ep.name in EXTRA_COMMANDS:
+        if ep.name in found:
             continue
 
         def add(parser: argparse.ArgumentParser, ep=ep) -> None:
             ep.load()(parser)
 
-        EXTRA_COMMANDS[ep.name] = (PLUGIN_HELP.get(ep.name, f"provided by {ep.module}"), add)
+        found[ep.name] = (PLUGIN_HELP.get(ep.name, f"provided by {ep.module}"), add)
+    return found
 
 
-PLUGIN_HELP = {"desk": "open the desktop control center (PySide6)"}
-_plugin_commands()
+def extra_commands() -> dict[str, tuple[str, AddArguments]]:
+    """Every subcommand beyond ``backtest``: the stack command and the entry points."""
+    commands = {"stack": ("start, inspect or stop the local split-service stack", _stack_args),
+                **_plugin_commands()}
+    ranked = sorted(commands, key=lambda name: (PLUGIN_ORDER.index(name) if name in PLUGIN_ORDER
+                                                else len(PLUGIN_ORDER), name))
+    return {name: commands[name] for name in ranked}
+
