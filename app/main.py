@@ -115,6 +115,9 @@ async def _main(app: Any, args: argparse.Namespace, reporter: Any, qsettings: An
     except KeyError as err:
         print(f"evotraders desk: {err.args[0]}", file=sys.stderr)
         return 2
+    except ValueError as err:  # the Local profile's Settings (e.g. RUNTIME_SERVICE_PORT=abc), one line
+        print(f"evotraders desk: {err}", file=sys.stderr)
+        return 2
     session = Session(profile)
     # The shell first: panels (pyqtgraph and friends) are imported once the window is on screen.
     window = MainWindow(session, settings, profiles=profiles, theme_manager=theme_manager, panel_classes=[])
