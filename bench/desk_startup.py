@@ -58,7 +58,7 @@ async def stack_once(tmp: Path) -> tuple[float, dict[str, str], float]:
     session = Session(health_interval=3600)
     start = time.perf_counter()
     try:
-        statuses = await session.start_local_stack(stack)
+        statuses = (await session.start_local_stack(stack)).statuses
         up = time.perf_counter() - start
     finally:
         t0 = time.perf_counter()
