@@ -129,8 +129,8 @@ async def serve(store: Any, settings: Any, args: argparse.Namespace, host: str, 
 
 
 async def _wait_for_restart(runtime: Any) -> None:
-    while not runtime.running:
-        await asyncio.sleep(0.2)
+    """A finished run ends again only after a client restarted it (``start_backtest``)."""
+    await runtime.wait_started()
     await runtime.wait()
 
 

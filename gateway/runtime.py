@@ -38,6 +38,7 @@ class GatewayRuntime:
         self.run_id = engine.run_id
         self.mode = engine.mode
         self._task: asyncio.Task[Any] | None = None
+        self._started = asyncio.Event()  # set each time start() begins a drive task
         self._mock: Any = None
         self._live: Any = None
         self.mock_speed = mock_speed
@@ -104,6 +105,13 @@ class GatewayRuntime:
             self._task = asyncio.create_task(self._live.run(), name=f"live-{self.run_id}")
         else:
             self._task = asyncio.create_task(self.engine.run(), name=f"run-{self.run_id}")
+        self._started.set()
+
+    async def wait_started(self) -> None:
+        """Return once a drive task is running: at once if one is, else when ``start()`` begins one."""
+        self._started.clear()
+        if not self.running:
+            await self._started.wait()
 
     async def wait(self) -> str:
         if self._task is not None:
