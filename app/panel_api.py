@@ -6,9 +6,12 @@ panel with no arguments, wraps it in a dock (with a connection banner above
 it), then calls, in this order:
 
 1. ``panel.attach(session)`` -- once, with the :class:`app.session.Session`.
-   Subscribe to what you need there (``session.changed.connect``,
-   ``session.gateway_event.connect`` for Gateway events, ``session.client("agent")``
-   for HTTP). The session outlives profile switches: when the user switches
+   Subscribe to what you need there: the session and every model announce
+   through psygnal signals (``session.changed``, ``session.gateway_event`` for
+   Gateway events, ``model.changed``); connect a panel's method with
+   ``app.qt.observe.observe(signal, self, self._on_x)`` so a deleted panel is
+   never called. ``session.client("agent")`` gives HTTP. The session
+   outlives profile switches: when the user switches
    runtime, the session emits ``SessionEvent("profile")`` and the panel
    reloads; it is never attached twice.
 2. ``panel.set_read_only(reason)`` -- whenever the role changes: ``reason`` is

@@ -62,8 +62,3 @@ class ObservableModel:
         """A load succeeded: an earlier load failure message is no longer true."""
         if self.message and self.message.startswith(LOAD_FAILURES):
             self._say(None)
-
-    def add_listener(self, callback: Any) -> Any:
-        """Deprecated shim while panels move to ``changed.connect``; removed with the last caller."""
-        self.changed.connect(callback)
-        return lambda: self.changed.disconnect(callback, missing_ok=True)

@@ -1,11 +1,11 @@
 """From plain-Python listeners to Qt: signals and throttled refreshes.
 
-Models in ``app/models`` call plain callbacks; views must not repaint from
-inside them (a burst of 2,000 events/s would mean 2,000 repaints/s). The
-pattern every view follows:
+Models in ``app/models`` announce changes on psygnal signals; views must not
+repaint from inside them (a burst of 2,000 events/s would mean 2,000
+repaints/s). The pattern every view follows:
 
-    throttle = Throttle(self._refresh, hz=30, parent=self)
-    model.add_listener(lambda *_: throttle.mark())   # cheap: sets a flag, maybe starts a timer
+    self.throttle = Throttle(self._refresh, hz=30, parent=self)
+    observe(model.changed, self, self._on_model)   # app/qt/observe.py; _on_model calls self.throttle.mark()
 
 so the view redraws at most ``hz`` times a second, on the GUI thread.
 :class:`Bridge` is for the rarer case where every value matters (a process

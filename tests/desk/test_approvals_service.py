@@ -132,7 +132,7 @@ def test_attached_to_a_session_it_loads_the_queue_and_follows_the_role(qtbot: An
         session = Session(Profile("prod", agent_url=service.url, token=service.tokens[Role[role]], role=role))
         panel = ApprovalsPanel()
         qtbot.addWidget(panel)
-        session.run_id = "desk-run"
+        session.runs.run_id = "desk-run"  # the watched run, as if its Gateway's hello had said so
         panel.attach(session)
         panel.set_read_only(session.read_only_reason)
         arun(until(lambda p=panel: approval_id in {a.id for a in p.model.pending}, what="the queue"))
