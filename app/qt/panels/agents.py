@@ -112,7 +112,7 @@ class AgentsPanel(QWidget):
         self.session = session
         self._use_profile()
         observe(session.changed, self, self._on_session)
-        session.gateway_event.connect(lambda frame: self.model.apply_event(frame, session.run_id))
+        observe(session.gateway_event, self, self._on_gateway_event)
 
     def set_read_only(self, reason: str | None) -> None:
         self._panel_reason = reason
@@ -132,6 +132,9 @@ class AgentsPanel(QWidget):
         self.model.trading = TradingServiceClient(lambda: self.session.client("trading"))
         self.runtime = RuntimeServiceClient(lambda: self.session.client("runtime"))
         spawn(self.reload_sources())
+
+    def _on_gateway_event(self, event: Any) -> None:
+        self.model.apply_event(event, self.session.run_id)
 
     def _on_session(self, event: Any) -> None:
         if event.kind == "profile":
