@@ -135,17 +135,15 @@ class CommandDispatcher:
         except CommandError as err:
             self.hub.send(sub, Error(message=str(err), **_request_id(data)))
         except ValidationError as err:  # a driver returned something malformed: our bug
-            self._internal_error(sub, data, err)
+            self._internal_error(sub, data.get("type"), _request_id(data), err)
         except ValueError as err:  # the driver refused, with a user-facing message
             self.hub.send(sub, Error(message=str(err), **_request_id(data)))
         except Exception as err:
-            self._internal_error(sub, data, err)
+            self._internal_error(sub, data.get("type"), _request_id(data), err)
 
-    def _internal_error(self, sub: Subscriber, data: dict[str, Any], err: Exception) -> None:
-        log.error("command %r failed", data.get("type"), exc_info=err)
-        self.hub.send(sub, Error(
-            message=f"internal error while handling {data.get('type')}: {type(err).__name__}",
-            **_request_id(data)))
+    def _internal_error(self, sub: Subscriber, kind: object, rid: dict[str, Any], err: Exception) -> None:
+        log.error("command %r failed", kind, exc_info=err)
+        self.hub.send(sub, Error(message=f"internal error while handling {kind}: {type(err).__name__}", **rid))
 
     async def _run(self, sub: Subscriber, command: Command, rid: dict[str, Any]) -> None:
         reply: Event
@@ -191,7 +189,7 @@ class CommandDispatcher:
             self.hub.send(sub, Error(message=str(err), **rid))
             return
         except Exception as err:
-            self._internal_error(sub, {"type": "start_backtest"}, err)
+            self._internal_error(sub, command.type, rid, err)
             return
         n = len(command.dates)
         span = f" ({command.dates[0]} .. {command.dates[-1]})" if n else ""

@@ -183,21 +183,19 @@ class GatewayServer:
         if role is None and self.registry.configured:
             message = ("invalid token" if token else
                        "missing token: pass ?token=<token> or an 'Authorization: Bearer <token>' header")
-            return json_response(http.HTTPStatus.UNAUTHORIZED, {"type": "error", "message": message},
+            return json_response(http.HTTPStatus.UNAUTHORIZED, Error(message=message).to_wire(),
                                  {"WWW-Authenticate": 'Bearer realm="evotraders-gateway"'})
         if role is None:
-            return json_response(http.HTTPStatus.FORBIDDEN, {
-                "type": "error",
-                "message": "this Gateway has no tokens configured and accepts loopback clients only"})
+            return json_response(http.HTTPStatus.FORBIDDEN, Error(
+                message="this Gateway has no tokens configured and accepts loopback clients only").to_wire())
         origin = _single_header(request, "Origin")
         if (not self.registry.configured and origin is not None and not _origin_is_loopback(origin)
                 and origin not in self.allowed_origins):
             # Without tokens any web page open in a local browser could drive
             # the run through a loopback connection; only local pages may.
-            return json_response(http.HTTPStatus.FORBIDDEN, {
-                "type": "error",
-                "message": f"origin {origin} is not allowed; an open Gateway accepts loopback "
-                           "origins only (configure tokens or allowed_origins)"})
+            return json_response(http.HTTPStatus.FORBIDDEN, Error(
+                message=f"origin {origin} is not allowed; an open Gateway accepts loopback "
+                        "origins only (configure tokens or allowed_origins)").to_wire())
         return role
 
     # --- connection -----------------------------------------------------------

@@ -2,12 +2,19 @@
 
 API:
 
-- ``model.apply(frame)``: apply one Gateway event (a wire dict). Cheap and
-  synchronous; never touches a widget. ``initial_state`` resets everything.
+- ``model.apply(event)``: apply one parsed Gateway event (a model of
+  :mod:`backend.schema.events`). Cheap and synchronous; never touches a
+  widget. ``initial_state`` resets everything.
+- ``model.apply_frame(frame)``: parse one wire frame (text, bytes or a dict)
+  with :func:`backend.schema.events.parse_frame` and apply it; a frame that
+  does not parse is refused (see :meth:`LiveModel.refuse`), never applied half.
+- ``model.refuse(refusal)``: count a frame the desk could not parse
+  (``refused``, ``last_refusal``, ``refusal_summary``: the line the panel's
+  status shows); the Live panel feeds it the Gateway client's refusals.
 - ``model.take_dirty() -> set[str]``: the sections changed since the last
   call, among ``SECTIONS``; views redraw only those, on their own timer.
-- ``model.add_listener(cb)``: ``cb(frame_type)`` after every applied event
-  (views just mark a throttle there).
+- ``model.changed``: psygnal signal ``(frame_type, event_or_refusal)`` after
+  every applied or refused frame (views just mark a throttle there).
 - ``await model.replay(path, speed=1.0)``: reset, then apply a finished run's
   ``logs/events.jsonl``; ``speed`` is in trading days per second (the pause
   happens at each ``day_start``), ``0`` means as fast as possible (yielding
@@ -21,9 +28,10 @@ Data (all bounded, so a long run does not grow memory):
 - ``curves``: ``equity``, ``baseline``, ``baseline_vw``, ``momentum`` -> :class:`BoundedSeries` (x = epoch s)
 - ``stages``: ``{date: {stage: duration_ms}}`` of the last ``max_days`` days
 - ``rates``: :class:`RateCounter` of events per type per second
-- ``prices``: ``{ticker: BoundedSeries}``; ``tickers``: ``{ticker: {price, open, ret}}``
+- ``prices``: ``{ticker: BoundedSeries}``; ``tickers``: ``{ticker: PriceQuote}``
 - ``feed``: newest-last :class:`FeedItem` list (conference blocks group their messages)
-- ``holdings``, ``trades`` (newest first), ``stats``, ``status``, ``progress``, ``current_date``, ``run_id``
+- ``holdings`` (:class:`HoldingRow`), ``trades`` (:class:`TradeRow`, newest first), ``stats``
+  (:class:`TeamStats` or None), ``total_value``, ``status``, ``progress``, ``current_date``, ``run_id``
 - ``sandbox``: where the run's skills run and why (``initial_state``'s ``sandbox``;
   ``sandbox_summary`` is the one line the panel shows)
 """
@@ -31,6 +39,8 @@ Data (all bounded, so a long run does not grow memory):
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -39,11 +49,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from app.models.live_series import BoundedSeries, RateCounter, finite
+from app.models.live_series import BoundedSeries, RateCounter
+from app.models.observable import ObservableModel
+from backend.schema import events as ev
 from backend.schema.sandbox import EffectiveSandbox
-from backend.storage.jsonl import iter_jsonl
+from backend.schema.state import CurvePoint, HoldingRow, PriceQuote, TeamStats, TradeRow
+from backend.storage.jsonl import JsonlTail
+
+log = logging.getLogger(__name__)
 
 SECTIONS = ("equity", "stages", "rates", "prices", "tickers", "feed", "holdings", "trades", "status")
 CURVES = ("equity", "baseline", "baseline_vw", "momentum")
@@ -70,20 +83,11 @@ class FeedItem:
     open: bool = False  # a conference still in progress
 
 
-def _sandbox(value: Any) -> EffectiveSandbox | None:
-    if not isinstance(value, dict):
-        return None
-    try:
-        return EffectiveSandbox.model_validate({k: v for k, v in value.items() if k in EffectiveSandbox.model_fields})
-    except ValidationError:
-        return None  # an older Gateway's state: no sandbox line rather than a wrong one
-
-
-def _epoch_s(value: Any) -> float | None:
-    """Epoch seconds from epoch ms (number) or an ISO timestamp."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) / 1000.0 if value > 1e11 else float(value)
-    if isinstance(value, str) and value:
+def _epoch_s(value: int | str | None) -> float | None:
+    """Epoch seconds from epoch ms (an integer) or an ISO timestamp."""
+    if isinstance(value, int):
+        return value / 1000.0 if value > 1e11 else float(value)
+    if value:
         try:
             return datetime.fromisoformat(value).timestamp()
         except ValueError:
@@ -91,7 +95,7 @@ def _epoch_s(value: Any) -> float | None:
     return None
 
 
-class LiveModel:
+class LiveModel(ObservableModel):
     """What the Live pipeline panel shows (see the module docstring).
 
     Args:
@@ -105,12 +109,12 @@ class LiveModel:
 
     def __init__(self, max_points: int = 2000, max_days: int = 250, max_feed: int = 500, max_trades: int = 1000,
                  max_price_points: int = 500, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.max_points, self.max_days, self.max_feed, self.max_trades = max_points, max_days, max_feed, max_trades
         self.max_price_points = max_price_points
         self.clock = clock
         self.replaying = False
         self.applied = 0  # events applied since creation
-        self._listeners: list[Callable[[str], None]] = []
         self.reset()
 
     def reset(self) -> None:
@@ -123,22 +127,21 @@ class LiveModel:
         self.stages: OrderedDict[str, dict[str, float]] = OrderedDict()
         self.rates = RateCounter()
         self.prices: dict[str, BoundedSeries] = {}
-        self.tickers: dict[str, dict[str, float]] = {}
+        self.tickers: dict[str, PriceQuote] = {}
         self.feed: deque[FeedItem] = deque(maxlen=self.max_feed)
         self.feed_seq = 0  # sequence number of the newest feed item
         self.feed_touched: set[int] = set()  # conference blocks that changed since take_feed_touched()
         self._conference: FeedItem | None = None
-        self.holdings: list[dict[str, Any]] = []
-        self.trades: list[dict[str, Any]] = []
-        self.stats: dict[str, Any] = {}
+        self.holdings: list[HoldingRow] = []
+        self.trades: list[TradeRow] = []
+        self.stats: TeamStats | None = None
+        self.total_value: float | None = None  # the team's equity (team_stats, team_summary)
         self.sandbox: EffectiveSandbox | None = None
+        self.refused = 0  # frames that were no valid event (since the last reset)
+        self.last_refusal: ev.FrameRefused | None = None
         self.dirty: set[str] = set(SECTIONS)
 
     # -- observers ------------------------------------------------------------
-
-    def add_listener(self, callback: Callable[[str], None]) -> Callable[[], None]:
-        self._listeners.append(callback)
-        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
 
     def take_dirty(self) -> set[str]:
         dirty, self.dirty = self.dirty, set()
@@ -153,9 +156,16 @@ class LiveModel:
         """``process (floor from SKILL_SANDBOX_MODE)``, or None when the Gateway did not say."""
         return self.sandbox.summary() if self.sandbox is not None else None
 
-    def todays_trades(self) -> list[dict[str, Any]]:
+    @property
+    def refusal_summary(self) -> str | None:
+        """``2 frames refused (last: refused team_summary frame: equity.0.t: ...)``, or None if none was."""
+        if not self.refused or self.last_refusal is None:
+            return None
+        return f"{self.refused} frame{'s' if self.refused != 1 else ''} refused (last: {self.last_refusal})"
+
+    def todays_trades(self) -> list[TradeRow]:
         day = self.current_date
-        return [t for t in self.trades if day and str(t.get("trading_date", "")) == day]
+        return [t for t in self.trades if day and t.trading_date == day]
 
     def filtered_feed(self, agent: str | None = None, types: set[str] | None = None) -> list[FeedItem]:
         """Feed items (oldest first) of ``agent`` and of ``types`` (None = all).
@@ -172,148 +182,165 @@ class LiveModel:
 
     # -- applying events -------------------------------------------------------
 
-    def apply(self, frame: dict[str, Any]) -> None:
-        kind = str(frame.get("type", ""))
+    def apply_frame(self, frame: str | bytes | dict[str, Any]) -> ev.Event | None:
+        """Parse one wire frame and apply it; a frame that does not parse is refused. Returns the event."""
+        try:
+            event = ev.parse_frame(frame)
+        except ev.FrameRefused as refusal:
+            self.refuse(refusal)
+            return None
+        self.apply(event)
+        return event
+
+    def refuse(self, refusal: ev.FrameRefused) -> None:
+        """Count a frame the desk could not parse; the status line names the last one."""
+        self.refused += 1
+        self.last_refusal = refusal
+        self.dirty.add("status")
+        self._emit(refusal.event_type, refusal)
+
+    def apply(self, event: ev.Event) -> None:
+        kind = event.type
         self.applied += 1
         self.rates.add(kind, self.clock())
         self.dirty.add("rates")
-        handler = getattr(self, "_on_" + kind, None)
+        handler = _HANDLERS.get(type(event))
         if handler is not None:
-            try:
-                handler(frame)
-            except (TypeError, ValueError, KeyError, AttributeError):
-                pass  # a malformed event from a newer/buggy server is skipped, never fatal
+            handler(self, event)
         if kind in FEED_EVENT_TYPES:
-            self._feed(kind, frame)
-        for callback in list(self._listeners):
-            callback(kind)
+            self._feed(event)
+        self._emit(kind, event)
 
-    def _on_hello(self, f: dict[str, Any]) -> None:
-        self.run_id = f.get("run_id") or self.run_id
-        self.read_only = bool(f.get("read_only"))
+    def _on_hello(self, e: ev.Hello) -> None:
+        self.run_id = e.run_id or self.run_id
+        self.read_only = e.read_only
         self.dirty.add("status")
 
-    def _on_initial_state(self, f: dict[str, Any]) -> None:
-        state = f.get("state") or {}
+    def _on_initial_state(self, e: ev.InitialState) -> None:
+        state = e.state
         run_id, read_only = self.run_id, self.read_only
+        refused, last_refusal = self.refused, self.last_refusal
         self.reset()
-        self.run_id, self.read_only = state.get("run_id") or run_id, read_only
-        self.status = str(state.get("status") or "unknown")
-        self.current_date = state.get("current_date")
-        total = state.get("trading_days_total") or 0
-        self.progress = (state.get("trading_days_completed") or 0) / total if total else 0.0
-        portfolio = state.get("portfolio") or {}
-        self._curves(portfolio)
-        self.holdings = list(state.get("holdings") or [])
-        self.trades = list(state.get("trades") or [])[: self.max_trades]
-        self.stats = dict(state.get("stats") or {})
-        self.sandbox = _sandbox(state.get("sandbox"))
-        self._tickers(state.get("realtime_prices") or {}, None)
-        for item in reversed(state.get("feed_history") or []):  # newest first on the wire
-            if isinstance(item, dict) and item.get("type") in FEED_EVENT_TYPES:
-                self._feed(str(item["type"]), item)
+        self.run_id, self.read_only = state.run_id or run_id, read_only
+        self.refused, self.last_refusal = refused, last_refusal
+        self.status = state.status or "unknown"
+        self.current_date = state.current_date
+        total = state.trading_days_total
+        self.progress = state.trading_days_completed / total if total else 0.0
+        if state.portfolio is not None:
+            self._curves({name: state.portfolio.curve(name) for name in CURVES})
+        self.holdings = list(state.holdings)
+        self.trades = list(state.trades)[: self.max_trades]
+        self.stats = state.stats
+        self.total_value = state.stats.totalAssetValue if state.stats is not None else None
+        self.sandbox = state.sandbox.effective() if state.sandbox is not None else None
+        self._tickers(state.realtime_prices)
+        for item in reversed(state.feed_history):  # newest first on the wire
+            if item.get("type") in FEED_EVENT_TYPES:
+                try:
+                    self._feed(ev.parse_frame(item))
+                except ev.FrameRefused as refusal:
+                    self.refused += 1
+                    self.last_refusal = refusal
+                    log.warning("initial_state.feed_history: %s", refusal)
         self.dirty = set(SECTIONS)
 
-    def _on_run_status(self, f: dict[str, Any]) -> None:
-        self.status = str(f.get("status", self.status))
-        self.progress = float(f.get("progress", self.progress))
-        self.current_date = f.get("current_date") or self.current_date
-        self.run_id = f.get("run_id") or self.run_id
+    def _on_run_status(self, e: ev.RunStatus) -> None:
+        self.status = e.status
+        self.progress = e.progress
+        self.current_date = e.current_date or self.current_date
+        self.run_id = e.run_id or self.run_id
         self.dirty.add("status")
 
-    def _on_day_start(self, f: dict[str, Any]) -> None:
-        self.current_date = f.get("date") or self.current_date
-        self.progress = float(f.get("progress", self.progress))
+    def _on_day_start(self, e: ev.DayStart) -> None:
+        self.current_date = e.date or self.current_date
+        self.progress = e.progress
         self.dirty.update(("status", "trades"))
 
-    def _on_day_complete(self, f: dict[str, Any]) -> None:
-        self.progress = float(f.get("progress", self.progress))
+    def _on_day_complete(self, e: ev.DayComplete) -> None:
+        self.progress = e.progress
         self.dirty.add("status")
 
-    def _on_pipeline_stage(self, f: dict[str, Any]) -> None:
-        if f.get("status") != "finished" or f.get("duration_ms") is None:
+    def _on_pipeline_stage(self, e: ev.PipelineStage) -> None:
+        if e.status != "finished" or e.duration_ms is None:
             return
-        date, stage = str(f["date"]), str(f["stage"])
-        day = self.stages.get(date)
+        day = self.stages.get(e.date)
         if day is None:
-            day = self.stages[date] = {}
+            day = self.stages[e.date] = {}
             while len(self.stages) > self.max_days:
                 self.stages.popitem(last=False)
-        day[stage] = day.get(stage, 0.0) + float(f["duration_ms"])
+        day[e.stage] = day.get(e.stage, 0.0) + e.duration_ms
         self.dirty.add("stages")
 
-    def _on_team_summary(self, f: dict[str, Any]) -> None:
-        self._curves(f)
-        if f.get("totalAssetValue") is not None:
-            self.stats["totalAssetValue"] = f["totalAssetValue"]
+    def _on_team_summary(self, e: ev.TeamSummary) -> None:
+        self._curves({name: getattr(e, name) for name in CURVES})
+        if e.totalAssetValue is not None:
+            self.total_value = e.totalAssetValue
         self.dirty.add("status")
 
-    def _on_team_holdings(self, f: dict[str, Any]) -> None:
-        self.holdings = list(f.get("data") or [])
+    def _on_team_holdings(self, e: ev.TeamHoldings) -> None:
+        self.holdings = list(e.data)
         self.dirty.add("holdings")
 
-    def _on_team_trades(self, f: dict[str, Any]) -> None:
-        rows = list(f.get("data") or [])
-        if f.get("mode") == "full":
-            self.trades = sorted(rows, key=lambda t: (str(t.get("trading_date", "")), str(t.get("id", ""))),
-                                 reverse=True)[: self.max_trades]
+    def _on_team_trades(self, e: ev.TeamTrades) -> None:
+        if e.mode == "full":
+            self.trades = sorted(e.data, key=lambda t: (t.trading_date, t.id), reverse=True)[: self.max_trades]
         else:
-            known = {t.get("id") for t in self.trades}
-            fresh = [t for t in rows if t.get("id") not in known]
+            known = {t.id for t in self.trades}
+            fresh = [t for t in e.data if t.id not in known]
             self.trades = (list(reversed(fresh)) + self.trades)[: self.max_trades]
         self.dirty.add("trades")
 
-    def _on_team_stats(self, f: dict[str, Any]) -> None:
-        self.stats = dict(f.get("data") or {})
+    def _on_team_stats(self, e: ev.TeamStats) -> None:
+        self.stats = e.data
+        self.total_value = e.data.totalAssetValue
         self.dirty.add("status")
 
-    def _on_price_update(self, f: dict[str, Any]) -> None:
-        symbol, price = str(f["symbol"]), finite(f.get("price"))
-        t = _epoch_s(f.get("timestamp")) or self.clock()
-        if price is not None:
-            series = self.prices.get(symbol)
+    def _on_price_update(self, e: ev.PriceUpdate) -> None:
+        t = _epoch_s(e.timestamp) or self.clock()
+        if math.isfinite(e.price):
+            series = self.prices.get(e.symbol)
             if series is None:
-                series = self.prices[symbol] = BoundedSeries(self.max_price_points)
-            series.append(t, price)
+                series = self.prices[e.symbol] = BoundedSeries(self.max_price_points)
+            series.append(t, e.price)
             self.dirty.add("prices")
-        self._tickers(f.get("realtime_prices") or {symbol: f}, t)
+        self._tickers(e.realtime_prices or {e.symbol: PriceQuote(price=e.price, open=e.open, ret=e.ret)})
 
-    def _curves(self, source: dict[str, Any]) -> None:
-        for name in CURVES:
-            points = source.get(name)
-            if isinstance(points, list):
-                self.curves[name].replace((float(p["t"]) / 1000.0, float(p["v"])) for p in points)
-                self.dirty.add("equity")
+    def _curves(self, curves: dict[str, list[CurvePoint]]) -> None:
+        for name, points in curves.items():
+            self.curves[name].replace((p["t"] / 1000.0, p["v"]) for p in points)
+        self.dirty.add("equity")
 
-    def _tickers(self, prices: dict[str, Any], t: float | None) -> None:
-        for ticker, row in prices.items():
-            if isinstance(row, dict) and finite(row.get("price")):
-                self.tickers[str(ticker)] = {"price": float(row["price"]), "open": finite(row.get("open")) or 0.0,
-                                             "ret": finite(row.get("ret")) or 0.0}
+    def _tickers(self, prices: dict[str, PriceQuote]) -> None:
+        for ticker, quote in prices.items():
+            if math.isfinite(quote.price):
+                self.tickers[ticker] = quote
         if prices:
             self.dirty.add("tickers")
 
     # -- feed -------------------------------------------------------------------
 
-    def _feed(self, kind: str, f: dict[str, Any]) -> None:
-        agent = str(f.get("agentName") or f.get("agentId") or "")
-        ts = _epoch_s(f.get("ts") or f.get("timestamp"))
+    def _feed(self, e: ev.Event) -> None:
         block = self._conference
-        if kind == "conference_start":
-            self._push(FeedItem(0, "conference", "conference", str(f.get("title") or "Conference"), ts, open=True))
+        if isinstance(e, ev.ConferenceStart):
+            self._push(FeedItem(0, "conference", "conference", e.title or "Conference", _epoch_s(e.ts), open=True))
             self._conference = self.feed[-1]
-        elif kind == "conference_message" and block is not None:
-            block.children.append(FeedItem(len(block.children), kind, agent, str(f.get("content", "")), ts))
-            self.feed_touched.add(block.seq)
-        elif kind == "conference_end" and block is not None:
-            block.open = False
-            self._conference = None
-            self.feed_touched.add(block.seq)
-        elif kind in ("conference_message", "conference_end"):
-            if kind == "conference_message":  # a message without its start (joined mid-conference)
-                self._push(FeedItem(0, kind, agent, str(f.get("content", "")), ts))
+        elif isinstance(e, ev.ConferenceMessage):
+            item = FeedItem(0, e.type, e.agentName or e.agentId, e.content, _epoch_s(e.ts))
+            if block is not None:
+                item.seq = len(block.children)
+                block.children.append(item)
+                self.feed_touched.add(block.seq)
+            else:  # a message without its start (joined mid-conference)
+                self._push(item)
+        elif isinstance(e, ev.ConferenceEnd):
+            if block is not None:
+                block.open = False
+                self._conference = None
+                self.feed_touched.add(block.seq)
         else:
-            self._push(FeedItem(0, kind, agent, _feed_text(kind, f), ts))
+            agent, ts = _feed_origin(e)
+            self._push(FeedItem(0, e.type, agent, _feed_text(e), ts))
         self.dirty.add("feed")
 
     def _push(self, item: FeedItem) -> None:
@@ -324,7 +351,12 @@ class LiveModel:
     # -- replay -----------------------------------------------------------------
 
     async def replay(self, path: str | Path, speed: float = 1.0, *, batch: int = 200) -> int:
-        """Apply a finished run's ``events.jsonl`` (see the module docstring); returns events applied."""
+        """Apply a finished run's ``events.jsonl`` (see the module docstring); returns events applied.
+
+        Lines are read by :class:`backend.storage.jsonl.JsonlTail` (the torn last
+        line of a killed run is no line) and parsed like the live stream: a line
+        that is no valid event, or no JSON at all, is refused (counted and shown).
+        """
         path = Path(path)
         if speed < 0:
             raise ValueError(f"replay speed must be >= 0 trading days per second, got {speed}")
@@ -332,22 +364,44 @@ class LiveModel:
             raise FileNotFoundError(f"no events file at {path}")
         self.reset()
         self.replaying = True
-        applied = 0
-        days = 0
+        applied = read = days = 0
+        tail = JsonlTail(path)
         try:
-            for frame in iter_jsonl(path):  # a corrupt line or the torn last line of a killed run is skipped
-                if frame.get("type") == "day_start":
+            for line, _ in tail.read():
+                read += 1
+                if read % batch == 0:
+                    await asyncio.sleep(0)
+                try:
+                    event = ev.parse_frame(line)
+                except ev.FrameRefused as refusal:
+                    self.refuse(refusal)
+                    continue
+                if isinstance(event, ev.DayStart):
                     days += 1
                     if speed > 0 and days > 1:
                         await asyncio.sleep(1.0 / speed)
-                self.apply(frame)
+                self.apply(event)
                 applied += 1
-                if applied % batch == 0:
-                    await asyncio.sleep(0)
         finally:
             self.replaying = False
             self.dirty.add("status")
+        if tail.bad_lines:
+            first = tail.stats.bad_numbers[0] if tail.stats.bad_numbers else "?"
+            self.refuse(ev.FrameRefused("?", f"{path.name}: line {first} is not JSON", tail.bad_lines))
+            self.refused += tail.bad_lines - 1  # one refusal per corrupt line
+        if self.refused:
+            log.warning("replay of %s: %s", path, self.refusal_summary)
         return applied
+
+
+_HANDLERS: dict[type[ev.Event], Callable[[LiveModel, Any], None]] = {
+    ev.Hello: LiveModel._on_hello, ev.InitialState: LiveModel._on_initial_state,
+    ev.RunStatus: LiveModel._on_run_status, ev.DayStart: LiveModel._on_day_start,
+    ev.DayComplete: LiveModel._on_day_complete, ev.PipelineStage: LiveModel._on_pipeline_stage,
+    ev.TeamSummary: LiveModel._on_team_summary, ev.TeamHoldings: LiveModel._on_team_holdings,
+    ev.TeamTrades: LiveModel._on_team_trades, ev.TeamStats: LiveModel._on_team_stats,
+    ev.PriceUpdate: LiveModel._on_price_update,
+}
 
 
 def feed_matches(item: FeedItem, agent: str | None, types: set[str] | None) -> bool:
@@ -358,20 +412,31 @@ def feed_matches(item: FeedItem, agent: str | None, types: set[str] | None) -> b
     return any(child.agent == agent for child in item.children)
 
 
-def _feed_text(kind: str, f: dict[str, Any]) -> str:
-    if kind == "day_start":
-        return f"Day {f.get('date')} started"
-    if kind == "day_complete":
-        summary = (f.get("result") or {}).get("portfolio_summary") or {}
-        value = summary.get("total_value")
-        return f"Day {f.get('date')} complete" + (f": equity {value:,.2f}" if isinstance(value, (int, float)) else "")
-    if kind == "day_error":
-        return f"Day {f.get('date')} failed: {f.get('error')}"
-    if kind == "approval_requested":
-        return (f"Approval requested: {f.get('action')} {f.get('quantity')} {f.get('ticker')} "
-                f"@ {f.get('price')} ({f.get('approval_id')})")
-    if kind == "approval_resolved":
-        return f"Approval {f.get('approval_id')} {f.get('decision')} by {f.get('decided_by')}"
-    if kind == "error":
-        return f"Error: {f.get('message')}"
-    return str(f.get("content", ""))
+def _feed_origin(e: ev.Event) -> tuple[str, float | None]:
+    """Who a feed line is from and when (epoch seconds), for the events that say."""
+    if isinstance(e, ev.AgentMessage):
+        return e.agentName or e.agentId, _epoch_s(e.ts) or _epoch_s(e.timestamp)
+    if isinstance(e, ev.Memory):
+        return e.agentId, _epoch_s(e.ts)
+    if isinstance(e, ev.ApprovalResolved):
+        return "", _epoch_s(e.ts)
+    return "", None
+
+
+def _feed_text(e: ev.Event) -> str:
+    if isinstance(e, ev.DayStart):
+        return f"Day {e.date} started"
+    if isinstance(e, ev.DayComplete):
+        value = e.result.portfolio_summary.total_value if e.result is not None else None
+        return f"Day {e.date} complete" + (f": equity {value:,.2f}" if value is not None else "")
+    if isinstance(e, ev.DayError):
+        return f"Day {e.date} failed: {e.error}"
+    if isinstance(e, ev.ApprovalRequested):
+        return f"Approval requested: {e.action} {e.quantity} {e.ticker} @ {e.price} ({e.approval_id})"
+    if isinstance(e, ev.ApprovalResolved):
+        return f"Approval {e.approval_id} {e.decision} by {e.decided_by}"
+    if isinstance(e, ev.Error):
+        return f"Error: {e.message}"
+    if isinstance(e, (ev.System, ev.AgentMessage, ev.Memory)):
+        return e.content
+    return ""

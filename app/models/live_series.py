@@ -9,7 +9,6 @@ sliding window.
 
 from __future__ import annotations
 
-import math
 from collections import Counter, deque
 from collections.abc import Iterable
 
@@ -110,11 +109,3 @@ class RateCounter:
         total = sum(sum(c.values()) for s, c in self._buckets if last - seconds < s <= last)
         return total / max(1, seconds)
 
-
-def finite(value: object) -> float | None:
-    """A finite float from a JSON value, or None."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None

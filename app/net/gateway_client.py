@@ -1,18 +1,23 @@
 """WebSocket client of one Gateway: connect, reconnect with back-off, ping, commands.
 
 Qt-free: it runs on whatever asyncio loop is current (qasync in the app, plain
-asyncio in tests) and reports through plain callbacks.
+asyncio in tests) and reports through psygnal signals.
 
     client = GatewayClient("ws://127.0.0.1:8765/", token=None)
-    client.add_listener(lambda frame: print(frame["type"]))     # every event, as a dict
-    client.add_state_listener(lambda state: print(state.status)) # connection changes
+    client.event_received.connect(lambda event: print(event.type))  # every event, typed
+    client.frame_refused.connect(lambda err: print(err))            # frames that are no valid event
+    client.state_changed.connect(lambda state: print(state.status)) # connection changes
     client.start()
     await client.wait_connected(5)
-    await client.pause()            # {"type": "system", "content": "pause accepted", ...}
+    await client.pause()            # System(content="pause accepted", command="pause", ...)
     await client.close()
 
-Events are delivered as the wire dicts (unknown fields and types included);
-use :func:`backend.schema.events.parse_event` when a typed model is wanted.
+Every frame is parsed by :func:`backend.schema.events.parse_frame` (strict:
+the schema's discriminated union, no unknown field, no coerced type) and
+delivered as its event model. A frame that does not parse is never dropped
+silently: it is counted (:attr:`refused`, :attr:`last_refusal`), logged with
+its type and first problem, and announced on ``frame_refused``. Commands are
+the models of :mod:`backend.schema.commands`.
 After every (re)connect the Gateway sends ``hello`` then ``initial_state``:
 listeners see both, so a model that resets on ``initial_state`` stays right
 across reconnects. ``hello`` and the latest ``initial_state`` are also kept
@@ -26,19 +31,24 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from psygnal import Signal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from backend.backoff import backoff_delay
+from backend.schema.commands import Command, GetState, Pause, Ping, Resume, SetPace
+from backend.schema.events import Error, Event, FrameRefused, Hello, InitialState, parse_frame
 
 log = logging.getLogger(__name__)
 
 Status = Literal["idle", "connecting", "connected", "reconnecting", "closed"]
-EventListener = Callable[[dict[str, Any]], None]
+PING_FRAME = Ping().wire_json()
+# Distinct refusals (type, problem) logged at WARNING; repeats go to DEBUG (a drifted
+# producer can send thousands a second). The count is always exact.
+_LOGGED_REFUSALS_LIMIT = 200
 
 
 class GatewayUnavailable(ConnectionError):
@@ -81,6 +91,10 @@ def backoff(attempt: int, base: float = 1.0, factor: float = 1.5, cap: float = 3
 class GatewayClient:
     """A self-healing connection to one Gateway.
 
+    Signals: ``event_received(Event)`` for every parsed frame,
+    ``frame_refused(FrameRefused)`` for every frame that is no valid event,
+    ``state_changed(ConnectionState)`` on every connection change.
+
     Args:
         url: ``ws://`` or ``wss://`` URL of the Gateway.
         token: bearer token, or None for an open loopback Gateway.
@@ -92,6 +106,10 @@ class GatewayClient:
             to the loop, so a burst of events never stalls the UI.
     """
 
+    event_received = Signal(object)
+    frame_refused = Signal(object)
+    state_changed = Signal(object)
+
     def __init__(self, url: str, token: str | None = None, *, ping_interval: float = 5.0,
                  ping_timeout: float = 15.0, backoff_base: float = 1.0, backoff_factor: float = 1.5,
                  backoff_cap: float = 30.0, open_timeout: float = 5.0, yield_every: float = 0.004) -> None:
@@ -102,21 +120,22 @@ class GatewayClient:
         self.backoff_base, self.backoff_factor, self.backoff_cap = backoff_base, backoff_factor, backoff_cap
         self.open_timeout = open_timeout
         self.yield_every = yield_every
-        self.hello: dict[str, Any] | None = None
-        self.initial_state: dict[str, Any] | None = None
+        self.hello: Hello | None = None
+        self.initial_state: InitialState | None = None
         self.received = 0  # frames received since creation
+        self.refused = 0  # of those, frames that were no valid event
+        self.last_refusal: FrameRefused | None = None
         self.connects = 0  # successful connections (a reconnect increments it)
         self._state = ConnectionState("idle", since=time.monotonic())
-        self._listeners: list[EventListener] = []
-        self._state_listeners: list[Callable[[ConnectionState], None]] = []
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._ready = asyncio.Event()  # connected, and this connection's initial_state arrived
         self._closing = False
         self._last_frame = 0.0
         self._ids = itertools.count(1)
-        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._got_state_this_time = False
+        self._pending: dict[str, asyncio.Future[Event]] = {}
+        self._logged_refusals: set[tuple[str, str]] = set()
 
     # -- observers ------------------------------------------------------------
 
@@ -131,21 +150,11 @@ class GatewayClient:
     @property
     def role(self) -> str | None:
         """The role the Gateway granted (from ``hello``), or None before the first hello."""
-        return self.hello.get("role") if self.hello else None
+        return self.hello.role if self.hello else None
 
     @property
     def read_only(self) -> bool | None:
-        return bool(self.hello.get("read_only")) if self.hello else None
-
-    def add_listener(self, callback: EventListener) -> Callable[[], None]:
-        """``callback(frame_dict)`` for every frame received; returns an unsubscribe."""
-        self._listeners.append(callback)
-        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
-
-    def add_state_listener(self, callback: Callable[[ConnectionState], None]) -> Callable[[], None]:
-        """``callback(ConnectionState)`` on every connection change; returns an unsubscribe."""
-        self._state_listeners.append(callback)
-        return lambda: self._state_listeners.remove(callback) if callback in self._state_listeners else None
+        return self.hello.read_only if self.hello else None
 
     # -- life cycle -----------------------------------------------------------
 
@@ -160,12 +169,9 @@ class GatewayClient:
         self._wake.set()
 
     async def wait_connected(self, timeout: float | None = None) -> None:
-        """Return once connected and ``initial_state`` arrived (TimeoutError otherwise)."""
-        async def poll() -> None:
-            while not (self.connected and self.initial_state is not None):
-                await asyncio.sleep(0.02)
+        """Return once connected and this connection's ``initial_state`` arrived (TimeoutError otherwise)."""
         try:
-            await asyncio.wait_for(poll(), timeout)
+            await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError:
             raise TimeoutError(f"gateway {self.url} not connected after {timeout}s: "
                                f"{self._state.status} {self._state.detail}".rstrip()) from None
@@ -186,64 +192,63 @@ class GatewayClient:
 
     # -- commands -------------------------------------------------------------
 
-    async def send(self, command: Any) -> None:
-        """Send a command (a ``backend.schema.commands.Command`` or a dict) without waiting."""
+    async def send(self, command: Command) -> None:
+        """Send a command (a :mod:`backend.schema.commands` model) without waiting."""
         ws = self._ws
         if ws is None or not self.connected:
             raise GatewayUnavailable(f"gateway {self.url} is not connected ({self._state.status}"
                                      f"{': ' + self._state.detail if self._state.detail else ''})")
-        data = command if isinstance(command, dict) else command.model_dump(mode="json", exclude_none=True)
         try:
-            await ws.send(json.dumps(data))
+            await ws.send(command.wire_json())
         except ConnectionClosed as err:
             raise GatewayUnavailable(f"gateway {self.url} connection lost while sending: {err}") from None
 
-    async def request(self, command: Any, timeout: float = 10.0) -> dict[str, Any]:
-        """Send a command and return its reply (matched by ``request_id``).
+    async def request(self, command: Command, timeout: float = 10.0) -> Event:
+        """Send a command and return its reply event (matched by ``request_id``).
 
         Raises:
             GatewayUnavailable: not connected, or the link dropped before the reply.
-            GatewayCommandError: the Gateway answered ``error`` (e.g. a viewer sent ``pause``).
+            GatewayCommandError: the Gateway answered ``error`` (e.g. a viewer sent ``pause``),
+                or its reply was refused by the parser (the message says why).
             TimeoutError: no reply within ``timeout`` seconds.
         """
-        data = dict(command) if isinstance(command, dict) else command.model_dump(mode="json", exclude_none=True)
         rid = f"desk-{next(self._ids)}"
-        data["request_id"] = rid
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
         try:
-            await self.send(data)
+            await self.send(command.model_copy(update={"request_id": rid}))
             reply = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
-            raise TimeoutError(f"gateway {self.url}: no reply to {data['type']} within {timeout}s") from None
+            raise TimeoutError(f"gateway {self.url}: no reply to {command.type} within {timeout}s") from None
         finally:
             self._pending.pop(rid, None)
-        if reply.get("type") == "error":
-            raise GatewayCommandError(str(reply.get("message", "error")))
+        if isinstance(reply, Error):
+            raise GatewayCommandError(reply.message)
         return reply
 
-    async def pause(self) -> dict[str, Any]:
-        return await self.request({"type": "pause"})
+    async def pause(self) -> Event:
+        return await self.request(Pause())
 
-    async def resume(self) -> dict[str, Any]:
-        return await self.request({"type": "resume"})
+    async def resume(self) -> Event:
+        return await self.request(Resume())
 
-    async def set_pace(self, seconds: float) -> dict[str, Any]:
-        return await self.request({"type": "set_pace", "seconds": float(seconds)})
+    async def set_pace(self, seconds: float) -> Event:
+        return await self.request(SetPace(seconds=seconds))
 
-    async def get_state(self) -> dict[str, Any]:
+    async def get_state(self) -> Event:
         """Ask for a fresh ``initial_state`` (listeners see it too)."""
-        return await self.request({"type": "get_state"})
+        return await self.request(GetState())
 
     # -- internals ------------------------------------------------------------
 
     def _set_state(self, status: Status, detail: str = "", retry_in: float | None = None, attempt: int = 0) -> None:
         self._state = ConnectionState(status, detail, retry_in, attempt, time.monotonic())
-        for callback in list(self._state_listeners):
-            try:
-                callback(self._state)
-            except Exception:  # an observer's bug must not break the connection
-                log.exception("gateway state listener %r failed", callback)
+        if status != "connected":
+            self._ready.clear()
+        try:
+            self.state_changed.emit(self._state)
+        except Exception:  # an observer's bug must not break the connection
+            log.exception("gateway state listener failed")
 
     async def _run(self) -> None:
         attempt = 0
@@ -251,7 +256,7 @@ class GatewayClient:
             self._set_state("connecting" if attempt == 0 else "reconnecting", self._state.detail, attempt=attempt)
             try:
                 detail = await self._connect_once()
-                attempt = 0 if self.hello is not None and self._got_state_this_time else attempt
+                attempt = 0 if self.hello is not None and self._ready.is_set() else attempt
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001 - any failure means: retry later
@@ -269,7 +274,7 @@ class GatewayClient:
 
     async def _connect_once(self) -> str:
         """One connection, until it drops; returns why it ended."""
-        self._got_state_this_time = False
+        self._ready.clear()
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         # No compression: the Gateway does not offer it (deflate costs ~35 % CPU at event rates),
         # and proxy=None: a proxy from the environment must never see the event stream.
@@ -306,30 +311,45 @@ class GatewayClient:
             pass
 
     def _dispatch(self, message: str | bytes) -> None:
-        try:
-            frame = json.loads(message)
-        except ValueError:
-            log.warning("gateway %s sent a frame that is not JSON: %.80r", self.url, message)
-            return
-        if not isinstance(frame, dict):
-            return
         self.received += 1
-        kind = frame.get("type")
-        if kind == "hello":
-            self.hello = frame
-        elif kind == "initial_state":
-            self.initial_state = frame.get("state") if isinstance(frame.get("state"), dict) else {}
-            self._got_state_this_time = True
-        rid = frame.get("request_id")
-        if rid is not None:
-            fut = self._pending.get(str(rid))
+        try:
+            event = parse_frame(message)
+        except FrameRefused as refusal:
+            self._refuse(refusal)
+            return
+        if isinstance(event, Hello):
+            self.hello = event
+        elif isinstance(event, InitialState):
+            self.initial_state = event
+            if self.connected:
+                self._ready.set()
+        if event.request_id is not None:
+            fut = self._pending.get(str(event.request_id))
             if fut is not None and not fut.done():
-                fut.set_result(frame)
-        for callback in list(self._listeners):
-            try:
-                callback(frame)
-            except Exception:  # one bad panel must not starve the others
-                log.exception("gateway listener %r failed on %s", callback, kind)
+                fut.set_result(event)
+        try:
+            self.event_received.emit(event)
+        except Exception:  # a listener's bug must not break the connection
+            log.exception("gateway listener failed on %s", event.type)
+
+    def _refuse(self, refusal: FrameRefused) -> None:
+        """Count, log and announce a frame that is no valid event (never dropped silently)."""
+        self.refused += 1
+        self.last_refusal = refusal
+        key = (refusal.event_type, refusal.problem)
+        if key not in self._logged_refusals and len(self._logged_refusals) < _LOGGED_REFUSALS_LIMIT:
+            self._logged_refusals.add(key)
+            log.warning("gateway %s: %s (%d refused so far)", self.url, refusal, self.refused)
+        else:
+            log.debug("gateway %s: %s (%d refused so far)", self.url, refusal, self.refused)
+        if refusal.request_id is not None:
+            fut = self._pending.get(str(refusal.request_id))
+            if fut is not None and not fut.done():
+                fut.set_exception(GatewayCommandError(f"the Gateway's reply could not be read: {refusal}"))
+        try:
+            self.frame_refused.emit(refusal)
+        except Exception:
+            log.exception("gateway refusal listener failed on %s", refusal.event_type)
 
     async def _ping_loop(self, ws: ClientConnection) -> None:
         while True:
@@ -339,7 +359,7 @@ class GatewayClient:
                 await ws.close(1001, "ping timeout")
                 return
             try:
-                await ws.send('{"type": "ping"}')
+                await ws.send(PING_FRAME)
             except ConnectionClosed:
                 return
 

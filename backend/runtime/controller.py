@@ -18,6 +18,7 @@ import httpx
 from backend.errors import BadRequestError, ConflictError, NotFoundError, UnavailableError
 from backend.paths import PROJECT_ROOT
 from backend.runtime.gateway_command import COMMAND_TIMEOUT_S, send_command
+from backend.schema.commands import Command, Pause, Resume, SetPace
 from backend.runtime.gateway_restart import GatewayRestartPolicy, checkpoint_probe
 from backend.runtime.ports import free_port
 from backend.runtime.process_spec import ProcessSpec, ProcessStatus, RestartPolicy
@@ -185,7 +186,7 @@ class RuntimeController:
             await self.supervisor.stop(proc.name)
         return await self.start_run(run_id, port=port)
 
-    async def _command(self, run_id: str, command: dict[str, Any]) -> dict[str, Any]:
+    async def _command(self, run_id: str, command: Command) -> dict[str, Any]:
         """Send one command to the run's Gateway as admin and return its reply (503/504 when it cannot)."""
         info = self.gateway_info(run_id)
         status = info["status"]
@@ -197,13 +198,13 @@ class RuntimeController:
         return await send_command(run_id, info["url"], token, command, self.command_timeout)
 
     async def pause(self, run_id: str) -> dict[str, Any]:
-        return await self._command(run_id, {"type": "pause"})
+        return await self._command(run_id, Pause())
 
     async def resume(self, run_id: str) -> dict[str, Any]:
-        return await self._command(run_id, {"type": "resume"})
+        return await self._command(run_id, Resume())
 
     async def set_pace(self, run_id: str, seconds: float) -> dict[str, Any]:
-        return await self._command(run_id, {"type": "set_pace", "seconds": seconds})
+        return await self._command(run_id, SetPace(seconds=seconds))
 
     async def gateway_health(self, run_id: str) -> dict[str, Any] | None:
         info = self.gateway_info(run_id)

@@ -17,6 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from backend.errors import ConflictError, UnavailableError, UpstreamTimeoutError
+from backend.schema.commands import Command
 
 # The Gateway answers a command at once (it does not wait for the stage to
 # end), so on loopback a healthy one replies in milliseconds; 3 s leaves room
@@ -27,7 +28,7 @@ _GREETING_FRAMES = 2  # hello, initial_state
 MAX_FRAME_BYTES = 64 * 2**20  # initial_state of a long run exceeds websockets' 1 MiB default
 
 
-async def send_command(run_id: str, url: str, token: str | None, command: dict[str, Any],
+async def send_command(run_id: str, url: str, token: str | None, command: Command,
                        timeout: float = COMMAND_TIMEOUT_S) -> dict[str, Any]:
     """Send ``command`` to the Gateway at ``url`` and return its ``system`` reply.
 
@@ -36,7 +37,7 @@ async def send_command(run_id: str, url: str, token: str | None, command: dict[s
         UnavailableError: refused, closed or rejected the connection.
         UpstreamTimeoutError: no reply within ``timeout`` seconds.
     """
-    what = command.get("type", "command")
+    what = command.type
     headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
         async with asyncio.timeout(timeout):
@@ -44,7 +45,7 @@ async def send_command(run_id: str, url: str, token: str | None, command: dict[s
                                max_size=MAX_FRAME_BYTES) as ws:
                 for _ in range(_GREETING_FRAMES):
                     await ws.recv()
-                await ws.send(json.dumps(command))
+                await ws.send(command.wire_json())
                 while True:
                     reply = json.loads(await ws.recv())
                     if reply.get("type") == "error":

@@ -1,9 +1,17 @@
-"""Client -> Gateway commands, one model each, and their parser."""
+"""Client -> Gateway commands, one model each, and their parser.
+
+Every command a client sends is built from these models (the desk's
+``GatewayClient``, the runtime_service relay, tests), never as a dict:
+
+    Pause().wire_json()                 # '{"type":"pause"}'
+    SetPace(seconds=2).to_wire()        # {"type": "set_pace", "seconds": 2.0}
+    COMMAND_ADAPTER.validate_python(data)
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -11,6 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 class Command(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
+    # A client's id for this request, echoed in the reply (string or integer).
+    request_id: str | int | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-ready dict of this command."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def wire_json(self) -> str:
+        """The JSON text sent on the WebSocket."""
+        return self.model_dump_json(exclude_none=True)
 
 
 class Ping(Command):
@@ -44,11 +62,10 @@ class SetPace(Command):
     seconds: float = Field(ge=0, le=3600)
 
 
-AnyCommand = Union[Ping, GetState, StartBacktest, FastForwardTime, Pause, Resume, SetPace]
-COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(
-    AnyCommand  # discriminated by the literal ``type``
-)
-COMMAND_TYPES = {c.model_fields["type"].default: c for c in AnyCommand.__args__}  # type: ignore[attr-defined]
+COMMAND_MODELS: tuple[type[Command], ...] = (Ping, GetState, StartBacktest, FastForwardTime, Pause, Resume, SetPace)
+AnyCommand = Annotated[Union[COMMAND_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(AnyCommand)
+COMMAND_TYPES: dict[str, type[Command]] = {c.model_fields["type"].default: c for c in COMMAND_MODELS}
 # Commands that change the run: refused for read-only (viewer) connections.
 MUTATING_COMMANDS = frozenset({"start_backtest", "fast_forward_time", "pause", "resume", "set_pace"})
 # Commands that start a run: admin only (operators pause, resume and pace).

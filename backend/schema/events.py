@@ -1,20 +1,28 @@
-"""Gateway event protocol: one pydantic model per event type.
+"""Gateway event protocol: one pydantic model per event type, and the one parser of frames.
 
 Field names follow the EvoTraders dashboard protocol exactly (camelCase where
-the dashboard uses it); see docs/protocol.md. Every model tolerates unknown
-fields so that newer servers can add fields without breaking older clients.
+the dashboard uses it); docs/protocol.md is generated from these models
+(``python -m scripts.protocol_doc``). Building an event tolerates extra
+fields (a producer never crashes on one), but the desk reads frames with
+:func:`parse_frame`, which is strict: an unknown type, an unknown field or a
+wrong field type makes the frame a :class:`FrameRefused` naming what is wrong,
+so drift between the Gateway and the desk shows instead of passing silently.
+
+    event = parse_frame(text)      # one of AnyEvent, or FrameRefused
+    event.type, event.wire_json()
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+import json
+from typing import Annotated, Any, Literal, Union
 
-from typing_extensions import TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 from pydantic import SerializationInfo, field_serializer
 
-from backend.schema.state import ServerState, ServerStateFile
+from backend.schema import state as st
+from backend.schema.state import CurvePoint, ServerState, ServerStateFile
 
 PROTOCOL_VERSION = "1.0"
 
@@ -36,6 +44,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     type: str
+    request_id: str | int | None = None  # echoed from the command this event answers (replies only)
     _json: str | None = PrivateAttr(default=None)
 
     def to_wire(self) -> dict[str, Any]:
@@ -52,11 +61,20 @@ class Event(BaseModel):
         return self._json
 
 
-class CurvePoint(TypedDict):
-    """One point of a curve: ``t`` in epoch milliseconds, ``v`` the value."""
+class PortfolioSummary(BaseModel):
+    """``day_complete.result.portfolio_summary``: the equity at the close and the total P&L in percent."""
 
-    t: int
-    v: float
+    model_config = ConfigDict(extra="allow")
+    total_value: float
+    pnl_percent: float
+
+
+class DayResult(BaseModel):
+    """``day_complete.result``: the day's closing figures and how many trades it made."""
+
+    model_config = ConfigDict(extra="allow")
+    portfolio_summary: PortfolioSummary
+    trades: int
 
 
 # --- EvoTraders dashboard events -------------------------------------------
@@ -144,7 +162,7 @@ class DayComplete(Event):
     type: Literal["day_complete"] = "day_complete"
     date: str
     progress: float = Field(ge=0, le=1)
-    result: dict[str, Any] = Field(default_factory=dict)
+    result: DayResult | None = None
 
 
 class DayError(Event):
@@ -170,23 +188,23 @@ class TeamSummary(Event):
 
 class TeamHoldings(Event):
     type: Literal["team_holdings"] = "team_holdings"
-    data: list[dict[str, Any]]
+    data: list[st.HoldingRow]
 
 
 class TeamTrades(Event):
     type: Literal["team_trades"] = "team_trades"
     mode: Literal["incremental", "full"] = "incremental"
-    data: list[dict[str, Any]]
+    data: list[st.TradeRow]
 
 
 class TeamStats(Event):
     type: Literal["team_stats"] = "team_stats"
-    data: dict[str, Any]
+    data: st.TeamStats
 
 
 class TeamLeaderboard(Event):
     type: Literal["team_leaderboard"] = "team_leaderboard"
-    data: list[dict[str, Any]]
+    data: list[st.LeaderboardRow]
 
 
 class PriceUpdate(Event):
@@ -196,18 +214,19 @@ class PriceUpdate(Event):
     open: float
     ret: float
     timestamp: str
-    realtime_prices: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    realtime_prices: dict[str, st.PriceQuote] = Field(default_factory=dict)
 
 
 class MarketStatusUpdate(Event):
     type: Literal["market_status_update"] = "market_status_update"
-    market_status: dict[str, Any]
+    market_status: st.MarketStatus
     timestamp: str
 
 
 class System(Event):
     type: Literal["system"] = "system"
     content: str
+    command: str | None = None  # the command this message acknowledges (pause, resume, set_pace, ...)
 
 
 class Error(Event):
@@ -221,7 +240,7 @@ class TimeUpdate(Event):
     status: str
     trading_date: str
     is_mock_mode: bool = True
-    market_status: dict[str, Any] | None = None
+    market_status: st.MarketStatus | None = None
 
 
 class TimeFastForwarded(Event):
@@ -293,17 +312,18 @@ class RunStatus(Event):
     current_date: str | None = None
 
 
-AnyEvent = Union[
+EVENT_MODELS: tuple[type[Event], ...] = (
     Pong, InitialState, AgentMessage, Memory, ConferenceStart, ConferenceCycleStart,
     ConferenceMessage, ConferenceCycleEnd, ConferenceEnd, DayStart, DayComplete, DayError,
     TeamSummary, TeamHoldings, TeamTrades, TeamStats, TeamLeaderboard, PriceUpdate,
     MarketStatusUpdate, System, Error, TimeUpdate, TimeFastForwarded, Hello, PipelineStage,
     ApprovalRequested, ApprovalResolved, RunStatus,
-]
+)
+# Every event the Gateway may send, told apart by its literal ``type``.
+AnyEvent = Annotated[Union[EVENT_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.model_fields["type"].default: cls for cls in AnyEvent.__args__  # type: ignore[attr-defined]
-}
+EVENT_TYPES: dict[str, type[Event]] = {cls.model_fields["type"].default: cls for cls in EVENT_MODELS}
 
 # Feed events kept in initial_state.feed_history (newest first, at most 200).
 FEED_TYPES = frozenset({
@@ -313,11 +333,71 @@ FEED_TYPES = frozenset({
 FEED_HISTORY_LIMIT = 200
 
 
+class FrameRefused(ValueError):
+    """A frame that is not a valid event of this protocol.
+
+    Attributes:
+        event_type: the frame's ``type`` ("?" when it has none, or is not a JSON object).
+        problem: the first thing wrong, as ``"field.path: message"``.
+        errors: how many problems validation found.
+        request_id: the frame's ``request_id`` when it had one (a refused reply).
+    """
+
+    def __init__(self, event_type: str, problem: str, errors: int = 1,
+                 request_id: str | int | None = None) -> None:
+        super().__init__(f"refused {event_type} frame: {problem}")
+        self.event_type = event_type
+        self.problem = problem
+        self.errors = errors
+        self.request_id = request_id
+
+
+def parse_frame(frame: str | bytes | bytearray | dict[str, Any]) -> Event:
+    """The event of one wire frame, validated strictly; raises :class:`FrameRefused`.
+
+    Strict means: the ``type`` must be one of :data:`EVENT_TYPES`, every field
+    must be declared by its model (nested ones too), and JSON types are not
+    coerced (``"1"`` is no number, ``1.5`` no integer). A dict is encoded as
+    JSON first, so it is judged exactly as the same frame on the wire.
+    """
+    raw = json.dumps(frame) if isinstance(frame, dict) else frame
+    try:
+        return EVENT_ADAPTER.validate_json(raw, strict=True, extra="forbid")
+    except ValidationError as err:
+        raise _refusal(raw, err) from None
+
+
 def parse_event(data: dict[str, Any]) -> Event:
-    """Parse one wire frame into its model; unknown types become a plain :class:`Event`."""
+    """Lenient parse of one frame into its model (extra fields kept); unknown types become a plain :class:`Event`.
+
+    For reading what this project wrote itself (a log, a state file); the desk
+    reads the wire with :func:`parse_frame`.
+    """
     cls = EVENT_TYPES.get(str(data.get("type")))
     if cls is None:
         return Event.model_validate(data)
     return cls.model_validate(data)
 
 
+def _refusal(raw: str | bytes | bytearray, err: ValidationError) -> FrameRefused:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return FrameRefused("?", f"not JSON: {err.errors()[0]['msg']}")
+    if not isinstance(data, dict):
+        return FrameRefused("?", f"not a JSON object but {type(data).__name__}")
+    kind = data.get("type")
+    rid = data.get("request_id")
+    rid = rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
+    if not isinstance(kind, str):
+        return FrameRefused("?", "no string 'type' field", request_id=rid)
+    if kind not in EVENT_TYPES:
+        return FrameRefused(kind, f"unknown event type {kind!r}", request_id=rid)
+    first = err.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    if loc and loc[0] == kind:  # the union's tag leads every location
+        loc = loc[1:]
+    where = ".".join(loc)
+    message = "unknown field (not in the schema)" if first["type"] == "extra_forbidden" else first["msg"]
+    problem = f"{where}: {message}" if where else message
+    return FrameRefused(kind, problem, err.error_count(), rid)

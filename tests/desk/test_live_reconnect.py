@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from app.net.gateway_client import GatewayClient, GatewayCommandError, GatewayUnavailable, backoff
+from backend.schema.commands import Ping, SetPace
 from tests.support.waiting import until
 
 
@@ -24,16 +25,16 @@ async def test_client_reconnects_after_the_gateway_is_killed_and_restarted(gatew
     port = gateway_process.port
     client = GatewayClient(url, backoff_base=0.05, backoff_factor=1.5, backoff_cap=0.5)
     states: list[Any] = []
-    frames: list[dict[str, Any]] = []
-    client.add_state_listener(states.append)
-    client.add_listener(frames.append)
+    frames: list[Any] = []
+    client.state_changed.connect(states.append)
+    client.event_received.connect(frames.append)
     client.start()
     try:
         await client.wait_connected(15)
-        assert client.hello["run_id"] == "reconnect" and client.role == "admin"
-        assert [f["type"] for f in frames[:2]] == ["hello", "initial_state"]
-        pong = await client.request({"type": "ping"})
-        assert pong["type"] == "pong"
+        assert client.hello.run_id == "reconnect" and client.role == "admin"
+        assert [f.type for f in frames[:2]] == ["hello", "initial_state"]
+        pong = await client.request(Ping())
+        assert pong.type == "pong"
 
         gateway_process.kill()
         await until(lambda: client.state.status == "reconnecting" and client.state.attempt >= 3, 15,
@@ -49,10 +50,10 @@ async def test_client_reconnects_after_the_gateway_is_killed_and_restarted(gatew
         frames.clear()
         await asyncio.to_thread(gateway_process.start, *args, port=port)
         await until(lambda: client.connected and client.connects == 2, 15, "the reconnection")
-        await until(lambda: [f["type"] for f in frames[:2]] == ["hello", "initial_state"], 10, "a fresh greeting")
+        await until(lambda: [f.type for f in frames[:2]] == ["hello", "initial_state"], 10, "a fresh greeting")
         reply = await client.resume()
-        assert reply["content"] == "resume accepted"
-        await until(lambda: any(f["type"] == "day_complete" for f in frames), 30, "the resumed run's events")
+        assert reply.content == "resume accepted"
+        await until(lambda: any(f.type == "day_complete" for f in frames), 30, "the resumed run's events")
     finally:
         await client.close()
     assert client.state.status == "closed"
@@ -66,6 +67,6 @@ async def test_a_refused_command_raises_the_gateways_message(gateway_process: An
     try:
         await client.wait_connected(15)
         with pytest.raises(GatewayCommandError, match="set_pace"):
-            await client.request({"type": "set_pace", "seconds": -1})
+            await client.request(SetPace.model_construct(seconds=-1))  # unchecked, as a buggy client
     finally:
         await client.close()

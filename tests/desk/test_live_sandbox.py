@@ -37,7 +37,7 @@ def test_a_state_without_a_sandbox_shows_no_sandbox_line() -> None:
     from app.models.live_model import LiveModel
 
     model = LiveModel()
-    model.apply({"type": "initial_state", "state": {"run_id": "old", "status": "running"}})
+    model.apply_frame({"type": "initial_state", "state": {"run_id": "old", "status": "running"}})
     assert model.sandbox is None and model.sandbox_summary is None
-    model.apply({"type": "initial_state", "state": {"run_id": "odd", "sandbox": {"mode": "chroot"}}})
+    model.apply_frame({"type": "initial_state", "state": {"run_id": "odd", "sandbox": {"mode": "chroot"}}})
     assert model.sandbox is None  # an unreadable value is not shown as a wrong one

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 from app.models.live_model import LiveModel
 from app.qt.panels.live import LivePanel
+
+
+def _iso(epoch_ms: int) -> str:
+    """An event timestamp as the Gateway writes it (ISO 8601)."""
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc).isoformat()
+
+
+def _trade(trade_id: str, ticker: str, side: str, quantity: int, price: float, trading_date: str) -> dict[str, Any]:
+    """A complete team_trades row."""
+    return {"id": trade_id, "ticker": ticker, "action": side.lower(), "side": side, "quantity": quantity,
+            "qty": quantity, "price": price, "timestamp": 1735851600000, "trading_date": trading_date,
+            "notional": quantity * price}
 
 
 def _panel(qtbot: Any, **model_args: Any) -> LivePanel:
@@ -21,8 +34,8 @@ def test_events_do_not_repaint_synchronously_and_refresh_once_per_frame(qtbot: A
     panel.flush()
     before = panel.throttle.refreshes
     for i in range(1000):
-        panel.model.apply({"type": "price_update", "symbol": "AAPL", "price": 100 + i, "open": 100, "ret": 1.0,
-                           "timestamp": 1_700_000_000_000 + i * 1000})
+        panel.model.apply_frame({"type": "price_update", "symbol": "AAPL", "price": 100 + i, "open": 100, "ret": 1.0,
+                           "timestamp": _iso(1_700_000_000_000 + i * 1000)})
     assert panel.throttle.refreshes == before  # applying is off the paint path
     panel.flush()
     assert panel.throttle.refreshes == before + 1
@@ -34,16 +47,15 @@ def test_events_do_not_repaint_synchronously_and_refresh_once_per_frame(qtbot: A
 def test_holdings_trades_status_and_ticker_bar(qtbot: Any) -> None:
     panel = _panel(qtbot)
     model = panel.model
-    model.apply({"type": "hello", "run_id": "r9", "server_mode": "backtest", "read_only": False, "role": "admin"})
-    model.apply({"type": "run_status", "run_id": "r9", "status": "running", "progress": 0.5})
-    model.apply({"type": "day_start", "date": "2025-01-03", "progress": 0.5})
-    model.apply({"type": "team_holdings", "data": [
+    model.apply_frame({"type": "hello", "run_id": "r9", "server_mode": "backtest", "read_only": False, "role": "admin"})
+    model.apply_frame({"type": "run_status", "run_id": "r9", "status": "running", "progress": 0.5})
+    model.apply_frame({"type": "day_start", "date": "2025-01-03", "progress": 0.5})
+    model.apply_frame({"type": "team_holdings", "data": [
         {"ticker": "MSFT", "quantity": 15, "avg": 399.75, "currentPrice": 418.0, "marketValue": 6270.0, "weight": 0.0627},
         {"ticker": "CASH", "quantity": 93_730.0, "avg": 1.0, "currentPrice": 1.0, "marketValue": 93_730.0, "weight": 0.9373}]})
-    model.apply({"type": "team_trades", "data": [
-        {"id": "T1", "ticker": "MSFT", "side": "LONG", "quantity": 15, "price": 399.75, "trading_date": "2025-01-02"},
-        {"id": "T2", "ticker": "NVDA", "side": "SHORT", "quantity": 3, "price": 139.9, "trading_date": "2025-01-03"}]})
-    model.apply({"type": "price_update", "symbol": "NVDA", "price": 138.0, "open": 139.95, "ret": -1.39,
+    model.apply_frame({"type": "team_trades", "data": [_trade("T1", "MSFT", "LONG", 15, 399.75, "2025-01-02"),
+                                                       _trade("T2", "NVDA", "SHORT", 3, 139.9, "2025-01-03")]})
+    model.apply_frame({"type": "price_update", "symbol": "NVDA", "price": 138.0, "open": 139.95, "ret": -1.39,
                  "timestamp": "2025-01-03T16:00:00-05:00",
                  "realtime_prices": {"NVDA": {"price": 138.0, "open": 139.95, "ret": -1.39}}})
     panel.flush()
@@ -60,16 +72,17 @@ def test_holdings_trades_status_and_ticker_bar(qtbot: Any) -> None:
 def test_feed_groups_conferences_and_filters(qtbot: Any) -> None:
     panel = _panel(qtbot)
     m = panel.model
-    m.apply({"type": "agent_message", "agentId": "technical_analyst", "content": "AAPL bull", "ts": 1_736_000_000_000})
-    m.apply({"type": "conference_start", "conferenceId": "c", "title": "Morning conference", "date": "d",
+    m.apply_frame({"type": "agent_message", "agentId": "technical_analyst", "content": "AAPL bull", "ts": 1_736_000_000_000,
+                   "timestamp": _iso(1_736_000_000_000)})
+    m.apply_frame({"type": "conference_start", "conferenceId": "c", "title": "Morning conference", "date": "d",
              "participants": [], "ts": 1_736_000_001_000})
-    m.apply({"type": "conference_message", "agentId": "risk_manager", "content": "too concentrated", "ts": 1})
+    m.apply_frame({"type": "conference_message", "agentId": "risk_manager", "content": "too concentrated", "ts": 1})
     panel.flush()
     block = panel.feed.topLevelItem(1)
     assert block.text(2) == "conference" and block.childCount() == 1 and "in progress" in block.text(3)
-    m.apply({"type": "conference_message", "agentId": "technical_analyst", "content": "ok", "ts": 2})
-    m.apply({"type": "conference_end", "ts": 3})
-    m.apply({"type": "memory", "agentId": "risk_manager", "content": "lesson", "ts": 4})
+    m.apply_frame({"type": "conference_message", "agentId": "technical_analyst", "content": "ok", "ts": 2})
+    m.apply_frame({"type": "conference_end", "ts": 3})
+    m.apply_frame({"type": "memory", "agentId": "risk_manager", "content": "lesson", "ts": 4})
     panel.flush()
     assert panel.feed.topLevelItemCount() == 3
     assert block.childCount() == 2 and "in progress" not in block.text(3) and "2 messages" in block.text(3)
@@ -86,7 +99,8 @@ def test_feed_groups_conferences_and_filters(qtbot: Any) -> None:
 def test_feed_widget_is_bounded_like_the_model(qtbot: Any) -> None:
     panel = _panel(qtbot, max_feed=50)
     for i in range(500):
-        panel.model.apply({"type": "agent_message", "agentId": "a", "content": f"m{i}", "ts": i})
+        panel.model.apply_frame({"type": "agent_message", "agentId": "a", "content": f"m{i}", "ts": i,
+                                 "timestamp": _iso(i)})
         if i % 97 == 0:
             panel.flush()
     panel.flush()
@@ -124,11 +138,11 @@ def test_one_costly_section_per_refresh_the_rest_catch_up(qtbot: Any) -> None:
 
     panel = _panel(qtbot)
     panel.flush()
-    panel.model.apply({"type": "team_summary", "balance": 1.0, "pnlPct": 0.0, "equity": [{"t": 1_736_000_000_000, "v": 1.0}],
+    panel.model.apply_frame({"type": "team_summary", "balance": 1.0, "pnlPct": 0.0, "equity": [{"t": 1_736_000_000_000, "v": 1.0}],
                        "baseline": [], "baseline_vw": [], "momentum": []})
-    panel.model.apply({"type": "price_update", "symbol": "AAPL", "price": 10, "open": 10, "ret": 0,
-                       "timestamp": 1_736_000_000_000})
-    panel.model.apply({"type": "agent_message", "agentId": "a", "content": "x", "ts": 1})
+    panel.model.apply_frame({"type": "price_update", "symbol": "AAPL", "price": 10, "open": 10, "ret": 0,
+                       "timestamp": _iso(1_736_000_000_000)})
+    panel.model.apply_frame({"type": "agent_message", "agentId": "a", "content": "x", "ts": 1, "timestamp": _iso(1)})
     panel._last_update.clear()
     panel.refresh()  # what the throttle calls
     pending = panel.model.dirty & HEAVY_SECTIONS

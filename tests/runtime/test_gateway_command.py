@@ -17,6 +17,7 @@ import pytest
 
 from backend.errors import UnavailableError, UpstreamTimeoutError
 from backend.runtime.gateway_command import send_command
+from backend.schema.commands import Pause, Resume
 from backend.runtime.gateway_restart import GatewayRestartPolicy
 
 from tests.support.waiting import until
@@ -32,7 +33,7 @@ async def test_a_refused_port_is_unavailable_naming_the_run():
         held.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
         url = f"ws://127.0.0.1:{held.getsockname()[1]}/"
         with pytest.raises(UnavailableError) as info:
-            await send_command("r-1", url, TOKEN, {"type": "pause"}, timeout=2.0)
+            await send_command("r-1", url, TOKEN, Pause(), timeout=2.0)
     message = str(info.value)
     assert message.startswith(f"run 'r-1': its Gateway at {url} is unreachable (")
     assert TOKEN not in message
@@ -45,7 +46,7 @@ async def test_a_listener_that_never_answers_times_out_naming_the_run():
         url = f"ws://127.0.0.1:{silent.getsockname()[1]}/"
         with pytest.raises(UpstreamTimeoutError, match=r"^run 'r-2': its Gateway at .* did not answer resume within "
                                                         r"0\.5 s"):
-            await send_command("r-2", url, TOKEN, {"type": "resume"}, timeout=0.5)
+            await send_command("r-2", url, TOKEN, Resume(), timeout=0.5)
 
 
 async def test_a_peer_that_drops_the_connection_is_unavailable():
@@ -57,7 +58,7 @@ async def test_a_peer_that_drops_the_connection_is_unavailable():
     port = server.sockets[0].getsockname()[1]
     try:
         with pytest.raises(UnavailableError, match=r"^run 'r-3': its Gateway at .* is unreachable"):
-            await send_command("r-3", f"ws://127.0.0.1:{port}/", TOKEN, {"type": "pause"}, timeout=5.0)
+            await send_command("r-3", f"ws://127.0.0.1:{port}/", TOKEN, Pause(), timeout=5.0)
     finally:
         server.close()
         await server.wait_closed()

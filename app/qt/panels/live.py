@@ -1,8 +1,11 @@
 """Live pipeline panel: charts, ticker bar, activity feed, holdings, today's trades, run controls.
 
-Gateway events are applied to the Qt-free :class:`LiveModel` as they arrive
-(cheap, no widget touched); a :class:`Throttle` redraws only the sections
-the model marks dirty, at most 30 times a second.
+Gateway events, parsed by the Gateway client (:func:`backend.schema.events.parse_frame`),
+are applied to the Qt-free :class:`LiveModel` as they arrive (cheap, no
+widget touched); a :class:`Throttle` redraws only the sections the model
+marks dirty, at most 30 times a second. Frames the client refused are
+counted by the model and shown next to the run's status line
+(``live_refused``: how many, the last one's type and first problem).
 
 Replay: ``await live_panel.replay(path, speed)`` plays a finished run's
 ``events.jsonl`` through the same model and views (live events are ignored
@@ -39,7 +42,9 @@ from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.charts import LiveCharts
+from app.qt.observe import observe
 from app.qt.panels.live_feed import FeedView
+from backend.schema.events import Event, FrameRefused, System
 
 HOLDING_COLUMNS = ("Ticker", "Quantity", "Avg", "Price", "Market value", "Weight")
 TRADE_COLUMNS = ("Id", "Ticker", "Side", "Quantity", "Price", "Date")
@@ -83,7 +88,7 @@ class LivePanel(QWidget):
         self._build()
         self._last_update: dict[str, float] = {}
         self.throttle = Throttle(self.refresh, hz=hz, parent=self)
-        self.model.add_listener(lambda _kind: self.throttle.mark())
+        observe(self.model.changed, self, self._on_model_changed)
         self._clock = QTimer(self)  # the rate chart scrolls even when no event arrives
         self._clock.timeout.connect(self._tick)
         self._clock.start(1000)
@@ -112,9 +117,14 @@ class LivePanel(QWidget):
         self.pace_button.clicked.connect(lambda *_: spawn(self._command("set_pace", self.pace.value())))
         self.command_status = QLabel()
         self.command_status.setObjectName("live_command_status")
+        self.refused_label = QLabel()  # frames the desk could not parse: never dropped silently
+        self.refused_label.setObjectName("live_refused")
+        self.refused_label.setStyleSheet("color: #f85149")
+        self.refused_label.hide()
         # Two rows: the run's status line over its controls, so neither is clipped in a narrow dock.
         status_row = QHBoxLayout()
         status_row.addWidget(self.run_label, 1)
+        status_row.addWidget(self.refused_label)
         status_row.addWidget(self.progress)
         controls_row = QHBoxLayout()
         for widget in (self.pause_button, self.resume_button, self.pace, self.pace_button, self.command_status):
@@ -177,11 +187,12 @@ class LivePanel(QWidget):
 
     def attach(self, session: Any) -> None:
         self.session = session
-        session.add_event_listener(self._on_frame)
-        session.add_listener(self._on_session_event)
+        session.gateway_event.connect(self._on_event)
+        session.frame_refused.connect(self._on_refused)
+        session.changed.connect(self._on_session_event)
         gateway = session.gateway
         if gateway is not None and gateway.initial_state is not None:
-            self._on_frame({"type": "initial_state", "state": gateway.initial_state})
+            self._on_event(gateway.initial_state)
 
     def set_read_only(self, reason: str | None) -> None:
         self.read_only_reason = reason
@@ -227,7 +238,7 @@ class LivePanel(QWidget):
             self.feed_view.rebuild()
             gateway = getattr(self.session, "gateway", None)
             if gateway is not None and gateway.initial_state is not None:
-                self.model.apply({"type": "initial_state", "state": gateway.initial_state})
+                self.model.apply(gateway.initial_state)
                 spawn(self._resync(gateway))
 
     @property
@@ -236,10 +247,17 @@ class LivePanel(QWidget):
 
     # -- events ---------------------------------------------------------------
 
-    def _on_frame(self, frame: dict[str, Any]) -> None:
+    def _on_event(self, event: Event) -> None:
         if self.replaying:
             return  # the replay owns the model until stopped
-        self.model.apply(frame)
+        self.model.apply(event)
+
+    def _on_refused(self, refusal: FrameRefused) -> None:
+        if not self.replaying:
+            self.model.refuse(refusal)
+
+    def _on_model_changed(self, *_: Any) -> None:
+        self.throttle.mark()
 
     def _on_session_event(self, event: Any) -> None:
         if event.kind in ("run", "profile") and not self.replaying:
@@ -263,7 +281,7 @@ class LivePanel(QWidget):
         except Exception as err:  # noqa: BLE001 - shown next to the controls
             self.command_status.setText(f"{verb} failed: {err}")
             return
-        self.command_status.setText(str(reply.get("content", "ok")))
+        self.command_status.setText(reply.content if isinstance(reply, System) else reply.type)
 
     def _tick(self) -> None:
         self.model.dirty.add("rates")
@@ -288,12 +306,10 @@ class LivePanel(QWidget):
         if "feed" in dirty:
             self.feed_view.refresh()
         if "holdings" in dirty:
-            self._fill(self.holdings, [(h.get("ticker"), h.get("quantity"), h.get("avg"), h.get("currentPrice"),
-                                        h.get("marketValue"), f"{float(h.get('weight') or 0) * 100:.1f}%")
-                                       for h in self.model.holdings])
+            self._fill(self.holdings, [(h.ticker, h.quantity, h.avg, h.currentPrice, h.marketValue,
+                                        f"{h.weight * 100:.1f}%") for h in self.model.holdings])
         if "trades" in dirty:
-            self._fill(self.trades, [(t.get("id"), t.get("ticker"), t.get("side") or t.get("action"),
-                                      t.get("quantity", t.get("qty")), t.get("price"), t.get("trading_date"))
+            self._fill(self.trades, [(t.id, t.ticker, t.side, t.quantity, t.price, t.trading_date)
                                      for t in self.model.todays_trades()])
 
     def _due(self, dirty: set[str]) -> set[str]:
@@ -319,22 +335,29 @@ class LivePanel(QWidget):
 
     def _refresh_status(self) -> None:
         m = self.model
-        value = m.stats.get("totalAssetValue")
-        equity = f" - equity {_fmt(float(value))}" if isinstance(value, (int, float)) else ""
+        equity = f" - equity {_fmt(float(m.total_value))}" if m.total_value is not None else ""
         run = m.run_id or "no run"
         skills = f" - skills: {m.sandbox_summary}" if m.sandbox_summary else ""
         self.run_label.setText(f"Run {run}: {m.status}{' on ' + m.current_date if m.current_date else ''}"
                                f"{equity}{skills}")
         self.run_label.setToolTip(m.sandbox.note if m.sandbox is not None else "")
         self.progress.setValue(int(max(0.0, min(1.0, m.progress)) * 1000))
+        refused = m.last_refusal
+        self.refused_label.setVisible(refused is not None)
+        if refused is not None:
+            problem = refused.problem if len(refused.problem) <= 60 else refused.problem[:59] + "\u2026"
+            self.refused_label.setText(f"{m.refused} refused: {refused.event_type} ({problem})")
+            self.refused_label.setToolTip(f"{m.refusal_summary}\nThe Gateway sent frames this desk cannot read "
+                                          "(a newer or drifted protocol); they are not shown.")
 
     def _refresh_tickers(self) -> None:
         parts = []
         for ticker in sorted(self.model.tickers):
-            row = self.model.tickers[ticker]
-            color = "#3fb950" if row["ret"] >= 0 else "#f85149"
+            quote = self.model.tickers[ticker]
+            ret = quote.ret or 0.0
+            color = "#3fb950" if ret >= 0 else "#f85149"
             name = f"<b style='color:{self.charts.prices.color_of(ticker)}'>{ticker}</b>"  # the price chart's legend
-            parts.append(f"{name} {row['price']:,.2f} <span style='color:{color}'>{row['ret']:+.2f}%</span>")
+            parts.append(f"{name} {quote.price:,.2f} <span style='color:{color}'>{ret:+.2f}%</span>")
         self.ticker_bar.setText(" &nbsp;&nbsp; ".join(parts))
 
     @staticmethod
