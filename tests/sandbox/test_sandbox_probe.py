@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 
 from backend.config import Settings
-from backend.sandbox.factory import make_backend
 from backend.sandbox.docker_backend import DockerSandboxBackend
+from backend.sandbox.factory import make_backend, make_executor
 from backend.sandbox.kubernetes_backend import KubernetesSandboxBackend
 from backend.sandbox.probe import run_probe
 from backend.sandbox.process import ProcessSandboxBackend
-from backend.sandbox.factory import make_backend, make_executor
 
 from sandbox_helpers import DOCKER_IMAGE
 
