@@ -53,12 +53,11 @@ def portfolio(run_id: str, state: ServerStateFile, config: BootstrapConfig) -> a
 
 
 def holdings(run_id: str, state: ServerStateFile, config: BootstrapConfig) -> api.Holdings:
-    return api.Holdings(run_id=run_id, items=[row.model_dump() for row in state.holdings])
+    return api.Holdings(run_id=run_id, items=state.holdings)
 
 
 def prices(run_id: str, state: ServerStateFile, config: BootstrapConfig) -> api.Prices:
-    quotes = {ticker: quote.model_dump() for ticker, quote in state.realtime_prices.items()}
-    return api.Prices(run_id=run_id, current_date=state.current_date, prices=quotes)
+    return api.Prices(run_id=run_id, current_date=state.current_date, prices=state.realtime_prices)
 
 
 def curves(run_id: str, state: ServerStateFile, config: BootstrapConfig) -> api.Curves:
@@ -80,7 +79,7 @@ def run_metrics(run_id: str, state: ServerStateFile, config: BootstrapConfig) ->
 
 
 def leaderboard(run_id: str, state: ServerStateFile, config: BootstrapConfig) -> api.Leaderboard:
-    return api.Leaderboard(run_id=run_id, items=[row.model_dump() for row in state.leaderboard])
+    return api.Leaderboard(run_id=run_id, items=state.leaderboard)
 
 
 VIEWS: dict[str, Callable[[str, ServerStateFile, BootstrapConfig], BaseModel]] = {

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+# The rows are the state's (backend.schema.state), served as they are stored.
+from backend.schema.state import HoldingRow, LeaderboardRow, LeaderboardSignal, PriceQuote, SideTally
 from backend.schema.trading import Trade
 
 MAX_PAGE = 1000
@@ -48,17 +50,6 @@ class Portfolio(BaseModel):
     trading_days_total: int = 0
 
 
-class HoldingRow(BaseModel):
-    """One dashboard holdings row; the ``CASH`` row carries cash as quantity."""
-
-    ticker: str
-    quantity: int | float
-    avg: float
-    currentPrice: float
-    marketValue: float
-    weight: float = Field(description="fraction of total value (negative for shorts)")
-
-
 class Holdings(BaseModel):
     run_id: str
     items: list[HoldingRow]
@@ -68,14 +59,6 @@ class TradesPage(Page):
     """Executed trades, oldest first, after the ticker/date filters."""
 
     items: list[Trade]
-
-
-class PriceQuote(BaseModel):
-    """Last known price of a ticker; ``ret`` is percent versus the previous close."""
-
-    price: float
-    open: float | None = None
-    ret: float | None = None
 
 
 class Prices(BaseModel):
@@ -127,35 +110,6 @@ class Metrics(BaseModel):
     win_rate: float
 
 
-class SideTally(BaseModel):
-    n: int
-    win: int
-    unknown: int = 0
-
-
-class LeaderboardSignal(BaseModel):
-    ticker: str
-    signal: str
-    date: str
-    is_correct: bool | None = None
-
-
-class LeaderboardRow(BaseModel):
-    """One analyst's record (``team_leaderboard`` row)."""
-
-    agentId: str
-    name: str
-    role: str
-    avatar: str | None = None
-    rank: int | None = None
-    winRate: float
-    bull: SideTally
-    bear: SideTally
-    signals: list[LeaderboardSignal] = Field(default_factory=list)
-    modelName: str | None = None
-    modelProvider: str | None = None
-
-
 class Leaderboard(BaseModel):
     run_id: str
     items: list[LeaderboardRow]
@@ -177,3 +131,10 @@ class SignalsPage(Page):
     """Analysts' signals, by date then analyst order, after the filters."""
 
     items: list[SignalRecord]
+
+
+__all__ = [
+    "CurvePoint", "Curves", "HoldingRow", "Holdings", "Leaderboard", "LeaderboardRow", "LeaderboardSignal",
+    "MAX_PAGE", "Metrics", "Page", "Portfolio", "PriceQuote", "Prices", "SideTally", "SignalRecord",
+    "SignalsPage", "Stats", "TradesPage",
+]
