@@ -227,6 +227,7 @@ class FakeKube:
         self._set_status(ns, name, phase="Running", startTime=started, containerStatuses=[
             self._container_status(container, {"running": {"startedAt": started}})])
         communicate = asyncio.ensure_future(child.communicate(b"", limits.timeout_s, 1 << 20))
+        await asyncio.sleep(0)  # let it take the result pipe: a kill (pod deleted at once) closes what is left
         begun = time.monotonic()
         while not communicate.done():
             if stop.is_set() or time.monotonic() - begun > deadline:
