@@ -3,13 +3,16 @@
 Every call returns parsed JSON or raises :class:`ServiceError` carrying the
 status code and the server's ``{error, detail}``; a connection failure is a
 ``ServiceError`` with status 0 so panels can show "service down" banners.
+:meth:`ServiceClient.events` follows a server-sent-event stream (httpx-sse).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from httpx_sse import ServerSentEvent, aconnect_sse
 
 
 class ServiceError(Exception):
@@ -63,6 +66,12 @@ class ServiceClient:
                                f"cannot reach {self.base_url} ({type(err).__name__})") from None
         except RuntimeError as err:  # httpx: "Cannot send a request, as the client has been closed."
             raise ServiceError(self.service, 0, "closed", str(err)) from None
+        self._raise_for(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _raise_for(self, response: httpx.Response) -> None:
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -70,9 +79,31 @@ class ServiceClient:
             except ValueError:
                 error, detail = "error", response.text[:200]
             raise ServiceError(self.service, response.status_code, error, detail)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+
+    async def events(self, path: str, *, read_timeout: float = 45.0,
+                     **params: Any) -> AsyncIterator[ServerSentEvent]:
+        """Follow a server-sent-event stream: each event with data (heartbeats are passed over).
+
+        ``read_timeout``: a stream silent this long (no event, no heartbeat) is a dead connection.
+
+        Ends when the server closes the stream; raises :class:`ServiceError`
+        like :meth:`request` (status 0 also when the connection drops).
+        """
+        if self._client.is_closed:
+            raise ServiceError(self.service, 0, "closed", f"the {self.service} client was closed (profile changed)")
+        timeout = httpx.Timeout(self._client.timeout.connect, read=read_timeout)
+        query = {k: v for k, v in params.items() if v is not None}
+        try:
+            async with aconnect_sse(self._client, "GET", path, params=query, timeout=timeout) as source:
+                if source.response.status_code >= 400:
+                    await source.response.aread()
+                    self._raise_for(source.response)
+                async for event in source.aiter_sse():
+                    if event.data:
+                        yield event
+        except httpx.HTTPError as err:
+            raise ServiceError(self.service, 0, "unreachable",
+                               f"lost the stream from {self.base_url} ({type(err).__name__})") from None
 
     async def get(self, path: str, **params: Any) -> Any:
         return await self.request("GET", path, params={k: v for k, v in params.items() if v is not None})

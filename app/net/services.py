@@ -9,7 +9,8 @@ server's current state in ``detail``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Union
 from urllib.parse import quote
 
@@ -212,6 +213,11 @@ class RuntimeServiceClient(_Routes):
     async def logs(self, run_id: str, tail: int = 200) -> list[str]:
         body = await self.http.get(f"/runs/{_seg(run_id)}/logs", tail=tail)
         return body.get("lines", []) if isinstance(body, dict) else body
+
+    async def follow_logs(self, run_id: str) -> AsyncIterator[str]:
+        """Each new line of the run's Gateway log as it comes (``GET /runs/{id}/logs/follow``), until closed."""
+        async for event in self.http.events(f"/runs/{_seg(run_id)}/logs/follow"):
+            yield str(json.loads(event.data))
 
     async def sandbox_settings(self) -> dict[str, Any]:
         return await self.http.get("/sandbox/settings")

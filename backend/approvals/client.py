@@ -2,9 +2,9 @@
 
 Used by the Gateway (file, then follow the change stream) and by tests, the
 benchmark and the desktop app (list, decide, audit). The change stream is
-server-sent events: ``GET /approvals/events?run_id=&after=`` sends every
-change with ``seq > after`` first, then each new change as it happens, with a
-comment line as a heartbeat every few seconds.
+server-sent events (read with httpx-sse): ``GET /approvals/events?run_id=&after=``
+sends every change with ``seq > after`` first, then each new change as it
+happens, with a comment as a heartbeat every few seconds.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 from typing import Any, AsyncIterator
 
 import httpx
+from httpx_sse import aconnect_sse
 
 from backend.schema.api_approvals import (
     USER_HEADER,
@@ -127,15 +128,10 @@ class ApprovalsClient:
         if run_id is not None:
             params["run_id"] = run_id
         timeout = httpx.Timeout(self._http.timeout.connect, read=STREAM_READ_TIMEOUT)
-        async with self._http.stream("GET", "/approvals/events", params=params, timeout=timeout) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                _raise_for(response)
-            data: list[str] = []
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    data.append(line[5:].lstrip(" "))
-                elif not line and data:
-                    yield ApprovalChange.model_validate_json("\n".join(data))
-                    data = []
-                # "id:", "event:" and ":" heartbeat lines carry nothing we need.
+        async with aconnect_sse(self._http, "GET", "/approvals/events", params=params, timeout=timeout) as source:
+            if source.response.status_code >= 400:
+                await source.response.aread()
+                _raise_for(source.response)
+            async for event in source.aiter_sse():
+                if event.data:  # a heartbeat comment carries no data
+                    yield ApprovalChange.model_validate_json(event.data)

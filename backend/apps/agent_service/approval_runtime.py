@@ -17,6 +17,7 @@ from typing import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 
+from backend.apps.common.openapi import EventStreamResponse
 from backend.approvals.store import ApprovalStore
 from backend.schema.api_approvals import ApprovalChange
 
@@ -28,7 +29,7 @@ SUBSCRIBER_BACKLOG = 10_000    # a stream this far behind is dropped (it reconne
 
 
 class ChangeHub:
-    """Fans approval changes out to open server-sent-event streams.
+    """Fans approval changes out to open server-sent-event streams (framed by sse-starlette).
 
     Args:
         store: the approvals store whose changes are streamed.
@@ -63,35 +64,45 @@ class ChangeHub:
             else:
                 queue.put_nowait(change)
 
-    async def stream(self, run_id: str | None, after: int) -> AsyncIterator[str]:
-        """SSE text: the changes after ``after`` (replayed), then live ones, with heartbeats."""
+    @property
+    def subscribers(self) -> int:
+        """How many change streams are open now."""
+        return len(self._queues)
+
+    def response(self, run_id: str | None, after: int) -> EventStreamResponse:
+        """The change stream as server-sent events, with a ``keep-alive`` comment every few seconds."""
+        return EventStreamResponse(self.events(run_id, after), ping=HEARTBEAT_SECONDS,
+                                   headers={"Cache-Control": "no-cache"})
+
+    async def events(self, run_id: str | None, after: int) -> AsyncIterator[dict[str, str]]:
+        """The changes after ``after`` (replayed), then live ones: one event each, ``id`` its seq, named by its kind.
+
+        A client that disconnects cancels this generator where it waits; the
+        ``finally`` unsubscribes it.
+        """
         queue: asyncio.Queue[ApprovalChange | None] = asyncio.Queue()
         # Subscribe before the replay snapshot so that nothing falls between them.
         self._queues.add(queue)
         try:
             last = after
-            yield ": approvals change stream\n\n"
+            yield {"comment": "approvals change stream"}
             for change in self.store.changes(run_id, after):
                 last = change.seq
-                yield _frame(change)
+                yield _event(change)
             while not self._closing:
-                try:
-                    change = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-                except asyncio.TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
+                change = await queue.get()
                 if change is None:
                     break
                 if change.seq <= last or (run_id is not None and change.approval.run_id != run_id):
                     continue
                 last = change.seq
-                yield _frame(change)
+                yield _event(change)
         finally:
             self._queues.discard(queue)
 
 
-def _frame(change: ApprovalChange) -> str:
-    return f"id: {change.seq}\nevent: {change.kind}\ndata: {change.model_dump_json()}\n\n"
+def _event(change: ApprovalChange) -> dict[str, str]:
+    return {"id": str(change.seq), "event": change.kind, "data": change.model_dump_json()}
 
 
 class ExpiryClock:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.apps.agent_service.approval_runtime import ChangeHub
 from backend.apps.agent_service.filing_auth import FilerDep, StreamReaderDep, check_filer
 from backend.apps.common.auth import OperatorDep, ViewerDep
+from backend.apps.common.openapi import SSE, EventStreamResponse, streamed
 from backend.approvals.store import AlreadyDecided, ApprovalStore, RefilingConflict
 from backend.errors import BadRequestError
 from backend.schema.api_approvals import (
@@ -78,14 +79,13 @@ async def list_approvals(request: Request, role: ViewerDep, run_id: str | None =
     return _store(request).list(run_id=run_id, status=status)
 
 
-@router.get("/approvals/events", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+@router.get("/approvals/events", response_class=EventStreamResponse,
+            responses=streamed(SSE, "Server-sent events: one per change, named by its kind, its id the seq"))
 async def approval_events(request: Request, role: StreamReaderDep, run_id: str | None = None,
-                          after: Annotated[int, Query(ge=0)] = 0) -> StreamingResponse:
-    """Server-sent events: every change with ``seq > after``, then live changes (``id:`` is the seq)."""
+                          after: Annotated[int, Query(ge=0)] = 0) -> EventStreamResponse:
+    """Server-sent events: every change with ``seq > after``, then live changes (the event id is the seq)."""
     hub: ChangeHub = request.app.state.approval_hub
-    return StreamingResponse(hub.stream(run_id, after), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return hub.response(run_id, after)
 
 
 @router.get("/approvals/{approval_id}", response_model=Approval)

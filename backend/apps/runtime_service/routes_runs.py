@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Query, Request, status
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from backend.apps.common.auth import AdminDep, OperatorDep, ViewerDep
 from backend.apps.common.openapi import NDJSON, SSE, EventStreamResponse, NDJSONResponse, errors, streamed
@@ -105,17 +106,18 @@ def logs(run_id: RunId, request: Request, _: ViewerDep, tail: int = Query(200, g
 
 
 @router.get("/runs/{run_id}/logs/follow", response_class=EventStreamResponse,
-            responses=streamed(SSE, "Server-sent events: one `data: <JSON string>` per log line of the Gateway"))
-async def follow_logs(run_id: RunId, request: Request, _: ViewerDep) -> StreamingResponse:
+            responses=streamed(SSE, "Server-sent events: one per log line of the Gateway, its data the line "
+                                    "as a JSON string"))
+async def follow_logs(run_id: RunId, request: Request, _: ViewerDep) -> EventStreamResponse:
+    """New lines of the run's Gateway log as they come (across restarts); ends when the client goes."""
     controller = _controller(request)
     controller.store.require(run_id)
     lines = controller.follow(run_id)
 
-    async def stream() -> AsyncIterator[str]:
-        async for line in lines:
-            if await request.is_disconnected():
-                break
-            yield f"data: {json.dumps(line)}\n\n"
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        async with contextlib.aclosing(lines):  # a client gone cancels this; the follower closes with it
+            async for line in lines:
+                yield {"data": json.dumps(line)}
 
     return EventStreamResponse(stream())
 
