@@ -103,9 +103,9 @@ def test_trader_runs_and_approves_on_a_local_stack(qtbot, arun, tmp_path):
 
         # 4. The trade shows in the Live pipeline panel ...
         live = window.panel("live")
-        trades = await until(lambda: [t for t in live.model.trades if t.get("approval_id") in approved],
+        trades = await until(lambda: [t for t in live.model.trades if t.approval_id in approved],
                              timeout=60, what="the approved trades in the Live panel")
-        assert ticker in {t["ticker"] for t in trades}
+        assert ticker in {t.ticker for t in trades}
         # ... and the finished run in Run history.
         history = window.panel("history")
         run_id = session.run_id
