@@ -8,7 +8,7 @@ clients load only when their mode is chosen.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from backend.sandbox.base import SandboxBackend
 from backend.sandbox.executor import SkillExecutor
@@ -17,11 +17,14 @@ from backend.sandbox.in_process import NoSandboxBackend
 from backend.sandbox.limits import limits_from_settings
 from backend.sandbox.settings_store import SandboxSettingsStore, operator_floor
 
+if TYPE_CHECKING:
+    from backend.config import Settings
+
 MODES = ("none", "process", "docker", "kubernetes")
 
 
 def make_backend(mode: str, *, on_first_use: Callable[[str], None] | None = None,
-                 settings: Any | None = None, scrub_environ: bool = False) -> SandboxBackend:
+                 settings: Settings | None = None, scrub_environ: bool = False) -> SandboxBackend:
     """The backend for ``SKILL_SANDBOX_MODE`` = ``mode`` (none, process, docker or kubernetes)."""
     if mode == "none":
         return NoSandboxBackend(on_first_use=on_first_use, scrub_environ=scrub_environ)
@@ -50,7 +53,7 @@ def make_backend(mode: str, *, on_first_use: Callable[[str], None] | None = None
     )
 
 
-def make_executor(requested: str | None = None, settings: Any | None = None,
+def make_executor(requested: str | None = None, settings: Settings | None = None,
                   on_first_use: Callable[[str], None] | None = None) -> SkillExecutor:
     """The executor of a run: ``requested`` (its BOOTSTRAP's ``sandbox_mode``) raised to the floor.
 

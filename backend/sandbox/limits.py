@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 OUTPUT_LIMIT = 16_384  # characters of stdout/stderr kept in a result
 
@@ -34,7 +37,7 @@ def truncate(text: str, limit: int = OUTPUT_LIMIT) -> str:
     return text[:limit] + f"\n... [truncated {len(text) - limit} characters]"
 
 
-def limits_from_settings(settings: Any) -> SandboxLimits:
+def limits_from_settings(settings: Settings) -> SandboxLimits:
     """The limits the ``SKILL_SANDBOX_*`` settings ask for."""
     return SandboxLimits(
         timeout_s=float(settings.skill_sandbox_timeout),

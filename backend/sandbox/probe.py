@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -20,6 +20,9 @@ from backend.sandbox.executor import SkillExecutor
 from backend.sandbox.factory import make_backend
 from backend.sandbox.limits import limits_from_settings
 from backend.schema.sandbox import SkillResult
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 PROBE_SKILL_DIR = RESOURCES_DIR / "skills" / "probe"
 PROBE_TIMEOUT_S = 30.0  # the probe itself needs ~1 s; never wait the full skill timeout
@@ -41,7 +44,7 @@ class ProbeResult(BaseModel):
     note: str = ""
 
 
-async def run_probe(mode: str, settings: Any | None = None, *, skill_dir: Path = PROBE_SKILL_DIR) -> ProbeResult:
+async def run_probe(mode: str, settings: Settings | None = None, *, skill_dir: Path = PROBE_SKILL_DIR) -> ProbeResult:
     """Run the probe skill once with the sandbox ``mode`` and the settings' limits."""
     if settings is None:
         from backend.config import get_settings

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from backend.schema.api_runtime import SandboxSettings
 from backend.schema.sandbox import FloorSource, SandboxMode
 from backend.storage.atomic import atomic_write_json
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 FIELDS = ("mode", "image", "memory_limit", "cpu_limit", "network", "timeout", "pull_policy", "namespace",
           "kube_context", "service_account")
@@ -33,7 +36,7 @@ class SandboxSettingsStore:
         settings: the process settings (``skill_sandbox_*`` fields).
     """
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.path = Path(settings.runs_dir) / ".runtime" / "sandbox.json"
 
@@ -60,13 +63,13 @@ class SandboxSettingsStore:
         atomic_write_json(self.path, value.model_dump())
         return value
 
-    def apply(self, settings: Any) -> Any:
+    def apply(self, settings: Settings) -> Settings:
         """A copy of ``settings`` with the current sandbox settings applied."""
         current = self.current()
         return settings.model_copy(update={f"skill_sandbox_{f}": getattr(current, f) for f in FIELDS})
 
 
-def operator_floor(settings: Any) -> tuple[SandboxMode, FloorSource]:
+def operator_floor(settings: Settings) -> tuple[SandboxMode, FloorSource]:
     """The least isolation any run may use, and where it was set.
 
     The saved sandbox settings win over ``SKILL_SANDBOX_MODE``.
