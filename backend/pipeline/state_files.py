@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from backend.schema.state import CURVE_NAMES, Checkpoint, ServerState, ServerStateFile
-from backend.storage.atomic import atomic_write_json
+from backend.storage.atomic import atomic_write_bytes, atomic_write_json
 from backend.trading import metrics
 
 if TYPE_CHECKING:
@@ -104,13 +104,14 @@ def write_all(engine: "RunEngine", server: ServerState, runtime: dict[str, Any],
     checkpoint = None if resume is None else Checkpoint.model_validate(resume)
     stored = ServerStateFile.model_construct(_fields_set=given | {"resume"}, resume=checkpoint,
                                              **{name: getattr(server, name) for name in given})
-    data = stored.model_dump(mode="json")
-    atomic_write_json(paths.server_state, data, indent=None, fsync=fsync)
+    # Encoded straight from the model, the keys it was given (see backend.schema.state).
+    atomic_write_bytes(paths.server_state, stored.model_dump_json(exclude_unset=True).encode() + b"\n", fsync=fsync)
     # runtime_state is a status report rebuilt at every snapshot; the resume
     # checkpoint that must survive power loss is in server_state.
     atomic_write_json(paths.runtime_state, runtime, fsync=False)
-    if exports and "dashboard" in data:
+    if exports and server.dashboard is not None:
         # A compatibility layer, rebuilt from server_state at every snapshot:
         # atomic, but not worth an fsync each.
+        dash = server.dashboard.to_wire()
         for name in ("summary", "holdings", "stats", "trades", "leaderboard"):
-            atomic_write_json(paths.dashboard_dir / f"{name}.json", data["dashboard"][name], indent=None, fsync=False)
+            atomic_write_json(paths.dashboard_dir / f"{name}.json", dash[name], indent=None, fsync=False)

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, Union
 
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
-from pydantic import SerializationInfo, field_serializer
+from pydantic import field_serializer
 
 from backend.schema import state as st
 from backend.schema.state import CurvePoint, ServerState, ServerStateFile
@@ -91,13 +91,14 @@ class InitialState(Event):
     state: ServerState
 
     @field_serializer("state")
-    def _state_as_given(self, state: ServerState, info: SerializationInfo) -> dict[str, Any]:
-        # The state keeps its nulls (``current_date`` before the first day,
-        # ``sandbox.requested``) whatever ``exclude_none`` the event is dumped
-        # with, and never carries the private resume checkpoint.
+    def _state_as_given(self, state: ServerState) -> dict[str, Any]:
+        # The keys the state was given, nulls included (``current_date``
+        # before the first day, ``sandbox.requested``) whatever
+        # ``exclude_none`` the event is dumped with; never the private resume
+        # checkpoint.
         if isinstance(state, ServerStateFile):
             state = state.public()
-        return state.model_dump(mode="json" if info.mode_is_json() else "python")
+        return state.to_wire()
 
 
 class AgentMessage(Event):

@@ -9,11 +9,15 @@ Field names and shapes are the EvoTraders web-dashboard protocol's
 (docs/protocol.md), camelCase where the dashboard uses it. Two rules keep the
 wire exactly as it was when the state was a hand-built dict:
 
-- **A model dumps the keys it was given, and only those.** Every field has a
-  default so that partial and older states load (a run before its first
-  snapshot, an EvoTraders server that sends fewer keys), but a default is
-  never written out: ``model_dump(mode="json")`` of a parsed state is the
-  parsed JSON again, and a trade without ``approval_id`` stays without it.
+- **A state dumps the keys it was given, and only those**:
+  ``to_wire()`` (``model_dump(mode="json", exclude_unset=True)``). Every
+  field has a default so that partial and older states load (a run before
+  its first snapshot, an EvoTraders server that sends fewer keys), but a
+  default is never written out: ``to_wire()`` of a parsed state is the parsed
+  JSON again. A full state, as the engine builds it, dumps the same with a
+  plain ``model_dump(mode="json")``; a trade without ``approval_id`` stays
+  without it either way, and the nulls of a :class:`KeepsNulls` part survive
+  the ``exclude_none`` the Gateway dumps its frames with.
 - **Unknown keys are kept, not dropped** (``extra="allow"``), so a newer
   server's additions survive a round trip; :func:`unknown_fields` lists them,
   which is how a test pins that the state carries no key this schema does
@@ -48,28 +52,28 @@ class StatePart(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-ready dict of exactly the keys this part was given (defaults are not written)."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
-class PartWithDefaults(StatePart):
-    """A part with defaulted or nullable fields: it dumps the keys it was given, as given.
 
-    A default is never written out, and a given null stays on the wire even
-    when the enclosing event is dumped with ``exclude_none`` (the Gateway's
-    frames are): ``current_date`` before the first day, a leaderboard signal's
-    ``is_correct`` before it is scored. (Parts whose fields are all required
-    and never null skip this per-instance serializer; there are hundreds of
-    them in a state.)
+class KeepsNulls(StatePart):
+    """A part whose nulls are values of the protocol, kept under ``exclude_none``.
+
+    The Gateway dumps its frames with ``exclude_none``; a leaderboard
+    signal's ``is_correct`` before it is scored, a quote without ``ret`` or a
+    market status without ``current_time`` must still say null there, as
+    they did when the rows were plain dicts. The part (and everything inside
+    it) is then dumped as given instead. Parts without a nullable field, or
+    only inside such a part, skip this per-instance serializer: there are
+    hundreds of them in a state.
     """
 
     @model_serializer(mode="wrap")
-    def _given_keys_only(self, handler: Any, info: SerializationInfo) -> Any:
+    def _keeps_nulls(self, handler: Any, info: SerializationInfo) -> Any:
         if info.exclude_none:
-            # Dump again without it (this serializer then takes the branch below).
-            return self.model_dump(mode="json" if info.mode_is_json() else "python")
-        data = handler(self)
-        given = self.model_fields_set  # the fields it was given, and its extra keys
-        if len(given) >= len(data):
-            return data
-        return {key: value for key, value in data.items() if key in given}
+            return self.model_dump(mode="json" if info.mode_is_json() else "python", exclude_unset=info.exclude_unset)
+        return handler(self)
 
 
 class CurvePoint(TypedDict):
@@ -100,7 +104,7 @@ class TradeRow(Trade, StatePart):
     approval_id: str | None = Field(None, exclude_if=lambda value: value is None)
 
 
-class TeamStats(PartWithDefaults):
+class TeamStats(StatePart):
     """``team_stats.data``: ``totalReturn`` in percent, weights and ``winRate`` fractions."""
 
     totalAssetValue: float
@@ -112,7 +116,7 @@ class TeamStats(PartWithDefaults):
     winRate: float = 0.0
 
 
-class SideTally(PartWithDefaults):
+class SideTally(StatePart):
     """An analyst's calls on one side (bull or bear): how many, how many right, how many unscored."""
 
     n: int
@@ -120,8 +124,13 @@ class SideTally(PartWithDefaults):
     unknown: int = 0
 
 
-class LeaderboardSignal(PartWithDefaults):
-    """One scored call of an analyst (newest first in ``signals``)."""
+class LeaderboardSignal(StatePart):
+    """One scored call of an analyst (newest first in ``signals``).
+
+    ``is_correct`` is null until the call is scored; the null survives an
+    ``exclude_none`` dump because the enclosing :class:`LeaderboardRow` keeps
+    the nulls of its parts.
+    """
 
     ticker: str
     signal: str
@@ -129,7 +138,7 @@ class LeaderboardSignal(PartWithDefaults):
     is_correct: bool | None
 
 
-class LeaderboardRow(PartWithDefaults):
+class LeaderboardRow(KeepsNulls):
     """A ``team_leaderboard`` row: one analyst's record."""
 
     agentId: str
@@ -145,7 +154,7 @@ class LeaderboardRow(PartWithDefaults):
     rank: int | None = None
 
 
-class PortfolioCurves(PartWithDefaults):
+class PortfolioCurves(StatePart):
     """Total value, P&L (percent) and the team's and benchmarks' curves, aligned by index."""
 
     total_value: float
@@ -166,7 +175,7 @@ class PortfolioCurves(PartWithDefaults):
         return getattr(self, name)
 
 
-class PriceQuote(PartWithDefaults):
+class PriceQuote(KeepsNulls):
     """The last price of a ticker; ``ret`` is the day's return in percent."""
 
     price: float
@@ -183,7 +192,7 @@ class DashboardSummary(StatePart):
     cash: float
 
 
-class Dashboard(PartWithDefaults):
+class Dashboard(StatePart):
     """The dashboard's compatibility block (written out as ``team_dashboard/*.json``)."""
 
     summary: DashboardSummary
@@ -193,7 +202,7 @@ class Dashboard(PartWithDefaults):
     leaderboard: list[LeaderboardRow] = Field(default_factory=list)
 
 
-class MarketStatus(PartWithDefaults):
+class MarketStatus(KeepsNulls):
     """The session state (also the ``market_status`` of ``market_status_update`` and ``time_update``)."""
 
     status: str = Field(description="open, closed, premarket or afterhours")
@@ -204,7 +213,7 @@ class MarketStatus(PartWithDefaults):
     current_time: str | None = None
 
 
-class SandboxState(PartWithDefaults):
+class SandboxState(KeepsNulls):
     """Where the run's skills run and why (:class:`EffectiveSandbox`'s fields), plus calls by backend.
 
     An executor without an effective choice reports only ``mode`` and ``calls``.
@@ -244,7 +253,7 @@ class DaySummary(StatePart):
 FeedItem = dict[str, Any]
 
 
-class RunMetrics(PartWithDefaults):
+class RunMetrics(StatePart):
     """The run's closing figures (``backend.trading.metrics.summary``), as of the last snapshot."""
 
     final_equity: float
@@ -257,7 +266,7 @@ class RunMetrics(PartWithDefaults):
     win_rate: float
 
 
-class ServerState(PartWithDefaults):
+class ServerState(StatePart):
     """``initial_state.state``: the whole state of a run at one moment.
 
     Every field has a default so that partial states load; see the module
@@ -298,7 +307,7 @@ class ServerState(PartWithDefaults):
         return data
 
 
-class Checkpoint(PartWithDefaults):
+class Checkpoint(StatePart):
     """The resume checkpoint (``RunState.checkpoint``): the state at the end of the last completed day.
 
     The parts owned by a component (portfolio, baselines, leaderboard
@@ -359,5 +368,5 @@ __all__ = [
     "CURVE_NAMES", "RETURN_CURVE_NAMES", "Checkpoint", "CurvePoint", "Dashboard", "DashboardSummary",
     "DaySummary", "FeedItem", "HoldingRow", "LeaderboardRow", "LeaderboardSignal", "MarketStatus",
     "PortfolioCurves", "PriceQuote", "RunMetrics", "SandboxState", "ServerState", "ServerStateFile",
-    "PartWithDefaults", "SideTally", "StatePart", "TeamStats", "TradeRow", "unknown_fields",
+    "KeepsNulls", "SideTally", "StatePart", "TeamStats", "TradeRow", "unknown_fields",
 ]

@@ -74,8 +74,9 @@ def test_the_default_runs_state_file_has_no_key_the_schema_does_not_name(default
 def test_the_default_runs_state_file_round_trips_unchanged(default_run):
     text = (default_run / "state/server_state.json").read_text()
     parsed = json.loads(text)
-    dumped = ServerStateFile.model_validate(parsed).model_dump(mode="json")
-    assert dumped == parsed
+    model = ServerStateFile.model_validate(parsed)
+    dumped = model.model_dump(mode="json")
+    assert dumped == parsed == model.to_wire()
     # Same keys in the same order, same number types: the same JSON text.
     assert json.dumps(dumped) == json.dumps(parsed)
     assert pydantic_core.to_json(dumped).decode() + "\n" == text
@@ -149,7 +150,7 @@ def test_an_older_state_file_loads_as_written_and_a_run_resumes_from_it(store, s
     atomic_write_json(path, old, indent=None)
 
     loaded = store.load_server_state("old")
-    assert loaded.model_dump(mode="json") == old      # no default invented for a missing key
+    assert loaded.to_wire() == old      # no default invented for a missing key
     assert loaded.sandbox is None and loaded.metrics is None and loaded.resume.day_history == []
     again = RunEngine(store, "old", settings, write_every_stage=True)
     assert again.state.last_completed_date == "2025-01-10" and again.state.days_completed == 6
@@ -173,7 +174,7 @@ def test_an_unknown_key_is_kept_and_named_but_refused_by_the_strict_parser():
     data = {"status": "running", "realtime_prices": {"AAPL": {"price": 1.5, "open": 1.0, "ret": 2.0, "vwap": 1.2}},
             "from_a_newer_server": [1, 2]}
     state = ServerState.model_validate(data)
-    assert state.model_dump(mode="json") == data
+    assert state.to_wire() == data
     assert sorted(unknown_fields(state)) == ["from_a_newer_server", "realtime_prices['AAPL'].vwap"]
     with pytest.raises(ValidationError, match="from_a_newer_server"):
         TypeAdapter(ServerState).validate_json(json.dumps(data), strict=True, extra="forbid")
@@ -270,9 +271,33 @@ def server_states(draw: Any) -> dict[str, Any]:
 def test_any_state_round_trips_through_the_model_and_the_initial_state_frame(state):
     wire = json.loads(json.dumps(state))
     model = ServerState.model_validate(wire)
-    assert model.model_dump(mode="json") == wire
-    assert ServerState.model_validate_json(model.model_dump_json()) == model
+    assert model.to_wire() == wire
+    assert ServerState.model_validate_json(model.model_dump_json(exclude_unset=True)) == model
     assert unknown_fields(model) == []
     # The frame the Gateway sends: the same object, nulls included.
     assert json.loads(ev.InitialState(state=model).wire_json())["state"] == wire
     assert ev.InitialState(state=wire).to_wire()["state"] == wire
+
+
+def test_parts_in_a_frame_keep_their_nulls_under_exclude_none():
+    # The Gateway dumps frames with exclude_none; a state part inside one says null as before.
+    from pydantic import BaseModel
+
+    from backend.schema.state import LeaderboardRow, MarketStatus, PriceQuote
+
+    class Frame(BaseModel):
+        rows: list[LeaderboardRow]
+        quote: PriceQuote
+        market: MarketStatus
+        gone: int | None = None
+
+    row = {"agentId": "a", "name": "A", "role": "technical_analyst", "avatar": "technical", "winRate": 0.5,
+           "bull": {"n": 1, "win": 0, "unknown": 1}, "bear": {"n": 0, "win": 0, "unknown": 0},
+           "signals": [{"ticker": "AAPL", "signal": "bull", "date": "2025-01-02", "is_correct": None}],
+           "modelName": "rules-v1", "modelProvider": "local", "rank": 1}
+    quote = {"price": 1.5, "open": None, "ret": None}
+    market = {"status": "closed", "status_text": "Backtest starting", "is_trading_day": True,
+              "market_open": "09:30", "market_close": "16:00", "current_time": None}
+    frame = Frame(rows=[row], quote=quote, market=market)
+    for dumped in (frame.model_dump(mode="json", exclude_none=True), json.loads(frame.model_dump_json(exclude_none=True))):
+        assert dumped == {"rows": [row], "quote": quote, "market": market}
