@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class Command(BaseModel):
+    """Base of every client frame: a JSON object with a string ``type``."""
+
     model_config = ConfigDict(extra="allow")
     type: str
     # A client's id for this request, echoed in the reply (string or integer).
@@ -32,32 +34,56 @@ class Command(BaseModel):
 
 
 class Ping(Command):
+    """Answered by ``pong {timestamp}``."""
+
     type: Literal["ping"] = "ping"
 
 
 class GetState(Command):
+    """Answered by ``initial_state``. While an earlier ``initial_state`` for this client still waits in
+    its send queue, that one answers (every event since follows it) and no second copy is queued.
+    """
+
     type: Literal["get_state"] = "get_state"
 
 
 class StartBacktest(Command):
+    """Admin only: run the given trading days (the run's remaining days); answered by ``system
+    {content, command}`` ("backtest started: N trading days (first .. last)").
+    """
+
     type: Literal["start_backtest"] = "start_backtest"
     dates: list[dt.date] = Field(default_factory=list)
 
 
 class FastForwardTime(Command):
+    """Operator: move the virtual clock on (mock mode); answered by ``time_fast_forwarded {minutes,
+    current_time}``, elsewhere by ``error``.
+    """
+
     type: Literal["fast_forward_time"] = "fast_forward_time"
     minutes: float = Field(gt=0, le=7 * 24 * 60)
 
 
 class Pause(Command):
+    """Operator: pause after the current stage; answered by ``system {content, command}`` ("pause
+    accepted"), and the ``run_status`` change is broadcast.
+    """
+
     type: Literal["pause"] = "pause"
 
 
 class Resume(Command):
+    """Operator: resume the run; answered by ``system {content, command}`` ("resume accepted")."""
+
     type: Literal["resume"] = "resume"
 
 
 class SetPace(Command):
+    """Operator: seconds per trading day (0 = as fast as possible); answered by ``system {content,
+    command}`` ("pace set to X s").
+    """
+
     type: Literal["set_pace"] = "set_pace"
     seconds: float = Field(ge=0, le=3600)
 

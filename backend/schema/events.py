@@ -80,6 +80,8 @@ class DayResult(BaseModel):
 # --- EvoTraders dashboard events -------------------------------------------
 
 class Pong(Event):
+    """Reply to ``ping``; ``timestamp`` is ISO-8601 UTC."""
+
     type: Literal["pong"] = "pong"
     timestamp: str
 
@@ -102,6 +104,10 @@ class InitialState(Event):
 
 
 class AgentMessage(Event):
+    """An agent's message. ``data`` holds the structured signals, limits, predictions or decisions
+    behind the text; special agent ids: ``conference summary``, ``Daily Log``.
+    """
+
     type: Literal["agent_message"] = "agent_message"
     agentId: str
     content: str
@@ -112,6 +118,10 @@ class AgentMessage(Event):
 
 
 class Memory(Event):
+    """What an agent keeps of a day; ``score`` is its hit rate, day return or negative drawdown for
+    that day.
+    """
+
     type: Literal["memory"] = "memory"
     agentId: str
     content: str
@@ -120,6 +130,8 @@ class Memory(Event):
 
 
 class ConferenceStart(Event):
+    """The day's morning conference opens."""
+
     type: Literal["conference_start"] = "conference_start"
     conferenceId: str
     title: str
@@ -129,12 +141,16 @@ class ConferenceStart(Event):
 
 
 class ConferenceCycleStart(Event):
+    """A round of the conference begins."""
+
     type: Literal["conference_cycle_start"] = "conference_cycle_start"
     cycle: int
     totalCycles: int
 
 
 class ConferenceMessage(Event):
+    """An analyst revises its calls after hearing the team (one per analyst and round)."""
+
     type: Literal["conference_message"] = "conference_message"
     agentId: str
     content: str
@@ -143,23 +159,31 @@ class ConferenceMessage(Event):
 
 
 class ConferenceCycleEnd(Event):
+    """A round of the conference ends."""
+
     type: Literal["conference_cycle_end"] = "conference_cycle_end"
     cycle: int
 
 
 class ConferenceEnd(Event):
+    """The conference closes; its summary follows as an ``agent_message``."""
+
     type: Literal["conference_end"] = "conference_end"
     ts: int
     conferenceId: str | None = None
 
 
 class DayStart(Event):
+    """A trading day begins; ``progress`` is the fraction of the run done before it."""
+
     type: Literal["day_start"] = "day_start"
     date: str
     progress: float = Field(ge=0, le=1)
 
 
 class DayComplete(Event):
+    """A trading day ends: its closing figures and how many trades it made."""
+
     type: Literal["day_complete"] = "day_complete"
     date: str
     progress: float = Field(ge=0, le=1)
@@ -167,12 +191,18 @@ class DayComplete(Event):
 
 
 class DayError(Event):
+    """A trading day failed (the run then fails)."""
+
     type: Literal["day_error"] = "day_error"
     date: str
     error: str
 
 
 class TeamSummary(Event):
+    """The team's equity and the benchmark curves (``{t, v}`` points, ``t`` in epoch ms); ``balance``
+    and ``totalAssetValue`` are the total equity, ``pnlPct`` the total return in percent.
+    """
+
     type: Literal["team_summary"] = "team_summary"
     balance: float
     pnlPct: float
@@ -188,27 +218,39 @@ class TeamSummary(Event):
 
 
 class TeamHoldings(Event):
+    """The positions after execution: one row per ticker, then ``CASH``."""
+
     type: Literal["team_holdings"] = "team_holdings"
     data: list[st.HoldingRow]
 
 
 class TeamTrades(Event):
+    """Executed trades: the day's (``incremental``) or all of them (``full``)."""
+
     type: Literal["team_trades"] = "team_trades"
     mode: Literal["incremental", "full"] = "incremental"
     data: list[st.TradeRow]
 
 
 class TeamStats(Event):
+    """Portfolio figures after settlement."""
+
     type: Literal["team_stats"] = "team_stats"
     data: st.TeamStats
 
 
 class TeamLeaderboard(Event):
+    """The analysts' records after settlement."""
+
     type: Literal["team_leaderboard"] = "team_leaderboard"
     data: list[st.LeaderboardRow]
 
 
 class PriceUpdate(Event):
+    """A ticker's price (never 0); ``ret`` is the day's return in percent, ``realtime_prices`` every
+    ticker's last quote.
+    """
+
     type: Literal["price_update"] = "price_update"
     symbol: str
     price: float
@@ -219,23 +261,31 @@ class PriceUpdate(Event):
 
 
 class MarketStatusUpdate(Event):
+    """The market session changed (mock and live mode)."""
+
     type: Literal["market_status_update"] = "market_status_update"
     market_status: st.MarketStatus
     timestamp: str
 
 
 class System(Event):
+    """A system message; the acknowledgement of a command names it in ``command``."""
+
     type: Literal["system"] = "system"
     content: str
     command: str | None = None  # the command this message acknowledges (pause, resume, set_pace, ...)
 
 
 class Error(Event):
+    """A refused command or a failure; ``message`` says what is wrong."""
+
     type: Literal["error"] = "error"
     message: str
 
 
 class TimeUpdate(Event):
+    """The virtual clock, once per tick (mock mode)."""
+
     type: Literal["time_update"] = "time_update"
     beijing_time_str: str
     status: str
@@ -245,6 +295,8 @@ class TimeUpdate(Event):
 
 
 class TimeFastForwarded(Event):
+    """Reply to ``fast_forward_time`` (mock mode): the new virtual time."""
+
     type: Literal["time_fast_forwarded"] = "time_fast_forwarded"
     minutes: float
     current_time: str
@@ -253,6 +305,10 @@ class TimeFastForwarded(Event):
 # --- Additions of this project ---------------------------------------------
 
 class Hello(Event):
+    """The first frame of every connection: protocol version, the run, and whether this connection is
+    read-only.
+    """
+
     type: Literal["hello"] = "hello"
     protocol_version: str = PROTOCOL_VERSION
     run_id: str
@@ -262,6 +318,8 @@ class Hello(Event):
 
 
 class PipelineStage(Event):
+    """A stage of the day started, finished or failed; ``duration_ms`` is wall-clock time."""
+
     type: Literal["pipeline_stage"] = "pipeline_stage"
     run_id: str
     date: str
@@ -272,6 +330,8 @@ class PipelineStage(Event):
 
 
 class ApprovalRequested(Event):
+    """An order waits for a human decision; ``reasons`` says why the policy asked."""
+
     type: Literal["approval_requested"] = "approval_requested"
     approval_id: str
     run_id: str
@@ -290,6 +350,8 @@ class ApprovalRequested(Event):
 
 
 class ApprovalResolved(Event):
+    """An approval was decided or expired; ``quantity`` is what was executed."""
+
     type: Literal["approval_resolved"] = "approval_resolved"
     approval_id: str
     decision: Literal["approved", "rejected", "expired"]
@@ -306,6 +368,8 @@ class ApprovalResolved(Event):
 
 
 class RunStatus(Event):
+    """The run's status changed; ``progress`` is the fraction of trading days done."""
+
     type: Literal["run_status"] = "run_status"
     run_id: str
     status: RunStatusValue
@@ -313,13 +377,17 @@ class RunStatus(Event):
     current_date: str | None = None
 
 
-EVENT_MODELS: tuple[type[Event], ...] = (
+# The events of the EvoTraders dashboard protocol, then this project's additions.
+DASHBOARD_EVENTS: tuple[type[Event], ...] = (
     Pong, InitialState, AgentMessage, Memory, ConferenceStart, ConferenceCycleStart,
     ConferenceMessage, ConferenceCycleEnd, ConferenceEnd, DayStart, DayComplete, DayError,
     TeamSummary, TeamHoldings, TeamTrades, TeamStats, TeamLeaderboard, PriceUpdate,
-    MarketStatusUpdate, System, Error, TimeUpdate, TimeFastForwarded, Hello, PipelineStage,
-    ApprovalRequested, ApprovalResolved, RunStatus,
+    MarketStatusUpdate, System, Error, TimeUpdate,
 )
+PROJECT_EVENTS: tuple[type[Event], ...] = (
+    TimeFastForwarded, Hello, PipelineStage, ApprovalRequested, ApprovalResolved, RunStatus,
+)
+EVENT_MODELS: tuple[type[Event], ...] = DASHBOARD_EVENTS + PROJECT_EVENTS
 # Every event the Gateway may send, told apart by its literal ``type``.
 AnyEvent = Annotated[Union[EVENT_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
