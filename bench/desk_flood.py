@@ -41,6 +41,10 @@ DAY_EVENTS = 400  # events per simulated trading day
 
 # --- the synthetic Gateway (runs in its own process) -------------------------------
 
+def _iso(epoch_ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(epoch_ms / 1000))
+
+
 class EventMix:
     """Produces the event stream of a fast backtest (deterministic for a seed)."""
 
@@ -68,7 +72,8 @@ class EventMix:
         if slot == DAY_EVENTS // 2:
             return {"type": "team_trades", "mode": "incremental", "data": [
                 {"id": f"T{self.day}-{i}", "ticker": t, "action": "long", "side": "LONG", "quantity": 10 + i,
-                 "qty": 10 + i, "price": self.prices[t], "timestamp": ts, "trading_date": self.date()}
+                 "qty": 10 + i, "price": self.prices[t], "timestamp": ts, "trading_date": self.date(),
+                 "notional": (10 + i) * self.prices[t]}
                 for i, t in enumerate(TICKERS[:3])]}
         if slot == DAY_EVENTS // 2 + 1:
             return {"type": "team_holdings", "data": [
@@ -80,7 +85,7 @@ class EventMix:
             self.prices[ticker] *= 1 + self.rng.gauss(0, 0.002)
             price = round(self.prices[ticker], 2)
             return {"type": "price_update", "symbol": ticker, "price": price, "open": price, "ret": 0.1,
-                    "timestamp": ts, "realtime_prices": {ticker: {"price": price, "open": price, "ret": 0.1}}}
+                    "timestamp": _iso(ts), "realtime_prices": {ticker: {"price": price, "open": price, "ret": 0.1}}}
         if r < 0.65:
             agent = self.rng.choice(AGENTS)
             return {"type": "agent_message", "agentId": agent, "ts": ts, "timestamp": str(ts),
@@ -94,8 +99,10 @@ class EventMix:
                     "content": "Revising after hearing the team: NVDA bull->neutral"}
         if r < 0.95:
             return {"type": "memory", "agentId": self.rng.choice(AGENTS), "ts": ts, "content": "lesson of the day"}
-        return {"type": "conference_start" if r < 0.975 else "conference_end", "conferenceId": f"c{self.day}",
-                "title": f"Conference {self.date()}", "date": self.date(), "participants": list(AGENTS[:4]), "ts": ts}
+        if r >= 0.975:
+            return {"type": "conference_end", "conferenceId": f"c{self.day}", "ts": ts}
+        return {"type": "conference_start", "conferenceId": f"c{self.day}", "title": f"Conference {self.date()}",
+                "date": self.date(), "participants": list(AGENTS[:4]), "ts": ts}
 
     def _settlement(self, ts: int) -> dict[str, Any]:
         value = 100_000 + 500 * self.rng.gauss(0, 1) + 10 * self.day
@@ -117,8 +124,8 @@ async def serve(rate: int, duration: float) -> None:
                                   "server_mode": "backtest", "read_only": False, "role": "admin"}))
         await ws.send(json.dumps({"type": "initial_state", "state": {
             "run_id": "flood", "status": "running", "current_date": "2025-01-02", "trading_days_total": 1000,
-            "trading_days_completed": 0, "portfolio": {}, "holdings": [], "trades": [], "stats": {},
-            "realtime_prices": {}, "feed_history": []}}))
+            "trading_days_completed": 0, "holdings": [], "trades": [], "realtime_prices": {},
+            "feed_history": []}}))
 
         async def read() -> None:  # answer pings like a Gateway
             async for message in ws:
@@ -202,6 +209,7 @@ async def measure(url: str, duration: float, warmup: float) -> dict[str, Any]:
         "rss_start_mb": rss_start / 2**20, "rss_warm_mb": rss_warm / 2**20, "rss_end_mb": me.memory_info().rss / 2**20,
         "model_points": len(panel.model.curves["equity"]), "feed_items": len(panel.model.feed),
         "applied": panel.model.applied,
+        "refused": client.refused,  # frames the desk's parser could not read (the mix is valid: 0)
     }
     await window.shutdown()
     window.hide()
@@ -247,7 +255,7 @@ def main() -> int:
     print(f"desk flood: {args.rate} events/s offered for {args.duration:g}s (+{args.warmup:g}s warm-up), "
           f"Live panel in a {app.platformName()} window, {os.cpu_count()} CPUs, load average "
           f"{load_before:.2f} -> {os.getloadavg()[0]:.2f}")
-    print(f"  events received     {r['events_per_s']:8.0f} /s   (applied {r['applied']:,})")
+    print(f"  events received     {r['events_per_s']:8.0f} /s   (applied {r['applied']:,}, refused {r['refused']:,})")
     print(f"  loop stall          p50 {pct(stalls, 0.5):5.2f} ms  p99 {pct(stalls, 0.99):5.2f} ms  "
           f"max {max(stalls) if stalls else float('nan'):6.2f} ms   (target p99 < 16 ms)")
     print(f"  view refresh        {r['refresh_hz']:8.1f} Hz  (cap 30)")
