@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.schema.bootstrap import ApprovalPolicy
 from backend.schema.process import ProcessExit
+from backend.schema.sandbox import SandboxMode
 
 
 class CreateRunRequest(BaseModel):
@@ -25,7 +26,7 @@ class CreateRunRequest(BaseModel):
     initial_cash: float | None = Field(None, gt=0)
     pace_seconds: float | None = Field(None, ge=0, le=3600)
     approval: ApprovalPolicy | None = None
-    sandbox_mode: Literal["none", "process", "docker", "kubernetes"] | None = None
+    sandbox_mode: SandboxMode | None = None
 
 
 class CreateRunResponse(BaseModel):
@@ -105,7 +106,7 @@ class SandboxSettings(BaseModel):
     """The skill sandbox settings new runs use (``SKILL_SANDBOX_*``)."""
 
     model_config = ConfigDict(extra="forbid")
-    mode: Literal["none", "process", "docker", "kubernetes"] = "none"
+    mode: SandboxMode = "none"
     image: str = Field("python:3.11-slim", min_length=1, max_length=200)
     memory_limit: str = Field("512m", pattern=r"^\d+(\.\d+)?[kmgKMG]?$")
     cpu_limit: float = Field(1.0, gt=0, le=64)
@@ -119,7 +120,7 @@ class SandboxSettings(BaseModel):
 
 class ProbeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    mode: Literal["none", "process", "docker", "kubernetes"] | None = None
+    mode: SandboxMode | None = None
 
 
 class ProbeResponse(BaseModel):
