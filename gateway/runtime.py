@@ -1,10 +1,12 @@
 """GatewayRuntime: the run behind a Gateway, as the transport sees it.
 
 It owns the :class:`RunEngine` and the task that drives it, and implements
-the :class:`gateway.driver.RunDriver` protocol: backtest runs its days (at a
-pace, pausable, restartable with ``start_backtest``); mock mode moves a
-virtual clock, streams intraday ticks and runs each trading day at its
-close (fast-forward supported).
+the :class:`gateway.driver.RunDriver` protocol. Every mode runs the same day
+loop (:mod:`backend.pipeline.day_loop`) on its own clock: the backtest runs
+its days at a pace (pausable, restartable with ``start_backtest``); mock mode
+moves a virtual clock, streams intraday ticks and runs each trading day at
+its close (fast-forward supported); live mode does the same on the New York
+clock with real quotes.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import datetime as dt
 import logging
 from typing import Any
 
+from backend.pipeline.day_loop import BacktestClock, DayClock
 from backend.pipeline.engine import RunEngine
-from backend.schema.state import MarketStatus, ServerState
+from backend.schema.state import ServerState
 from gateway.driver import EventListener
 
 log = logging.getLogger(__name__)
@@ -39,8 +42,7 @@ class GatewayRuntime:
         self.mode = engine.mode
         self._task: asyncio.Task[Any] | None = None
         self._started = asyncio.Event()  # set each time start() begins a drive task
-        self._mock: Any = None
-        self._live: Any = None
+        self._clock: DayClock | None = None
         self.mock_speed = mock_speed
         self.live_poll_seconds = live_poll_seconds
         if paused:
@@ -51,11 +53,7 @@ class GatewayRuntime:
         self.engine.add_listener(fn)
 
     def snapshot_state(self) -> ServerState:
-        state = self.engine.snapshot_state()
-        session = self._mock or self._live
-        if session is not None:
-            state.market_status = MarketStatus.model_validate(session.market_status())
-        return state
+        return self.engine.snapshot_state()   # its market_status is the running mode's clock's
 
     def health(self) -> dict[str, Any]:
         return self.engine.health()
@@ -80,9 +78,7 @@ class GatewayRuntime:
         self.start()
 
     def fast_forward(self, minutes: float) -> dict[str, Any]:
-        if self._mock is None:
-            raise ValueError("fast_forward_time is only supported in mock mode")
-        return self._mock.fast_forward(minutes)
+        return self.engine.fast_forward(minutes)   # ValueError unless the mock clock runs
 
     # -- life cycle ---------------------------------------------------------------
     @property
@@ -90,22 +86,24 @@ class GatewayRuntime:
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
-        """Start driving the run (backtest days, or the mock clock)."""
+        """Start the day loop on the mode's clock (kept across restarts of a backtest)."""
         if self.running:
             return
-        if self.mode == "mock":
-            from gateway.mock_mode import MockSession
-
-            self._mock = self._mock or MockSession(self.engine, speed=self.mock_speed)
-            self._task = asyncio.create_task(self._mock.run(), name=f"mock-{self.run_id}")
-        elif self.mode == "live":
-            from gateway.live_mode import LiveSession
-
-            self._live = self._live or LiveSession(self.engine, poll_seconds=self.live_poll_seconds)
-            self._task = asyncio.create_task(self._live.run(), name=f"live-{self.run_id}")
-        else:
-            self._task = asyncio.create_task(self.engine.run(), name=f"run-{self.run_id}")
+        self._clock = self._clock or self._make_clock()
+        name = f"{'run' if self.mode == 'backtest' else self.mode}-{self.run_id}"
+        self._task = asyncio.create_task(self.engine.run(clock=self._clock), name=name)
         self._started.set()
+
+    def _make_clock(self) -> DayClock:
+        if self.mode == "mock":
+            from gateway.mock_mode import MockModeClock
+
+            return MockModeClock(speed=self.mock_speed, tick_seconds=MOCK_TICK_SECONDS)
+        if self.mode == "live":
+            from gateway.live_mode import LiveModeClock
+
+            return LiveModeClock(poll_seconds=self.live_poll_seconds)
+        return BacktestClock()
 
     async def wait_started(self) -> None:
         """Return once a drive task is running: at once if one is, else when ``start()`` begins one."""
@@ -120,9 +118,6 @@ class GatewayRuntime:
 
     def request_stop(self) -> None:
         self.engine.request_stop()
-        for session in (self._mock, self._live):
-            if session is not None:
-                session.stop()
 
     async def close(self) -> None:
         self.request_stop()

@@ -1,4 +1,12 @@
-"""NYSE business-day calendar: weekends and full-day exchange holidays.
+"""NYSE calendar and hours: which days trade, and when in the day.
+
+Hours (New York time, the one definition every mode uses): pre-market
+04:00-09:30, the regular session 09:30-16:00, after hours 16:00-20:00,
+otherwise closed. ``STAGE_TIMES`` places each pipeline stage on that day
+(execution at the open, settlement at the close, reflection after it);
+``market_status_at`` says where a moment falls.
+
+Days: weekends and full-day exchange holidays.
 
 Rules (NYSE Rule 7.2): New Year's Day, Martin Luther King Jr. Day, Washington's
 Birthday, Good Friday, Memorial Day, Juneteenth (from 2022), Independence Day,
@@ -17,8 +25,30 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo
 
 ONE_DAY = dt.timedelta(days=1)
+NEW_YORK = ZoneInfo("America/New_York")
+
+# -- hours (New York time) ------------------------------------------------------
+PREMARKET_OPEN = dt.time(4, 0)
+MARKET_OPEN = dt.time(9, 30)
+MARKET_CLOSE = dt.time(16, 0)
+AFTER_HOURS_CLOSE = dt.time(20, 0)
+SESSION_MINUTES = (MARKET_CLOSE.hour * 60 + MARKET_CLOSE.minute) - (MARKET_OPEN.hour * 60 + MARKET_OPEN.minute)
+
+# When each stage of a trading day happens (the simulated timestamps of its
+# events; a mode's clock runs a day once its close has passed).
+STAGE_TIMES: dict[str, dt.time] = {
+    "day_start": dt.time(8, 0), "analysis": dt.time(8, 0), "risk": dt.time(8, 30),
+    "conference": dt.time(8, 45), "predictions": dt.time(9, 0), "decision": dt.time(9, 10),
+    "approval": dt.time(9, 15), "execution": MARKET_OPEN, "settlement": MARKET_CLOSE,
+    "reflection": dt.time(16, 30), "day_complete": dt.time(17, 0),
+}
+UNSCHEDULED_STAGE_TIME = dt.time(12, 0)   # a stage not in the timetable
+
+Session = Literal["premarket", "open", "afterhours", "closed"]
 
 # Unscheduled whole-day closures; a calendar built from rules alone misses them.
 SPECIAL_CLOSURES: frozenset[dt.date] = frozenset({
@@ -124,3 +154,61 @@ def previous_trading_day(day: dt.date) -> dt.date:
     while not is_trading_day(day):
         day -= ONE_DAY
     return day
+
+
+# -- moments of the day -------------------------------------------------------------
+def to_new_york(when: dt.datetime) -> dt.datetime:
+    """``when`` in New York time; a naive datetime is taken to be New York time already."""
+    return when.replace(tzinfo=NEW_YORK) if when.tzinfo is None else when.astimezone(NEW_YORK)
+
+
+def at(day: dt.date, time: dt.time) -> dt.datetime:
+    """``time`` (New York) on ``day``, as an aware datetime."""
+    return dt.datetime.combine(day, time, tzinfo=NEW_YORK)
+
+
+def close_at(day: dt.date) -> dt.datetime:
+    """The end of ``day``'s regular session."""
+    return at(day, MARKET_CLOSE)
+
+
+def stage_at(day: dt.date, stage: str) -> dt.datetime:
+    """When ``stage`` happens on ``day`` (``STAGE_TIMES``; noon for a stage not listed)."""
+    return at(day, STAGE_TIMES.get(stage, UNSCHEDULED_STAGE_TIME))
+
+
+def session_at(when: dt.datetime) -> Session:
+    """Which part of the NYSE day ``when`` falls in (``closed`` all day when the exchange is)."""
+    now = to_new_york(when)
+    if not is_trading_day(now.date()):
+        return "closed"
+    clock = now.time()
+    if MARKET_OPEN <= clock < MARKET_CLOSE:
+        return "open"
+    if PREMARKET_OPEN <= clock < MARKET_OPEN:
+        return "premarket"
+    if MARKET_CLOSE <= clock < AFTER_HOURS_CLOSE:
+        return "afterhours"
+    return "closed"
+
+
+_SESSION_TEXT = {"open": "Market open", "premarket": "Pre-market", "afterhours": "After hours",
+                 "closed": "Market closed"}
+
+
+def hours() -> dict[str, str]:
+    """The regular session as the ``market_status`` payload states it (``HH:MM``)."""
+    return {"market_open": MARKET_OPEN.strftime("%H:%M"), "market_close": MARKET_CLOSE.strftime("%H:%M")}
+
+
+def market_status_at(when: dt.datetime) -> dict[str, object]:
+    """The NYSE session state at ``when`` (the ``market_status`` payload of mock and live mode)."""
+    now = to_new_york(when)
+    trading = is_trading_day(now.date())
+    status = session_at(now)
+    if not trading:
+        text = "Market closed (weekend)" if now.weekday() >= 5 else "Market closed (holiday)"
+    else:
+        text = _SESSION_TEXT[status]
+    return {"status": status, "status_text": text, "is_trading_day": trading, **hours(),
+            "current_time": now.isoformat(timespec="seconds")}

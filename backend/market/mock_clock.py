@@ -1,11 +1,10 @@
-"""Mock mode: a virtual US/Eastern clock and deterministic intraday prices.
+"""Mock mode: a virtual New York clock and deterministic intraday prices.
 
 ``MockClock`` runs from a chosen start at ``speed`` times real time and can be
-fast-forwarded; ``market_status_at`` tells where a moment falls in the NYSE
-day (pre-market 04:00-09:30, open 09:30-16:00, after hours 16:00-20:00,
-otherwise closed; weekends and holidays closed all day; 13:00 early closes
-are not modelled). ``IntradayTicks`` turns a synthetic daily bar into a minute
-path from the open to the close that touches the day's high and low.
+fast-forwarded; where a moment falls in the NYSE day (pre-market, open, after
+hours, closed) is :func:`backend.market.calendar.market_status_at`, the one
+definition of market hours. ``IntradayTicks`` turns a synthetic daily bar into
+a minute path from the open to the close that touches the day's high and low.
 """
 
 from __future__ import annotations
@@ -21,49 +20,19 @@ import numpy as np
 
 from backend.market import calendar
 from backend.market.base import MarketDataError, Tick
+from backend.market.calendar import NEW_YORK, SESSION_MINUTES, market_status_at, to_new_york
 from backend.market.synthetic import SyntheticMarket
 from backend.market.synthetic_prices import round_price
 from backend.market.synthetic_profiles import ticker_key
 
-EASTERN = ZoneInfo("America/New_York")
 BEIJING = ZoneInfo("Asia/Shanghai")
-OPEN_TIME, CLOSE_TIME = dt.time(9, 30), dt.time(16, 0)
-PREMARKET_TIME, AFTERHOURS_END = dt.time(4, 0), dt.time(20, 0)
-SESSION_MINUTES = 390
-
-
-def to_eastern(when: dt.datetime) -> dt.datetime:
-    """``when`` in US/Eastern; a naive datetime is taken to be Eastern already."""
-    return when.replace(tzinfo=EASTERN) if when.tzinfo is None else when.astimezone(EASTERN)
-
-
-def market_status_at(when: dt.datetime) -> dict[str, object]:
-    """The NYSE session state at ``when`` (the ``market_status`` event payload)."""
-    now = to_eastern(when)
-    trading = calendar.is_trading_day(now.date())
-    clock = now.time()
-    if not trading:
-        status, text = "closed", "Market closed (weekend)" if now.weekday() >= 5 else "Market closed (holiday)"
-    elif OPEN_TIME <= clock < CLOSE_TIME:
-        status, text = "open", "Market open"
-    elif PREMARKET_TIME <= clock < OPEN_TIME:
-        status, text = "premarket", "Pre-market"
-    elif CLOSE_TIME <= clock < AFTERHOURS_END:
-        status, text = "afterhours", "After hours"
-    else:
-        status, text = "closed", "Market closed"
-    return {
-        "status": status, "status_text": text, "is_trading_day": trading,
-        "market_open": "09:30", "market_close": "16:00",
-        "current_time": now.isoformat(timespec="seconds"),
-    }
 
 
 class MockClock:
-    """A virtual US/Eastern clock for mock mode.
+    """A virtual New York clock for mock mode.
 
     Args:
-        start: the virtual time at creation (naive means US/Eastern).
+        start: the virtual time at creation (naive means New York time).
         speed: virtual seconds per real second (0 freezes the clock).
         monotonic: the real time source; tests pass a controllable one.
     """
@@ -72,18 +41,18 @@ class MockClock:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         if speed < 0 or not math.isfinite(speed):
             raise ValueError(f"clock speed must be a finite number >= 0, got {speed}")
-        self._start = to_eastern(start)
+        self._start = to_new_york(start)
         self.speed = float(speed)
         self._monotonic = monotonic
         self._t0 = monotonic()
         self._skipped = dt.timedelta(0)
 
     def now(self) -> dt.datetime:
-        """The current virtual time (US/Eastern, aware)."""
+        """The current virtual time (New York, aware)."""
         elapsed = (self._monotonic() - self._t0) * self.speed
         # Arithmetic in UTC so DST changes do not shift the wall clock by an hour.
         utc = self._start.astimezone(dt.timezone.utc) + dt.timedelta(seconds=elapsed) + self._skipped
-        return utc.astimezone(EASTERN)
+        return utc.astimezone(NEW_YORK)
 
     def fast_forward(self, minutes: float) -> dt.datetime:
         """Jump ahead by ``minutes`` of virtual time; returns the new time."""
@@ -96,16 +65,16 @@ class MockClock:
         """The NYSE session state at the virtual now."""
         return market_status_at(self.now())
 
-    def beijing_time_str(self) -> str:
-        """The virtual now in Beijing time, ``%Y-%m-%d %H:%M:%S``."""
-        return self.now().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    def beijing_time_str(self, when: dt.datetime | None = None) -> str:
+        """The virtual now (or ``when``) in Beijing time, ``%Y-%m-%d %H:%M:%S``."""
+        return (when or self.now()).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class IntradayTicks:
     """Deterministic minute prices inside each synthetic daily bar.
 
-    The path is a Brownian bridge (in log price) from the open at 09:30 to
-    the close at 16:00, its up- and down-swings scaled so that it reaches the
+    The path is a Brownian bridge (in log price) from the open to the close
+    (``calendar.MARKET_OPEN``, ``MARKET_CLOSE``), its up- and down-swings scaled so that it reaches the
     day's high and low exactly and never leaves them. Before the open the
     price is the previous close; after the close, the close. On a closed day
     the last session's close stands.
@@ -142,7 +111,7 @@ class IntradayTicks:
 
     def tick(self, ticker: str, when: dt.datetime) -> Tick:
         """The price of ``ticker`` at ``when`` (to the minute)."""
-        now = to_eastern(when)
+        now = to_new_york(when)
         day = now.date()
         if not calendar.is_trading_day(day) or day < self.market.origin:
             bars = self.market.bars(ticker, day, 2)
@@ -153,7 +122,7 @@ class IntradayTicks:
             return Tick(ticker=ticker, time=now, price=last.close, open=last.open, prev_close=prev)
         bar = self.market.bar(ticker, day)
         prev = self._previous_close(ticker, day)
-        opened = dt.datetime.combine(day, OPEN_TIME, tzinfo=EASTERN)
+        opened = calendar.at(day, calendar.MARKET_OPEN)
         minute = int((now - opened).total_seconds() // 60)
         if minute < 0:
             return Tick(ticker=ticker, time=now, price=prev, open=prev, prev_close=prev)

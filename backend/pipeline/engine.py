@@ -2,8 +2,10 @@
 
 The engine loads ``runs/<run_id>/`` (BOOTSTRAP.md, agents), resumes from the
 last completed day if the run was interrupted (no day twice, no trade lost or
-doubled), runs the remaining days through :class:`TradingPipeline`, and
-writes events to ``logs/events.jsonl`` and state snapshots atomically. The
+doubled), runs each day through :class:`TradingPipeline`, and writes events
+to ``logs/events.jsonl`` and state snapshots atomically. Which day runs when
+is the :class:`backend.pipeline.day_loop.DayLoop`'s, on the mode's clock
+(the backtest's by default; the Gateway passes mock and live clocks). The
 headless backtest and the Gateway both drive it; listeners receive every
 event in order (the Gateway broadcasts them).
 """
@@ -21,6 +23,7 @@ from typing import Any, Callable
 from backend.agents.evo_agent import load_team
 from backend.pipeline import state_files
 from backend.pipeline.approval_gate import ApprovalGate, approve_all
+from backend.pipeline.day_loop import BacktestClock, DayClock, DayLoop, OnDay, RunControl, RunStopped
 from backend.pipeline.run_state import RunState
 from backend.pipeline.trading_pipeline import TradingPipeline
 from backend.schema import events as ev
@@ -51,8 +54,7 @@ def _settings_digest(settings: Any) -> str | None:
     return settings_digest(settings) if isinstance(settings, Settings) else None
 
 
-class RunStopped(Exception):
-    """Raised between stages when a stop was requested."""
+__all__ = ["RunEngine", "RunStopped"]
 
 
 class RunEngine:
@@ -91,16 +93,14 @@ class RunEngine:
         self.status = "starting"
         self.stage: str | None = None
         self.current_date: str | None = None
-        self.pace = self.config.pace_seconds
+        self.control = RunControl(self.config.pace_seconds)
+        self.day_clock: DayClock = BacktestClock()   # the mode's clock once a DayLoop runs the run
+        self.day_clock.bind(self)
         self._listeners: list[Listener] = []
         self._feed: collections.deque[dict[str, Any]] = collections.deque(maxlen=ev.FEED_HISTORY_LIMIT)
         self._last_snapshot = 0.0
         self._resume: dict[str, Any] | None = None
         self._resumed_from: str | None = None
-        self._running = asyncio.Event()
-        self._running.set()
-        self._stop = False
-        self._wake = asyncio.Event()
         self.dates = self.market.trading_days(self.config.start_date, self.config.end_date)
         self._restore()
         if llm is None and any(a.policy == "llm" for a in self.team):
@@ -140,6 +140,11 @@ class RunEngine:
     def remaining_dates(self) -> list[dt.date]:
         last = self.state.last_completed_date
         return [d for d in self.dates if last is None or d.isoformat() > last]
+
+    @property
+    def resumed_from(self) -> str | None:
+        """The last completed day this engine resumed after (None for a fresh run)."""
+        return self._resumed_from
 
     @property
     def days_total(self) -> int:
@@ -193,7 +198,7 @@ class RunEngine:
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop
+        return self.control.stop_requested
 
     def set_status(self, status: str) -> None:
         """Announce a new run status (``run_status`` event) if it changed."""
@@ -209,9 +214,7 @@ class RunEngine:
         return list(reversed(self._feed))
 
     def market_status(self) -> dict[str, Any]:
-        status = "closed" if self.status in ("completed", "stopped") else "open"
-        return {"status": status, "status_text": f"Backtest {self.status}", "is_trading_day": True,
-                "market_open": "09:30", "market_close": "16:00", "current_time": self.current_date}
+        return self.day_clock.market_status()
 
     def snapshot_state(self) -> ServerState:
         """The state at this moment (``initial_state.state``; what ``server_state.json`` holds)."""
@@ -254,31 +257,30 @@ class RunEngine:
         if (self.write_every_stage and stage in CHECKPOINT_STAGES
                 and time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S):
             self.write_state()
-        if self._stop:
+        control = self.control
+        if control.stop_requested:
             raise RunStopped()
-        if not self._running.is_set():
+        if control.paused:
             self._set_status("paused")
             self.write_state()
-            await self._running.wait()
-            if self._stop:
+            await control.wait_resumed()
+            if control.stop_requested:
                 raise RunStopped()
             self._set_status("running")
 
     def pause(self) -> None:
-        self._running.clear()
+        self.control.pause()
 
     def resume(self) -> None:
-        self._running.set()
+        self.control.resume()
 
     def set_pace(self, seconds: float) -> None:
-        self.pace = max(0.0, float(seconds))
-        self._wake.set()
+        """Seconds between trading days of a backtest (0 = as fast as possible)."""
+        self.control.set_pace(seconds)
 
     def request_stop(self) -> None:
         """Stop after the current stage, with state flushed."""
-        self._stop = True
-        self._running.set()
-        self._wake.set()
+        self.control.request_stop()
 
     async def start_backtest(self, dates: list[dt.date]) -> None:
         """Restrict the remaining schedule to ``dates`` (trading days of the run not yet done)."""
@@ -292,54 +294,20 @@ class RunEngine:
         self.resume()
 
     def fast_forward(self, minutes: float) -> dict[str, Any]:
-        raise ValueError("fast_forward_time is only supported in mock mode")
+        """Move the mode's clock ahead (mock mode only; ValueError otherwise)."""
+        return self.day_clock.fast_forward(minutes)
 
     # -- the run ------------------------------------------------------------------
-    async def _pace_wait(self) -> None:
-        if self.pace <= 0:
-            await asyncio.sleep(0)
-            return
-        self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=self.pace)
-        except asyncio.TimeoutError:
-            pass
+    async def run(self, on_day: OnDay | None = None, clock: DayClock | None = None) -> str:
+        """Run every remaining day on ``clock`` (default: the backtest's); returns the final status.
 
-    async def run(self, on_day: Callable[[int, int, str], None] | None = None) -> str:
-        """Run every remaining day; returns the final status (completed, stopped, failed)."""
-        if self._resumed_from:
-            self.emit(ev.System(content=f"Resuming run {self.run_id} after {self._resumed_from}"))
-        self._set_status("running" if self._running.is_set() else "paused")
-        try:
-            while True:
-                remaining = self.remaining_dates
-                if not remaining or self._stop:
-                    break
-                if not self._running.is_set():
-                    self._set_status("paused")
-                    await self._running.wait()
-                    if self._stop:
-                        break
-                    self._set_status("running")
-                await self.run_one_day(remaining[0])
-                if on_day is not None:
-                    on_day(self.state.days_completed, self.days_total, self.current_date or "")
-                await self._pace_wait()
-        except RunStopped:
-            pass
-        except Exception as exc:
-            log.exception("run %s failed", self.run_id)
-            self.emit(ev.DayError(date=self.current_date or "", error=f"{type(exc).__name__}: {exc}"))
-            self._set_status("failed")
-            self._finish()
-            return self.status
-        self.stage = None
-        self._set_status("stopped" if self.remaining_dates else "completed")
-        self._finish()
-        return self.status
+        The final status is ``completed``, ``stopped`` or ``failed``; ``on_day``
+        is called after each day with (days completed, days total, date).
+        """
+        return await DayLoop(self, clock or self.day_clock).run(on_day)
 
     async def run_one_day(self, date: dt.date) -> None:
-        """Run one trading day and checkpoint it (mock mode calls this at each close)."""
+        """Run one trading day and checkpoint it (the day loop calls this when the day is due)."""
         self.current_date = date.isoformat()
         before = self.progress
         after = round((self.state.days_completed + 1) / self.days_total, 6) if self.days_total else 1.0
@@ -368,7 +336,8 @@ class RunEngine:
             self.log.flush()
             self.write_state(day_end=True)
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
+        """The run's last write: the event log fsynced, then every state file."""
         # ``_resume`` is always the checkpoint of the last *completed* day, even
         # when the run stopped in the middle of the next one.
         self.log.flush(fsync=True)

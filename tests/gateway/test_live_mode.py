@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from backend.config import load_settings
+from backend.market.calendar import NEW_YORK
+from backend.pipeline.day_loop import DayLoop
 from backend.pipeline.engine import RunEngine
-from backend.pipeline.sim_clock import NEW_YORK
 from backend.storage.run_store import RunStore
 from backend.storage.workspaces import WorkspaceStore
-from gateway.live_mode import LiveSession
+from gateway.live_mode import LiveModeClock
 from tests.market.finnhub_server import FIXTURES, FinnhubRecorder
 
 DAY = dt.date(2025, 3, 3)  # a Monday session
@@ -44,18 +45,18 @@ async def test_live_quotes_stream_and_the_day_runs_at_the_close(tmp_path: Path, 
     seen: list = []
     engine.add_listener(seen.append)
     clock = {"now": dt.datetime.combine(DAY, dt.time(15, 0), tzinfo=NEW_YORK)}
-    session = LiveSession(engine, poll_seconds=0.01, now=lambda: clock["now"])
+    session = DayLoop(engine, LiveModeClock(poll_seconds=0.01, now=lambda: clock["now"]))
     try:
         # Days before today are history, not traded.
         assert engine.remaining_dates == [DAY, dt.date(2025, 3, 4)]
-        await session.step()
+        await session.turn()
         prices = {e.symbol: e.price for e in seen if e.type == "price_update"}
         assert prices == {t: quote(t)["c"] for t in ("AAPL", "MSFT", "NVDA")}
-        assert [e.market_status["status"] for e in seen if e.type == "market_status_update"] == ["open"]
+        assert [e.market_status.status for e in seen if e.type == "market_status_update"] == ["open"]
         assert not any(e.type == "day_start" for e in seen)  # before the close nothing runs
 
         clock["now"] = dt.datetime.combine(DAY, dt.time(16, 5), tzinfo=NEW_YORK)
-        await session.step()
+        await session.turn()
         done = [e for e in seen if e.type == "day_complete"]
         assert [e.date for e in done] == [DAY.isoformat()]
         trades = store.read_trades("live")
@@ -78,11 +79,11 @@ async def test_a_rejected_key_is_said_once_and_the_session_goes_on(tmp_path: Pat
     engine = RunEngine(store, "live", settings)
     seen: list = []
     engine.add_listener(seen.append)
-    session = LiveSession(engine, poll_seconds=0.01,
-                          now=lambda: dt.datetime.combine(DAY, dt.time(11, 0), tzinfo=NEW_YORK))
+    session = DayLoop(engine, LiveModeClock(poll_seconds=0.01,
+                                            now=lambda: dt.datetime.combine(DAY, dt.time(11, 0), tzinfo=NEW_YORK)))
     try:
-        await session.step()
-        await session.step()
+        await session.turn()
+        await session.turn()
         notes = [e.content for e in seen if e.type == "system" and "live quotes" in e.content]
         assert len(notes) == 1 and "FINNHUB_API_KEY" in notes[0]
         assert not any(e.type == "price_update" for e in seen)

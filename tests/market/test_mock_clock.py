@@ -5,7 +5,9 @@ import datetime as dt
 import pytest
 
 from backend.market.base import MarketDataError
-from backend.market.mock_clock import EASTERN, IntradayTicks, MockClock, market_status_at
+from backend.market.calendar import NEW_YORK as EASTERN
+from backend.market.calendar import market_status_at
+from backend.market.mock_clock import IntradayTicks, MockClock
 from backend.market.synthetic import SyntheticMarket
 
 D = dt.date
