@@ -90,7 +90,7 @@ def _epoch_s(value: int | str | None) -> float | None:
     if value:
         try:
             return datetime.fromisoformat(value).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):  # not ISO, or a date the platform cannot place
             return None
     return None
 
