@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from backend.errors import ConflictError, UnavailableError, UpstreamTimeoutError
 from backend.schema.commands import Command
+from backend.schema.events import Error, System, parse_event
 
 # The Gateway answers a command at once (it does not wait for the stage to
 # end), so on loopback a healthy one replies in milliseconds; 3 s leaves room
@@ -47,12 +48,15 @@ async def send_command(run_id: str, url: str, token: str | None, command: Comman
                     await ws.recv()
                 await ws.send(command.wire_json())
                 while True:
-                    reply = json.loads(await ws.recv())
-                    if reply.get("type") == "error":
+                    frame = json.loads(await ws.recv())
+                    # Only the two reply types are read; the run's broadcast events stream past.
+                    is_reply = isinstance(frame, dict) and frame.get("type") in ("error", "system")
+                    reply = parse_event(frame) if is_reply else None
+                    if isinstance(reply, Error):
                         raise ConflictError(f"run {run_id!r}: the Gateway refused {what}: "
-                                            f"{reply.get('message') or 'no reason given'}")
-                    if reply.get("type") == "system" and reply.get("command") == what:
-                        return reply
+                                            f"{reply.message or 'no reason given'}")
+                    if isinstance(reply, System) and reply.command == what:
+                        return frame
     except TimeoutError:
         raise UpstreamTimeoutError(f"run {run_id!r}: its Gateway at {url} did not answer {what} within "
                                    f"{timeout:g} s (stopped or overloaded?)") from None
