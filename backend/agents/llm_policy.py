@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,6 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backend.agents import llm_prompts as prompts
 from backend.schema import events as ev
 from backend.schema.trading import Action, OrderDecision, SignalValue, TickerSignal
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +167,7 @@ class LlmPolicy:
         timeout: seconds allowed for one request.
     """
 
-    def __init__(self, settings: Any, run_prompt: str, client: httpx.AsyncClient | None = None,
+    def __init__(self, settings: Settings, run_prompt: str, client: httpx.AsyncClient | None = None,
                  timeout: float = 30.0) -> None:
         self.settings = settings
         self.run_prompt = run_prompt

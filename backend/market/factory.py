@@ -22,6 +22,7 @@ from backend.paths import PROJECT_ROOT
 from backend.schema.bootstrap import BootstrapConfig
 
 if TYPE_CHECKING:  # httpx is imported only when live mode is chosen
+    from backend.config import Settings
     from backend.market.live_quotes import LiveQuotes
 
 
@@ -83,7 +84,7 @@ def resolve_csv_dir(csv_dir: str | None) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-def make_market(config: BootstrapConfig, settings: Any = None) -> MarketData:
+def make_market(config: BootstrapConfig, settings: Settings | None = None) -> MarketData:
     """Build the provider named by ``config.market.kind``; MarketDataError names what is wrong."""
     # Live mode always trades on live quotes (history from the synthetic market).
     kind = "live" if config.mode == "live" else config.market.kind

@@ -13,16 +13,19 @@ import asyncio
 import datetime as dt
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 
 from backend.market.base import MarketDataError, Tick
 
+if TYPE_CHECKING:
+    from backend.config import Settings
+
 DEFAULT_BASE_URL = "https://finnhub.io/api/v1"
 
 
-def require_live_config(settings: Any) -> str:
+def require_live_config(settings: Settings) -> str:
     """The Finnhub API key from ``settings``; a one-line MarketDataError when unset."""
     key = getattr(settings, "finnhub_api_key", None)
     if not key or not str(key).strip():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.errors import BadRequestError, NotFoundError
 from backend.market.base import MarketData, MarketDataError
@@ -19,6 +19,9 @@ from backend.readers.run_files import RunConfigs, stamp
 from backend.schema import api_news as api
 from backend.schema.bootstrap import BootstrapConfig
 from backend.storage.run_store import RunStore
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 3660
@@ -41,7 +44,7 @@ class NewsReader:
         capacity: most runs whose market is kept.
     """
 
-    def __init__(self, store: RunStore, settings: Any = None, capacity: int = 16) -> None:
+    def __init__(self, store: RunStore, settings: Settings | None = None, capacity: int = 16) -> None:
         self.store = store
         self.settings = settings
         self.configs = RunConfigs(store)

@@ -33,7 +33,7 @@ import secrets
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.security.run_credentials import (
     RUN_SECRET_ENV,
@@ -44,6 +44,9 @@ from backend.security.run_credentials import (
     run_token,
     secret_from_env,
 )
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 
 class Role(enum.IntEnum):
@@ -179,7 +182,7 @@ def write_tokens_file(path: Path, registry: TokenRegistry) -> None:
     os.replace(tmp, path)
 
 
-def registry_from_settings(settings: Any) -> TokenRegistry:
+def registry_from_settings(settings: Settings) -> TokenRegistry:
     """Tokens from the environment variables, else digests (``EVOTRADERS_TOKEN_DIGESTS``, a
     Gateway's), else from the tokens file, else none.
 

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -35,6 +35,9 @@ from backend.storage.bootstrap_file import parse_bootstrap, read_bootstrap, rend
 from backend.storage.ids import new_run_id, validate_run_id
 from backend.storage.jsonl import read_jsonl
 from backend.storage.workspaces import WorkspaceStore
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ class RunStore:
         self.workspaces = workspaces
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "RunStore":
+    def from_settings(cls, settings: Settings) -> "RunStore":
         return cls(Path(settings.runs_dir), WorkspaceStore(Path(settings.workspaces_dir)))
 
     def paths(self, run_id: str) -> RunPaths:

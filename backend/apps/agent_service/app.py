@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -32,6 +32,9 @@ from backend.storage.ids import InvalidIdError
 from backend.storage.run_store import RunStore
 from backend.storage.workspaces import WorkspaceStore
 
+if TYPE_CHECKING:
+    from backend.config import Settings
+
 SERVICE = "agent_service"
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ def _invalid_id(request: Request, err: Exception) -> JSONResponse:
     return JSONResponse({"error": "bad_request", "detail": str(err)}, status_code=400)
 
 
-def create_app(settings: Any = None, registry: TokenRegistry | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, registry: TokenRegistry | None = None) -> FastAPI:
     """The agent_service app for ``settings`` (default: the process settings) and ``registry`` (its tokens)."""
     settings = settings or get_settings()
     registry = registry if registry is not None else registry_from_settings(settings)

@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -23,6 +23,9 @@ from pydantic import BaseModel
 from backend.apps.common.auth import ViewerDep, check_routes_protected, presented_token
 from backend.apps.common.errors import ErrorBody, install_error_handlers
 from backend.security.tokens import TokenRegistry
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[Any]]
 
@@ -51,7 +54,7 @@ class HealthBody(BaseModel):
 def create_service_app(
     name: str,
     version: str,
-    settings: Any,
+    settings: Settings,
     registry: TokenRegistry,
     *,
     lifespan: Lifespan | None = None,

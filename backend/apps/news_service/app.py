@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -17,8 +17,11 @@ from backend.readers.trade_log import TradeLogs
 from backend.security.tokens import TokenRegistry, registry_from_settings
 from backend.storage.run_store import RunStore
 
+if TYPE_CHECKING:
+    from backend.config import Settings
 
-def create_app(settings: Any = None, registry: TokenRegistry | None = None) -> FastAPI:
+
+def create_app(settings: Settings | None = None, registry: TokenRegistry | None = None) -> FastAPI:
     settings = settings or get_settings()
     registry = registry if registry is not None else registry_from_settings(settings)
     app = create_service_app("news_service", __version__, settings, registry,

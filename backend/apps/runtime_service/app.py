@@ -7,7 +7,7 @@ caller's role and calls the controller (or the sandbox settings store).
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
 from fastapi import FastAPI
 
@@ -20,8 +20,11 @@ from backend.sandbox.settings_store import SandboxSettingsStore
 from backend.security.tokens import TokenRegistry, registry_from_settings
 from backend.storage.run_store import RunStore
 
+if TYPE_CHECKING:
+    from backend.config import Settings
 
-def create_app(settings: Any = None, registry: TokenRegistry | None = None,
+
+def create_app(settings: Settings | None = None, registry: TokenRegistry | None = None,
                controller: RuntimeController | None = None) -> FastAPI:
     settings = settings or get_settings()
     registry = registry if registry is not None else registry_from_settings(settings)

@@ -6,7 +6,7 @@ viewer role and ask the reader, which reads the run's files as they are.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -18,8 +18,11 @@ from backend.readers.trading_reader import TradingReader
 from backend.security.tokens import TokenRegistry, registry_from_settings
 from backend.storage.run_store import RunStore
 
+if TYPE_CHECKING:
+    from backend.config import Settings
 
-def create_app(settings: Any = None, registry: TokenRegistry | None = None) -> FastAPI:
+
+def create_app(settings: Settings | None = None, registry: TokenRegistry | None = None) -> FastAPI:
     settings = settings or get_settings()
     registry = registry if registry is not None else registry_from_settings(settings)
     app = create_service_app("trading_service", __version__, settings, registry,
