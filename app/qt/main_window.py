@@ -164,9 +164,8 @@ class MainWindow(QMainWindow):
             return
         launcher = StackLauncher(self.stack_factory())
         running = launcher.running_elsewhere()
-        if running is not None:
-            self._offer_attach(running, f"A local stack is already running (app pid {running.owner_pid}, "
-                                        f"agent on {running.urls.get('agent')}).")
+        if running is not None:  # nothing is spawned beside another instance's stack
+            self._offer_attach(running.endpoint, f"{running.reason}.")
             return
         self._stack_busy = True
         self._refresh_identity()

@@ -57,7 +57,8 @@ def stack_up(args: argparse.Namespace) -> int:
     launcher = StackLauncher(LocalStack(get_settings(), ports=_parse_ports(args.ports)))
     running = launcher.running_elsewhere()
     if running is not None:
-        raise ValueError(f"a stack is already running (pid {running.owner_pid}); `evotraders stack down` stops it")
+        raise ValueError(f"a stack is already running (pid {running.endpoint.owner_pid}); "
+                         "`evotraders stack down` stops it")
     return asyncio.run(_up(launcher, args))
 
 

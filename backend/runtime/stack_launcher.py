@@ -114,12 +114,16 @@ class StackLauncher:
         token = tokens.tokens.get(Role.admin) if tokens.configured else None
         return StackEndpoint(dict(self.stack.urls), token)
 
-    def running_elsewhere(self) -> StackEndpoint | None:
-        """The stack another live process owns in our state directory, if any."""
+    def running_elsewhere(self) -> LaunchResult | None:
+        """A ``running`` result if another live process owns a stack in our state directory, else None."""
         from backend.runtime.stack import read_lock
 
         lock = read_lock(Path(self.stack.state_dir))
-        return StackEndpoint.from_lock(lock) if lock is not None else None
+        if lock is None:
+            return None
+        found = StackEndpoint.from_lock(lock)
+        return LaunchResult("running", found, reason=(
+            f"A local stack is already running (app pid {found.owner_pid}, agent on {found.urls.get('agent')})"))
 
     async def launch(self, progress: Callable[[Any], None] | None = None) -> LaunchResult:
         """Start the stack unless one runs already or its ports are taken (see the module docstring)."""
@@ -127,8 +131,7 @@ class StackLauncher:
 
         found = self.running_elsewhere()
         if found is not None:
-            return LaunchResult("running", found, reason=(
-                f"A local stack is already running (app pid {found.owner_pid}, agent on {found.urls.get('agent')})"))
+            return found
         try:
             statuses = await self.stack.up(progress=progress)
         except PortError as err:
