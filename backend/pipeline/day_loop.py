@@ -187,7 +187,7 @@ class DayLoop:
 
     async def turn(self, on_day: OnDay | None = None) -> None:
         """One turn: advance the clock, then run each day it says is due."""
-        engine, control = self.engine, self.engine.control
+        engine = self.engine
         for day in await self.clock.advance(engine.remaining_dates):
             if not await self._may_start_a_day():
                 return

@@ -28,9 +28,10 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from backend.config import load_settings
 from backend.market import calendar
-from backend.pipeline.day_loop import BacktestClock, DayLoop
+from backend.pipeline.day_loop import BacktestClock
 from backend.pipeline.engine import RunEngine
 from backend.schema.events import STAGES
+from backend.storage.event_log import read_events
 from backend.storage.run_store import RunStore
 from backend.storage.workspaces import WorkspaceStore
 from gateway.live_mode import LiveModeClock
@@ -100,18 +101,12 @@ def drive(engine: RunEngine, clock: Any) -> tuple[str, list[Any]]:
 def week_of_trading(engine: RunEngine) -> dict[str, Any]:
     """What the mode must not change: trades, decisions, the checkpoint, the stage order."""
     server = engine.store.read_server_state(engine.run_id)
-    events = [e for e in _log(engine)]
+    events = list(read_events(engine.paths.events_log))
     decisions = [(e["timestamp"], e["data"]["decisions"]) for e in events
                  if e["type"] == "agent_message" and e.get("agentId") == "portfolio_manager"]
     stages = [(e["date"], e["stage"], e["status"]) for e in events if e["type"] == "pipeline_stage"]
     return {"trades": engine.store.read_trades(engine.run_id), "decisions": decisions,
             "checkpoint": server["resume"], "stages": stages, "status": server["status"]}
-
-
-def _log(engine: RunEngine) -> list[dict[str, Any]]:
-    import json
-
-    return [json.loads(line) for line in engine.paths.events_log.read_text().splitlines() if line.strip()]
 
 
 def test_backtest_mock_and_live_clocks_trade_the_same_week(tmp_path: Path, finnhub: FinnhubRecorder):

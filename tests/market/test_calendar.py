@@ -73,3 +73,36 @@ def test_trading_days_range_is_inclusive_and_spans_years():
 
 def test_special_closures_are_weekdays():
     assert all(d.weekday() < 5 for d in calendar.SPECIAL_CLOSURES)
+
+
+# -- hours ----------------------------------------------------------------------------
+def test_the_day_stages_sit_on_market_hours():
+    times = calendar.STAGE_TIMES
+    assert times["execution"] == calendar.MARKET_OPEN == dt.time(9, 30)
+    assert times["settlement"] == calendar.MARKET_CLOSE == dt.time(16, 0)
+    assert calendar.PREMARKET_OPEN < times["analysis"] < calendar.MARKET_OPEN   # the morning meeting is pre-market
+    assert calendar.MARKET_CLOSE < times["reflection"] < calendar.AFTER_HOURS_CLOSE
+    assert calendar.SESSION_MINUTES == 390
+    assert calendar.hours() == {"market_open": "09:30", "market_close": "16:00"}
+
+
+@pytest.mark.parametrize("day,utc_hour", [(D(2025, 3, 7), 21), (D(2025, 3, 10), 20),    # EST, then EDT
+                                          (D(2025, 10, 31), 20), (D(2025, 11, 3), 21)])
+def test_the_close_is_four_pm_new_york_across_daylight_saving(day, utc_hour):
+    close = calendar.close_at(day).astimezone(dt.timezone.utc)
+    assert (close.date(), close.hour, close.minute) == (day, utc_hour, 0)
+
+
+def test_a_stage_off_the_timetable_is_at_noon():
+    assert calendar.stage_at(D(2025, 3, 3), "something_new").time() == dt.time(12, 0)
+
+
+@pytest.mark.parametrize("when,session", [
+    (dt.datetime(2025, 3, 3, 3, 59), "closed"), (dt.datetime(2025, 3, 3, 4, 0), "premarket"),
+    (dt.datetime(2025, 3, 3, 9, 30), "open"), (dt.datetime(2025, 3, 3, 16, 0), "afterhours"),
+    (dt.datetime(2025, 3, 3, 20, 0), "closed"), (dt.datetime(2025, 3, 8, 11, 0), "closed"),   # Saturday
+    (dt.datetime(2025, 4, 18, 11, 0), "closed"),                                              # Good Friday
+])
+def test_session_at(when, session):
+    assert calendar.session_at(when) == session                       # naive = New York time
+    assert calendar.market_status_at(when)["status"] == session
