@@ -1,6 +1,7 @@
 """EvoTraders desktop control center (PySide6 + qasync): the only Qt package.
 
-Layout: ``app/models/`` and ``app/net/`` are Qt-free (plain Python and
-pydantic; tests drive them without Qt); ``app/qt/`` holds the widgets that
-observe them.
+Layout: ``app/models/``, ``app/net/`` (the Gateway client) and ``app/session/``
+are Qt-free (plain Python and pydantic; tests drive them without Qt); the
+services' HTTP clients are ``backend/clients/``; ``app/qt/`` holds the widgets
+that observe the models.
 """

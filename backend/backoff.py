@@ -1,7 +1,7 @@
 """The one back-off rule: how long to wait before attempt N of a streak.
 
 Used by the desk's Gateway reconnects (``app/net/gateway_client.py``) and by
-the process supervisor's restarts (``backend/runtime/restart_policy.py``).
+the process supervisor's restarts (``backend/supervisor/restart_policy.py``).
 The delay grows geometrically from ``base`` and is capped; attempt 0 (or
 less) waits nothing. Written here rather than taken from ``backoff`` or
 ``tenacity``: both wrap a call in a retry loop, while our callers need only

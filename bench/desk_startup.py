@@ -48,7 +48,7 @@ def launch_once(tmp: Path) -> tuple[float, float, float]:
 
 async def stack_once(tmp: Path) -> tuple[float, dict[str, str], float]:
     from backend.config import load_settings
-    from backend.runtime.stack import LocalStack
+    from backend.stack.local_stack import LocalStack
 
     from app.session import Session
 

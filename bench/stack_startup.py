@@ -23,8 +23,9 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.config import load_settings  # noqa: E402
-from backend.runtime.stack import LocalStack  # noqa: E402
-from backend.runtime.stack_launcher import HttpRunStarter, StackLauncher  # noqa: E402
+from backend.stack.local_stack import LocalStack  # noqa: E402
+from backend.clients.services import runtime_client
+from backend.stack.launcher import StackLauncher  # noqa: E402
 
 
 async def once(root: Path, i: int) -> tuple[float, float, float]:
@@ -32,7 +33,7 @@ async def once(root: Path, i: int) -> tuple[float, float, float]:
     stack = LocalStack(settings, state_dir=root / f"stack{i}",
                        ports={"agent": 0, "trading": 0, "news": 0, "runtime": 0})
     launcher = StackLauncher(stack)
-    runs = HttpRunStarter(stack.urls["runtime"], launcher.endpoint.admin_token)
+    runs = runtime_client(stack.urls["runtime"], launcher.endpoint.admin_token)
     started = time.perf_counter()
     services = asyncio.create_task(launcher.launch())
     # As `stack up` does: the run starts as soon as runtime_service answers,

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 async def serve(store: Any, settings: Any, args: argparse.Namespace, host: str, port: int, registry: Any) -> int:
     from backend.pipeline.engine import RunEngine
     from gateway.approvals_wiring import make_gate
-    from gateway.runtime import GatewayRuntime
+    from gateway.engine_driver import EngineRunDriver
     from gateway.server import GatewayServer
 
     gate = make_gate(store, settings, args.run_id)
@@ -86,7 +86,7 @@ async def serve(store: Any, settings: Any, args: argparse.Namespace, host: str, 
         gate.bind(engine)
     if args.pace is not None:
         engine.set_pace(args.pace)
-    runtime = GatewayRuntime(engine, paused=args.paused)
+    runtime = EngineRunDriver(engine, paused=args.paused)
     server = GatewayServer(runtime, host, port, registry=registry,
                            queue_bytes=settings.gateway_client_queue_bytes)
     await server.start()

@@ -50,7 +50,7 @@ async def settle(seconds: float = 0.4) -> None:
 
 async def stage(window: Any, session: Any) -> None:
     """Bring up the stack and put real data in every panel."""
-    from app.net.services import RuntimeServiceClient
+    from backend.clients.services import RuntimeServiceClient
 
     await window.start_local_stack()
     await until(lambda: all(session.state(s).status == "up" for s in ("agent", "trading", "runtime")),
@@ -146,7 +146,7 @@ async def run(args: argparse.Namespace, app: Any) -> list[Path]:
     from app.qt.main_window import MainWindow
     from app.session import Session
     from backend.config import load_settings
-    from backend.runtime.stack import LocalStack
+    from backend.stack.local_stack import LocalStack
 
     theme.apply_theme(app, args.theme)
     settings = load_settings()

@@ -16,8 +16,8 @@ from pydantic import BaseModel, field_validator
 
 from app.models.event_input import as_event, event_type
 from app.models.observable import ObservableModel
-from app.net.http import ServiceError
-from app.net.services import AgentServiceClient, TradingServiceClient
+from backend.clients.http import ServiceError
+from backend.clients.services import AgentServiceClient, TradingServiceClient
 from backend.schema.api_agents import AgentSummary
 from backend.schema.api_trading import LeaderboardRow, SideTally
 from backend.schema.events import Event, Memory, TeamLeaderboard

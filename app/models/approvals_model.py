@@ -19,8 +19,8 @@ from pydantic import Field, field_validator
 
 from app.models.event_input import as_event
 from app.models.observable import ObservableModel
-from app.net.http import ServiceError
-from app.net.services import AgentServiceClient
+from backend.clients.http import ServiceError
+from backend.clients.services import AgentServiceClient
 from backend.schema.api_approvals import Approval, ApprovalContext
 from backend.schema.events import ApprovalRequested, ApprovalResolved, Event, Hello
 

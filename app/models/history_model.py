@@ -18,8 +18,8 @@ from pydantic import ConfigDict
 
 from app.models.event_input import as_event
 from app.models.observable import ObservableModel
-from app.net.http import ServiceError
-from app.net.services import RuntimeServiceClient, TradingServiceClient
+from backend.clients.http import ServiceError
+from backend.clients.services import RuntimeServiceClient, TradingServiceClient
 from backend.schema.api_runtime import RunSummary
 from backend.schema.events import Event, RunStatus
 from backend.trading.metrics import BASELINE_NAMES

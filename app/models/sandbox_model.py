@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import ConfigDict, ValidationError
 
-from app.net.http import ServiceError
-from app.net.services import RuntimeServiceClient
+from backend.clients.http import ServiceError
+from backend.clients.services import RuntimeServiceClient
 from backend.schema.api_runtime import ProbeResponse, SandboxSettings
 from app.models.observable import ObservableModel
 

@@ -17,8 +17,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ConfigDict, ValidationError
 
-from app.net.http import ServiceError
-from app.net.services import AgentServiceClient, RuntimeServiceClient
+from backend.clients.http import ServiceError
+from backend.clients.services import AgentServiceClient, RuntimeServiceClient
 from backend.schema.api_agents import BootstrapIssue, BootstrapValidation, WorkspaceDetail, WorkspaceSummary
 from backend.schema.api_runtime import CreateRunRequest
 from backend.storage.bootstrap_file import BootstrapError, parse_bootstrap

@@ -15,7 +15,7 @@ Public API (used by panels, tests and the lead's end-to-end test):
 Panels come from ``app/qt/panels/__init__.py:PANELS``; each gets a dock whose
 banner shows the services it depends on while they are down. What "Start local
 stack" decides (a running stack to attach to, taken ports, the demo run) is
-:class:`backend.runtime.stack_launcher.StackLauncher`'s; the window shows it.
+:class:`backend.stack.launcher.StackLauncher`'s; the window shows it.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from app.models.settings_store import AppSettings, MemorySettings
 from app.qt import theme
 from app.qt.async_helpers import spawn
 from app.session import HTTP_SERVICES, Session, SessionEvent
-from backend.runtime.stack_launcher import DEMO_RUN, StackEndpoint, StackLauncher
+from backend.stack.launcher import DEMO_RUN, StackEndpoint, StackLauncher
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +194,8 @@ class MainWindow(QMainWindow):
 
     async def _start_demo_run(self, launcher: StackLauncher) -> None:
         """The one-click experience: a paced backtest on the embedded default to watch and approve."""
-        from app.net.http import ServiceError
-        from app.net.services import RuntimeServiceClient
+        from backend.clients.http import ServiceError
+        from backend.clients.services import RuntimeServiceClient
 
         try:
             run = await launcher.start_run(RuntimeServiceClient(lambda: self.session.client("runtime")),
@@ -552,7 +552,7 @@ class MainWindow(QMainWindow):
 
 def _default_stack() -> Any:
     from backend.config import get_settings
-    from backend.runtime.stack import LocalStack
+    from backend.stack.local_stack import LocalStack
 
     # The app embeds the runtime controller (its Gateways are the app's own
     # children) and serves runtime_service from its event loop.

@@ -6,7 +6,7 @@ One :class:`Session` lives as long as the main window. Panels get it in
 - ``session.profile`` (:class:`app.models.profile.Profile`), ``session.role``
   (``"viewer"``/``"operator"``/``"admin"`` or None), ``session.read_only_reason``
   (None or one line) and ``session.denied(needed_role)`` (None or why not);
-- ``session.client(service)`` -> :class:`app.net.http.ServiceClient` for
+- ``session.client(service)`` -> :class:`backend.clients.http.ServiceClient` for
   ``"agent"``, ``"trading"``, ``"news"``, ``"runtime"``. Every request through it
   updates the service's connection state, so a failure shows at once;
 - ``session.gateway`` -> the :class:`app.net.gateway_client.GatewayClient` of the
@@ -27,7 +27,7 @@ The pieces, each in its own module: roles (:mod:`app.session.roles`), clients an
 connection states (:mod:`app.session.connections`), health probes
 (:mod:`app.session.health`), the watched run's Gateway
 (:mod:`app.session.run_following`) and the local stack (:mod:`app.session.local_stack`,
-over :class:`backend.runtime.stack_launcher.StackLauncher`): a stack is brought up
+over :class:`backend.stack.launcher.StackLauncher`): a stack is brought up
 with :meth:`Session.start_local_stack`, stopped with :meth:`Session.stop_local_stack`
 (also on :meth:`Session.close`), and another instance's is joined with
 :meth:`Session.attach_running_stack`.
@@ -46,7 +46,7 @@ from psygnal import Signal
 
 from app.models.profile import Profile, local_profile, local_profile_from_settings
 from app.net.gateway_client import GatewayClient
-from app.net.http import ServiceClient
+from backend.clients.http import ServiceClient
 from app.session import roles
 from app.session.connections import HTTP_SERVICES, ConnectionStates, ServiceState, Status, build_clients
 from app.session.events import EventKind, SessionEvent, emit_logged
@@ -55,7 +55,7 @@ from app.session.local_stack import LocalStackLink
 from app.session.run_following import RunFollower
 
 if TYPE_CHECKING:
-    from backend.runtime.stack_launcher import LaunchResult, StackEndpoint
+    from backend.stack.launcher import LaunchResult, StackEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class Session:
 
     @property
     def stack(self) -> Any:
-        """The ``backend.runtime.stack.LocalStack`` this app started (or None)."""
+        """The ``backend.stack.local_stack.LocalStack`` this app started (or None)."""
         return self.local.stack
 
     @property
@@ -189,7 +189,7 @@ class Session:
         Returns the launcher's result: when it is not ``started`` (another instance's
         stack, ports taken) nothing of ours runs and the profile is unchanged.
         """
-        from backend.runtime.stack_launcher import StackLauncher
+        from backend.stack.launcher import StackLauncher
 
         launcher = stack if isinstance(stack, StackLauncher) else StackLauncher(stack)
         result = await self.local.start(launcher, progress, lambda: self._emit("stack"))

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from psygnal import Signal
 
 from app.models.profile import Profile
-from app.net.http import ServiceClient, ServiceError
+from backend.clients.http import ServiceClient, ServiceError
 
 HTTP_SERVICES: tuple[str, ...] = ("agent", "trading", "news", "runtime")
 Status = Literal["unknown", "up", "down", "off"]

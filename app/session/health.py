@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from app.net.http import ServiceClient, ServiceError
+from backend.clients.http import ServiceClient, ServiceError
 from app.session.connections import HTTP_SERVICES
 
 

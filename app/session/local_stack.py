@@ -1,7 +1,7 @@
 """LocalStackLink: the local stack the session started or attached to (Qt-free).
 
 The decisions (start, a lock or taken ports, attach, the demo run) are
-:class:`backend.runtime.stack_launcher.StackLauncher`'s; this keeps which
+:class:`backend.stack.launcher.StackLauncher`'s; this keeps which
 stack the session looks at as the ``Local`` profile, and for how long.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from backend.runtime.stack_launcher import LaunchResult, StackEndpoint, StackLauncher
+    from backend.stack.launcher import LaunchResult, StackEndpoint, StackLauncher
 
 
 class LocalStackLink:

@@ -15,8 +15,8 @@ from typing import Any
 from psygnal import Signal
 
 from app.net.gateway_client import ConnectionState, GatewayClient
-from app.net.http import ServiceClient, ServiceError
-from app.net.services import RuntimeServiceClient
+from backend.clients.http import ServiceClient, ServiceError
+from backend.clients.services import RuntimeServiceClient
 from app.session.connections import ConnectionStates
 from app.session.events import emit_logged
 

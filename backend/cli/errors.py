@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from backend.agents.profile import AgentProfileError
+from backend.clients.errors import ServiceError
 from backend.config import SettingsError
 from backend.errors import DomainError
 from backend.market.base import MarketDataError
-from backend.runtime.ports import PortError
 from backend.skills.spec import SkillSpecError
 from backend.storage.bootstrap_file import BootstrapError
 from backend.storage.ids import InvalidIdError
+from backend.supervisor.ports import PortError
 
 USER_ERRORS = (SettingsError, BootstrapError, InvalidIdError, MarketDataError, DomainError,
-               AgentProfileError, SkillSpecError, PortError, ValueError)
+               AgentProfileError, SkillSpecError, PortError, ServiceError, ValueError)
 
 
 @dataclass

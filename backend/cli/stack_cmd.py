@@ -51,8 +51,8 @@ def _say(text: str) -> None:
 
 def stack_up(args: argparse.Namespace) -> int:
     from backend.config import get_settings
-    from backend.runtime.stack import LocalStack
-    from backend.runtime.stack_launcher import StackLauncher
+    from backend.stack.local_stack import LocalStack
+    from backend.stack.launcher import StackLauncher
 
     launcher = StackLauncher(LocalStack(get_settings(), ports=_parse_ports(args.ports)))
     running = launcher.running_elsewhere()
@@ -68,7 +68,7 @@ def _progress(event: Any) -> None:
 
 
 async def _up(launcher: Any, args: argparse.Namespace) -> int:
-    from backend.runtime.stack_launcher import HttpRunStarter
+    from backend.clients.services import runtime_client
 
     stack = launcher.stack
     loop = asyncio.get_running_loop()
@@ -77,13 +77,14 @@ async def _up(launcher: Any, args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     started = time.perf_counter()
     _say(f"Starting the local stack ({', '.join(s.name for s in stack.services)})")
+    runs = None
     try:
         up = asyncio.create_task(launcher.launch(progress=_progress))
         run_task = None
         if not args.no_run:
             # The run starts as soon as runtime_service answers (its Gateway does
             # not need the other services to start), overlapping their start-up.
-            runs = HttpRunStarter(stack.urls["runtime"], launcher.endpoint.admin_token)
+            runs = runtime_client(stack.urls["runtime"], launcher.endpoint.admin_token)
             body = {"workspace": "default", **({"end_date": args.end} if args.end else {})}
             run_task = asyncio.create_task(launcher.start_run(runs, body, pace=args.pace))
         try:
@@ -118,6 +119,8 @@ async def _up(launcher: Any, args: argparse.Namespace) -> int:
         await stop.wait()
     finally:
         _say("Stopping the stack ...")
+        if runs is not None:
+            await runs.http.aclose()
         await launcher.stop()
         _say("Stopped.")
     return 0
@@ -127,7 +130,7 @@ def stack_status(args: argparse.Namespace) -> int:
     import httpx
 
     from backend.config import get_settings
-    from backend.runtime.stack import default_state_dir, read_lock
+    from backend.stack.local_stack import default_state_dir, read_lock
 
     data = read_lock(default_state_dir(get_settings()))
     if data is None:
@@ -147,7 +150,7 @@ def stack_status(args: argparse.Namespace) -> int:
 
 def stack_down(args: argparse.Namespace) -> int:
     from backend.config import get_settings
-    from backend.runtime.stack import default_state_dir, read_lock
+    from backend.stack.local_stack import default_state_dir, read_lock
 
     data = read_lock(default_state_dir(get_settings()))
     if data is None:

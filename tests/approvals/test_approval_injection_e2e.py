@@ -17,7 +17,7 @@ import pytest
 
 from backend.approvals.client import ApprovalsClient
 from backend.config import load_settings
-from backend.runtime.controller import RuntimeController
+from backend.control_plane.controller import RuntimeController
 from backend.schema.api_approvals import ApprovalChange
 from backend.security.run_credentials import RUN_SECRET_ENV, RUN_TOKEN_ENV, run_token
 from backend.security.tokens import Role, generate_registry

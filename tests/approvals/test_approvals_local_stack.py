@@ -9,7 +9,7 @@ import pytest
 
 from backend.approvals.client import ApprovalsClient
 from backend.config import load_settings
-from backend.runtime.stack import LocalStack
+from backend.stack.local_stack import LocalStack
 from backend.security.run_credentials import RUN_SECRET_ENV
 from backend.security.tokens import Role
 from tests.approvals.stack import DAY, TICKERS, collect_until, connect, is_done, positions

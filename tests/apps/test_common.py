@@ -31,7 +31,7 @@ from backend.apps.common import (
     unprotected_routes,
 )
 from backend.config import load_settings
-from backend.runtime import ProcessSpec, ProcessStatus, ProcessSupervisor, free_port
+from backend.supervisor import ProcessSpec, ProcessStatus, ProcessSupervisor, free_port
 from backend.security.tokens import TokenRegistry, generate_registry
 
 ROOT = Path(__file__).resolve().parents[2]

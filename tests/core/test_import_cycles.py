@@ -94,7 +94,7 @@ def test_backend_never_imports_gateway_or_the_desk(graph: grimp.ImportGraph) -> 
 
 
 def test_the_sandbox_imports_nothing_above_it(graph: grimp.ImportGraph) -> None:
-    above = ("backend.pipeline", "backend.runtime", "backend.apps", "backend.cli", "gateway", "app")
+    above = ("backend.pipeline", "backend.supervisor", "backend.apps", "backend.cli", "gateway", "app")
     found = sorted((d["importer"], d["imported"])
                    for target in above
                    for d in graph.find_matching_direct_imports(import_expression=f"backend.sandbox.** -> {target}.**"))
@@ -107,4 +107,4 @@ def test_the_sandbox_is_one_package(graph: grimp.ImportGraph) -> None:
                  "isolation", "staging", "runner", "outcome", "probe", "floor", "settings_store"):
         assert f"backend.sandbox.{name}" in modules
     assert not {m for m in graph.modules if m.startswith("backend.tools")}
-    assert "backend.runtime.sandbox_settings" not in graph.modules
+    assert "backend.supervisor.sandbox_settings" not in graph.modules

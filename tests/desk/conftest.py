@@ -171,7 +171,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return gateway.runs_dir / "finished"
 
 
-CHILDREN = Path(__file__).resolve().parents[1] / "runtime" / "children"
+CHILDREN = Path(__file__).resolve().parents[1] / "supervisor" / "children"
 
 
 class ChildStack:
@@ -182,7 +182,7 @@ class ChildStack:
     """
 
     def __init__(self, state_dir: Path) -> None:
-        from backend.runtime import ProcessSupervisor, free_port
+        from backend.supervisor import ProcessSupervisor, free_port
         from backend.security.tokens import TokenRegistry
 
         self.state_dir = state_dir
@@ -194,7 +194,7 @@ class ChildStack:
     async def up(self, progress: Any = None) -> dict[str, str]:
         import psutil
 
-        from backend.runtime import ProcessSpec, check_port_free
+        from backend.supervisor import ProcessSpec, check_port_free
         from backend.storage.atomic import atomic_write_json
 
         for port in self.ports.values():  # like LocalStack.check_ports: nothing spawned if one is taken

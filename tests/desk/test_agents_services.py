@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from app.models.agents_model import AgentsModel
-from app.net.http import ServiceClient
-from app.net.services import AgentServiceClient, TradingServiceClient
+from backend.clients.http import ServiceClient
+from backend.clients.services import AgentServiceClient, TradingServiceClient
 from app.qt.panels.agents import AgentsPanel
 from tests.support.waiting import until
 from tests.desk.test_history_model import backtest

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from app.models.approvals_model import ApprovalItem, ApprovalsModel, format_countdown
-from app.net.http import ServiceClient
-from app.net.services import AgentServiceClient
+from backend.clients.http import ServiceClient
+from backend.clients.services import AgentServiceClient
 
 NOW = 1_750_000_000.0
 

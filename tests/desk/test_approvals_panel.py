@@ -12,8 +12,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.models.approvals_model import ApprovalsModel
-from app.net.http import ServiceClient
-from app.net.services import AgentServiceClient
+from backend.clients.http import ServiceClient
+from backend.clients.services import AgentServiceClient
 from app.qt.panels.approvals import ApprovalsPanel
 from tests.support.waiting import until
 from tests.desk.test_approvals_model import NOW, StubAgentService, approval, requested

@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.models.approvals_model import ApprovalsModel
-from app.net.http import ServiceClient
-from app.net.services import AgentServiceClient
+from backend.clients.http import ServiceClient
+from backend.clients.services import AgentServiceClient
 from app.qt.panels.approvals import ApprovalsPanel
 from backend.security.run_credentials import run_token
 from backend.security.tokens import Role, generate_registry

@@ -19,12 +19,12 @@ import pytest
 from PySide6.QtCore import QDate, Qt
 
 from app.models.profile import Profile
-from app.net.http import ServiceError
+from backend.clients.http import ServiceError
 from app.qt.main_window import MainWindow
 from app.qt.panels import load_panels
 from app.session import Session
 from backend.config import load_settings
-from backend.runtime.stack import LocalStack
+from backend.stack.local_stack import LocalStack
 from backend.security.tokens import Role
 from tests.support.waiting import until
 

@@ -71,8 +71,8 @@ def test_local_folder_and_events_log_only_for_local_runs(runs_root: Path) -> Non
 
 
 async def test_open_run_reads_bootstrap_from_disk_even_with_services_down(runs_root: Path) -> None:
-    from app.net.http import ServiceClient
-    from app.net.services import RuntimeServiceClient, TradingServiceClient
+    from backend.clients.http import ServiceClient
+    from backend.clients.services import RuntimeServiceClient, TradingServiceClient
 
     runtime, trading = ServiceClient("runtime", "http://127.0.0.1:9"), ServiceClient("trading", "http://127.0.0.1:9")
     model = HistoryModel(RuntimeServiceClient(runtime), TradingServiceClient(trading), runs_dir=runs_root / "runs")

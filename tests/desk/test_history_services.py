@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from app.models.history_model import HistoryModel
-from app.net.http import ServiceClient
-from app.net.services import RuntimeServiceClient, TradingServiceClient
+from backend.clients.http import ServiceClient
+from backend.clients.services import RuntimeServiceClient, TradingServiceClient
 from app.qt.panels.history import HistoryPanel
 from tests.support.waiting import until
 from tests.desk.test_history_model import backtest

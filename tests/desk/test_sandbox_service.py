@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from app.models.sandbox_model import SandboxModel
-from app.net.http import ServiceClient
-from app.net.services import RuntimeServiceClient
+from backend.clients.http import ServiceClient
+from backend.clients.services import RuntimeServiceClient
 from app.qt.panels.sandbox import SandboxPanel
 from tests.support.waiting import until
 from tests.desk.test_workspaces_service import ServiceProcess

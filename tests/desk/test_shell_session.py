@@ -16,7 +16,7 @@ import pytest
 from app.models.profile import LOCAL, Profile
 from app.models.profiles import ProfileError, ProfileStore, TokenVault, validate
 from app.models.settings_store import AppSettings, MemorySettings
-from app.net.http import ServiceError
+from backend.clients.http import ServiceError
 from app.panel_api import MutatingControls
 from app.session import Session, SessionEvent
 from tests.desk.conftest import ROOT
@@ -99,7 +99,7 @@ async def test_tracked_clients_report_reachability_at_once() -> None:
 
 
 async def test_monitor_marks_every_service_down_when_nothing_listens() -> None:
-    from backend.runtime import free_port
+    from backend.supervisor import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     session = Session(Profile(LOCAL, agent_url=url, trading_url=url, news_url=url, runtime_url=url),

@@ -16,11 +16,11 @@ import pytest
 from app.models.history_model import RunRow
 from app.models.stack_model import StackModel, format_uptime
 from app.session import ServiceState
-from backend.runtime import ProcessSpec, ProcessStatus, ProcessSupervisor, RestartPolicy, free_port
+from backend.supervisor import ProcessSpec, ProcessStatus, ProcessSupervisor, RestartPolicy, free_port
 from tests.support.waiting import until
 from tests.support.http_server import serving
 
-CHILDREN = Path(__file__).resolve().parents[1] / "runtime" / "children"
+CHILDREN = Path(__file__).resolve().parents[1] / "supervisor" / "children"
 
 
 def health_spec(name: str, **extra: Any) -> ProcessSpec:
@@ -105,7 +105,7 @@ def runtime_server() -> Iterator[tuple[str, list[tuple[str, str]]]]:
 
 
 async def test_gateway_rows_come_from_runtime_service_and_are_controlled_through_it(runtime_server: Any) -> None:
-    from app.net.http import ServiceClient
+    from backend.clients.http import ServiceClient
 
     url, calls = runtime_server
     model = StackModel(clock=lambda: 100.0)
@@ -131,7 +131,7 @@ async def test_gateway_rows_come_from_runtime_service_and_are_controlled_through
 async def test_a_gateway_given_up_on_says_so_in_its_row(tmp_path: Path) -> None:
     """The row is built from a real controller's ``GET /runs`` payload for a Gateway that gave up."""
     from backend.config import load_settings
-    from backend.runtime.controller import RuntimeController
+    from backend.control_plane.controller import RuntimeController
 
     controller = RuntimeController(load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws"))
     controller.create_run("default", run_id="doomed")

@@ -16,7 +16,7 @@ import pytest
 from app.models.profile import LOCAL, Profile
 from app.qt.panels.stack import StackPanel
 from app.session import Session
-from backend.runtime import free_port
+from backend.supervisor import free_port
 from tests.desk.conftest import ROOT
 from tests.support.waiting import until
 

@@ -10,7 +10,7 @@ from PySide6.QtGui import QGuiApplication
 
 from app.models.stack_model import StackModel
 from app.qt.panels.stack import StackPanel
-from backend.runtime import ProcessSpec, ProcessSupervisor
+from backend.supervisor import ProcessSpec, ProcessSupervisor
 from tests.support.waiting import until
 from tests.desk.test_stack_model import CHILDREN, health_spec
 
@@ -94,7 +94,7 @@ def test_read_only_disables_every_control_with_the_reason(qtbot: Any) -> None:
 
 
 def test_a_process_given_up_on_shows_why_in_its_row(qtbot: Any, arun: Any) -> None:
-    from backend.runtime import RestartPolicy
+    from backend.supervisor import RestartPolicy
 
     supervisor = ProcessSupervisor()
     supervisor.add(ProcessSpec("news", [sys.executable, str(CHILDREN / "crash.py")], restart=RestartPolicy.on_failure,

@@ -10,8 +10,8 @@ import pytest
 from app.models.workspaces_model import (
     BootstrapCheck, ControllerRunLauncher, RunRequest, WorkspacesModel, check_locally,
 )
-from app.net.http import ServiceClient
-from app.net.services import AgentServiceClient
+from backend.clients.http import ServiceClient
+from backend.clients.services import AgentServiceClient
 from backend.paths import DEFAULT_WORKSPACE_TEMPLATE
 
 GOOD = (DEFAULT_WORKSPACE_TEMPLATE / "BOOTSTRAP.md").read_text(encoding="utf-8")
@@ -71,7 +71,7 @@ def test_workspace_names_are_checked_before_any_request() -> None:
 
 async def test_start_run_with_the_embedded_controller_spawns_a_real_gateway(tmp_path: Any) -> None:
     from backend.config import load_settings
-    from backend.runtime.controller import RuntimeController
+    from backend.control_plane.controller import RuntimeController
 
     settings = load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws")
     controller = RuntimeController(settings)

@@ -9,8 +9,8 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from app.models.workspaces_model import WorkspaceRow, WorkspacesModel
-from app.net.http import ServiceClient
-from app.net.services import AgentServiceClient
+from backend.clients.http import ServiceClient
+from backend.clients.services import AgentServiceClient
 from app.qt.panels.workspaces import WorkspacesPanel
 from tests.support.waiting import until
 from tests.desk.test_workspaces_model import GOOD, bad_ticker_text

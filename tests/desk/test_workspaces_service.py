@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from app.models.workspaces_model import HttpRunLauncher, RunRequest, WorkspacesModel
-from app.net.http import ServiceClient
-from app.net.services import AgentServiceClient, RuntimeServiceClient
+from backend.clients.http import ServiceClient
+from backend.clients.services import AgentServiceClient, RuntimeServiceClient
 from app.qt.panels.workspaces import WorkspacesPanel
 from tests.support.waiting import until
 from tests.desk.test_workspaces_model import GOOD, bad_ticker_text

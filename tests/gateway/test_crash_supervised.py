@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 
 from backend.config import load_settings
-from backend.runtime.controller import RuntimeController
-from backend.runtime.gateway_restart import GatewayRestartPolicy
+from backend.control_plane.controller import RuntimeController
+from backend.control_plane.gateway_restart import GatewayRestartPolicy
 from tests.gateway.crash_support import (
     PACE, RUN, assert_same_final_state, check_files_whole, crash_seed, create_run, days_done, kill_days,
     reference_run, run_status,
 )
-from tests.runtime.support import wait_gone
+from tests.supervisor.support import wait_gone
 
 pytestmark = pytest.mark.slow
 

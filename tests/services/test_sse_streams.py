@@ -23,14 +23,14 @@ import pytest
 import uvicorn
 from httpx_sse import aconnect_sse
 
-from app.net.http import ServiceClient, ServiceError
-from app.net.services import RuntimeServiceClient
+from backend.clients.http import ServiceClient, ServiceError
+from backend.clients.services import RuntimeServiceClient
 from backend.apps.agent_service import approval_runtime
 from backend.apps.agent_service.app import create_app as agent_app
 from backend.apps.runtime_service.app import create_app as runtime_app
 from backend.approvals.client import ApprovalsClient
 from backend.config import load_settings
-from backend.runtime.controller import RuntimeController
+from backend.control_plane.controller import RuntimeController
 from backend.schema.api_approvals import ApprovalChange, ApprovalCreate
 from backend.security.run_credentials import run_token
 from backend.security.tokens import generate_registry

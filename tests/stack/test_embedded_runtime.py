@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from backend.config import load_settings
-from backend.runtime.stack import LocalStack
+from backend.stack.local_stack import LocalStack
 from backend.security.tokens import Role
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from backend.config import load_settings
-from backend.runtime.stack import LocalStack
+from backend.stack.local_stack import LocalStack
 from backend.security.tokens import Role
 
 pytestmark = pytest.mark.slow

@@ -9,11 +9,12 @@ import httpx
 import psutil
 import pytest
 
-from app.net.http import ServiceClient
-from app.net.services import RuntimeServiceClient
+from backend.clients.http import ServiceClient
+from backend.clients.services import RuntimeServiceClient
 from backend.config import load_settings
-from backend.runtime.stack import LocalStack
-from backend.runtime.stack_launcher import HttpRunStarter, StackLauncher
+from backend.stack.local_stack import LocalStack
+from backend.clients.services import runtime_client
+from backend.stack.launcher import StackLauncher
 from backend.security.tokens import Role
 
 pytestmark = pytest.mark.slow
@@ -87,7 +88,7 @@ async def test_the_cli_run_starts_while_the_stack_comes_up(tmp_path):
     import asyncio
 
     launcher = StackLauncher(stack_in(tmp_path))
-    runs = HttpRunStarter(launcher.stack.urls["runtime"], launcher.endpoint.admin_token)
+    runs = runtime_client(launcher.stack.urls["runtime"], launcher.endpoint.admin_token)
     try:
         up = asyncio.create_task(launcher.launch())
         run = await launcher.start_run(runs, {"workspace": "default", "end_date": "2025-01-10"}, paused=True)

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.agents_model import AgentRow, AgentsModel
-from app.net.http import ServiceError
-from app.net.services import AgentServiceClient, RuntimeServiceClient, TradingServiceClient
+from backend.clients.http import ServiceError
+from backend.clients.services import AgentServiceClient, RuntimeServiceClient, TradingServiceClient
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle

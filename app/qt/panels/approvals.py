@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 
 from app.models.approvals_model import ApprovalItem, ApprovalsModel, format_countdown
 from app.models.event_input import event_type
-from app.net.services import AgentServiceClient
+from backend.clients.services import AgentServiceClient
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle

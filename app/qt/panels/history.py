@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 
 from app.models.event_input import as_event, event_type
 from app.models.history_model import FINISHED, HistoryModel, RunDetail, RunRow
-from app.net.services import RuntimeServiceClient, TradingServiceClient
+from backend.clients.services import RuntimeServiceClient, TradingServiceClient
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.observe import observe

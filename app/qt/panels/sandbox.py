@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.sandbox_model import MODES, SandboxModel
-from app.net.services import RuntimeServiceClient
+from backend.clients.services import RuntimeServiceClient
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.observe import observe

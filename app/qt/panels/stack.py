@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.stack_model import ProcessRow, StackModel, format_uptime
-from app.net.http import ServiceError
+from backend.clients.http import ServiceError
 from app.panel_api import MutatingControls
 from app.qt import theme
 from app.qt.async_helpers import spawn

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.workspaces_model import ControllerRunLauncher, HttpRunLauncher, WorkspacesModel
-from app.net.services import AgentServiceClient, RuntimeServiceClient
+from backend.clients.services import AgentServiceClient, RuntimeServiceClient
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.observe import observe

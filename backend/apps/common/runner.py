@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from uvicorn.config import LOGGING_CONFIG
 
 from backend.config import SettingsError, load_settings
-from backend.runtime.ports import PortError, check_port_free
+from backend.supervisor.ports import PortError, check_port_free
 from backend.security.tokens import TokenConfigError, TokenRegistry, check_bind_allowed, registry_from_settings
 
 EXIT_REFUSED = 2  # configuration refused before serving (like a usage error)

@@ -15,7 +15,7 @@ from backend import __version__
 from backend.apps.common import create_service_app
 from backend.apps.runtime_service import routes_runs, routes_sandbox
 from backend.config import get_settings
-from backend.runtime.controller import RuntimeController
+from backend.control_plane.controller import RuntimeController
 from backend.sandbox.settings_store import SandboxSettingsStore
 from backend.security.tokens import TokenRegistry, registry_from_settings
 from backend.storage.run_store import RunStore

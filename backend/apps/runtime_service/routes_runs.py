@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from backend.apps.common.auth import AdminDep, OperatorDep, ViewerDep
 from backend.apps.common.openapi import NDJSON, SSE, EventStreamResponse, NDJSONResponse, errors, streamed
 from backend.apps.common.params import RunId
-from backend.runtime.controller import RuntimeController
+from backend.control_plane.controller import RuntimeController
 from backend.schema.api_runtime import (
     BootstrapText, CommandReply, CreateRunRequest, CreateRunResponse, GatewayInfo, LogLines, PaceRequest, RunStateResponse,
     RunSummary, StartRunRequest,

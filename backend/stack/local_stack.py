@@ -1,0 +1,215 @@
+"""LocalStack: the four services (or three, when the app embeds the runtime
+controller) as supervised subprocesses on this machine.
+
+Used by ``evotraders stack up`` and by the desktop app. With no tokens in the
+environment a stack generates fresh random tokens, hands them to its children
+and writes them to ``<state_dir>/tokens.json`` (0600) for local tools; a
+``stack.json`` lock file records the owner pid and ports so a second
+instance attaches instead of starting another stack
+(:class:`backend.stack.launcher.StackLauncher` makes that decision).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import psutil
+
+from backend.paths import PROJECT_ROOT
+from backend.control_plane.controller import settings_env
+from backend.supervisor.ports import check_port_free, free_port
+from backend.supervisor.process_spec import ProcessSpec, ProcessStatus, RestartPolicy
+from backend.supervisor.supervisor import ProcessSupervisor
+from backend.security.run_credentials import RUN_SECRET_ENV
+from backend.security.tokens import TokenRegistry, generate_registry, registry_from_settings, write_tokens_file
+from backend.storage.atomic import atomic_write_json
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    name: str
+    module: str
+    port_setting: str
+    url_setting: str
+
+
+SERVICES = (
+    ServiceDef("agent", "backend.apps.agent_service", "agent_service_port", "agent_service_url"),
+    ServiceDef("trading", "backend.apps.trading_service", "trading_service_port", "trading_service_url"),
+    ServiceDef("news", "backend.apps.news_service", "news_service_port", "news_service_url"),
+    ServiceDef("runtime", "backend.apps.runtime_service", "runtime_service_port", "runtime_service_url"),
+)
+
+
+def default_state_dir(settings: Any) -> Path:
+    return Path(settings.runs_dir).parent / ".stack"
+
+
+def read_lock(state_dir: Path) -> dict[str, Any] | None:
+    """The running stack recorded in ``state_dir``, if its owner is still alive."""
+    try:
+        data = json.loads((state_dir / "stack.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    try:
+        proc = psutil.Process(int(data["pid"]))
+        # A recycled pid is not our stack: the creation time must match.
+        if abs(proc.create_time() - float(data["pid_started"])) > 1.0:
+            return None
+    except (psutil.Error, KeyError, ValueError):
+        return None
+    return data
+
+
+class LocalStack:
+    """The local services, supervised.
+
+    Args:
+        settings: base settings (data roots, default ports).
+        state_dir: where tokens.json, stack.json and the services' logs go.
+        ports: per service name, a port (0 = pick a free one); default from settings.
+        include_runtime_service: False when the caller runs no runtime service at all.
+        embed_runtime: serve runtime_service from this process, over an in-process
+            RuntimeController whose Gateways are this process's children.
+    """
+
+    def __init__(self, settings: Any, state_dir: Path | None = None, ports: dict[str, int] | None = None,
+                 include_runtime_service: bool = True, host: str = "127.0.0.1", embed_runtime: bool = False) -> None:
+        self.settings = settings
+        self.state_dir = Path(state_dir or default_state_dir(settings))
+        self.host = host
+        # embed_runtime: runtime_service runs in this process (EmbeddedRuntimeService)
+        # around an in-process RuntimeController -- the desktop app's local stack.
+        self.embed_runtime = embed_runtime
+        self.embedded: Any = None
+        spawn_runtime = include_runtime_service and not embed_runtime
+        self.services = [s for s in SERVICES if spawn_runtime or s.name != "runtime"]
+        given = ports or {}
+        self.ports: dict[str, int] = {}
+        for svc in SERVICES:
+            port = given.get(svc.name, getattr(settings, svc.port_setting))
+            self.ports[svc.name] = port or free_port(host)
+        configured = registry_from_settings(settings)
+        self.generated_tokens = not configured.configured
+        # The run secret derives each Gateway's approval-filing credential; a stack
+        # configured without one makes a fresh one (it lives only in its children's environment).
+        self.tokens: TokenRegistry = (configured if configured.configured else generate_registry()).with_run_secret()
+        self.supervisor = ProcessSupervisor()
+        self.urls = {svc.name: f"http://{host}:{self.ports[svc.name]}" for svc in SERVICES}
+        # Set once up() has handed the services to the supervisor (or failed before it could),
+        # and once the embedded runtime service answers: what wait_runtime() awaits.
+        self._spawned = asyncio.Event()
+        self._embedded_up = asyncio.Event()
+
+    @property
+    def tokens_file(self) -> Path:
+        return self.state_dir / "tokens.json"
+
+    def child_env(self, service: str | None = None) -> dict[str, str]:
+        """The environment of a service child; only agent_service (which verifies run
+        credentials) and runtime_service (which derives them for its Gateways) get the run secret."""
+        env = settings_env(self.settings)
+        for svc in SERVICES:
+            env[svc.url_setting.upper()] = self.urls[svc.name]
+        env.update(self.tokens.as_env())
+        env.update(self.tokens.run_secret_env() if service in ("agent", "runtime") else {RUN_SECRET_ENV: ""})
+        return env
+
+    def child_settings(self) -> Any:
+        """Settings as the children see them (for an embedded RuntimeController)."""
+        updates = {svc.url_setting: self.urls[svc.name] for svc in SERVICES}
+        return self.settings.model_copy(update=updates)
+
+    def check_ports(self) -> None:
+        """Every port must be free before anything is spawned (names the holder if not)."""
+        for svc in self.services:
+            check_port_free(self.host, self.ports[svc.name])
+        if self.embed_runtime:
+            check_port_free(self.host, self.ports["runtime"])
+
+    def _specs(self) -> list[ProcessSpec]:
+        specs = []
+        # runtime_service first: a run's Gateway can start as soon as it answers,
+        # while the other services are still importing.
+        for svc in sorted(self.services, key=lambda s: s.name != "runtime"):
+            port = self.ports[svc.name]
+            specs.append(ProcessSpec(
+                name=svc.name, argv=[sys.executable, "-m", svc.module, "--host", self.host, "--port", str(port)],
+                env=self.child_env(svc.name), cwd=PROJECT_ROOT, log_path=self.state_dir / "logs" / f"{svc.name}.log",
+                health_url=f"http://{self.host}:{port}/health", ready_timeout=30.0,
+                restart=RestartPolicy.on_failure, max_restarts=3, backoff_base=0.5, backoff_cap=5.0,
+                grace_seconds=5.0, host=self.host, port=port,
+            ))
+        return specs
+
+    async def up(self, progress: Callable[[Any], None] | None = None) -> dict[str, str]:
+        """Start every service and wait until all are healthy; returns their statuses."""
+        try:
+            return await self._up(progress)
+        finally:
+            self._spawned.set()
+            self._embedded_up.set()  # wait_runtime() then sees whether it did come up
+
+    async def wait_runtime(self) -> str:
+        """Wait until runtime_service answers or failed; its status (``healthy`` when it serves).
+
+        Awaitable while :meth:`up` is still starting the other services.
+        """
+        await self._spawned.wait()
+        if self.embed_runtime:
+            await self._embedded_up.wait()
+            return "healthy" if self.embedded is not None and self.embedded.running else "stopped"
+        if "runtime" not in self.supervisor:
+            return "stopped"
+        status = await self.supervisor.get("runtime").wait_status(
+            ProcessStatus.healthy, ProcessStatus.unhealthy, ProcessStatus.crashed)
+        return status.value
+
+    async def _up(self, progress: Callable[[Any], None] | None) -> dict[str, str]:
+        self.check_ports()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.generated_tokens:
+            write_tokens_file(self.tokens_file, self.tokens)
+        for spec in self._specs():
+            if spec.name not in self.supervisor:
+                self.supervisor.add(spec)
+        self._spawned.set()  # runtime_service is the supervisor's: wait_runtime() can follow it
+        if progress is not None:
+            self.supervisor.add_listener(progress)
+        me = psutil.Process(os.getpid())
+        atomic_write_json(self.state_dir / "stack.json", {
+            "pid": os.getpid(), "pid_started": me.create_time(), "started_at": time.time(),
+            "ports": self.ports, "urls": self.urls,
+            "services": [s.name for s in self.services] + (["runtime"] if self.embed_runtime else []),
+            "tokens_file": str(self.tokens_file) if self.generated_tokens else None,
+        })
+        # The services do not depend on each other to start: spawn them together.
+        statuses = await self.supervisor.start_all(wait_ready=True, parallel=True)
+        result = {name: status.value for name, status in statuses.items()}
+        if self.embed_runtime:
+            from backend.apps.runtime_service.embedded import EmbeddedRuntimeService
+
+            self.embedded = EmbeddedRuntimeService(self.child_settings(), self.tokens, self.host,
+                                                   self.ports["runtime"])
+            await self.embedded.start()
+            self._embedded_up.set()
+            result["runtime"] = "healthy"
+        return result
+
+    async def down(self) -> None:
+        """Stop every service (reverse order), then forget the lock."""
+        if self.embedded is not None:
+            await self.embedded.stop()  # its Gateways first
+            self.embedded = None
+        await self.supervisor.stop_all()
+        lock = self.state_dir / "stack.json"
+        data = read_lock(self.state_dir)
+        if data is None or int(data.get("pid", -1)) == os.getpid():
+            lock.unlink(missing_ok=True)

@@ -1,0 +1,152 @@
+"""ProcessSupervisor: a named set of child processes, started in order, stopped in reverse.
+
+Used by the RuntimeController (one Gateway per run), by ``evotraders stack``
+(the four services) and, embedded, by the desktop app. Qt-free: the desktop
+app bridges :meth:`ProcessSupervisor.add_listener` callbacks to Qt signals.
+
+    async with ProcessSupervisor() as sup:
+        sup.add(ProcessSpec("trading_service", [sys.executable, "-m", "backend.apps.trading_service"],
+                            health_url="http://127.0.0.1:8001/health", port=8001,
+                            restart=RestartPolicy.on_failure, log_path=logs / "trading_service.log"))
+        await sup.start_all()
+        ...
+    # leaving the block stops everything, last started first
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+
+from backend.supervisor.managed_process import Listener, ManagedProcess
+from backend.supervisor.restart_policy import Clock
+from backend.supervisor.process_spec import ProcessSpec, ProcessStatus
+
+
+class ProcessSupervisor:
+    """Owns several :class:`ManagedProcess` objects by name.
+
+    Args:
+        clock: monotonic seconds handed to every process (uptime, restart rule; tests inject one).
+
+    Observers:
+        ``add_listener(callback, lines=False)``: ``callback(ProcessEvent)`` for every
+        process, including ones added later.
+    """
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
+        self._procs: dict[str, ManagedProcess] = {}
+        self._start_order: list[str] = []
+        self._listeners: list[tuple[Listener, bool]] = []
+
+    # -- membership ---------------------------------------------------------
+
+    def add(self, spec: ProcessSpec) -> ManagedProcess:
+        """Register a process (not started yet)."""
+        if spec.name in self._procs:
+            raise ValueError(f"a process named {spec.name!r} is already supervised")
+        proc = ManagedProcess(spec, self._clock)
+        for callback, lines in self._listeners:
+            proc.add_listener(callback, lines=lines)
+        self._procs[spec.name] = proc
+        return proc
+
+    async def remove(self, name: str) -> None:
+        """Stop a process and forget it."""
+        proc = self.get(name)
+        await proc.stop()
+        self._procs.pop(name, None)
+        if name in self._start_order:
+            self._start_order.remove(name)
+
+    def get(self, name: str) -> ManagedProcess:
+        try:
+            return self._procs[name]
+        except KeyError:
+            known = ", ".join(self._procs) or "none"
+            raise KeyError(f"no process named {name!r} (known: {known})") from None
+
+    def __getitem__(self, name: str) -> ManagedProcess:
+        return self.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._procs
+
+    def __iter__(self) -> Iterator[ManagedProcess]:
+        return iter(list(self._procs.values()))
+
+    def __len__(self) -> int:
+        return len(self._procs)
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        return list(self._procs.values())
+
+    def snapshot(self) -> list[dict]:
+        """``as_dict()`` of every process, in the order they were added."""
+        return [proc.as_dict() for proc in self._procs.values()]
+
+    def add_listener(self, callback: Listener, *, lines: bool = False) -> Callable[[], None]:
+        """Observe every process (present and future); returns an unsubscribe."""
+        entry = (callback, lines)
+        self._listeners.append(entry)
+        for proc in self._procs.values():
+            proc.add_listener(callback, lines=lines)
+
+        def unsubscribe() -> None:
+            if entry in self._listeners:
+                self._listeners.remove(entry)
+            for proc in self._procs.values():
+                proc.remove_listener(callback)
+
+        return unsubscribe
+
+    # -- control ------------------------------------------------------------
+
+    async def start(self, name: str, *, wait_ready: bool = False, timeout: float | None = None) -> ManagedProcess:
+        """Start one process (see :meth:`ManagedProcess.start` for the errors it raises)."""
+        proc = self.get(name)
+        await proc.start()
+        if name in self._start_order:
+            self._start_order.remove(name)
+        self._start_order.append(name)
+        if wait_ready:
+            await proc.wait_ready(timeout if timeout is not None else proc.spec.ready_timeout + 5.0)
+        return proc
+
+    async def start_all(self, *, wait_ready: bool = True, parallel: bool = False) -> dict[str, ProcessStatus]:
+        """Start every process in the order added, each ready before the next.
+
+        With ``parallel`` every process is spawned at once (still in order)
+        and then all are awaited: independent services come up in the time
+        of the slowest, not the sum. Errors propagate (a port conflict, an
+        unspawnable command); the caller decides whether to ``stop_all()``.
+        Returns each process's status.
+        """
+        if parallel:
+            for name in list(self._procs):
+                await self.start(name, wait_ready=False)
+            if wait_ready:
+                await asyncio.gather(*(proc.wait_ready() for proc in self._procs.values()))
+        else:
+            for name in list(self._procs):
+                await self.start(name, wait_ready=wait_ready)
+        return {name: proc.status for name, proc in self._procs.items()}
+
+    async def stop(self, name: str) -> None:
+        await self.get(name).stop()
+
+    async def stop_all(self) -> None:
+        """Stop every process, the last started first."""
+        started = [n for n in reversed(self._start_order) if n in self._procs]
+        others = [n for n in self._procs if n not in started]
+        for name in started + others:
+            await self._procs[name].stop()
+
+    async def __aenter__(self) -> "ProcessSupervisor":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop_all()
