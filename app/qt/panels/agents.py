@@ -14,10 +14,10 @@ from PySide6.QtWidgets import (
 from app.models.agents_model import AgentRow, AgentsModel
 from backend.clients.http import ServiceError
 from backend.clients.services import AgentServiceClient, RuntimeServiceClient, TradingServiceClient
-from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.observe import observe
+from app.qt.panels.base import SessionPanel
 from app.qt.widgets.tables import make_table
 
 TEAM_COLUMNS = ("Agent", "Role", "Policy", "Model", "Skills", "Rank", "Win rate", "Bull", "Bear")
@@ -32,23 +32,21 @@ def team_values(row: AgentRow) -> tuple[str, ...]:
             "-" if row.rank is None else str(row.rank), win, record(row.bull), record(row.bear))
 
 
-class AgentsPanel(QWidget):
+class AgentsPanel(SessionPanel):
     """The agent team of the watched run (or of a run/workspace picked in the source box)."""
 
     panel_id = "agents"
     title = "Agents"
     services = ("agent", "trading")
+    required_role = "admin"
+    follows_gateway = True
 
     def __init__(self, model: AgentsModel | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("agents_panel")
         self.model = model or AgentsModel()
-        self.session: Any = None
-        self._panel_reason: str | None = None
         self._updating = False
         self._file_path: str | None = None
         self._build()
-        self.controls = MutatingControls()
         self.controls.add(self.save_file, "Save this agent file into the workspace")
         self.throttle = Throttle(self.refresh, hz=30, parent=self)
         observe(self.model.changed, self, self._on_model)
@@ -98,33 +96,16 @@ class AgentsPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.team)
         split.addWidget(self.details)
-        self.message = QLabel()
-        self.message.setObjectName("agents_message")
-        self.message.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(top)
-        layout.addWidget(split, 1)
-        layout.addWidget(self.message)
+        self._lay_out(split, top)
 
     # -- panel API ----------------------------------------------------------------
-    def attach(self, session: Any) -> None:
-        self.session = session
-        self._use_profile()
-        observe(session.changed, self, self._on_session)
-        observe(session.gateway_event, self, self._on_gateway_event)
-
-    def set_read_only(self, reason: str | None) -> None:
-        self._panel_reason = reason
-        self._apply_permissions()
-
-    def _apply_permissions(self) -> None:
-        reason = self._panel_reason
-        if reason is None and self.session is not None:
-            reason = self.session.denied("admin")
+    def read_only_reason(self) -> str | None:
+        reason = super().read_only_reason()
         if reason is None and not self.model.editable:
             reason = "a run's agent files are its record: pick a workspace to edit them"
-        self.controls.set_read_only(reason)
+        return reason
+
+    def _permissions_applied(self, reason: str | None) -> None:
         self.file_text.setReadOnly(reason is not None)
 
     def _use_profile(self) -> None:
@@ -136,13 +117,9 @@ class AgentsPanel(QWidget):
     def _on_gateway_event(self, event: Any) -> None:
         self.model.apply_event(event, self.session.run_id)
 
-    def _on_session(self, event: Any) -> None:
-        if event.kind == "profile":
-            self._use_profile()
-        elif event.kind == "run" and self.session.run_id:
+    def _on_session_event(self, event: Any) -> None:
+        if event.kind == "run" and self.session.run_id:
             spawn(self.show_source("run", self.session.run_id))
-        elif event.kind == "role":
-            self._apply_permissions()
 
     async def reload_sources(self) -> None:
         """Fill the source box with the runtime's runs and workspaces; show the watched run's team."""
@@ -207,7 +184,7 @@ class AgentsPanel(QWidget):
     # -- model -> view ------------------------------------------------------------
     def _on_model(self, kind: str, payload: Any) -> None:
         if kind == "message":
-            self.message.setText(payload or "")
+            self._show_message(payload)
         elif kind == "file":
             self._file_path, text = payload
             self.file_text.setPlainText(text)

@@ -15,11 +15,11 @@ from PySide6.QtWidgets import (
 from app.models.approvals_model import ApprovalItem, ApprovalsModel, format_countdown
 from app.models.event_input import event_type
 from backend.clients.services import AgentServiceClient
-from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.notify import Notifier
 from app.qt.observe import observe
+from app.qt.panels.base import SessionPanel
 from app.qt.widgets.countdown import CountdownLabel
 from app.qt.widgets.reject_dialog import RejectDialog
 from app.qt.widgets.tables import cell, make_table
@@ -30,7 +30,7 @@ HISTORY_COLUMNS = ("Date", "Ticker", "Action", "Qty", "Executed", "Status", "Dec
 SIGNAL_COLUMNS = ("Analyst", "Signal", "Conf.", "Reasoning")
 
 
-class ApprovalsPanel(QWidget):
+class ApprovalsPanel(SessionPanel):
     """Pending approvals of the watched run, decided with buttons or keys.
 
     Keys (on the queue): J / Down next, K / Up previous, A approve (the
@@ -41,19 +41,17 @@ class ApprovalsPanel(QWidget):
     title = "Approvals"
     services = ("agent", "gateway")
     shortcut = "Alt+A"
+    required_role = "operator"
+    follows_gateway = True
 
     def __init__(self, model: ApprovalsModel | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("approvals_panel")
         self.model = model or ApprovalsModel()
-        self.session: Any = None
         self.notifier = Notifier(self)
         self.dialog: RejectDialog | None = None
         self._updating = False
-        self._panel_reason: str | None = None
         self._arrivals: list[ApprovalItem] = []
         self._build()
-        self.controls = MutatingControls()
         for widget, tip in ((self.approve_button, "Approve the selected order (A)"),
                             (self.reject_button, "Reject the selected order (R)"),
                             (self.quantity, "Shares to execute: lower it to approve fewer"),
@@ -136,33 +134,13 @@ class ApprovalsPanel(QWidget):
         split.setSizes([480, 720])  # room for every queue column, expiry included
         self.tabs.addTab(split, "Pending")
         self.tabs.addTab(self.history, "History")
-        self.message = QLabel()
-        self.message.setObjectName("approvals_message")
-        self.message.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.tabs, 1)
-        layout.addWidget(self.message)
+        self._lay_out(self.tabs)
 
     # -- panel API ----------------------------------------------------------------
-    def attach(self, session: Any) -> None:
-        self.session = session
-        self._use_profile()
-        observe(session.changed, self, self._on_session)
-        observe(session.gateway_event, self, self._on_gateway_event)
-
-    def set_read_only(self, reason: str | None) -> None:
-        self._panel_reason = reason
-        self._apply_permissions()
-
     def detach(self) -> None:
         self.notifier.close()
 
-    def _apply_permissions(self) -> None:
-        reason = self._panel_reason
-        if reason is None and self.session is not None:
-            reason = self.session.denied("operator")
-        self.controls.set_read_only(reason)
+    def _permissions_applied(self, reason: str | None) -> None:
         self._update_buttons()
 
     def _use_profile(self) -> None:
@@ -170,14 +148,10 @@ class ApprovalsPanel(QWidget):
         self.model.set_run(self.session.run_id)
         spawn(self.model.refresh())
 
-    def _on_session(self, event: Any) -> None:
-        if event.kind == "profile":
-            self._use_profile()
-        elif event.kind == "run":
+    def _on_session_event(self, event: Any) -> None:
+        if event.kind == "run":
             self.model.set_run(self.session.run_id)
             spawn(self.model.refresh())
-        elif event.kind == "role":
-            self._apply_permissions()
 
     def _on_gateway_event(self, frame: Event | dict[str, Any]) -> None:
         self.model.apply_event(frame)
@@ -189,7 +163,7 @@ class ApprovalsPanel(QWidget):
         if kind == "arrived":
             self._arrivals.append(payload)  # announced with the next refresh: a burst is one notification
         elif kind == "message":
-            self.message.setText(payload or "")
+            self._show_message(payload)
         self.throttle.mark()
 
     def _announce(self) -> None:

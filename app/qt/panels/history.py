@@ -19,6 +19,7 @@ from backend.clients.services import RuntimeServiceClient, TradingServiceClient
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.observe import observe
+from app.qt.panels.base import SessionPanel, came_up
 from app.qt.widgets.comparison_chart import ComparisonChart
 from app.qt.widgets.metrics_table import MetricsTable, format_value
 from app.qt.widgets.tables import make_table
@@ -41,18 +42,17 @@ def run_values(row: RunRow) -> list[tuple[str, float | None]]:
             (format_value("trades", row.trades), None)]
 
 
-class HistoryPanel(QWidget):
+class HistoryPanel(SessionPanel):
     """Run history of the runtime (runtime_service), with details, comparison and replay."""
 
     panel_id = "history"
     title = "Run history"
     services = ("runtime", "trading")
+    follows_gateway = True  # nothing here changes the runtime (no required_role): replay and folders are local views
 
     def __init__(self, model: HistoryModel | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("history_panel")
         self.model = model or HistoryModel()
-        self.session: Any = None
         self.live_panel: Any = None  # set by tests; else found in the main window
         self._updating = False
         self._build()
@@ -128,25 +128,9 @@ class HistoryPanel(QWidget):
         split.addWidget(self.runs)
         split.addWidget(self.details)
         split.setStretchFactor(1, 2)
-        self.message = QLabel()
-        self.message.setObjectName("history_message")
-        self.message.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(bar)
-        layout.addWidget(split, 1)
-        layout.addWidget(self.message)
+        self._lay_out(split, bar)
 
     # -- panel API ----------------------------------------------------------------
-    def attach(self, session: Any) -> None:
-        self.session = session
-        self._use_profile()
-        observe(session.changed, self, self._on_session)
-        observe(session.gateway_event, self, self._on_gateway_event)
-
-    def set_read_only(self, reason: str | None) -> None:
-        pass  # nothing here changes the runtime: replay and folders are local views
-
     def _use_profile(self) -> None:
         session = self.session
         self.model.runtime = RuntimeServiceClient(lambda: session.client("runtime"))
@@ -154,15 +138,12 @@ class HistoryPanel(QWidget):
         self.model.runs_dir = _local_runs_dir(session)
         spawn(self.model.refresh())
 
-    def _on_session(self, event: Any) -> None:
-        if event.kind == "profile":
-            self._use_profile()
-        elif event.kind == "stack":  # the runs folder of the local profile may have moved
+    def _on_session_event(self, event: Any) -> None:
+        if event.kind == "stack":  # the runs folder of the local profile may have moved
             self.model.runs_dir = _local_runs_dir(self.session)
         elif event.kind == "run":
             spawn(self.model.refresh())
-        elif event.kind == "connection" and event.service == "runtime" and event.state.status == "up" \
-                and not self.model.runs:
+        elif came_up(event, "runtime") and not self.model.runs:
             spawn(self.model.refresh())
 
     def _on_gateway_event(self, frame: Event | dict[str, Any]) -> None:
@@ -174,7 +155,7 @@ class HistoryPanel(QWidget):
     # -- model -> view ------------------------------------------------------------
     def _on_model(self, kind: str, payload: Any) -> None:
         if kind == "message":
-            self.message.setText(payload or "")
+            self._show_message(payload)
         elif kind == "opened":
             self._show_detail(payload)
         elif kind == "compared":

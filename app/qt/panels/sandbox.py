@@ -10,9 +10,9 @@ from PySide6.QtWidgets import (
 
 from app.models.sandbox_model import MODES, SandboxModel
 from backend.clients.services import RuntimeServiceClient
-from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.observe import observe
+from app.qt.panels.base import SessionPanel, came_up
 
 LABELS = {"image": "Image", "memory_limit": "Memory", "cpu_limit": "CPUs", "network": "Network",
           "timeout": "Timeout", "pull_policy": "Pull policy", "namespace": "Namespace",
@@ -23,22 +23,19 @@ HINTS = {"image": "container image skills run in", "memory_limit": "e.g. 512m or
 ERROR_STYLE = "border: 1px solid #f85149;"
 
 
-class SandboxPanel(QWidget):
+class SandboxPanel(SessionPanel):
     """The runtime's skill sandbox settings (``GET/PUT /sandbox/settings``) and a backend probe."""
 
     panel_id = "sandbox"
     title = "Sandbox"
     services = ("runtime",)
+    required_role = "admin"
 
     def __init__(self, model: SandboxModel | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("sandbox_panel")
         self.model = model or SandboxModel()
-        self.session: Any = None
-        self._panel_reason: str | None = None
         self._filling = False
         self._build()
-        self.controls = MutatingControls()
         self.controls.add(self.mode, "Where skills run")
         for name, widget in self.inputs.items():
             self.controls.add(widget, HINTS.get(name, ""))
@@ -104,9 +101,6 @@ class SandboxPanel(QWidget):
         self.probe_label = QLabel()
         self.probe_label.setObjectName("sandbox_probe_result")
         self.probe_label.setWordWrap(True)
-        self.message = QLabel()
-        self.message.setObjectName("sandbox_message")
-        self.message.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.probe_button)
         buttons.addStretch(1)
@@ -122,33 +116,15 @@ class SandboxPanel(QWidget):
         layout.addStretch(1)
 
     # -- panel API ----------------------------------------------------------------
-    def attach(self, session: Any) -> None:
-        self.session = session
-        self._use_profile()
-        observe(session.changed, self, self._on_session)
-
-    def set_read_only(self, reason: str | None) -> None:
-        self._panel_reason = reason
-        self._apply_permissions()
-
-    def _apply_permissions(self) -> None:
-        reason = self._panel_reason
-        if reason is None and self.session is not None:
-            reason = self.session.denied("admin")
-        self.controls.set_read_only(reason)
+    def _permissions_applied(self, reason: str | None) -> None:
         self._update_buttons()
 
     def _use_profile(self) -> None:
         self.model.runtime = RuntimeServiceClient(lambda: self.session.client("runtime"))
         spawn(self.model.load())
 
-    def _on_session(self, event: Any) -> None:
-        if event.kind == "profile":
-            self._use_profile()
-        elif event.kind == "role":
-            self._apply_permissions()
-        elif event.kind == "connection" and event.service == "runtime" and event.state.status == "up" \
-                and self.model.saved is None:
+    def _on_session_event(self, event: Any) -> None:
+        if came_up(event, "runtime") and self.model.saved is None:
             spawn(self.model.load())
 
     # -- model -> view ------------------------------------------------------------
@@ -158,7 +134,7 @@ class SandboxPanel(QWidget):
         elif kind == "probe":
             self._show_probe()
         elif kind == "message":
-            self.message.setText(payload or "")
+            self._show_message(payload)
 
     def _fill(self) -> None:
         """Show the draft, the errors, the fields of its mode, and the banner."""

@@ -12,29 +12,26 @@ from PySide6.QtWidgets import (
 
 from app.models.workspaces_model import ControllerRunLauncher, HttpRunLauncher, WorkspacesModel
 from backend.clients.services import AgentServiceClient, RuntimeServiceClient
-from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
 from app.qt.observe import observe
+from app.qt.panels.base import SessionPanel, came_up
 from app.qt.widgets.bootstrap_editor import BootstrapEditor
 from app.qt.widgets.run_form import RunForm
 
 
-class WorkspacesPanel(QWidget):
+class WorkspacesPanel(SessionPanel):
     """Workspaces of the runtime: create, duplicate, rename, delete; BOOTSTRAP.md editor; run starts."""
 
     panel_id = "workspaces"
     title = "Workspaces"
     services = ("agent", "runtime")
+    required_role = "admin"
 
     def __init__(self, model: WorkspacesModel | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("workspaces_panel")
         self.model = model or WorkspacesModel()
-        self.session: Any = None
         self.dialog: QWidget | None = None  # the open name prompt / confirmation, if any
-        self._panel_reason: str | None = None
         self._build()
-        self.controls = MutatingControls()
         for widget, tip in ((self.new_button, "Create a workspace from the default template"),
                             (self.duplicate_button, "Copy the selected workspace"),
                             (self.rename_button, "Rename the selected workspace"),
@@ -100,29 +97,10 @@ class WorkspacesPanel(QWidget):
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 3)
-        self.message = QLabel()
-        self.message.setObjectName("workspaces_message")
-        self.message.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(split, 1)
-        layout.addWidget(self.message)
+        self._lay_out(split)
 
     # -- panel API ----------------------------------------------------------------
-    def attach(self, session: Any) -> None:
-        self.session = session
-        self._use_profile()
-        observe(session.changed, self, self._on_session)
-
-    def set_read_only(self, reason: str | None) -> None:
-        self._panel_reason = reason
-        self._apply_permissions()
-
-    def _apply_permissions(self) -> None:
-        reason = self._panel_reason
-        if reason is None and self.session is not None:
-            reason = self.session.denied("admin")
-        self.controls.set_read_only(reason)
+    def _permissions_applied(self, reason: str | None) -> None:
         self.editor.set_read_only(reason is not None)
         self.editor.editor.setToolTip(reason or "")
 
@@ -138,13 +116,8 @@ class WorkspacesPanel(QWidget):
         if await self.model.refresh() and self.model.selected is None and self.model.workspaces:
             await self.model.select(self.model.workspaces[0].name)
 
-    def _on_session(self, event: Any) -> None:
-        if event.kind == "profile":
-            self._use_profile()
-        elif event.kind == "role":
-            self._apply_permissions()
-        elif event.kind == "connection" and event.service == "agent" and event.state.status == "up" \
-                and not self.model.workspaces:
+    def _on_session_event(self, event: Any) -> None:
+        if came_up(event, "agent") and not self.model.workspaces:
             spawn(self._reload())  # the service came up after us: fill the list now
 
     # -- model -> view ------------------------------------------------------------
@@ -167,7 +140,7 @@ class WorkspacesPanel(QWidget):
         elif kind == "dirty":
             self.save_button.setText("Save *" if payload else "Save")
         elif kind == "message":
-            self.message.setText(payload or "")
+            self._show_message(payload)
         elif kind == "started":
             run_id, info = payload
             if self.session is not None:
