@@ -208,8 +208,9 @@ class MarketStatus(KeepsNulls):
     status: str = Field(description="open, closed, premarket or afterhours")
     status_text: str
     is_trading_day: bool
-    market_open: str = "09:30"
-    market_close: str = "16:00"
+    # HH:MM New York, as backend/market/calendar.py defines them (the only place hours live).
+    market_open: str | None = None
+    market_close: str | None = None
     current_time: str | None = None
 
 
