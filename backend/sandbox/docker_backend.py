@@ -15,8 +15,6 @@ the engine on this host (a remote ``DOCKER_HOST`` cannot see the staged files).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import os
@@ -26,11 +24,10 @@ import time
 from typing import Any
 
 from backend.skills.spec import SkillSpec
-from backend.sandbox.outcome import RawOutcome, build_request, split_marker, to_result
+from backend.sandbox.outcome import RawOutcome, build_request, split_marker
 from backend.sandbox.staging import StagedCall
-from backend.sandbox.base import SandboxBackend
 from backend.sandbox.limits import SandboxLimits
-from backend.schema.sandbox import SkillError, SkillResult
+from backend.sandbox.worker_threads import BackendUnavailable, WorkerThreadBackend, short_error as _short
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 OFFLINE_IMAGE = "evotraders/skill-python:3.11"
@@ -41,11 +38,7 @@ SETUP_HINT = ("start one with `sudo scripts/docker_sandbox_setup.sh` and "
               "or point DOCKER_HOST at a running dockerd")
 
 
-class BackendUnavailable(Exception):
-    """The engine or image cannot serve calls; the message says how to fix it."""
-
-
-class DockerSandboxBackend(SandboxBackend):
+class DockerSandboxBackend(WorkerThreadBackend):
     """Runs each skill call in a fresh container.
 
     Args:
@@ -66,7 +59,7 @@ class DockerSandboxBackend(SandboxBackend):
         self.image, self.pull_policy, self.user = image, pull_policy, user
         self.base_url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         self.pids_limit, self.tmp_size, self.client_timeout = pids_limit, tmp_size, client_timeout
-        self._executor = concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix="docker-sandbox")
+        super().__init__(concurrency, "docker-sandbox")
         self._client: Any = None
         self._image_ready = False
         self._lock = threading.Lock()
@@ -110,28 +103,11 @@ class DockerSandboxBackend(SandboxBackend):
         self._image_ready = True
 
     # -- calls ----------------------------------------------------------------
-    async def run(self, spec: SkillSpec, payload: dict[str, Any], limits: SandboxLimits) -> SkillResult:
-        started = time.perf_counter()
-        call = _ContainerCall(self, spec, payload, limits)
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, call.run)
-        try:
-            raw = await asyncio.shield(future)
-        except asyncio.CancelledError:
-            call.cancelled.set()
-            with contextlib.suppress(Exception):
-                await loop.run_in_executor(None, call.kill)
-            with contextlib.suppress(Exception):
-                await future  # its finally removes the container
-            raise
-        except BackendUnavailable as exc:
-            return SkillResult(skill=spec.name, backend=self.name, ok=False,
-                               duration_ms=(time.perf_counter() - started) * 1000,
-                               error=SkillError(kind="backend_unavailable", message=str(exc)))
-        return to_result(spec, self.name, raw, limits, (time.perf_counter() - started) * 1000)
+    def _call(self, spec: SkillSpec, payload: dict[str, Any], limits: SandboxLimits) -> _ContainerCall:
+        return _ContainerCall(self, spec, payload, limits)  # its run's finally removes the container
 
     async def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        await super().close()
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._client.close()
@@ -242,11 +218,6 @@ class _ContainerCall:
                 time.sleep(0.2)
         log.error("could not remove sandbox container %s; remove it with "
                                           "`docker rm -f %s`", self.name, self.name)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
 
 
 def list_sandbox_containers(client: Any) -> list[str]:

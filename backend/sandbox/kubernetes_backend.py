@@ -16,9 +16,7 @@ is cancelled. Calls run in worker threads (the official client is blocking).
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import concurrent.futures
 import contextlib
 import math
 import secrets
@@ -27,20 +25,15 @@ import time
 from typing import Any
 
 from backend.skills.spec import SkillSpec
-from backend.sandbox.outcome import RUNNER_ARGS, RUNNER_PATH, RawOutcome, build_request, split_marker, to_result
+from backend.sandbox.outcome import RUNNER_ARGS, RUNNER_PATH, RawOutcome, build_request, split_marker
 from backend.sandbox.staging import skill_files
-from backend.sandbox.base import SandboxBackend
 from backend.sandbox.limits import SandboxLimits
-from backend.schema.sandbox import SkillError, SkillResult
+from backend.sandbox.worker_threads import BackendUnavailable, WorkerThreadBackend, short_error as _short
 
 SANDBOX_LABEL = "evotraders.io/sandbox"
 MAX_CONFIGMAP_BYTES = 900 * 1024  # the API server refuses objects over 1 MiB
 _IMAGE_PROBLEMS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName",
                    "CreateContainerConfigError", "CreateContainerError")
-
-
-class BackendUnavailable(Exception):
-    """The cluster cannot serve calls; the message says how to fix it."""
 
 
 def _model(kind: str, body: dict[str, Any]) -> Any:
@@ -51,7 +44,7 @@ def _model(kind: str, body: dict[str, Any]) -> Any:
     return cls.from_dict(body) if hasattr(cls, "from_dict") else body
 
 
-class KubernetesSandboxBackend(SandboxBackend):
+class KubernetesSandboxBackend(WorkerThreadBackend):
     """Runs each skill call in a fresh Pod.
 
     Args:
@@ -77,7 +70,7 @@ class KubernetesSandboxBackend(SandboxBackend):
         self._api_client = api_client
         self._api: Any = None
         self._lock = threading.Lock()
-        self._executor = concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix="kube-sandbox")
+        super().__init__(concurrency, "kube-sandbox")
 
     def api(self) -> Any:
         """A ``CoreV1Api``, configured on first use; raises :class:`BackendUnavailable`."""
@@ -110,26 +103,8 @@ class KubernetesSandboxBackend(SandboxBackend):
         api = self._api
         return api.api_client.configuration.host if api is not None else "(not configured)"
 
-    async def run(self, spec: SkillSpec, payload: dict[str, Any], limits: SandboxLimits) -> SkillResult:
-        started = time.perf_counter()
-        call = _PodCall(self, spec, payload, limits)
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, call.run)
-        try:
-            raw = await asyncio.shield(future)
-        except asyncio.CancelledError:
-            call.cancelled.set()
-            with contextlib.suppress(Exception):
-                await future  # the poll loop notices, its finally deletes Pod and ConfigMap
-            raise
-        except BackendUnavailable as exc:
-            return SkillResult(skill=spec.name, backend=self.name, ok=False,
-                               duration_ms=(time.perf_counter() - started) * 1000,
-                               error=SkillError(kind="backend_unavailable", message=str(exc)))
-        return to_result(spec, self.name, raw, limits, (time.perf_counter() - started) * 1000)
-
-    async def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    def _call(self, spec: SkillSpec, payload: dict[str, Any], limits: SandboxLimits) -> _PodCall:
+        return _PodCall(self, spec, payload, limits)
 
 
 class _PodCall:
@@ -142,6 +117,9 @@ class _PodCall:
         self.cancelled = threading.Event()
         self.request = build_request(spec, payload, limits, skill_dir="/skill", capture_output=True,
                                      apply_limits=False)
+
+    def kill(self) -> None:
+        """Nothing to do at once: the poll loop sees ``cancelled``, its finally deletes Pod and ConfigMap."""
 
     def run(self) -> RawOutcome:
         from kubernetes.client.exceptions import ApiException
@@ -307,11 +285,6 @@ class _PodCall:
                     if getattr(exc, "status", None) == 404:
                         break
                     time.sleep(0.2)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 __all__ = ["KubernetesSandboxBackend", "SANDBOX_LABEL"]
