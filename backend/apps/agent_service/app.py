@@ -22,10 +22,9 @@ from backend import __version__
 from backend.agents.profile import AgentProfileError
 from backend.apps.agent_service import agents, approvals, workspaces
 from backend.apps.agent_service.approval_runtime import ChangeHub, ExpiryClock
-from backend.apps.common import create_service_app
+from backend.apps.common import create_service_app, service_config
 from backend.approvals.store import ApprovalStore
-from backend.config import get_settings
-from backend.security.tokens import TokenRegistry, registry_from_settings
+from backend.security.tokens import TokenRegistry
 from backend.skills.spec import SkillSpecError
 from backend.storage.bootstrap_file import BootstrapError
 from backend.storage.ids import InvalidIdError
@@ -55,8 +54,7 @@ def _invalid_id(request: Request, err: Exception) -> JSONResponse:
 
 def create_app(settings: Settings | None = None, registry: TokenRegistry | None = None) -> FastAPI:
     """The agent_service app for ``settings`` (default: the process settings) and ``registry`` (its tokens)."""
-    settings = settings or get_settings()
-    registry = registry if registry is not None else registry_from_settings(settings)
+    settings, registry = service_config(settings, registry)
     if registry.configured and not registry.run_secret:
         log.warning("no run secret (EVOTRADERS_RUN_SECRET) is configured: no Gateway can file approvals")
     workspace_store = WorkspaceStore(Path(settings.workspaces_dir))

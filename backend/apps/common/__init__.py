@@ -4,7 +4,7 @@
     from backend.apps.common.auth import ViewerDep, OperatorDep, AdminDep, protected_router
 """
 
-from backend.apps.common.app import HealthBody, create_service_app
+from backend.apps.common.app import HealthBody, create_service_app, service_config
 from backend.apps.common.auth import (
     AdminDep,
     OperatorDep,
@@ -33,6 +33,7 @@ __all__ = [
     "protected_router",
     "require_role",
     "run_service",
+    "service_config",
     "service_main",
     "unprotected_routes",
 ]

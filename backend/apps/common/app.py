@@ -22,7 +22,8 @@ from pydantic import BaseModel
 
 from backend.apps.common.auth import ViewerDep, check_routes_protected, presented_token
 from backend.apps.common.errors import ErrorBody, install_error_handlers
-from backend.security.tokens import TokenRegistry
+from backend.config import get_settings
+from backend.security.tokens import TokenRegistry, registry_from_settings
 
 if TYPE_CHECKING:
     from backend.config import Settings
@@ -49,6 +50,12 @@ class HealthBody(BaseModel):
     service: str
     version: str
     uptime_s: float
+
+
+def service_config(settings: Settings | None, registry: TokenRegistry | None) -> tuple[Settings, TokenRegistry]:
+    """What a service's ``create_app`` was given, defaulted: the environment's settings, their tokens."""
+    settings = settings or get_settings()
+    return settings, registry if registry is not None else registry_from_settings(settings)
 
 
 def create_service_app(

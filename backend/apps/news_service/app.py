@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from backend import __version__
-from backend.apps.common import create_service_app
+from backend.apps.common import create_service_app, service_config
 from backend.apps.news_service import routes
-from backend.config import get_settings
 from backend.readers.event_index import EventIndexes
 from backend.readers.explain import Explainer
 from backend.readers.news_reader import NewsReader
 from backend.readers.trade_log import TradeLogs
-from backend.security.tokens import TokenRegistry, registry_from_settings
+from backend.security.tokens import TokenRegistry
 from backend.storage.run_store import RunStore
 
 if TYPE_CHECKING:
@@ -22,8 +21,7 @@ if TYPE_CHECKING:
 
 
 def create_app(settings: Settings | None = None, registry: TokenRegistry | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    registry = registry if registry is not None else registry_from_settings(settings)
+    settings, registry = service_config(settings, registry)
     app = create_service_app("news_service", __version__, settings, registry,
                              description="Headlines with sentiment from each run's market provider, and "
                                          "explanations of its trades and decisions from its events log.")

@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, AsyncIterator
 from fastapi import FastAPI
 
 from backend import __version__
-from backend.apps.common import create_service_app
+from backend.apps.common import create_service_app, service_config
 from backend.apps.runtime_service import routes_runs, routes_sandbox
-from backend.config import get_settings
 from backend.control_plane.controller import RuntimeController
 from backend.sandbox.settings_store import SandboxSettingsStore
-from backend.security.tokens import TokenRegistry, registry_from_settings
+from backend.security.tokens import TokenRegistry
 from backend.storage.run_store import RunStore
 
 if TYPE_CHECKING:
@@ -26,8 +25,7 @@ if TYPE_CHECKING:
 
 def create_app(settings: Settings | None = None, registry: TokenRegistry | None = None,
                controller: RuntimeController | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    registry = registry if registry is not None else registry_from_settings(settings)
+    settings, registry = service_config(settings, registry)
     controller = controller or RuntimeController(settings, RunStore.from_settings(settings), registry=registry)
 
     @contextlib.asynccontextmanager

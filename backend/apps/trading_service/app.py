@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from backend import __version__
-from backend.apps.common import create_service_app
+from backend.apps.common import create_service_app, service_config
 from backend.apps.trading_service import routes
-from backend.config import get_settings
 from backend.readers.trading_reader import TradingReader
-from backend.security.tokens import TokenRegistry, registry_from_settings
+from backend.security.tokens import TokenRegistry
 from backend.storage.run_store import RunStore
 
 if TYPE_CHECKING:
@@ -23,8 +22,7 @@ if TYPE_CHECKING:
 
 
 def create_app(settings: Settings | None = None, registry: TokenRegistry | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    registry = registry if registry is not None else registry_from_settings(settings)
+    settings, registry = service_config(settings, registry)
     app = create_service_app("trading_service", __version__, settings, registry,
                              description="Portfolio, holdings, trades, prices, curves, stats, metrics, "
                                          "leaderboard and signals of any run.")
