@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from app.models.profile import LOCAL, local_profile_from_settings
 from backend.config import load_settings
 from tests.desk.conftest import ROOT
-from tests.support.http_server import serving
+from tests.support.http_server import JsonHandler, serving
 
 # Run in a fresh interpreter, so Settings come from the environment as the desk's do.
 PROBE = r"""
@@ -42,17 +40,9 @@ asyncio.run(main())
 """
 
 
-class Health(http.server.BaseHTTPRequestHandler):
+class Health(JsonHandler):
     def do_GET(self) -> None:  # noqa: N802
-        body = b'{"status": "ok"}'
-        self.send_response(200 if self.path == "/health" else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply(200 if self.path == "/health" else 404, {"status": "ok"})
 
 
 def test_local_profile_follows_the_service_ports_of_settings() -> None:

@@ -20,6 +20,7 @@ from backend.clients.http import ServiceError
 from app.panel_api import MutatingControls
 from app.session import Session, SessionEvent
 from tests.desk.conftest import ROOT
+from tests.support.http_server import JsonHandler
 from tests.support.waiting import until
 
 
@@ -60,18 +61,12 @@ def test_roles_and_reasons() -> None:
 
 
 async def test_tracked_clients_report_reachability_at_once() -> None:
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_GET(self) -> None:  # noqa: N802
-            code = 200 if self.path == "/health" else 403
-            body = b'{"error": "forbidden", "detail": "viewer"}' if code == 403 else b"{}"
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
+            if self.path == "/health":
+                self.reply(200, {})
+            else:
+                self.reply(403, {"error": "forbidden", "detail": "viewer"})
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
-import json
 import os
 import signal
 import sys
@@ -18,7 +16,7 @@ from app.models.stack_model import StackModel, format_uptime
 from app.session import ServiceState
 from backend.supervisor import ProcessSpec, ProcessStatus, ProcessSupervisor, RestartPolicy, free_port
 from tests.support.waiting import until
-from tests.support.http_server import serving
+from tests.support.http_server import JsonHandler, serving
 
 CHILDREN = Path(__file__).resolve().parents[1] / "supervisor" / "children"
 
@@ -87,18 +85,10 @@ def runtime_server() -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """A real HTTP server standing in for runtime_service's run control routes."""
     calls: list[tuple[str, str]] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:  # noqa: N802
             calls.append(("POST", self.path))
-            body = json.dumps({"ok": True}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
+            self.reply(200, {"ok": True})
 
     with serving(Handler) as (url, _server):
         yield url, calls

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -19,3 +21,19 @@ def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[tuple
     finally:
         server.shutdown()
         server.server_close()
+
+
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    """A quiet request handler whose subclasses answer with :meth:`reply`."""
+
+    def reply(self, status: int, body: Any) -> None:
+        """Answer ``status`` with ``body`` as JSON (bytes are sent as they are)."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:  # keep test output quiet
+        pass
