@@ -30,6 +30,8 @@ import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from tests.support.cyclic_garbage import allocate_in_thread  # noqa: E402
+
 
 class Owner:
     """Holds a Qt object that holds it back: a cycle only the collector frees."""
@@ -73,14 +75,7 @@ def main() -> int:
         owner.qt.destroyed.connect(note_destroyed)
     del owner
 
-    def allocate_cycles() -> None:
-        for _ in range(200_000):
-            junk: list = []
-            junk.append(junk)
-
-    worker = threading.Thread(target=allocate_cycles, name="worker")
-    worker.start()
-    worker.join()
+    allocate_in_thread("worker", 200_000)
     QTimer.singleShot(400, app.quit)  # twenty timer intervals of the freed timers
     app.exec()
     gc.collect()  # on the main thread: whatever is left goes now

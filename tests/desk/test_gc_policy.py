@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cyclic_garbage import allocate_in_thread
+
 SCENARIO = Path(__file__).with_name("gc_scenario.py")
 OFF_THREAD = "Timers cannot be stopped from another thread"
 
@@ -68,14 +70,7 @@ def test_the_desk_and_this_test_session_run_under_the_policy(qapp) -> None:
 
     gc.callbacks.append(note)
     try:
-        def allocate() -> None:
-            for _ in range(100_000):
-                junk: list = []
-                junk.append(junk)
-
-        worker = threading.Thread(target=allocate, name="allocator")
-        worker.start()
-        worker.join()
+        allocate_in_thread("allocator", 100_000)
         gc_policy.collect_if_due()
     finally:
         gc.callbacks.remove(note)
