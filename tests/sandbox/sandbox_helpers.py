@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import psutil
 
@@ -36,3 +36,15 @@ async def eventually(check: Callable[[], bool], within: float = 5.0) -> bool:
             return True
         await asyncio.sleep(0.05)
     return check()
+
+
+def run_to_completion(engine: Any) -> None:
+    """Run a :class:`RunEngine` to its end (it must complete) and close it."""
+
+    async def go() -> None:
+        try:
+            assert await engine.run() == "completed"
+        finally:
+            await engine.close()
+
+    asyncio.run(go())

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-
 
 from backend.pipeline.engine import RunEngine
 from backend.storage.event_log import read_events
 from backend.sandbox.factory import make_executor
-from sandbox_helpers import DOCKER_IMAGE
+from sandbox_helpers import DOCKER_IMAGE, run_to_completion
 
 OVERRIDES = {"start_date": "2025-03-03", "end_date": "2025-03-14", "tickers": ["AAPL", "MSFT", "NVDA"]}
 
@@ -18,14 +16,7 @@ def run_backtest(store, settings, mode: str, run_id: str) -> tuple[list[dict], l
     store.create_run("default", run_id=run_id, overrides={**OVERRIDES, "sandbox_mode": mode})
     engine = RunEngine(store, run_id, settings, write_every_stage=False,
                        executor=make_executor(mode, settings))
-
-    async def go() -> None:
-        try:
-            assert await engine.run() == "completed"
-        finally:
-            await engine.close()
-
-    asyncio.run(go())
+    run_to_completion(engine)
     decisions = [e["data"]["decisions"] for e in read_events(engine.paths.events_log)
                  if e["type"] == "agent_message" and e["agentId"] == "portfolio_manager"]
     failures = [e["content"] for e in read_events(engine.paths.events_log)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -17,6 +16,7 @@ from backend.storage.event_log import read_events
 from backend.sandbox.floor import STRENGTH, choose_sandbox
 from backend.sandbox.factory import make_executor
 from backend.sandbox.in_process import NoSandboxBackend
+from sandbox_helpers import run_to_completion
 
 MODES = ("none", "process", "docker", "kubernetes")
 
@@ -79,14 +79,7 @@ def _run(settings, run_id: str, sandbox_mode: str | None) -> tuple[RunEngine, li
                  "sandbox_mode": sandbox_mode}
     store.create_run("default", run_id=run_id, overrides=overrides)
     engine = RunEngine(store, run_id, settings, write_every_stage=False)
-
-    async def go() -> None:
-        try:
-            assert await engine.run() == "completed"
-        finally:
-            await engine.close()
-
-    asyncio.run(go())
+    run_to_completion(engine)
     return engine, read_events(engine.paths.events_log)
 
 
