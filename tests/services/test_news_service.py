@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import httpx
 import pytest
 
 from backend.market.factory import make_market
 from backend.storage.bootstrap_file import read_bootstrap
-from tests.services.trading_news_support import (SHORT_RUN_TICKERS, data_env, day_events, jsonl, make_backtest,
-                                                 run_service)
+from tests.services.trading_news_support import (ANALYSTS, SHORT_RUN_TICKERS, backtest_data, data_env, day_events,
+                                                 jsonl, run_service)
 
 VIEWER = "viewer-token-for-news-tests-00"
-ANALYSTS = ["fundamentals_analyst", "technical_analyst", "sentiment_analyst", "valuation_analyst"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("news")
-    make_backtest(root, "x")
-    return root
+data = backtest_data("news", "x")
 
 
 @pytest.fixture(scope="module")

@@ -24,16 +24,12 @@ from backend.storage.bootstrap_file import read_bootstrap
 from backend.storage.run_store import RunStore
 from backend.storage.workspaces import WorkspaceStore
 from backend.trading import metrics
-from tests.services.trading_news_support import SHORT_RUN_DAYS, SHORT_RUN_TICKERS, day_events, jsonl, make_backtest
+from tests.services.trading_news_support import (ANALYSTS, SHORT_RUN_DAYS, SHORT_RUN_TICKERS, backtest_data, day_events,
+                                                 jsonl)
 
-ANALYSTS = ["fundamentals_analyst", "technical_analyst", "sentiment_analyst", "valuation_analyst"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("readers")
-    make_backtest(root, "r1")
-    return root
+data = backtest_data("readers", "r1")
 
 
 @pytest.fixture

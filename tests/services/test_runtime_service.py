@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.services.trading_news_support import data_env, make_backtest, run_service
+from tests.services.trading_news_support import backtest_data, data_env, run_service
 
 ADMIN, OPERATOR, VIEWER = "admin-token-for-tests-000000", "operator-token-for-tests-00", "viewer-token-for-tests-0000"
 TOKENS = {"EVOTRADERS_ADMIN_TOKEN": ADMIN, "EVOTRADERS_OPERATOR_TOKEN": OPERATOR, "EVOTRADERS_VIEWER_TOKEN": VIEWER}
@@ -18,11 +17,7 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("runtime")
-    make_backtest(root, "done")
-    return root
+data = backtest_data("runtime", "done")
 
 
 @pytest.fixture(scope="module")

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 
 from backend.trading import metrics
-from tests.services.trading_news_support import (SHORT_RUN, SHORT_RUN_DAYS, SHORT_RUN_TICKERS, Service, data_env,
-                                                 jsonl, make_backtest, run_service)
+from tests.services.trading_news_support import (SHORT_RUN, SHORT_RUN_DAYS, SHORT_RUN_TICKERS, Service, backtest_data,
+                                                 data_env, jsonl, run_service)
 
 VIEWER = "viewer-token-for-trading-tests"
 ADMIN = "admin-token-for-trading-tests-0"
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("trading")
-    make_backtest(root, "x")
-    return root
+data = backtest_data("trading", "x")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterator
+
+import pytest
+
 from tests.support.service_process import ServiceProcess
 
 
@@ -17,6 +20,7 @@ EVOTRADERS = Path(sys.executable).parent / "evotraders"
 SHORT_RUN = ("--start", "2025-02-03", "--end", "2025-02-28", "--tickers", "AAPL,MSFT,NVDA,TSLA")
 SHORT_RUN_DAYS = 19
 SHORT_RUN_TICKERS = ["AAPL", "MSFT", "NVDA", "TSLA"]
+ANALYSTS = ["fundamentals_analyst", "technical_analyst", "sentiment_analyst", "valuation_analyst"]
 
 
 def data_env(root: Path, **extra: str) -> dict[str, str]:
@@ -33,6 +37,18 @@ def make_backtest(root: Path, run_id: str, *args: str) -> Path:
                           env=data_env(root), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"backtest failed: {proc.stderr[-2000:]}"
     return root / "runs" / run_id
+
+
+def backtest_data(name: str, run_id: str) -> Any:
+    """A module-scoped ``data`` fixture: a fresh folder ``name`` holding the short backtest ``run_id``."""
+
+    @pytest.fixture(scope="module")
+    def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        root = tmp_path_factory.mktemp(name)
+        make_backtest(root, run_id)
+        return root
+
+    return data
 
 
 def Service(name: str, env: dict[str, str]) -> ServiceProcess:  # noqa: N802 - reads like the class it was
