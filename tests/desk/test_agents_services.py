@@ -11,6 +11,7 @@ from app.models.agents_model import AgentsModel
 from backend.clients.http import ServiceClient
 from backend.clients.services import AgentServiceClient, TradingServiceClient
 from app.qt.panels.agents import AgentsPanel
+from tests.support.service_process import clients_of
 from tests.support.waiting import until
 from tests.desk.test_history_model import backtest
 from tests.desk.test_workspaces_service import ServiceProcess
@@ -29,10 +30,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Servic
 
 @pytest.fixture
 async def model(stack: dict[str, ServiceProcess]) -> Any:
-    agent, trading = ServiceClient("agent", stack["agent"].url), ServiceClient("trading", stack["trading"].url)
-    yield AgentsModel(AgentServiceClient(agent), TradingServiceClient(trading))
-    await agent.aclose()
-    await trading.aclose()
+    async with clients_of(stack, "agent", "trading") as (agent, trading):
+        yield AgentsModel(AgentServiceClient(agent), TradingServiceClient(trading))
 
 
 async def test_run_team_with_record_profile_and_memory(model: AgentsModel) -> None:

@@ -12,6 +12,7 @@ from app.models.history_model import HistoryModel
 from backend.clients.http import ServiceClient
 from backend.clients.services import RuntimeServiceClient, TradingServiceClient
 from app.qt.panels.history import HistoryPanel
+from tests.support.service_process import clients_of
 from tests.support.waiting import until
 from tests.desk.test_history_model import backtest
 from tests.desk.test_workspaces_service import ServiceProcess
@@ -31,11 +32,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 async def model(stack: dict[str, Any]) -> Any:
-    runtime = ServiceClient("runtime", stack["runtime"].url)
-    trading = ServiceClient("trading", stack["trading"].url)
-    yield HistoryModel(RuntimeServiceClient(runtime), TradingServiceClient(trading), runs_dir=stack["root"] / "runs")
-    await runtime.aclose()
-    await trading.aclose()
+    async with clients_of(stack, "runtime", "trading") as (runtime, trading):
+        yield HistoryModel(RuntimeServiceClient(runtime), TradingServiceClient(trading),
+                           runs_dir=stack["root"] / "runs")
 
 
 async def test_rows_come_from_runtime_service(model: HistoryModel) -> None:

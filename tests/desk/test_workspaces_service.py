@@ -20,7 +20,7 @@ from backend.clients.services import AgentServiceClient, RuntimeServiceClient
 from app.qt.panels.workspaces import WorkspacesPanel
 from tests.support.waiting import until
 from tests.desk.test_workspaces_model import GOOD, bad_ticker_text
-from tests.support.service_process import ServiceProcess as SharedServiceProcess, service_env
+from tests.support.service_process import ServiceProcess as SharedServiceProcess, clients_of, service_env
 
 
 
@@ -41,11 +41,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ser
 
 @pytest.fixture
 async def model(services: dict[str, ServiceProcess]) -> Any:
-    agent = ServiceClient("agent", services["agent"].url)
-    runtime = ServiceClient("runtime", services["runtime"].url)
-    yield WorkspacesModel(AgentServiceClient(agent), HttpRunLauncher(RuntimeServiceClient(runtime)), debounce=0.01)
-    await agent.aclose()
-    await runtime.aclose()
+    async with clients_of(services, "agent", "runtime") as (agent, runtime):
+        yield WorkspacesModel(AgentServiceClient(agent), HttpRunLauncher(RuntimeServiceClient(runtime)),
+                              debounce=0.01)
 
 
 async def test_create_duplicate_rename_delete(model: WorkspacesModel) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,9 +10,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from backend.clients.http import ServiceClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,3 +106,15 @@ class ServiceProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.asynccontextmanager
+async def clients_of(processes: Mapping[str, Any], *names: str) -> AsyncIterator[tuple[ServiceClient, ...]]:
+    """A :class:`ServiceClient` for each named service of ``processes`` (name -> a started
+    :class:`ServiceProcess`), in the order named; all closed on exit."""
+    clients = tuple(ServiceClient(name, processes[name].url) for name in names)
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            await client.aclose()
