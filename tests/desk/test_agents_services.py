@@ -14,18 +14,15 @@ from app.qt.panels.agents import AgentsPanel
 from tests.support.service_process import clients_of
 from tests.support.waiting import until
 from tests.desk.test_history_model import backtest
-from tests.desk.test_workspaces_service import ServiceProcess
+from tests.desk.test_workspaces_service import ServiceProcess, running_services
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     root = tmp_path_factory.mktemp("agents-services")
     backtest(root, "team", seed=7)
-    agent = ServiceProcess("agent_service", root).start()
-    trading = ServiceProcess("trading_service", root).start()
-    yield {"agent": agent, "trading": trading}
-    trading.stop()
-    agent.stop()
+    with running_services(root, "agent", "trading") as started:
+        yield started
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from app.qt.panels.history import HistoryPanel
 from tests.support.service_process import clients_of
 from tests.support.waiting import until
 from tests.desk.test_history_model import backtest
-from tests.desk.test_workspaces_service import ServiceProcess
+from tests.desk.test_workspaces_service import running_services
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +23,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("history-services")
     backtest(root, "alpha", seed=7)
     backtest(root, "beta", seed=11)
-    runtime = ServiceProcess("runtime_service", root).start()
-    trading = ServiceProcess("trading_service", root).start()
-    yield {"root": root, "runtime": runtime, "trading": trading}
-    trading.stop()
-    runtime.stop()
+    with running_services(root, "runtime", "trading") as started:
+        yield {"root": root, **started}
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,14 +30,25 @@ def ServiceProcess(name: str, root: Path, extra_env: dict[str, str] | None = Non
     return SharedServiceProcess(name, service_env(root, **(extra_env or {})), log_path=root / f"{name}.log")
 
 
+@contextlib.contextmanager
+def running_services(root: Path, *names: str) -> Iterator[dict[str, SharedServiceProcess]]:
+    """``<name>_service`` for each name, started in order (those after ``agent`` pointed at it),
+    stopped in reverse order; yields name -> process."""
+    started: dict[str, SharedServiceProcess] = {}
+    try:
+        for name in names:
+            extra = {"AGENT_SERVICE_URL": started["agent"].url} if "agent" in started else {}
+            started[name] = ServiceProcess(f"{name}_service", root, extra).start()
+        yield dict(started)
+    finally:
+        for process in reversed(started.values()):
+            process.stop()
+
+
 @pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
-    root = tmp_path_factory.mktemp("workspaces-desk")
-    agent = ServiceProcess("agent_service", root).start()
-    runtime = ServiceProcess("runtime_service", root, {"AGENT_SERVICE_URL": agent.url}).start()
-    yield {"agent": agent, "runtime": runtime}
-    runtime.stop()
-    agent.stop()
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SharedServiceProcess]]:
+    with running_services(tmp_path_factory.mktemp("workspaces-desk"), "agent", "runtime") as started:
+        yield started
 
 
 @pytest.fixture
