@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
-import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -36,7 +35,7 @@ from backend.storage.run_store import RunStore
 from backend.storage.workspaces import WorkspaceStore
 from gateway.live_mode import LiveModeClock
 from gateway.mock_mode import MockModeClock
-from tests.market.finnhub_server import FinnhubRecorder
+from tests.market.finnhub_server import FinnhubRecorder, running_finnhub
 
 TICKERS = ["AAPL", "MSFT", "NVDA"]   # the tickers the recorded Finnhub quotes answer for
 WEEK = {"start_date": "2025-02-13", "end_date": "2025-02-20", "tickers": TICKERS}
@@ -44,12 +43,8 @@ WEEK = {"start_date": "2025-02-13", "end_date": "2025-02-20", "tickers": TICKERS
 
 @pytest.fixture(scope="module")
 def finnhub() -> Iterator[FinnhubRecorder]:
-    server = FinnhubRecorder()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running_finnhub() as server:
+        yield server
 
 
 def make_engine(root: Path, mode: str, finnhub: FinnhubRecorder | None = None, key: str = "good",

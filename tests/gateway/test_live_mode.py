@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,15 @@ from backend.pipeline.engine import RunEngine
 from backend.storage.run_store import RunStore
 from backend.storage.workspaces import WorkspaceStore
 from gateway.live_mode import LiveModeClock
-from tests.market.finnhub_server import FIXTURES, FinnhubRecorder
+from tests.market.finnhub_server import FIXTURES, running_finnhub
 
 DAY = dt.date(2025, 3, 3)  # a Monday session
 
 
 @pytest.fixture
 def finnhub():
-    server = FinnhubRecorder()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running_finnhub() as server:
+        yield server
 
 
 def quote(ticker: str) -> dict:

@@ -9,8 +9,10 @@ once both requests are in flight together (proves polling is concurrent).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -31,6 +33,20 @@ class FinnhubRecorder(ThreadingHTTPServer):
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/api/v1"
+
+
+@contextlib.contextmanager
+def running_finnhub() -> Iterator[FinnhubRecorder]:
+    """A :class:`FinnhubRecorder` serving on a free 127.0.0.1 port until the block ends."""
+    server = FinnhubRecorder()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 class _Handler(BaseHTTPRequestHandler):
