@@ -12,17 +12,11 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 # The rows are the state's (backend.schema.state), served as they are stored.
-from backend.schema.state import HoldingRow, LeaderboardRow, LeaderboardSignal, PriceQuote, SideTally
+from backend.schema.state import (CurvePoint, CurveSet, HoldingRow, LeaderboardRow, LeaderboardSignal, PriceQuote,
+                                  SideTally)
 from backend.schema.trading import Trade
 
 MAX_PAGE = 1000
-
-
-class CurvePoint(BaseModel):
-    """One point of a curve: ``t`` in epoch milliseconds."""
-
-    t: int
-    v: float
 
 
 class Page(BaseModel):
@@ -67,18 +61,10 @@ class Prices(BaseModel):
     prices: dict[str, PriceQuote]
 
 
-class Curves(BaseModel):
-    """Equity and benchmark curves, aligned by index; ``*_return`` curves are percent."""
+class Curves(CurveSet):
+    """A run's equity and benchmark curves, aligned by index; ``*_return`` curves are percent."""
 
     run_id: str
-    equity: list[CurvePoint] = Field(default_factory=list)
-    baseline: list[CurvePoint] = Field(default_factory=list)
-    baseline_vw: list[CurvePoint] = Field(default_factory=list)
-    momentum: list[CurvePoint] = Field(default_factory=list)
-    equity_return: list[CurvePoint] = Field(default_factory=list)
-    baseline_return: list[CurvePoint] = Field(default_factory=list)
-    baseline_vw_return: list[CurvePoint] = Field(default_factory=list)
-    momentum_return: list[CurvePoint] = Field(default_factory=list)
 
 
 class Stats(BaseModel):

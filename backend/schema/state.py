@@ -154,11 +154,9 @@ class LeaderboardRow(KeepsNulls):
     rank: int | None = None
 
 
-class PortfolioCurves(StatePart):
-    """Total value, P&L (percent) and the team's and benchmarks' curves, aligned by index."""
+class CurveSet(BaseModel):
+    """The team's and benchmarks' curves, aligned by index; ``*_return`` curves are percent."""
 
-    total_value: float
-    pnl_percent: float
     equity: list[CurvePoint] = Field(default_factory=list)
     baseline: list[CurvePoint] = Field(default_factory=list)
     baseline_vw: list[CurvePoint] = Field(default_factory=list)
@@ -173,6 +171,13 @@ class PortfolioCurves(StatePart):
         if name not in CURVE_NAMES and name not in RETURN_CURVE_NAMES:
             raise ValueError(f"unknown curve {name!r}; known: {', '.join(CURVE_NAMES + RETURN_CURVE_NAMES)}")
         return getattr(self, name)
+
+
+class PortfolioCurves(StatePart, CurveSet):
+    """Total value, P&L (percent) and the team's and benchmarks' curves, aligned by index."""
+
+    total_value: float
+    pnl_percent: float
 
 
 class PriceQuote(KeepsNulls):
@@ -366,7 +371,7 @@ def _unknown_in(value: Any, path: str) -> list[str]:
 
 
 __all__ = [
-    "CURVE_NAMES", "RETURN_CURVE_NAMES", "Checkpoint", "CurvePoint", "Dashboard", "DashboardSummary",
+    "CURVE_NAMES", "RETURN_CURVE_NAMES", "Checkpoint", "CurvePoint", "CurveSet", "Dashboard", "DashboardSummary",
     "DaySummary", "FeedItem", "HoldingRow", "LeaderboardRow", "LeaderboardSignal", "MarketStatus",
     "PortfolioCurves", "PriceQuote", "RunMetrics", "SandboxState", "ServerState", "ServerStateFile",
     "KeepsNulls", "SideTally", "StatePart", "TeamStats", "TradeRow", "unknown_fields",
