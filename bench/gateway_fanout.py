@@ -28,6 +28,7 @@ from typing import Any, Callable
 from websockets.asyncio.server import broadcast, serve
 
 from backend.schema.events import AgentMessage, Event, System
+from backend.signals import Signal
 from gateway.hub import encode_event
 from gateway.server import GatewayServer
 
@@ -47,12 +48,7 @@ class SyntheticRun:
 
     run_id = "bench"
     mode = "backtest"
-
-    def __init__(self) -> None:
-        self.listeners: list[Callable[[Event], None]] = []
-
-    def add_listener(self, fn: Callable[[Event], None]) -> None:
-        self.listeners.append(fn)
+    event = Signal(object)  # RunDriver.event
 
     def snapshot_state(self) -> dict[str, Any]:
         return {"server_mode": "backtest", "status": "running", "feed_history": []}
@@ -68,8 +64,7 @@ class SyntheticRun:
         raise ValueError("fast_forward_time is only supported in mock mode")
 
     def emit(self, event: Event) -> None:
-        for fn in self.listeners:
-            fn(event)
+        self.event.emit(event)
 
 
 class BareBroadcast:

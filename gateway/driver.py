@@ -8,12 +8,10 @@ the transport tests provide a fake (``tests/gateway/fakes.py``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from backend.schema.events import Event
 from backend.schema.state import ServerState
-
-EventListener = Callable[[Event], None]
+from backend.signals import SignalInstance
 
 
 @runtime_checkable
@@ -23,8 +21,12 @@ class RunDriver(Protocol):
     Attributes:
         run_id: id of the current run (sent in ``hello``).
         mode: ``"backtest"``, ``"mock"`` or ``"live"`` (``hello.server_mode``).
+        event: a psygnal signal (:mod:`backend.signals`) emitting every
+            :class:`~backend.schema.events.Event`, synchronously and in order.
+            Events are already logged to ``runs/<run_id>/logs/events.jsonl``
+            by the time observers see them; observers never block.
 
-    Threading: listeners should be called on the event loop that runs the
+    Threading: observers should be called on the event loop that runs the
     Gateway. The hub marshals calls from other threads onto its loop, but
     then an event emitted while a client connects may appear both in that
     client's ``initial_state`` and in its live stream.
@@ -33,12 +35,9 @@ class RunDriver(Protocol):
     run_id: str
     mode: str
 
-    def add_listener(self, fn: EventListener) -> None:
-        """Call ``fn`` synchronously, in order, for every emitted event.
-
-        Events are already logged to ``runs/<run_id>/logs/events.jsonl`` by
-        the time listeners see them; ``fn`` never blocks.
-        """
+    @property
+    def event(self) -> SignalInstance:
+        """The run's events (``driver.event.connect(fn)``: ``fn(event)`` for each)."""
 
     def snapshot_state(self) -> ServerState | dict[str, Any]:
         """The ``state`` of ``initial_state`` (``feed_history`` newest first, <= 200).

@@ -19,7 +19,7 @@ from typing import Any
 from backend.pipeline.day_loop import BacktestClock, DayClock
 from backend.pipeline.engine import RunEngine
 from backend.schema.state import ServerState
-from gateway.driver import EventListener
+from backend.signals import SignalInstance
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,9 @@ class EngineRunDriver:
             engine.pause()
 
     # -- RunDriver --------------------------------------------------------------
-    def add_listener(self, fn: EventListener) -> None:
-        self.engine.add_listener(fn)
+    @property
+    def event(self) -> SignalInstance:
+        return self.engine.event
 
     def snapshot_state(self) -> ServerState:
         return self.engine.snapshot_state()   # its market_status is the running mode's clock's

@@ -128,8 +128,8 @@ class GatewayServer:
             self._handle, self.host, self._requested_port,
             process_request=self._process_request, **self._serve_options,
         )
-        if not self._listening:  # RunDriver has no remove_listener: subscribe once
-            self.driver.add_listener(self.hub.publish)
+        if not self._listening:  # subscribe once, however often it is restarted
+            self.driver.event.connect(self.hub.publish)  # a bound method, held weakly: the hub is ours
             self._listening = True
         log.info("gateway listening on ws://%s:%d (run %s, %s)", self.host, self.port,
                  self.driver.run_id, "tokens" if self.registry.configured else "open, loopback only")

@@ -3,7 +3,8 @@
 psygnal (napari's choice) gives Qt-style signals without Qt: a model declares
 ``changed = Signal(str, object)``, views ``model.changed.connect(callback)``
 and ``model.changed.disconnect(callback)``. A model whose news has another
-shape declares its own ``psygnal.Signal`` and fires it with :func:`emit`.
+shape declares its own ``psygnal.Signal`` and fires it with :func:`emit`
+(:mod:`backend.signals`, the mechanism the Qt-free backend uses too).
 
 Two rules a view can rely on:
 
@@ -20,23 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from psygnal import EmitLoopError, Signal, SignalInstance
+from backend.signals import Signal, emit
+
+__all__ = ["LOAD_FAILURES", "ObservableModel", "emit"]
 
 # Messages that a later successful load makes untrue.
 LOAD_FAILURES = ("cannot list", "cannot load", "cannot open")
-
-
-def emit(signal: SignalInstance, *args: Any) -> None:
-    """``signal.emit(*args)``, re-raising a failing callback's own exception (not psygnal's wrapper)."""
-    try:
-        signal.emit(*args)
-        return
-    except EmitLoopError as err:
-        cause = err.__cause__
-        if cause is None:  # pragma: no cover - psygnal always chains the callback's error
-            raise
-    # Raised outside the except block, so the error keeps its own context, not psygnal's wrapper.
-    raise cause
 
 
 class ObservableModel:

@@ -150,7 +150,8 @@ class StackModel(ObservableModel):
         self.supervisor = supervisor
         self.embedded = embedded
         self._remote = {}
-        self._unsubscribe = supervisor.add_listener(self._on_process_event)
+        supervisor.event.connect(self._on_process_event)  # held weakly: the model may go first
+        self._unsubscribe = lambda: supervisor.event.disconnect(self._on_process_event, missing_ok=True)
         for proc in supervisor.processes:
             self._services[proc.name] = self._row_of(proc)
         self.refresh_embedded()

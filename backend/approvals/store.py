@@ -41,12 +41,12 @@ from backend.schema.api_approvals import (
 )
 from backend.storage.ids import InvalidIdError
 from backend.storage.jsonl import JsonlStats, cut_torn_tail_of, iter_jsonl
+from backend.signals import Signal, emit_logged
 from backend.storage.run_store import RunStore
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "approvals.jsonl"
-Listener = Callable[[ApprovalChange], None]
 
 
 class RefilingConflict(ConflictError):
@@ -93,7 +93,13 @@ class ApprovalStore:
         runs: the run store (approvals live in each run's ``state/`` folder and
             take their policy from the run's BOOTSTRAP.md).
         clock: seconds since the epoch (tests pass a fake one).
+
+    Signals (psygnal, see :mod:`backend.signals`):
+        ``changed(ApprovalChange)``: every change, once it is persisted, on the
+        thread that made it. A callback that raises is logged; the change stands.
     """
+
+    changed = Signal(object)
 
     def __init__(self, runs: RunStore, clock: Callable[[], float] = time.time) -> None:
         self.runs = runs
@@ -104,7 +110,6 @@ class ApprovalStore:
         self._changes: dict[str, list[ApprovalChange]] = {}
         self._deadlines: dict[str, float] = {}   # pending id -> expiry (epoch seconds)
         self._filed_seq: dict[str, int] = {}     # id -> seq of its filing (the listing order)
-        self._listeners: list[Listener] = []
         self._seq = 0
 
     # -- loading -------------------------------------------------------------------
@@ -149,16 +154,6 @@ class ApprovalStore:
         else:
             self._deadlines.pop(a.id, None)
 
-    # -- listeners -------------------------------------------------------------------
-    def add_listener(self, fn: Listener) -> None:
-        with self._lock:
-            self._listeners.append(fn)
-
-    def remove_listener(self, fn: Listener) -> None:
-        with self._lock:
-            if fn in self._listeners:
-                self._listeners.remove(fn)
-
     # -- writing -----------------------------------------------------------------------
     def _file(self, run_id: str) -> Path:
         return self.runs.paths(run_id).state_dir / FILE_NAME
@@ -186,11 +181,8 @@ class ApprovalStore:
             finally:
                 os.close(fd)
         self._apply(change)
-        for fn in list(self._listeners):
-            try:
-                fn(change)
-            except Exception:  # a broken subscriber must not undo a persisted change
-                log.exception("approval listener failed")
+        # A broken subscriber must not undo a persisted change.
+        emit_logged(self.changed, change, logger=log, what="an approval observer")
         return approval
 
     def file(self, request: ApprovalCreate, filed_by: str = "") -> tuple[Approval, bool]:

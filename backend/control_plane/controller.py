@@ -10,8 +10,9 @@ app embeds the very same class in-process.
 
 from __future__ import annotations
 
+import logging
 import sys
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -24,7 +25,10 @@ from backend.supervisor.ports import free_port
 from backend.supervisor.process_spec import ProcessSpec, ProcessStatus, RestartPolicy
 from backend.supervisor.supervisor import ProcessSupervisor
 from backend.security.tokens import Role, TokenRegistry
+from backend.signals import Signal, emit_logged
 from backend.storage.run_store import RunStore
+
+log = logging.getLogger(__name__)
 
 GATEWAY_PREFIX = "gateway-"
 FINISHED_RUN_STATUSES = ("completed", "failed", "stopped")
@@ -55,7 +59,12 @@ class RuntimeController:
         host: interface the Gateways bind.
         restart_policy: when a crashed Gateway is restarted and when it is given up on.
         command_timeout: seconds a pause/resume/pace relay may take before it is a 504.
+
+    Signals (psygnal, see :mod:`backend.signals`):
+        ``changed(info)``: :meth:`gateway_info` of a run on every status change of its Gateway process.
     """
+
+    changed = Signal(object)
 
     def __init__(self, settings: Any, store: RunStore | None = None, supervisor: ProcessSupervisor | None = None,
                  registry: TokenRegistry | None = None, host: str = "127.0.0.1",
@@ -68,22 +77,15 @@ class RuntimeController:
         self.supervisor = supervisor or ProcessSupervisor()
         self.registry = registry or TokenRegistry()
         self.host = host
-        self._listeners: list[Callable[[dict[str, Any]], None]] = []
-        self.supervisor.add_listener(self._on_process_event)
+        self.supervisor.event.connect(self._on_process_event)  # held weakly: a dropped controller stops listening
 
     # -- observers ----------------------------------------------------------------
-    def add_listener(self, callback: Callable[[dict[str, Any]], None]) -> None:
-        """``callback(info)`` on every status change of a Gateway process."""
-        self._listeners.append(callback)
-
     def _on_process_event(self, event: Any) -> None:
         name = getattr(event, "name", None) or getattr(getattr(event, "process", None), "name", "")
         if not str(name).startswith(GATEWAY_PREFIX):
             return
         run_id = str(name)[len(GATEWAY_PREFIX):]
-        info = self.gateway_info(run_id)
-        for callback in list(self._listeners):
-            callback(info)
+        emit_logged(self.changed, self.gateway_info(run_id), logger=log, what="an observer of the runtime controller")
 
     # -- runs -------------------------------------------------------------------------
     def create_run(self, workspace: str = "default", run_id: str | None = None,

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import logging
 import time
-from typing import Any, Callable
+from typing import Any
 
 from backend.agents.evo_agent import load_team
 from backend.pipeline import state_files
@@ -34,10 +34,10 @@ from backend.storage.jsonl import append_lines
 from backend.storage.run_store import RunStore, utc_now_iso
 from backend.sandbox.executor import SkillExecutor
 from backend.sandbox.factory import make_executor
+from backend.signals import Signal, emit_logged
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[ev.Event], None]
 CHECKPOINT_STAGES = frozenset({"execution", "settlement"})
 HEADLESS_SNAPSHOT_DAYS = 10
 # The Gateway snapshots state after every stage that changes it (execution,
@@ -68,7 +68,14 @@ class RunEngine:
         gate: the approval gate (default: approve everything).
         write_every_stage: also snapshot state after execution and settlement
             (the Gateway does; the headless backtest writes once a day).
+
+    Signals (psygnal, see :mod:`backend.signals`):
+        ``event(Event)``: every event of the run, in order, once it is in
+        ``events.jsonl`` (the Gateway's hub publishes it). A callback that
+        raises is logged; the run carries on.
     """
+
+    event = Signal(object)
 
     def __init__(self, store: RunStore, run_id: str, settings: Any, *, executor: SkillExecutor | None = None,
                  gate: ApprovalGate = approve_all, write_every_stage: bool = True, llm: Any | None = None,
@@ -96,7 +103,6 @@ class RunEngine:
         self.control = RunControl(self.config.pace_seconds)
         self.day_clock: DayClock = BacktestClock()   # the mode's clock once a DayLoop runs the run
         self.day_clock.bind(self)
-        self._listeners: list[Listener] = []
         self._feed: collections.deque[dict[str, Any]] = collections.deque(maxlen=ev.FEED_HISTORY_LIMIT)
         self._last_snapshot = 0.0
         self._resume: dict[str, Any] | None = None
@@ -155,22 +161,13 @@ class RunEngine:
         return round(self.state.days_completed / self.days_total, 6) if self.days_total else 1.0
 
     # -- events -----------------------------------------------------------------
-    def add_listener(self, fn: Listener) -> None:
-        self._listeners.append(fn)
-
-    def remove_listener(self, fn: Listener) -> None:
-        if fn in self._listeners:
-            self._listeners.remove(fn)
-
     def emit(self, event: ev.Event) -> None:
         self.log.write(event.wire_json())
         if event.type in ev.FEED_TYPES:
             self._remember_in_feed(event)
-        for fn in list(self._listeners):
-            try:
-                fn(event)
-            except Exception:  # a broken listener must not stop the run
-                log.exception("event listener failed")
+        # A broken observer must not stop the run. The hot path (every event of
+        # the run, on the loop's thread, observers fixed while it runs): fast.
+        emit_logged(self.event, event, logger=log, what="an event observer of the run", fast=True)
 
     def _remember_in_feed(self, event: ev.Event) -> None:
         if event.type == "team_summary":

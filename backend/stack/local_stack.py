@@ -182,7 +182,7 @@ class LocalStack:
                 self.supervisor.add(spec)
         self._spawned.set()  # runtime_service is the supervisor's: wait_runtime() can follow it
         if progress is not None:
-            self.supervisor.add_listener(progress)
+            self.supervisor.event.connect(progress)
         me = psutil.Process(os.getpid())
         atomic_write_json(self.state_dir / "stack.json", {
             "pid": os.getpid(), "pid_started": me.create_time(), "started_at": time.time(),

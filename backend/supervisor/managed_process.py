@@ -27,10 +27,9 @@ from backend.supervisor.process_spec import (
 )
 from backend.supervisor.restart_policy import Clock, RestartDecision, RestartTracker
 from backend.schema.process import ProcessExit
+from backend.signals import Signal, emit_logged
 
 log = logging.getLogger(__name__)
-
-Listener = Callable[[ProcessEvent], None]
 
 _FINAL = (ProcessStatus.healthy, ProcessStatus.unhealthy, ProcessStatus.crashed, ProcessStatus.stopped)
 
@@ -52,10 +51,14 @@ class ManagedProcess:
         spec: what to run and how to treat it (its restart rule: :mod:`backend.supervisor.restart_policy`).
         clock: monotonic seconds for uptime and the restart rule (injectable for tests).
 
-    Observers:
-        ``add_listener(callback, lines=False)``: ``callback(ProcessEvent)`` on every
-        status change, and on every log line if ``lines``.
+    Signals (psygnal, see :mod:`backend.signals`):
+        ``event(ProcessEvent)``: every status change (``kind == "status"``).
+        ``line(ProcessEvent)``: every output line (``kind == "line"``).
+        A callback that raises is logged; supervision carries on.
     """
+
+    event = Signal(object)
+    line = Signal(object)
 
     def __init__(self, spec: ProcessSpec, clock: Clock = time.monotonic) -> None:
         self.spec = spec
@@ -77,7 +80,6 @@ class ManagedProcess:
         self._stop_event = asyncio.Event()
         self._kill_note = ""
         self._log_file: TextIO | None = None
-        self._listeners: list[tuple[Listener, bool]] = []
         self._waiters: list[tuple[frozenset[ProcessStatus], asyncio.Future]] = []
 
     # -- observable state -------------------------------------------------
@@ -126,15 +128,6 @@ class ManagedProcess:
     def follow(self, backlog: int = 0, *, forever: bool = False) -> AsyncIterator[str]:
         """Live tail: ``async for line in proc.follow(backlog=50): ...`` (ends when it stops)."""
         return self.log.follow(backlog, forever=forever)
-
-    def add_listener(self, callback: Listener, *, lines: bool = False) -> Callable[[], None]:
-        """Call ``callback(event)`` on status changes (and log lines if ``lines``); returns an unsubscribe."""
-        entry = (callback, lines)
-        self._listeners.append(entry)
-        return lambda: self._listeners.remove(entry) if entry in self._listeners else None
-
-    def remove_listener(self, callback: Listener) -> None:
-        self._listeners = [e for e in self._listeners if e[0] is not callback]
 
     async def wait_status(self, *statuses: ProcessStatus, timeout: float | None = None) -> ProcessStatus:
         """Wait until the status is one of ``statuses`` (transitions are never missed)."""
@@ -363,7 +356,8 @@ class ManagedProcess:
     def _on_line(self, line: str) -> None:
         self.log.append(line)
         self._write_file(line)
-        self._emit(ProcessEvent(self.name, "line", self._status, line=line), line_event=True)
+        emit_logged(self.line, ProcessEvent(self.name, "line", self._status, line=line),
+                    logger=log, what=f"a line observer of process {self.name}")
 
     def _health_reporter(self, proc: Child) -> Callable[[bool, str], bool]:
         def report(healthy: bool, message: str) -> bool:
@@ -385,16 +379,9 @@ class ManagedProcess:
         for wanted, fut in list(self._waiters):
             if status in wanted and not fut.done():
                 fut.set_result(status)
-        self._emit(ProcessEvent(self.name, "status", status, previous=previous))
-
-    def _emit(self, event: ProcessEvent, *, line_event: bool = False) -> None:
-        for callback, wants_lines in list(self._listeners):
-            if line_event and not wants_lines:
-                continue
-            try:
-                callback(event)
-            except Exception:  # a broken observer must not break supervision
-                log.exception("listener %r of process %s failed", callback, self.name)
+        # A broken observer must not break supervision.
+        emit_logged(self.event, ProcessEvent(self.name, "status", status, previous=previous),
+                    logger=log, what=f"a status observer of process {self.name}")
 
     def _record(self, outcome: ProcessExit) -> None:
         self.last_exit = outcome

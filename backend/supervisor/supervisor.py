@@ -2,7 +2,7 @@
 
 Used by the RuntimeController (one Gateway per run), by ``evotraders stack``
 (the four services) and, embedded, by the desktop app. Qt-free: the desktop
-app bridges :meth:`ProcessSupervisor.add_listener` callbacks to Qt signals.
+app connects its models to the :attr:`ProcessSupervisor.event` signal (psygnal).
 
     async with ProcessSupervisor() as sup:
         sup.add(ProcessSpec("trading_service", [sys.executable, "-m", "backend.apps.trading_service"],
@@ -16,12 +16,16 @@ app bridges :meth:`ProcessSupervisor.add_listener` callbacks to Qt signals.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-from backend.supervisor.managed_process import Listener, ManagedProcess
+from backend.signals import Signal, emit_logged
+from backend.supervisor.managed_process import ManagedProcess
 from backend.supervisor.restart_policy import Clock
-from backend.supervisor.process_spec import ProcessSpec, ProcessStatus
+from backend.supervisor.process_spec import ProcessEvent, ProcessSpec, ProcessStatus
+
+log = logging.getLogger(__name__)
 
 
 class ProcessSupervisor:
@@ -30,16 +34,19 @@ class ProcessSupervisor:
     Args:
         clock: monotonic seconds handed to every process (uptime, restart rule; tests inject one).
 
-    Observers:
-        ``add_listener(callback, lines=False)``: ``callback(ProcessEvent)`` for every
-        process, including ones added later.
+    Signals (psygnal, see :mod:`backend.signals`), relaying every process's,
+    including processes added after the observer connected:
+        ``event(ProcessEvent)``: every status change of any process.
+        ``line(ProcessEvent)``: every output line of any process.
     """
+
+    event = Signal(object)
+    line = Signal(object)
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self._clock = clock
         self._procs: dict[str, ManagedProcess] = {}
         self._start_order: list[str] = []
-        self._listeners: list[tuple[Listener, bool]] = []
 
     # -- membership ---------------------------------------------------------
 
@@ -48,8 +55,9 @@ class ProcessSupervisor:
         if spec.name in self._procs:
             raise ValueError(f"a process named {spec.name!r} is already supervised")
         proc = ManagedProcess(spec, self._clock)
-        for callback, lines in self._listeners:
-            proc.add_listener(callback, lines=lines)
+        # Bound methods, held weakly by the process: the supervisor owns it anyway.
+        proc.event.connect(self._relay_event)
+        proc.line.connect(self._relay_line)
         self._procs[spec.name] = proc
         return proc
 
@@ -88,20 +96,12 @@ class ProcessSupervisor:
         """``as_dict()`` of every process, in the order they were added."""
         return [proc.as_dict() for proc in self._procs.values()]
 
-    def add_listener(self, callback: Listener, *, lines: bool = False) -> Callable[[], None]:
-        """Observe every process (present and future); returns an unsubscribe."""
-        entry = (callback, lines)
-        self._listeners.append(entry)
-        for proc in self._procs.values():
-            proc.add_listener(callback, lines=lines)
+    def _relay_event(self, event: ProcessEvent) -> None:
+        # Logged here too, so a failing supervisor observer does not silence the process's own.
+        emit_logged(self.event, event, logger=log, what=f"a status observer of the supervisor ({event.name})")
 
-        def unsubscribe() -> None:
-            if entry in self._listeners:
-                self._listeners.remove(entry)
-            for proc in self._procs.values():
-                proc.remove_listener(callback)
-
-        return unsubscribe
+    def _relay_line(self, event: ProcessEvent) -> None:
+        emit_logged(self.line, event, logger=log, what=f"a line observer of the supervisor ({event.name})")
 
     # -- control ------------------------------------------------------------
 

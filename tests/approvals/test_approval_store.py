@@ -183,7 +183,7 @@ def test_reload_restores_every_state_and_cuts_a_torn_tail(store, runs, tmp_path,
 
 def test_listing_changes_and_listeners(store):
     seen = []
-    store.add_listener(seen.append)
+    store.changed.connect(seen.append)
     a, _ = store.file(request())
     b, _ = store.file(request(run_id="r2"))
     store.decide(a.id, approve(), role="operator")

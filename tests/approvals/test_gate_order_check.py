@@ -79,7 +79,7 @@ async def run_gate(agent: SimpleNamespace, order: OrderDecision, edit: dict[str,
                                               "decider_role": "operator", **edit})
         await asyncio.to_thread(agent.store._record, "decided", decided)  # the one write path of the store
 
-    agent.store.add_listener(on_change)
+    agent.store.changed.connect(on_change)
     recorder = Recorder()
     gate = HumanApprovalGate(ApprovalsClient(agent.url, token=run_token(REGISTRY.run_secret, "g1")), "g1",
                              ApprovalPolicy(mode="all"))
@@ -89,7 +89,7 @@ async def run_gate(agent: SimpleNamespace, order: OrderDecision, edit: dict[str,
                               equity=1_000_000.0, positions_value={})
         outcomes, _ = await asyncio.wait_for(asyncio.gather(gate.gate(request), tamper()), 60)
     finally:
-        agent.store.remove_listener(on_change)
+        agent.store.changed.disconnect(on_change)
         await gate.close()
     return outcomes[0], recorder
 

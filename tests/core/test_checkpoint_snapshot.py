@@ -73,7 +73,7 @@ def test_a_restored_checkpoint_is_not_shared_with_the_resumed_run(store, setting
     first = RunEngine(store, "again", settings, write_every_stage=True)
     # Stop after day 10's settlement: the leaderboard has scored a day the
     # checkpoint (of day 9) must not contain.
-    first.add_listener(lambda e: first.request_stop() if e.type == "pipeline_stage" and e.stage == "settlement"
+    first.event.connect(lambda e: first.request_stop() if e.type == "pipeline_stage" and e.stage == "settlement"
                        and e.status == "finished" and first.state.days_completed == 9 else None)
     assert run(first) == "stopped"
     on_disk = store.read_server_state("again")["resume"]
@@ -82,9 +82,9 @@ def test_a_restored_checkpoint_is_not_shared_with_the_resumed_run(store, setting
     restored = second._resume
     assert frozen(restored) == frozen(on_disk)
     done = []
-    second.add_listener(lambda e: second.request_stop()
+    second.event.connect(lambda e: second.request_stop()
                         if e.type == "pipeline_stage" and e.stage == "reflection" and e.status == "finished" else None)
-    second.add_listener(lambda e: done.append(frozen(restored)) if e.type == "pipeline_stage"
+    second.event.connect(lambda e: done.append(frozen(restored)) if e.type == "pipeline_stage"
                         and e.status == "finished" else None)
     assert run(second) == "stopped"
     # After every stage of the re-run day, up to its reflection, the restored

@@ -77,12 +77,12 @@ def fast_forward_on_every_tick(engine: RunEngine, clock: MockModeClock, minutes:
     def listener(event: Any) -> None:
         if event.type == "time_update":
             clock.fast_forward(minutes())
-    engine.add_listener(listener)
+    engine.event.connect(listener)
 
 
 def drive(engine: RunEngine, clock: Any) -> tuple[str, list[Any]]:
     seen: list[Any] = []
-    engine.add_listener(seen.append)
+    engine.event.connect(seen.append)
 
     async def go() -> str:
         try:
@@ -146,7 +146,7 @@ def test_a_mock_run_stopped_mid_day_resumes_as_if_never_stopped(tmp_path: Path):
         if event.type == "pipeline_stage" and event.date == "2025-02-18" and event.stage == "execution" \
                 and event.status == "finished":
             first.request_stop()
-    first.add_listener(stop_in_the_third_day)
+    first.event.connect(stop_in_the_third_day)
     assert drive(first, clock)[0] == "stopped"
     assert first.state.last_completed_date == "2025-02-14"
 
@@ -241,7 +241,7 @@ def test_clocks_run_each_stage_of_each_trading_day_once_within_market_hours(root
         clock: Any = BacktestClock()
     elif mode == "mock":
         clock = MockModeClock(speed=0.0, tick_seconds=0.0)   # moves only when fast-forwarded
-        engine.add_listener(lambda e: readings.append(clock.now()) if e.type == "time_update" else None)
+        engine.event.connect(lambda e: readings.append(clock.now()) if e.type == "time_update" else None)
         fast_forward_on_every_tick(engine, clock, step)
     else:
         now = ManualNow(calendar.at(days[0], dt.time(0)) - dt.timedelta(minutes=lead))
@@ -255,12 +255,12 @@ def test_clocks_run_each_stage_of_each_trading_day_once_within_market_hours(root
             elif event.type == "price_update" and event.symbol == TICKERS[0] and not in_day["now"]:
                 readings.append(dt.datetime.fromisoformat(event.timestamp))
                 now.current += dt.timedelta(minutes=step())
-        engine.add_listener(poll_seen)
+        engine.event.connect(poll_seen)
 
     def on_day_start(event: Any) -> None:
         if event.type == "day_start" and readings:
             started_at[event.date] = readings[-1]
-    engine.add_listener(on_day_start)
+    engine.event.connect(on_day_start)
 
     status, seen = drive(engine, clock)
     assert status == "completed"

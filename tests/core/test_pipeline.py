@@ -29,7 +29,7 @@ def run(engine):
 def test_one_day_follows_the_protocol_order(store, settings):
     engine = make_engine(store, settings, end_date="2025-02-03")
     seen = []
-    engine.add_listener(seen.append)
+    engine.event.connect(seen.append)
     assert run(engine) == "completed"
     types = [e.type for e in seen if e.type not in ("run_status", "system")]
     assert types[0] == "day_start" and types[-1] == "day_complete"
@@ -61,7 +61,7 @@ def test_one_day_follows_the_protocol_order(store, settings):
 def test_events_log_is_every_event_in_order_and_parses(store, settings):
     engine = make_engine(store, settings)
     seen = []
-    engine.add_listener(lambda e: seen.append(e.wire_json()))
+    engine.event.connect(lambda e: seen.append(e.wire_json()))
     run(engine)
     logged = [json.dumps(e) for e in read_events(engine.paths.events_log)]
     assert [json.loads(x) for x in logged] == [json.loads(x) for x in seen]
@@ -99,7 +99,7 @@ def test_accounting_invariants_hold_after_every_day(store, settings):
             equity = p.cash + p.long_value(prices) - p.short_liability(prices)
             checks.append((round(equity, 6) == round(p.equity(prices), 6), p.cash >= 0, p.margin_used <= p.cash + 1e-9))
 
-    engine.add_listener(check)
+    engine.event.connect(check)
     run(engine)
     assert checks and all(all(c) for c in checks)
     trades = store.read_trades("r1")
@@ -132,7 +132,7 @@ def test_stop_then_resume_gives_the_uninterrupted_result(store, settings):
     expected = store.read_server_state("whole")
 
     part = make_engine(store, settings, run_id="part")
-    part.add_listener(lambda e: part.request_stop() if e.type == "pipeline_stage" and e.stage == "execution"
+    part.event.connect(lambda e: part.request_stop() if e.type == "pipeline_stage" and e.stage == "execution"
                       and e.status == "finished" and part.state.days_completed == 7 else None)
     assert run(part) == "stopped"
     assert store.read_runtime_state("part")["status"] == "stopped"
@@ -154,6 +154,6 @@ def test_stop_then_resume_gives_the_uninterrupted_result(store, settings):
 def test_conference_cycles_follow_the_setting(store, settings, cycles):
     engine = make_engine(store, settings, end_date="2025-02-03", max_comm_cycles=cycles)
     seen = []
-    engine.add_listener(seen.append)
+    engine.event.connect(seen.append)
     run(engine)
     assert [e.cycle for e in seen if e.type == "conference_cycle_start"] == list(range(1, cycles + 1))

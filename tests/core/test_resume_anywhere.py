@@ -69,7 +69,7 @@ def drive(store: RunStore, settings: Any, dates: list[dt.date], stop: Stop | Non
               and event.date == dates[stop.k].isoformat()):
             engine.request_stop()
 
-    engine.add_listener(watch)
+    engine.event.connect(watch)
 
     async def go() -> str:
         try:

@@ -143,7 +143,7 @@ def old_shape(state: dict[str, Any]) -> dict[str, Any]:
 def test_an_older_state_file_loads_as_written_and_a_run_resumes_from_it(store, settings):
     store.create_run("default", run_id="old", overrides=FIRST_WEEKS)
     first = RunEngine(store, "old", settings, write_every_stage=True)
-    first.add_listener(lambda e: first.request_stop() if e.type == "day_complete" and e.date == "2025-01-10" else None)
+    first.event.connect(lambda e: first.request_stop() if e.type == "day_complete" and e.date == "2025-01-10" else None)
     assert run(first) == "stopped"
     path = store.paths("old").server_state
     old = old_shape(json.loads(path.read_text()))

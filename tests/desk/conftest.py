@@ -205,7 +205,7 @@ class ChildStack:
                                             health_url=f"{self.urls[name]}/health", port=port, ready_timeout=15,
                                             check_interval=None, grace_seconds=2))
         if progress is not None:
-            self.supervisor.add_listener(progress)
+            self.supervisor.event.connect(progress)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.state_dir / "stack.json", {
             "pid": os.getpid(), "pid_started": psutil.Process().create_time(), "urls": self.urls,

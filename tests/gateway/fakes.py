@@ -19,7 +19,7 @@ from backend.schema.events import (
     RunStatus,
     System,
 )
-from gateway.driver import EventListener
+from backend.signals import Signal, emit
 
 
 class FakeDriver:
@@ -30,20 +30,18 @@ class FakeDriver:
         mode: ``backtest``, ``mock`` or ``live``.
     """
 
+    event = Signal(object)  # RunDriver.event
+
     def __init__(self, run_id: str = "run-test", mode: str = "backtest") -> None:
         self.run_id = run_id
         self.mode = mode
         self.status = "idle"
         self.pace = 0.0
         self.calls: list[tuple[str, Any]] = []
-        self.listeners: list[EventListener] = []
         self.feed: collections.deque[dict[str, Any]] = collections.deque(maxlen=FEED_HISTORY_LIMIT)
         self.fail_next: Exception | None = None  # raised by the next control call
 
     # --- RunDriver ------------------------------------------------------------
-
-    def add_listener(self, fn: EventListener) -> None:
-        self.listeners.append(fn)
 
     def snapshot_state(self) -> dict[str, Any]:
         return {
@@ -91,8 +89,7 @@ class FakeDriver:
         """What the engine does: record the feed, then call listeners in order."""
         if event.type in FEED_TYPES:
             self.feed.appendleft(event.to_wire())
-        for fn in self.listeners:
-            fn(event)
+        emit(self.event, event)
 
     def emit_seq(self, seq: int, size: int = 0) -> None:
         """Emit ``system`` number ``seq`` (``content`` padded to ``size`` chars)."""

@@ -38,7 +38,7 @@ async def test_live_quotes_stream_and_the_day_runs_at_the_close(tmp_path: Path, 
         "mode": "live", "tickers": ["AAPL", "MSFT", "NVDA"], "start_date": "2025-02-24", "end_date": "2025-03-04"})
     engine = RunEngine(store, "live", settings)
     seen: list = []
-    engine.add_listener(seen.append)
+    engine.event.connect(seen.append)
     clock = {"now": dt.datetime.combine(DAY, dt.time(15, 0), tzinfo=NEW_YORK)}
     session = DayLoop(engine, LiveModeClock(poll_seconds=0.01, now=lambda: clock["now"]))
     try:
@@ -73,7 +73,7 @@ async def test_a_rejected_key_is_said_once_and_the_session_goes_on(tmp_path: Pat
         "mode": "live", "tickers": ["AAPL"], "start_date": "2025-03-03", "end_date": "2025-03-04"})
     engine = RunEngine(store, "live", settings)
     seen: list = []
-    engine.add_listener(seen.append)
+    engine.event.connect(seen.append)
     session = DayLoop(engine, LiveModeClock(poll_seconds=0.01,
                                             now=lambda: dt.datetime.combine(DAY, dt.time(11, 0), tzinfo=NEW_YORK)))
     try:

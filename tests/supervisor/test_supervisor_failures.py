@@ -38,7 +38,7 @@ async def test_crash_loop_backs_off_then_gives_up(supervisor, tmp_path):
     spec = ProcessSpec("loop", child("crash.py"), restart=RestartPolicy.on_failure, max_restarts=2,
                        backoff_base=0.01, backoff_cap=0.05, log_path=tmp_path / "loop.log")
     proc = supervisor.add(spec)
-    proc.add_listener(lambda ev: seen.append(ev.status))
+    proc.event.connect(lambda ev: seen.append(ev.status))
     await proc.start()
     await proc.wait_status(ProcessStatus.crashed, timeout=60)
     assert proc.restarts == 2

@@ -97,17 +97,18 @@ async def test_ring_buffer_is_bounded_but_the_file_has_everything(supervisor, tm
 async def test_listeners_see_status_changes_and_optionally_lines(supervisor, tmp_path):
     statuses: list[tuple[str, str | None, str]] = []
     events = []
-    supervisor.add_listener(lambda ev: statuses.append((ev.name, ev.previous and ev.previous.value, ev.status.value)))
+    supervisor.event.connect(lambda ev: statuses.append((ev.name, ev.previous and ev.previous.value, ev.status.value)))
     port = free_port()
     proc = supervisor.add(health_spec("web", port, tmp_path))
-    proc.add_listener(events.append, lines=True)
+    proc.event.connect(events.append)
+    proc.line.connect(events.append)
     broken_calls = []
 
     def broken(ev):
         broken_calls.append(ev)
         raise RuntimeError("observer bug")
 
-    proc.add_listener(broken)
+    proc.event.connect(broken)
     await supervisor.start("web", wait_ready=True)
     await supervisor.stop("web")
     assert statuses == [
@@ -115,7 +116,7 @@ async def test_listeners_see_status_changes_and_optionally_lines(supervisor, tmp
         ("web", "starting", "healthy"),
         ("web", "healthy", "stopped"),
     ]
-    # A lines=True listener gets the status changes and every line, in order.
+    # An observer of both signals gets the status changes and every line, in order.
     lines = [ev.line for ev in events if ev.kind == "line"]
     assert lines[0].startswith("listening on") and lines[-1] == "got SIGTERM, bye"
     assert [ev.status.value for ev in events if ev.kind == "status"] == ["starting", "healthy", "stopped"]
@@ -125,7 +126,7 @@ async def test_listeners_see_status_changes_and_optionally_lines(supervisor, tmp
 async def test_stop_all_goes_in_reverse_start_order(tmp_path):
     order: list[str] = []
     async with ProcessSupervisor() as sup:
-        sup.add_listener(lambda ev: order.append(ev.name) if ev.status is ProcessStatus.stopped else None)
+        sup.event.connect(lambda ev: order.append(ev.name) if ev.status is ProcessStatus.stopped else None)
         for name in ("first", "second", "third"):
             sup.add(ProcessSpec(name, child("chatter.py", 1, "--hold")))
         statuses = await sup.start_all()
@@ -180,11 +181,11 @@ async def test_parallel_start_all_spawns_everything_before_waiting(tmp_path):
 
     started: list[str] = []
     async with ProcessSupervisor() as sup:
-        sup.add_listener(lambda ev: started.append(ev.name) if ev.status is ProcessStatus.starting else None)
+        sup.event.connect(lambda ev: started.append(ev.name) if ev.status is ProcessStatus.starting else None)
         for name in ("a", "b", "c"):
             sup.add(health_spec(name, free_port(), tmp_path))
         seen_healthy_before_all_started = []
-        sup.add_listener(lambda ev: seen_healthy_before_all_started.append(len(started))
+        sup.event.connect(lambda ev: seen_healthy_before_all_started.append(len(started))
                          if ev.status is ProcessStatus.healthy else None)
         statuses = await sup.start_all(parallel=True)
         assert statuses == {n: ProcessStatus.healthy for n in ("a", "b", "c")}

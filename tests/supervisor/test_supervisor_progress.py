@@ -41,7 +41,7 @@ async def test_a_child_that_crashes_without_progress_is_given_up_on_and_says_why
     checkpoint.write_text("4")
     events: list[ProcessStatus] = []
     proc = supervisor.add(spec("stuck", checkpoint, 8, "--no-progress"))
-    proc.add_listener(lambda ev: events.append(ev.status))
+    proc.event.connect(lambda ev: events.append(ev.status))
     await proc.start()
     assert await proc.wait_status(ProcessStatus.crashed, timeout=60) is ProcessStatus.crashed
     assert proc.restarts == 2 and proc.gave_up

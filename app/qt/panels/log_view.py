@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
+from app.qt.observe import observe
 
 MAX_LINES = 5000
 
@@ -88,7 +89,8 @@ class LogView(QWidget):
         """Show a ManagedProcess's buffered lines, then every new one."""
         self.detach()
         self.set_lines(proc.lines())
-        self._unsubscribe = proc.add_listener(self._on_event, lines=True)
+        observe(proc.line, self, self._on_event)
+        self._unsubscribe = lambda: proc.line.disconnect(self._on_event, missing_ok=True)
 
     def attach_fetcher(self, fetch: Callable[[], Awaitable[list[str]]], interval_ms: int = 2000) -> None:
         """Poll ``await fetch()`` (the latest lines) while attached."""

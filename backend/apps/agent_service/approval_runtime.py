@@ -43,12 +43,12 @@ class ChangeHub:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.store.add_listener(self._on_change)
+        self.store.changed.connect(self._on_change)
 
     def close(self) -> None:
         """End every open stream (their clients reconnect elsewhere or later)."""
         self._closing = True
-        self.store.remove_listener(self._on_change)
+        self.store.changed.disconnect(self._on_change, missing_ok=True)
         for queue in list(self._queues):
             queue.put_nowait(None)
 
@@ -121,11 +121,11 @@ class ExpiryClock:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self.store.add_listener(self._on_change)
+        self.store.changed.connect(self._on_change)
         self._task = asyncio.create_task(self._run(), name="approval-expiry")
 
     async def close(self) -> None:
-        self.store.remove_listener(self._on_change)
+        self.store.changed.disconnect(self._on_change, missing_ok=True)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
