@@ -38,14 +38,19 @@ class WorkspaceNewName(BaseModel):
     new_name: str
 
 
-class AgentSummary(BaseModel):
-    """A roster entry with the skills its folder provides."""
+class RosterEntry(BaseModel):
+    """An agent as the workspace's roster names it."""
 
     id: str
     role: str
     policy: str
     model: str | None = None
     provider: str | None = None
+
+
+class AgentSummary(RosterEntry):
+    """A roster entry with the skills its folder provides."""
+
     skills: list[str] = Field(default_factory=list)
 
 
@@ -100,14 +105,9 @@ class SkillInfo(BaseModel):
     output_schema: dict[str, Any]
 
 
-class AgentProfileView(BaseModel):
+class AgentProfileView(RosterEntry):
     """``GET .../agents/{agent_id}``: the roster entry, its persona and its skills in full."""
 
-    id: str
-    role: str
-    policy: str
-    model: str | None = None
-    provider: str | None = None
     persona: str = ""
     skills: list[SkillInfo] = Field(default_factory=list)
     memory: list[dict[str, Any]] | None = Field(None, description="latest reflections (runs only), newest last")

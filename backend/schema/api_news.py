@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from backend.schema.api_trading import MAX_PAGE
+from backend.schema.api_trading import MAX_PAGE, AnalystSignal
 from backend.schema.trading import Trade
 
 
@@ -37,16 +37,6 @@ class NewsPage(BaseModel):
     offset: int = Field(ge=0)
     limit: int = Field(ge=1, le=MAX_PAGE)
     items: list[NewsHeadline]
-
-
-class AnalystSignal(BaseModel):
-    """An analyst's morning view of the ticker."""
-
-    agent_id: str
-    signal: str
-    confidence: float
-    reasoning: str = ""
-    score: float | None = None
 
 
 class FinalCall(BaseModel):

@@ -101,16 +101,21 @@ class Leaderboard(BaseModel):
     items: list[LeaderboardRow]
 
 
-class SignalRecord(BaseModel):
-    """One analyst's signal for one ticker on one trading day (before the conference)."""
+class AnalystSignal(BaseModel):
+    """An analyst's morning view of a ticker."""
 
-    date: str
     agent_id: str
-    ticker: str
     signal: str
     confidence: float
     reasoning: str = ""
     score: float | None = None
+
+
+class SignalRecord(AnalystSignal):
+    """One analyst's signal for one ticker on one trading day (before the conference)."""
+
+    date: str
+    ticker: str
 
 
 class SignalsPage(Page):
@@ -120,7 +125,7 @@ class SignalsPage(Page):
 
 
 __all__ = [
-    "CurvePoint", "Curves", "HoldingRow", "Holdings", "Leaderboard", "LeaderboardRow", "LeaderboardSignal",
+    "AnalystSignal", "CurvePoint", "Curves", "HoldingRow", "Holdings", "Leaderboard", "LeaderboardRow", "LeaderboardSignal",
     "MAX_PAGE", "Metrics", "Page", "Portfolio", "PriceQuote", "Prices", "SideTally", "SignalRecord",
     "SignalsPage", "Stats", "TradesPage",
 ]
