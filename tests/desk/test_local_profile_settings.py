@@ -11,7 +11,7 @@ from pathlib import Path
 from app.models.profile import LOCAL, local_profile_from_settings
 from backend.config import load_settings
 from tests.desk.conftest import ROOT
-from tests.support.http_server import JsonHandler, serving
+from tests.support.http_server import HealthHandler, serving
 
 # Run in a fresh interpreter, so Settings come from the environment as the desk's do.
 PROBE = r"""
@@ -40,11 +40,6 @@ asyncio.run(main())
 """
 
 
-class Health(JsonHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        self.reply(200 if self.path == "/health" else 404, {"status": "ok"})
-
-
 def test_local_profile_follows_the_service_ports_of_settings() -> None:
     settings = load_settings(runtime_service_port=9003, agent_service_port=9000)
     profile = local_profile_from_settings(settings)
@@ -54,7 +49,7 @@ def test_local_profile_follows_the_service_ports_of_settings() -> None:
 
 
 def test_the_desk_talks_to_the_runtime_port_the_environment_names(tmp_path: Path) -> None:
-    with serving(Health) as (url, _server):
+    with serving(HealthHandler) as (url, _server):
         port = url.rsplit(":", 1)[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOTRADERS_", "AGENT_", "RUNTIME_"))}
         env.update(RUNTIME_SERVICE_PORT=port, RUNS_DIR=str(tmp_path / "runs"), WORKSPACES_DIR=str(tmp_path / "ws"))

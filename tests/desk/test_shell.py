@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import http.server
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from app.qt.qsettings_store import QSettingsStore
 from app.session import Session
 from tests.desk.conftest import ChildStack
 from tests.support.waiting import until
-from tests.support.http_server import serving
+from tests.support.http_server import HealthHandler, serving
 
 PANELS = [StackPanel, LivePanel]
 
@@ -38,20 +37,19 @@ def _window(qtbot: Any, session: Session, **kwargs: Any) -> MainWindow:
 @pytest.fixture
 def health_server() -> Iterator[tuple[str, Any]]:
     """A real HTTP server answering GET /health; returns (url, server) so a test can stop it."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            body = b'{"status": "ok"}'
-            self.send_response(200 if self.path == "/health" else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    with serving(Handler) as served:
+    with serving(HealthHandler) as served:
         yield served
+
+
+def recording_factory(root: Path) -> tuple[list[ChildStack], Callable[[], ChildStack]]:
+    """A window's stack factory making stacks in ``root``, and the list of every stack it made."""
+    made: list[ChildStack] = []
+
+    def factory() -> ChildStack:
+        made.append(ChildStack(root))
+        return made[-1]
+
+    return made, factory
 
 
 def test_panel_discovery_skips_missing_and_broken_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,11 +142,7 @@ def test_losing_a_service_shows_at_once_and_recovers(qtbot: Any, arun: Any, heal
 
 
 def test_local_stack_starts_shows_processes_and_closing_stops_them(qtbot: Any, arun: Any, tmp_path: Path) -> None:
-    stacks: list[ChildStack] = []
-
-    def factory() -> ChildStack:
-        stacks.append(ChildStack(tmp_path / "stack"))
-        return stacks[-1]
+    stacks, factory = recording_factory(tmp_path / "stack")
 
     session = Session(Profile(LOCAL), health_interval=0.2)
     window = _window(qtbot, session, stack_factory=factory)
@@ -183,11 +177,7 @@ def test_local_stack_starts_shows_processes_and_closing_stops_them(qtbot: Any, a
 def test_second_instance_offers_to_attach_instead_of_starting(qtbot: Any, arun: Any, tmp_path: Path) -> None:
     first = ChildStack(tmp_path / "stack")
     session = Session(Profile(LOCAL), health_interval=0.2)
-    started: list[ChildStack] = []
-
-    def factory() -> ChildStack:
-        started.append(ChildStack(tmp_path / "stack"))
-        return started[-1]
+    started, factory = recording_factory(tmp_path / "stack")
 
     window = _window(qtbot, session, stack_factory=factory)
 
@@ -318,11 +308,7 @@ def test_ports_in_use_without_a_lock_offer_to_attach_not_a_second_stack(qtbot: A
                                                                          tmp_path: Path) -> None:
     import socket
 
-    stacks: list[ChildStack] = []
-
-    def factory() -> ChildStack:
-        stacks.append(ChildStack(tmp_path / "stack"))
-        return stacks[-1]
+    stacks, factory = recording_factory(tmp_path / "stack")
 
     session = Session(Profile(LOCAL), health_interval=60)
     window = _window(qtbot, session, stack_factory=factory)

@@ -37,3 +37,10 @@ class JsonHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:  # keep test output quiet
         pass
+
+
+class HealthHandler(JsonHandler):
+    """A service that is up and has nothing else: ``GET /health`` answers ``{"status": "ok"}``, the rest 404."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        self.reply(200 if self.path == "/health" else 404, {"status": "ok"})
