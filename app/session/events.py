@@ -6,9 +6,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from psygnal import EmitLoopError, SignalInstance
+from psygnal import SignalInstance
 
 from app.session.connections import ServiceState
+from backend import signals
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,4 @@ class SessionEvent:
 
 def emit_logged(signal: SignalInstance, *args: Any) -> None:
     """Emit to the panels; a panel's failing callback is logged, never raised into the session's own work."""
-    try:
-        signal.emit(*args)
-    except EmitLoopError:
-        log.exception("a %s listener failed", signal.name)
+    signals.emit_logged(signal, *args, logger=log, what=f"a {signal.name} listener")
