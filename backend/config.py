@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
 from backend.paths import PROJECT_ROOT
+from backend.schema.sandbox import SandboxMode
 
 DEFAULT_TICKERS = ["AAPL", "MSFT", "GOOGL", "NVDA", "TSLA", "META"]
 TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
@@ -61,7 +62,7 @@ class Settings(BaseSettings):
     enable_dashboard_compat_exports: bool = True
 
     # Skill sandbox (see backend/sandbox/).
-    skill_sandbox_mode: Literal["none", "process", "docker", "kubernetes"] = "none"
+    skill_sandbox_mode: SandboxMode = "none"
     skill_sandbox_image: str = "python:3.11-slim"
     skill_sandbox_memory_limit: str = "512m"
     skill_sandbox_cpu_limit: float = Field(1.0, gt=0, le=64)

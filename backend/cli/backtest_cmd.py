@@ -7,7 +7,9 @@ import asyncio
 import datetime as dt
 import json
 import sys
-from typing import Any
+from typing import Any, get_args
+
+from backend.schema.sandbox import SandboxMode
 
 
 def _date(text: str) -> str:
@@ -29,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", default=None, help="run id (default: timestamp + suffix)")
     parser.add_argument("--workspace", default="default", help="workspace to create the run from")
     parser.add_argument("--csv-dir", default=None, help="use CSV market data from this folder")
-    parser.add_argument("--sandbox", choices=["none", "process", "docker", "kubernetes"], default=None,
+    parser.add_argument("--sandbox", choices=list(get_args(SandboxMode)), default=None,
                         help="ask for this skill sandbox (at least SKILL_SANDBOX_MODE / the saved setting)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run)
