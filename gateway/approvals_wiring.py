@@ -12,16 +12,20 @@ a run credential the gate files unauthenticated, which only an open
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from backend.approvals.client import ApprovalsClient
 from backend.approvals.gate import HumanApprovalGate
 from backend.security.run_credentials import take_run_token
 
+if TYPE_CHECKING:
+    from backend.config import Settings
+    from backend.storage.run_store import RunStore
+
 GATEWAY_USER = "gateway"
 
 
-def make_gate(store: Any, settings: Any, run_id: str,
+def make_gate(store: RunStore, settings: Settings, run_id: str,
               run_token: str | None = None) -> HumanApprovalGate | None:
     """The gate for ``run_id``: ``.gate`` for the engine, ``.bind(engine)``, ``await .close()``.
 

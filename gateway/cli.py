@@ -17,7 +17,12 @@ import logging
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from backend.config import Settings
+    from backend.security.tokens import TokenRegistry
+    from backend.storage.run_store import RunStore
 
 log = logging.getLogger("gateway")
 
@@ -41,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def _create_if_needed(store: Any, args: argparse.Namespace) -> None:
+def _create_if_needed(store: RunStore, args: argparse.Namespace) -> None:
     if store.exists(args.run_id):
         return
     if not args.create:
@@ -73,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(serve(store, settings, args, host, port, registry))
 
 
-async def serve(store: Any, settings: Any, args: argparse.Namespace, host: str, port: int, registry: Any) -> int:
+async def serve(store: RunStore, settings: Settings, args: argparse.Namespace, host: str, port: int, registry: TokenRegistry) -> int:
     from backend.pipeline.engine import RunEngine
     from gateway.approvals_wiring import make_gate
     from gateway.engine_driver import EngineRunDriver

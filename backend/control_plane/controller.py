@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -28,13 +28,16 @@ from backend.security.tokens import Role, TokenRegistry
 from backend.signals import Signal, emit_logged
 from backend.storage.run_store import RunStore
 
+if TYPE_CHECKING:
+    from backend.config import Settings
+
 log = logging.getLogger(__name__)
 
 GATEWAY_PREFIX = "gateway-"
 FINISHED_RUN_STATUSES = ("completed", "failed", "stopped")
 
 
-def settings_env(settings: Any) -> dict[str, str]:
+def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process settings equal to ``settings``.
 
     Derived from every field of :class:`~backend.config.Settings`. The role
@@ -66,7 +69,7 @@ class RuntimeController:
 
     changed = Signal(object)
 
-    def __init__(self, settings: Any, store: RunStore | None = None, supervisor: ProcessSupervisor | None = None,
+    def __init__(self, settings: Settings, store: RunStore | None = None, supervisor: ProcessSupervisor | None = None,
                  registry: TokenRegistry | None = None, host: str = "127.0.0.1",
                  restart_policy: GatewayRestartPolicy | None = None,
                  command_timeout: float = COMMAND_TIMEOUT_S) -> None:

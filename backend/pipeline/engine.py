@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.agents.evo_agent import load_team
 from backend.pipeline import state_files
@@ -36,6 +36,9 @@ from backend.sandbox.executor import SkillExecutor
 from backend.sandbox.factory import make_executor
 from backend.signals import Signal, emit_logged
 
+if TYPE_CHECKING:
+    from backend.config import Settings
+
 log = logging.getLogger(__name__)
 
 CHECKPOINT_STAGES = frozenset({"execution", "settlement"})
@@ -48,7 +51,7 @@ HEADLESS_SNAPSHOT_DAYS = 10
 SNAPSHOT_INTERVAL_S = 0.25
 
 
-def _settings_digest(settings: Any) -> str | None:
+def _settings_digest(settings: Settings) -> str | None:
     from backend.config import Settings, settings_digest
 
     return settings_digest(settings) if isinstance(settings, Settings) else None
@@ -77,7 +80,7 @@ class RunEngine:
 
     event = Signal(object)
 
-    def __init__(self, store: RunStore, run_id: str, settings: Any, *, executor: SkillExecutor | None = None,
+    def __init__(self, store: RunStore, run_id: str, settings: Settings, *, executor: SkillExecutor | None = None,
                  gate: ApprovalGate = approve_all, write_every_stage: bool = True, llm: Any | None = None,
                  gateway_pid: int | None = None) -> None:
         from backend.market.factory import make_market  # the market layer pulls in numpy

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import psutil
 
@@ -30,6 +30,9 @@ from backend.supervisor.supervisor import ProcessSupervisor
 from backend.security.run_credentials import RUN_SECRET_ENV
 from backend.security.tokens import TokenRegistry, generate_registry, registry_from_settings, write_tokens_file
 from backend.storage.atomic import atomic_write_json
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ SERVICES = (
 )
 
 
-def default_state_dir(settings: Any) -> Path:
+def default_state_dir(settings: Settings) -> Path:
     return Path(settings.runs_dir).parent / ".stack"
 
 
@@ -80,7 +83,7 @@ class LocalStack:
             RuntimeController whose Gateways are this process's children.
     """
 
-    def __init__(self, settings: Any, state_dir: Path | None = None, ports: dict[str, int] | None = None,
+    def __init__(self, settings: Settings, state_dir: Path | None = None, ports: dict[str, int] | None = None,
                  include_runtime_service: bool = True, host: str = "127.0.0.1", embed_runtime: bool = False) -> None:
         self.settings = settings
         self.state_dir = Path(state_dir or default_state_dir(settings))

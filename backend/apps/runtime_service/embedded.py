@@ -13,12 +13,15 @@ import asyncio
 import contextlib
 import os
 import time
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import uvicorn
 
 from backend.control_plane.controller import RuntimeController
 from backend.security.tokens import TokenRegistry
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 
 class _QuietServer(uvicorn.Server):
@@ -40,7 +43,7 @@ class EmbeddedRuntimeService:
 
     name = "runtime"
 
-    def __init__(self, settings: Any, registry: TokenRegistry, host: str, port: int) -> None:
+    def __init__(self, settings: Settings, registry: TokenRegistry, host: str, port: int) -> None:
         from backend.apps.runtime_service.app import create_app
 
         self.host, self.port = host, port
