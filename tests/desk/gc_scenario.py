@@ -57,6 +57,13 @@ def main() -> int:
             collections[name] = collections.get(name, 0) + 1
 
     gc.callbacks.append(count)
+    # Everything so far (Qt, pyqtgraph, numpy) goes to the permanent generation:
+    # otherwise those long-lived objects make CPython skip full collections
+    # (a gen-2 pass runs only once pending objects reach a quarter of the
+    # long-lived ones), and whether the worker's collections reach the cycles
+    # below would be left to chance.
+    gc.collect()
+    gc.freeze()
     destroyed_in: dict[str, int] = {}
 
     def note_destroyed(*_: object) -> None:

@@ -41,9 +41,7 @@ def report(proc: subprocess.CompletedProcess[str]) -> dict:
 def test_without_the_policy_a_worker_thread_frees_qt_objects() -> None:
     """The scenario really reaches the hazard: this is what the desk used to do."""
     proc = run_scenario()
-    assert OFF_THREAD in proc.stderr or proc.returncode != 0, proc.stderr[-2000:]
-    if proc.returncode == 0:  # it survived this time; the collections still ran in the worker
-        assert report(proc)["collections"].get("worker", 0) > 0
+    assert OFF_THREAD in proc.stderr, proc.stderr[-2000:]  # Qt says so, then usually segfaults (rc 139)
 
 
 @pytest.mark.parametrize("attempt", range(3))
