@@ -201,7 +201,9 @@ class _ContainerCall:
                 # Short slices, so that a cancellation is noticed even if its kill was lost.
                 client.api.wait(container_id, timeout=min(remaining, 1.0))
                 return False
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                # A slice that ends before the container does: requests says ReadTimeout, or
+                # ConnectionError when urllib3 wrapped its timeout (seen on a loaded machine).
                 if "timed out" not in str(exc).lower():
                     raise
 

@@ -36,6 +36,16 @@ async def test_normal_skill_returns_output(backend, skill) -> None:
     assert result.backend == "docker"
 
 
+async def test_a_skill_outlasting_several_wait_slices_still_returns(backend, skill) -> None:
+    """The backend waits for a container in 1 s slices; a slice that ends first is a read
+    timeout and must not count as an unreachable engine. Here requests reports it as a
+    ConnectionError; on a loaded machine it came as ReadTimeout once and failed a whole
+    docker backtest (tests/sandbox/test_backtest_backends.py), which both now cover."""
+    result = await SkillExecutor(backend, LIMITS).run(skill("sleeper"), {"seconds": 2.5})
+    assert result.ok, result
+    assert result.backend == "docker"
+
+
 async def test_network_connect_fails(backend, skill, listening_port) -> None:
     targets = [["127.0.0.1", listening_port], ["10.255.255.1", 9]]
     result = await backend.run(skill("network"), {"targets": targets}, LIMITS)
