@@ -40,7 +40,7 @@ async def test_a_skill_outlasting_several_wait_slices_still_returns(backend, ski
     """The backend waits for a container in 1 s slices; a slice that ends first is a read
     timeout and must not count as an unreachable engine. Here requests reports it as a
     ConnectionError; on a loaded machine it came as ReadTimeout once and failed a whole
-    docker backtest (tests/sandbox/test_backtest_backends.py), which both now cover."""
+    docker backtest (tests/sandbox/test_backtest_backends.py); both now count as a slice."""
     result = await SkillExecutor(backend, LIMITS).run(skill("sleeper"), {"seconds": 2.5})
     assert result.ok, result
     assert result.backend == "docker"
