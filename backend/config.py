@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import string
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,7 @@ from backend.schema.sandbox import SandboxMode
 DEFAULT_TICKERS = ["AAPL", "MSFT", "GOOGL", "NVDA", "TSLA", "META"]
 TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 MEMORY_RE = re.compile(r"^\d+(\.\d+)?[kmgKMG]?$")
+PUBLIC_URL_RE = re.compile(r"^wss?://[^\s/]+(/\S*)?$")
 
 
 class SettingsError(ValueError):
@@ -73,6 +75,18 @@ class Settings(BaseSettings):
     skill_sandbox_kube_context: str | None = None
     skill_sandbox_service_account: str | None = None
 
+    # Where each run's Gateway runs (see backend/control_plane/gateway_launchers/).
+    gateway_launcher: Literal["subprocess", "docker", "kubernetes"] = "subprocess"
+    # The URL clients reach a Gateway at: a template with {run_id}, {port} and {host}.
+    gateway_public_url: str | None = None
+    gateway_image: str = "evotraders/control-center:0.1.0"
+    gateway_docker_network: str | None = None
+    gateway_docker_volume: str | None = None
+    gateway_publish_host: str = "127.0.0.1"
+    gateway_namespace: str = "evotraders"
+    gateway_kube_context: str | None = None
+    gateway_service_account: str | None = None
+
     # Trading.
     initial_cash: float = Field(100_000.0, gt=0)
     margin_requirement: float = Field(0.0, ge=0, le=1)
@@ -120,6 +134,19 @@ class Settings(BaseSettings):
     def _check_memory(cls, value: str) -> str:
         if not MEMORY_RE.match(value):
             raise ValueError("expected a size like 512m or 1g")
+        return value
+
+    @field_validator("gateway_public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not PUBLIC_URL_RE.match(value):
+            raise ValueError("expected a ws:// or wss:// URL template")
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        unknown = names - {"run_id", "port", "host"}
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {', '.join(sorted(unknown))}; use {{run_id}}, {{port}}, {{host}}")
         return value
 
     @model_validator(mode="after")
