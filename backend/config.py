@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     model_name: str = "gpt-4o-mini"
     openai_api_key: str | None = None
     openai_base_url: str = "http://127.0.0.1:11434/v1"
+    # llm agents: one request's timeout, the client's retries (back-off honouring Retry-After),
+    # how many agents of a day ask at once, the tool-calling steps of one turn, reflections retrieved.
+    llm_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    llm_max_concurrency: int = Field(4, ge=1, le=64)
+    llm_max_tool_steps: int = Field(4, ge=1, le=20)
+    llm_memory_entries: int = Field(5, ge=0, le=50)
     finnhub_api_key: str | None = None
     finnhub_base_url: str = "https://finnhub.io/api/v1"
 
