@@ -1,6 +1,6 @@
 """The kubernetes backend, driven through the official client against a fake API server.
 
-No real cluster can run here: ``sandbox_fake_kube.FakeKube`` answers the core/v1
+No real cluster can run here: ``tests.support.fake_kube_api.FakeKube`` answers the core/v1
 calls over real HTTP and runs each Pod's command with the process backend's
 isolation, so the runner, logs and exit codes are real while the kubelet,
 cgroups and NetworkPolicy are not (see docs/sandbox.md).
@@ -18,7 +18,7 @@ from backend.sandbox.kubernetes_backend import SANDBOX_LABEL, KubernetesSandboxB
 from backend.sandbox.executor import SkillExecutor
 from backend.sandbox.limits import SandboxLimits
 
-from sandbox_fake_kube import FakeKube
+from tests.support.fake_kube_api import FakeKube
 from sandbox_helpers import eventually
 
 LIMITS = SandboxLimits(timeout_s=10, memory_bytes=256 * 1024 * 1024, cpu_limit=0.5)

@@ -69,14 +69,14 @@ def test_scrubbing_removes_exactly_the_secret_looking_variables(pairs):
 
 
 async def test_a_kubernetes_pod_is_given_no_secret():
-    """No cluster runs here: the recorded-API stand-in (sandbox_fake_kube) shows the Pod spec the backend sends."""
+    """No cluster runs here: the recorded-API stand-in (tests/support/fake_kube_api.py) shows the Pod spec the backend sends."""
     from kubernetes import client
 
     from backend.sandbox.isolation import Isolation
     from backend.sandbox.kubernetes_backend import KubernetesSandboxBackend
     from backend.sandbox.executor import SkillExecutor
     from backend.sandbox.limits import SandboxLimits
-    from sandbox_fake_kube import FakeKube
+    from tests.support.fake_kube_api import FakeKube
 
     planted = {name: f"secret-{secrets.token_hex(12)}" for name in SECRET_NAMES}
     fake = FakeKube(Isolation(use_bwrap=False)).start()
