@@ -19,9 +19,10 @@ One :class:`Session` lives as long as the main window. Panels get it in
   is watched, across reconnects and run switches; ``session.frame_refused(refusal)``
   for every frame that is no valid event;
 - ``await session.watch_run(run_id)``: follow a run's Gateway (asks runtime_service
-  for its URL). A panel that starts a run calls this; on the Local profile the
-  session also switches by itself to a run whose Gateway comes up
-  (``session.follow_new_runs``, default True).
+  for its URL). A panel that starts a run calls this; on the Local profile, and on
+  a remote one with no hand-set Gateway URL, the session also switches by itself
+  to a run whose Gateway comes up (``session.follow_new_runs``, default True), at
+  the URL runtime_service returns.
 
 The pieces, each in its own module: roles (:mod:`app.session.roles`), clients and
 connection states (:mod:`app.session.connections`), health probes
@@ -95,7 +96,8 @@ class Session:
     @property
     def role(self) -> str | None:
         """The role the servers grant: Gateway hello first, then the profile's, admin for the own stack."""
-        return roles.effective_role(self.profile, self.gateway.role if self.gateway is not None else None)
+        granted = self.gateway.role if self.gateway is not None else None
+        return roles.effective_role(self.profile, granted or self.runs.learned_role)
 
     @property
     def read_only_reason(self) -> str | None:
@@ -161,6 +163,7 @@ class Session:
         """Look at another runtime: new clients, new Gateway, fresh states; emits ``profile``."""
         await self._drop_connections()
         self.profile = profile
+        self.runs.forget_role()
         self.connections.reset()
         self._clients = build_clients(profile, self.connections)
         self._emit("profile")
@@ -242,7 +245,10 @@ class Session:
             await client.aclose()
 
     async def _after_health_round(self) -> None:
-        if self.profile.is_local and self.state("runtime").status == "up":
+        # A remote profile with no hand-set Gateway URL follows the run runtime_service says is live,
+        # at the URL it returns (the Gateway's published address), exactly as the Local profile does.
+        following = self.profile.is_local or not self.profile.gateway_url
+        if following and self.state("runtime").status == "up":
             await self.runs.follow_active_run(self.client("runtime"), self.profile.token)
 
     def _emit(self, kind: EventKind, service: str | None = None, state: ServiceState | None = None) -> None:

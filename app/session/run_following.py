@@ -46,6 +46,9 @@ class RunFollower:
         # Local profile: switch to a run as soon as its Gateway comes up (a panel that pins a run sets this False).
         self.follow_new_runs = True
         self._watch_since = 0.0
+        # The role the last hello granted on this profile; kept when the run's Gateway goes away
+        # (a finished run), so a remote desk stays as permissive as its token -- never more.
+        self.learned_role: str | None = None
 
     def watch_gateway(self, url: str, token: str | None, run_id: str | None = None) -> GatewayClient:
         """Connect to a Gateway URL (replacing the current one); emits ``run_changed``."""
@@ -93,7 +96,7 @@ class RunFollower:
             await gateway.close()
 
     async def follow_active_run(self, runtime: ServiceClient, token: str | None) -> None:
-        """Follow the newest run whose Gateway is up (Local profile).
+        """Follow the newest run whose Gateway is up (the Local profile, and a remote one with no Gateway URL set).
 
         Switches when nothing is watched, when a run started after we began
         watching ours (someone pressed Start), or when ours is gone.
@@ -117,8 +120,13 @@ class RunFollower:
         if self.gateway is None or not ours_alive or started_since:
             self.watch_gateway(newest["gateway"]["url"], token, newest["run_id"])
 
+    def forget_role(self) -> None:
+        """Another profile is looked at: what its servers grant is not known yet."""
+        self.learned_role = None
+
     def _on_event(self, event: Any) -> None:
         if event.type == "hello":
+            self.learned_role = event.role or self.learned_role
             if self.run_id is None and event.run_id:
                 self.run_id = str(event.run_id)
                 self.run_changed.emit()
