@@ -1,67 +1,96 @@
-"""The `llm` policy: an analyst or the portfolio manager asks a chat model.
+"""The `llm` policy: an analyst, the risk manager or the portfolio manager asks a chat model.
 
-Any OpenAI-compatible server works (OpenAI, Ollama, vLLM, llama.cpp, LM
-Studio): one ``POST {openai_base_url}/chat/completions`` with
-``temperature: 0``, ``seed: 0`` and ``response_format: json_object``. The
-answer is parsed strictly (every ticker of the run exactly once, known
-values only). An unusable answer is retried once; a second failure falls back
-to the rules policy's result and says so in the feed, so a run never stops
-because a model misbehaved.
+Any OpenAI-compatible server works (OpenAI, vLLM, Ollama, llama.cpp, DashScope's
+compatible mode): the official `openai` SDK talks to ``OPENAI_BASE_URL``
+(:mod:`backend.agents.llm_client`: timeouts, retries honouring ``Retry-After``,
+parameters a server rejects detected once per run).
 
-Safety guard (portfolio manager): whatever the model answers, no order may
-leave a position larger than the risk manager's ``max_position_value`` for
-its ticker. A long may buy at most ``limit - current value``; a short may
-sell at most ``current value + limit`` (close the long, then at most the
-limit short). So an order's notional never exceeds the limit plus the current
-position, and a position already above its limit can only be reduced.
+One *turn* is an agent's part in one stage of one day, a bounded ReAct loop:
+the model may call its tools (its skills, run through the sandboxed executor,
+and ``search_memory``; :mod:`backend.agents.llm_tools`) for at most
+``LLM_MAX_TOOL_STEPS`` requests, then answers with JSON (a markdown code fence
+around it is accepted). The answer is parsed strictly (every ticker of the run
+exactly once, known values only); an unusable answer is corrected once. When
+a turn yields nothing usable the agent's rules result is used and a ``system``
+event names the agent and the reason: a configured `llm` agent never runs
+rules silently. Each turn is recorded in the agent's ``transcripts.jsonl``
+(:mod:`backend.agents.transcripts`) and announced as an ``agent_exchange`` event.
+
+Safety guards: the risk manager may only tighten the computed limits; whatever
+the portfolio manager answers, no order may leave a position larger than the
+risk manager's ``max_position_value`` for its ticker. A long may buy at most
+``limit - current value``; a short may sell at most ``current value + limit``
+(close the long, then at most the limit short). So an order's notional never
+exceeds the limit plus the current position, and a position already above
+its limit can only be reduced.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend.agents import llm_prompts as prompts
+from backend.agents import skill_inputs, transcripts
+from backend.agents.llm_client import (Completion, LlmAnswerError, LlmClient, LlmTransportError, ToolsUnsupported,
+                                       one_line)
+from backend.agents.llm_tools import AgentTools
 from backend.schema import events as ev
-from backend.schema.trading import Action, OrderDecision, SignalValue, TickerSignal
+from backend.schema.trading import Action, OrderDecision, RiskLimits, RiskReport, SignalValue, TickerSignal
 
 if TYPE_CHECKING:
     from backend.config import Settings
+
+__all__ = ["LlmAnswerError", "LlmPolicy", "LlmTransportError", "clamp_order", "parse_decisions", "parse_signals",
+           "parse_limits", "parse_revision", "parse_summary", "strip_fence"]
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[ev.Event], None]
 T = TypeVar("T")
-REASON_LIMIT = 240  # characters of a failure reason shown in the feed
+FENCE_RE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)\n?[ \t]*```", re.DOTALL)
 
 
-class LlmAnswerError(ValueError):
-    """The model's answer cannot be used; ``str(err)`` is one line naming what is wrong."""
-
-
-class LlmTransportError(LlmAnswerError):
-    """No answer at all (HTTP error, timeout, unreachable server): retried with the same request."""
-
-
-class _Signal(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Signal(_Strict):
     ticker: str
     signal: SignalValue
     confidence: float = Field(ge=0, le=100)
     reasoning: str = Field(min_length=1)
 
 
-class _Signals(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Signals(_Strict):
     signals: list[_Signal]
 
 
-class _Decision(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Revision(_Signals):
+    comment: str = Field(min_length=1)
+
+
+class _Summary(_Strict):
+    summary: str = Field(min_length=1)
+
+
+class _Limit(_Strict):
+    ticker: str
+    max_position_value: float = Field(ge=0)
+    reasoning: str = Field(min_length=1)
+
+
+class _Limits(_Strict):
+    limits: list[_Limit]
+
+
+class _Decision(_Strict):
     ticker: str
     action: Action
     quantity: int = Field(ge=0)
@@ -69,19 +98,22 @@ class _Decision(BaseModel):
     reasoning: str = Field(min_length=1)
 
 
-class _Decisions(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Decisions(_Strict):
     decisions: list[_Decision]
 
 
-def _one_line(text: str) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= REASON_LIMIT else line[:REASON_LIMIT - 1] + "…"
+def strip_fence(content: str) -> str:
+    """The JSON inside a markdown code fence (```json ... ```), else ``content`` unchanged."""
+    text = content.strip()
+    if text.startswith("{") or text.startswith("["):
+        return text
+    match = FENCE_RE.search(text)
+    return match.group(1).strip() if match else text
 
 
 def _load(content: str, model: type[T]) -> T:
     try:
-        data = json.loads(content)
+        data = json.loads(strip_fence(content))
     except json.JSONDecodeError as err:
         raise LlmAnswerError(f"not JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
     try:
@@ -110,9 +142,7 @@ def _check_tickers(found: list[str], expected: list[str]) -> None:
         raise LlmAnswerError("; ".join(problems))
 
 
-def parse_signals(content: str, tickers: list[str]) -> list[TickerSignal]:
-    """An analyst's answer -> one :class:`TickerSignal` per ticker, in ``tickers`` order."""
-    answer = _load(content, _Signals)
+def _signals(answer: _Signals, tickers: list[str]) -> list[TickerSignal]:
     _check_tickers([s.ticker for s in answer.signals], tickers)
     by_ticker = {s.ticker: s for s in answer.signals}
     out = []
@@ -122,6 +152,28 @@ def parse_signals(content: str, tickers: list[str]) -> list[TickerSignal]:
         out.append(TickerSignal(ticker=ticker, signal=s.signal, confidence=s.confidence,
                                 reasoning=s.reasoning.strip(), score=round(sign * s.confidence / 100.0, 6)))
     return out
+
+
+def parse_signals(content: str, tickers: list[str]) -> list[TickerSignal]:
+    """An analyst's answer -> one :class:`TickerSignal` per ticker, in ``tickers`` order."""
+    return _signals(_load(content, _Signals), tickers)
+
+
+def parse_revision(content: str, tickers: list[str]) -> tuple[str, list[TickerSignal]]:
+    """A conference answer -> (what the analyst says, its revised signals)."""
+    answer = _load(content, _Revision)
+    return answer.comment.strip(), _signals(answer, tickers)
+
+
+def parse_summary(content: str) -> str:
+    return _load(content, _Summary).summary.strip()
+
+
+def parse_limits(content: str, tickers: list[str]) -> dict[str, tuple[float, str]]:
+    """The risk manager's answer -> ticker -> (limit in dollars, reasoning)."""
+    answer = _load(content, _Limits)
+    _check_tickers([lim.ticker for lim in answer.limits], tickers)
+    return {lim.ticker: (lim.max_position_value, lim.reasoning.strip()) for lim in answer.limits}
 
 
 def parse_decisions(content: str, tickers: list[str]) -> list[OrderDecision]:
@@ -155,38 +207,120 @@ def clamp_order(order: OrderDecision, price: float | None, limit: float | None, 
     return order.model_copy(update={"quantity": allowed, "reasoning": order.reasoning + note})
 
 
+@dataclass
+class Turn:
+    """What one agent is asked in one stage of one day."""
+
+    agent: Any
+    date: str
+    stage: str
+    kind: str                       # the answer's shape: signals, revision, summary, limits, decisions
+    user: str
+    tickers: list[str]
+    parse: Callable[[str], Any]
+    fallback: str = "rules"         # what is used instead, named in the system event
+    tools: AgentTools | None = None
+    memories: list[dict[str, Any]] = field(default_factory=list)
+    no_tools_user: Callable[[], str] | None = None  # the prompt when the server takes no tools
+
+
 class LlmPolicy:
-    """Asks an OpenAI-compatible chat model for an agent's signals or orders.
+    """Asks an OpenAI-compatible chat model for an agent's signals, limits, orders or words.
 
     Args:
-        settings: runtime settings (``openai_base_url``, ``openai_api_key``,
-            ``model_name`` and the per-agent ``AGENT_<ID>_MODEL_NAME``).
+        settings: runtime settings (``openai_base_url``, ``openai_api_key``, ``model_name``, the
+            per-agent ``AGENT_<ID>_MODEL_NAME`` and the ``llm_*`` limits).
         run_prompt: the run's BOOTSTRAP.md body (the team's brief).
-        client: an HTTP client to use (default: a short-lived one per exchange,
-            so nothing stays open between trading days).
-        timeout: seconds allowed for one request.
+        executor: the run's skill executor; without one no tools are offered (features go in the prompt).
+        timeout: seconds allowed for one request (default ``LLM_TIMEOUT_SECONDS``).
+        max_retries: the client's retries of one request (default ``LLM_MAX_RETRIES``).
     """
 
-    def __init__(self, settings: Settings, run_prompt: str, client: httpx.AsyncClient | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(self, settings: Settings, run_prompt: str, executor: Any | None = None,
+                 timeout: float | None = None, max_retries: int | None = None) -> None:
         self.settings = settings
         self.run_prompt = run_prompt
-        self.client = client
-        self.timeout = timeout
-        self.url = str(settings.openai_base_url).rstrip("/") + "/chat/completions"
+        self.executor = executor
+        self.client = LlmClient(str(settings.openai_base_url), settings.openai_api_key,
+                                timeout if timeout is not None else settings.llm_timeout_seconds,
+                                max_retries if max_retries is not None else settings.llm_max_retries,
+                                on_notice=self._notices_append)
+        self.memory_entries = settings.llm_memory_entries
+        self._notices: list[str] = []
+        self._limit: asyncio.Semaphore | None = None
+
+    def _notices_append(self, text: str) -> None:
+        self._notices.append(text)
+
+    def _flush_notices(self, emit: Emit) -> None:
+        while self._notices:
+            emit(ev.System(content=self._notices.pop(0)))
 
     def model_for(self, agent: Any) -> str:
         """The roster's model, else AGENT.md's, else ``AGENT_<ID>_MODEL_NAME``, else ``MODEL_NAME``."""
         return agent.spec.model or agent.profile.model or self.settings.agent_model(agent.id)
 
+    def _tools(self, agent: Any, payload: dict[str, Any], tickers: list[str]) -> AgentTools | None:
+        if self.executor is None:
+            return None
+        return AgentTools(dict(agent.profile.skill_specs), payload, tickers, self.executor, agent.memory)
+
+    # -- the roles ----------------------------------------------------------------
     async def analyse(self, agent: Any, work: Any, rules_signals: list[TickerSignal],
                       emit: Emit) -> list[TickerSignal]:
-        """The analyst's signals for ``work``'s day, or ``rules_signals`` if the model fails twice."""
+        """The analyst's signals for ``work``'s day, or ``rules_signals`` when the model gives nothing usable."""
         tickers = [s.ticker for s in rules_signals]
-        user = prompts.analyst_message(work.iso, tickers, agent.memory.recent(prompts.MEMORY_ENTRIES),
-                                       work.features.get(agent.id, {}), rules_signals)
-        result = await self._ask(agent, user, tickers, "signals", lambda c: parse_signals(c, tickers), emit)
+        query = " ".join([agent.role.replace("_", " "), *tickers, *(s.reasoning for s in rules_signals)])
+        memories = agent.memory.relevant(query, self.memory_entries)
+        builder = skill_inputs.ANALYST_PAYLOADS.get(agent.role)
+        tools = self._tools(agent, builder(work.snapshot), tickers) if builder is not None else None
+        features = work.features.get(agent.id, {})
+        tool_names = [t["function"]["name"] for t in tools.specs()] if tools is not None else None
+        turn = Turn(agent, work.iso, "analysis", "signals",
+                    prompts.analyst_message(work.iso, tickers, memories, None if tools else features,
+                                            rules_signals, tool_names),
+                    tickers, lambda c: parse_signals(c, tickers), tools=tools, memories=memories,
+                    no_tools_user=lambda: prompts.analyst_message(work.iso, tickers, memories, features,
+                                                                  rules_signals))
+        result = await self.turn(turn, emit)
         return rules_signals if result is None else result
+
+    async def analyse_many(self, agents: list[Any], work: Any, rules: Mapping[str, list[TickerSignal]],
+                           emit: Emit) -> dict[str, list[TickerSignal]]:
+        """Every analyst of ``agents`` at once (at most ``LLM_MAX_CONCURRENCY`` asking together)."""
+        results = await asyncio.gather(*(self.analyse(a, work, rules[a.id], emit) for a in agents))
+        return {a.id: r for a, r in zip(agents, results)}
+
+    async def assess(self, agent: Any, work: Any, report: RiskReport, payload: dict[str, Any], equity: float,
+                     positions: Mapping[str, float], emit: Emit) -> RiskReport:
+        """The risk manager's limits: the computed ones, tightened where the model says so."""
+        tickers = [lim.ticker for lim in report.limits]
+        prices = {t: bars[-1].close for t, bars in work.snapshot.bars.items() if bars}
+        query = " ".join(["risk", *tickers, *report.warnings])
+        memories = agent.memory.relevant(query, self.memory_entries)
+        tools = self._tools(agent, payload, tickers)
+        tool_names = [t["function"]["name"] for t in tools.specs()] if tools is not None else None
+        turn = Turn(agent, work.iso, "risk", "limits",
+                    prompts.risk_message(work.iso, tickers, memories, report, prices, dict(positions), equity,
+                                         tool_names),
+                    tickers, lambda c: parse_limits(c, tickers), fallback="the computed limits", tools=tools,
+                    memories=memories,
+                    no_tools_user=lambda: prompts.risk_message(work.iso, tickers, memories, report, prices,
+                                                               dict(positions), equity))
+        answer = await self.turn(turn, emit)
+        if answer is None:
+            return report
+        limits, warnings = [], list(report.warnings)
+        for lim in report.limits:
+            value, why = answer[lim.ticker]
+            if value < lim.max_position_value:
+                note = f"{lim.ticker}: limit cut to {value:,.0f} by {agent.id}: {why}"
+                limits.append(lim.model_copy(update={"max_position_value": round(value, 2),
+                                                     "warnings": [*lim.warnings, note]}))
+                warnings.append(note)
+            else:
+                limits.append(lim)
+        return report.model_copy(update={"limits": limits, "warnings": warnings})
 
     async def decide(self, agent: Any, work: Any, rules_orders: list[OrderDecision], emit: Emit,
                      positions: Mapping[str, int] | None = None) -> list[OrderDecision]:
@@ -199,10 +333,13 @@ class LlmPolicy:
         if positions is None:
             positions = getattr(work, "positions", None)
         prices = {t: bars[-1].close for t, bars in work.snapshot.bars.items() if bars}
-        user = prompts.pm_message(work.iso, tickers, agent.memory.recent(prompts.MEMORY_ENTRIES), work.scores,
-                                  agent.trust, work.risk, prices, None if positions is None else dict(positions),
-                                  rules_orders)
-        result = await self._ask(agent, user, tickers, "decisions", lambda c: parse_decisions(c, tickers), emit)
+        query = " ".join(["orders", *tickers, *(o.reasoning for o in rules_orders)])
+        memories = agent.memory.relevant(query, self.memory_entries)
+        conference = getattr(work, "conference_summary", None)
+        user = prompts.pm_message(work.iso, tickers, memories, work.scores, agent.trust, work.risk, prices,
+                                  None if positions is None else dict(positions), rules_orders, conference)
+        result = await self.turn(Turn(agent, work.iso, "decision", "decisions", user, tickers,
+                                      lambda c: parse_decisions(c, tickers), memories=memories), emit)
         if result is None:
             return rules_orders
         held = positions or {}
@@ -215,60 +352,106 @@ class LlmPolicy:
         # Sells and shorts first so the buys can use the cash they free (as the rules policy does).
         return sorted(clamped, key=lambda o: (o.action != "short", o.ticker))
 
-    # -- the exchange ------------------------------------------------------------
-    async def _ask(self, agent: Any, user: str, tickers: list[str], kind: str, parse: Callable[[str], T],
-                   emit: Emit) -> T | None:
-        messages = [{"role": "system", "content": prompts.system_message(self.run_prompt, agent.id, agent.role,
-                                                                         agent.profile.persona)},
-                    {"role": "user", "content": user}]
-        model = self.model_for(agent)
-        if self.client is not None:
-            return await self._attempts(self.client, agent.id, model, messages, tickers, kind, parse, emit)
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
-            return await self._attempts(client, agent.id, model, messages, tickers, kind, parse, emit)
+    # -- one turn -------------------------------------------------------------------
+    async def turn(self, turn: Turn, emit: Emit) -> Any | None:
+        """Run one turn (at most ``LLM_MAX_CONCURRENCY`` at once); ``None`` after a visible fallback."""
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(self.settings.llm_max_concurrency)
+        async with self._limit:
+            return await self._turn(turn, emit)
 
-    async def _attempts(self, client: httpx.AsyncClient, agent_id: str, model: str, messages: list[dict[str, str]],
-                        tickers: list[str], kind: str, parse: Callable[[str], T], emit: Emit) -> T | None:
-        reason = ""
-        for attempt in (1, 2):
-            content = None
+    async def _turn(self, turn: Turn, emit: Emit) -> Any | None:
+        agent = turn.agent
+        model = self.model_for(agent)
+        system = {"role": "system", "content": prompts.system_message(self.run_prompt, agent.id, agent.role,
+                                                                      agent.profile.persona)}
+        tools = turn.tools
+        if tools is not None and not self.client.capabilities.allows("tools"):
+            tools = None
+        user = turn.user if tools is not None or turn.no_tools_user is None else turn.no_tools_user()
+        messages: list[dict[str, Any]] = [system, {"role": "user", "content": user}]
+        steps: list[dict[str, Any]] = []
+        max_tool_steps = self.settings.llm_max_tool_steps
+        tool_steps, corrected = 0, False
+        reason, answer, used = "", None, None
+        # Bounded: the tool steps, one answer, one correction, one restart without tools.
+        for _ in range(max_tool_steps + 3):
+            offer = tools.specs() if tools is not None and tool_steps < max_tool_steps else None
             try:
-                content = await self._complete(client, agent_id, model, messages, attempt)
-                return parse(content)
+                completion = await self.client.complete(agent.id, model, messages, offer)
+            except ToolsUnsupported:
+                self._flush_notices(emit)
+                tools = None
+                user = turn.no_tools_user() if turn.no_tools_user is not None else turn.user
+                messages = [system, {"role": "user", "content": user}]
+                continue
             except LlmTransportError as err:
-                reason = str(err)  # the model never saw the request: send it again unchanged
+                self._flush_notices(emit)
+                reason = str(err)
+                steps.append({"error": reason})
+                break
+            self._flush_notices(emit)
+            step = self._step(completion)
+            steps.append(step)
+            messages.append(completion.as_message())
+            if completion.tool_calls and offer is not None and tools is not None:
+                tool_steps += 1
+                for call in completion.tool_calls:
+                    outcome = await tools.call(call.name, call.arguments)
+                    step["tool_calls"].append({"id": call.id, **outcome.record()})
+                    messages.append({"role": "tool", "tool_call_id": call.id, "content": outcome.text})
+                if tool_steps >= max_tool_steps:
+                    messages.append({"role": "user", "content": prompts.last_step_message()})
+                continue
+            try:
+                if completion.content is None or not completion.content.strip():
+                    raise LlmAnswerError("the answer has no text content" + (
+                        " (it asked for tools after its steps were used up)" if completion.tool_calls else ""))
+                answer = turn.parse(completion.content)
+                used = completion.content
+                break
             except LlmAnswerError as err:
                 reason = str(err)
-                messages = messages + [{"role": "assistant", "content": content or ""},
-                                       {"role": "user", "content": prompts.corrective_message(reason, tickers, kind)}]
-            log.info("%s: LLM answer unusable on attempt %d: %s", agent_id, attempt, reason)
-        emit(ev.System(content=f"{agent_id}: LLM answer unusable ({_one_line(reason)}); fell back to rules"))
-        return None
+                log.info("%s: LLM answer unusable: %s", agent.id, reason)
+                if corrected:
+                    break
+                corrected = True
+                if completion.tool_calls:  # unanswered tool calls: drop them, keep the request valid
+                    messages[-1] = {"role": "assistant", "content": completion.content or ""}
+                messages.append({"role": "user",
+                                 "content": prompts.corrective_message(reason, turn.tickers, turn.kind)})
+        else:
+            reason = reason or f"no answer within {max_tool_steps} tool step(s)"
+        fallback = None
+        if answer is None:
+            fallback = one_line(self.client.scrub(reason))
+            emit(ev.System(content=f"{agent.id}: LLM answer unusable ({fallback}); fell back to {turn.fallback}"))
+        self._record(turn, model, messages, steps, used, fallback, tools is not None, emit)
+        return answer
 
-    async def _complete(self, client: httpx.AsyncClient, agent_id: str, model: str,
-                        messages: list[dict[str, str]], attempt: int) -> str:
-        """One chat completion; returns the assistant's text."""
-        body = json.dumps({"model": model, "messages": messages, "temperature": 0, "seed": 0,
-                           "response_format": {"type": "json_object"}}, sort_keys=True, ensure_ascii=False)
-        headers = {"Content-Type": "application/json"}
-        if self.settings.openai_api_key:
-            headers["Authorization"] = f"Bearer {self.settings.openai_api_key}"
-        # Debug logs show the body only: the key lives in the headers, which are never logged.
-        log.debug("%s: LLM request %d to %s: %s", agent_id, attempt, self.url, body)
+    @staticmethod
+    def _step(c: Completion) -> dict[str, Any]:
+        return {"latency_ms": c.latency_ms, "prompt_tokens": c.prompt_tokens,
+                "completion_tokens": c.completion_tokens, "sent": c.sent, "content": c.content, "tool_calls": []}
+
+    def _record(self, turn: Turn, model: str, messages: list[dict[str, Any]], steps: list[dict[str, Any]],
+                answer: str | None, fallback: str | None, tools_offered: bool, emit: Emit) -> None:
+        agent = turn.agent
+        calls = [c for s in steps for c in s.get("tool_calls", [])]
+        tokens = sum(s.get("prompt_tokens", 0) + s.get("completion_tokens", 0) for s in steps)
+        latency = round(sum(s.get("latency_ms", 0.0) for s in steps), 3)
+        record = {"agent": agent.id, "date": turn.date, "stage": turn.stage, "kind": turn.kind, "model": model,
+                  "base_url": self.client.base_url, "tools_offered": tools_offered, "messages": messages,
+                  "steps": steps, "answer": answer, "fallback": fallback, "tokens": tokens, "latency_ms": latency,
+                  "memories": turn.memories}
         try:
-            response = await client.post(self.url, content=body.encode("utf-8"), headers=headers,
-                                         timeout=self.timeout)
-        except httpx.TimeoutException:
-            raise LlmTransportError(f"no answer from {self.url} within {self.timeout:g}s") from None
-        except httpx.HTTPError as err:
-            raise LlmTransportError(f"cannot reach {self.url}: {type(err).__name__}: {err}") from None
-        log.debug("%s: LLM response %d (HTTP %d): %s", agent_id, attempt, response.status_code, response.text)
-        if response.status_code != 200:
-            raise LlmTransportError(f"HTTP {response.status_code} from {self.url}: {_one_line(response.text)[:120]}")
-        try:
-            content = response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise LlmTransportError(f"{self.url} did not answer in the chat-completions shape") from None
-        if not isinstance(content, str):
-            raise LlmAnswerError("the answer has no text content")
-        return content
+            transcripts.append(agent.memory.path.parent, record, self.client.scrub)
+        except OSError as err:  # a full disk must not stop the day: say so
+            emit(ev.System(content=f"{agent.id}: cannot record its LLM transcript: {err}"))
+        emit(ev.AgentExchange(
+            agentId=agent.id, date=turn.date, stage=turn.stage, model=model, requests=len(steps), tokens=tokens,
+            latency_ms=latency, fallback=fallback,
+            tool_calls=[ev.ToolCallView(name=c["name"], arguments=self.client.scrub(json.dumps(c["arguments"],
+                                                                                                sort_keys=True)),
+                                        ok=bool(c["ok"])) for c in calls],
+            memories=[one_line(f"{m.get('date', '?')}: {m.get('content', '')}", 160) for m in turn.memories]))

@@ -11,7 +11,7 @@ from backend.storage.jsonl import append_lines, read_jsonl
 
 
 class AgentMemory:
-    """Append-only reflections of one agent, retrievable by recency.
+    """Append-only reflections of one agent, retrievable by recency or by relevance (BM25).
 
     Args:
         path: the agent's ``memory.jsonl``.
@@ -30,6 +30,10 @@ class AgentMemory:
     def recent(self, k: int = 5) -> list[dict[str, Any]]:
         return self.entries()[-k:]
 
+    def relevant(self, query: str, k: int = 5) -> list[dict[str, Any]]:
+        """The ``k`` reflections most relevant to ``query`` (BM25, see :func:`relevant`)."""
+        return relevant(self.entries(), query, k)
+
     def truncate_after(self, date: str | None) -> None:
         """Forget entries dated after ``date`` (a resumed day is run again)."""
         entries, skipped = read_jsonl(self.path, "memory")
@@ -37,3 +41,37 @@ class AgentMemory:
         # Rewriting also drops corrupt lines, so they are reported once, not at every read.
         if len(kept) != len(entries) or skipped.bad_lines or skipped.torn_tail:
             atomic_write_text(self.path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in kept))
+
+
+def _text(entry: dict[str, Any]) -> str:
+    return f"{entry.get('date', '')} {entry.get('content', '')}"
+
+
+def relevant(entries: list[dict[str, Any]], query: str, k: int = 5) -> list[dict[str, Any]]:
+    """The ``k`` entries most relevant to ``query`` by BM25 (bm25s), best first.
+
+    Entries that share no word with the query are never "relevant": when fewer
+    than ``k`` match, the most recent others fill the list (newest first), so
+    an agent always sees its latest lessons. Ties keep the newer entry first.
+    """
+    if k <= 0 or not entries:
+        return []
+    import bm25s  # numpy only; imported here so rules-only runs never load it
+
+    tokenizer = bm25s.tokenization.Tokenizer(stopwords="en", stemmer=None)
+    corpus = tokenizer.tokenize([_text(e) for e in entries], show_progress=False, return_as="ids",
+                                update_vocab=True)
+    wanted = tokenizer.tokenize([query], show_progress=False, return_as="ids", update_vocab=False)
+    chosen: list[int] = []
+    if wanted and wanted[0] and any(corpus):
+        index = bm25s.BM25()
+        index.index(corpus, show_progress=False)
+        scores = index.get_scores(wanted[0])
+        ranked = sorted(range(len(entries)), key=lambda i: (-float(scores[i]), -i))
+        chosen = [i for i in ranked if float(scores[i]) > 0][:k]
+    for i in range(len(entries) - 1, -1, -1):
+        if len(chosen) >= k:
+            break
+        if i not in chosen:
+            chosen.append(i)
+    return [entries[i] for i in chosen]

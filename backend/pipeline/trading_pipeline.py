@@ -14,7 +14,7 @@ import datetime as dt
 import time
 from typing import Any, AsyncIterator, Callable, Protocol
 
-from backend.agents import skill_inputs
+from backend.agents import conference, skill_inputs
 from backend.agents.evo_agent import EvoAgent
 from backend.agents.rules import analyst as analyst_rules
 from backend.agents.rules import portfolio_manager as pm_rules
@@ -60,6 +60,7 @@ class DayWork:
         self.approved: list[tuple[OrderDecision, str | None]] = []
         self.trades: list[dict[str, Any]] = []
         self.context: dict[str, dict[str, Any]] = {}      # ticker -> facts behind the decision
+        self.conference_summary: str | None = None        # an llm PM's written conclusion
 
 
 class TradingPipeline:
@@ -95,6 +96,8 @@ class TradingPipeline:
         self.record_trade = record_trade or (lambda trade: None)
         self.control: StageControl = control or _NoControl()
         self.llm = llm
+        if llm is not None and getattr(llm, "executor", False) is None:
+            llm.executor = executor  # llm agents call their skills as tools through the run's sandbox
         self.clock = SimClock()
         self.current_stage: str | None = None
 
@@ -160,7 +163,10 @@ class TradingPipeline:
         async with self._stage(work, "risk"):
             await self._risk(work)
         async with self._stage(work, "conference"):
-            self._conference(work)
+            if self.llm is not None and any(a.policy == "llm" for a in self.analysts):
+                await conference.hold(self, work, self.llm)  # a discussion in rounds (rules keep _conference)
+            else:
+                self._conference(work)
         async with self._stage(work, "predictions"):
             self._predictions(work)
         async with self._stage(work, "decision"):
@@ -197,12 +203,16 @@ class TradingPipeline:
             else:
                 assert result.error is not None
                 self.emit(ev.System(content=f"{agent.id}: skill failed ({result.error.kind}): {result.error.message}"))
+        day_signals = {}
         for agent in self.analysts:
             features = outputs.get(agent.id, {})
             work.features[agent.id] = features
-            signals = analyst_rules.make_signals(features, agent.weights, self.config.tickers)
-            if agent.policy == "llm" and self.llm is not None:
-                signals = await self.llm.analyse(agent, work, signals, self.emit)
+            day_signals[agent.id] = analyst_rules.make_signals(features, agent.weights, self.config.tickers)
+        asked = [a for a in self.analysts if a.policy == "llm"]
+        if asked and self.llm is not None:  # the llm analysts of the day ask at once (capped by the policy)
+            day_signals.update(await self.llm.analyse_many(asked, work, day_signals, self.emit))
+        for agent in self.analysts:
+            signals = day_signals[agent.id]
             work.scores[agent.id] = {s.ticker: s.score for s in signals}
             for s in signals:
                 work.context.setdefault(s.ticker, {}).setdefault("signals", []).append(
@@ -214,8 +224,12 @@ class TradingPipeline:
         prices = {t: bars[-1].close for t, bars in work.snapshot.bars.items() if bars}
         equity = self.state.portfolio.equity(prices) if prices else self.state.portfolio.cash
         positions = {t: self.state.portfolio.net_quantity(t) * p for t, p in prices.items()}
-        output = await self._skill(self.risk_manager, skill_inputs.risk_payload(work.snapshot, equity, positions))
+        payload = skill_inputs.risk_payload(work.snapshot, equity, positions)
+        output = await self._skill(self.risk_manager, payload)
         work.risk = risk_rules.risk_report(work.iso, output, self.config.tickers, equity)
+        if self.risk_manager.policy == "llm" and self.llm is not None:
+            work.risk = await self.llm.assess(self.risk_manager, work, work.risk, payload, equity, positions,
+                                              self.emit)
         for lim in work.risk.limits:
             work.context.setdefault(lim.ticker, {})["risk_warnings"] = lim.warnings
         self._message(self.risk_manager.id, risk_rules.describe(work.risk), "risk",

@@ -149,13 +149,16 @@ class ConferenceCycleStart(Event):
 
 
 class ConferenceMessage(Event):
-    """An analyst revises its calls after hearing the team (one per analyst and round)."""
+    """An analyst revises its calls after hearing the team (one per analyst and round); with `llm`
+    agents also the portfolio manager's written summary (no ``cycle``).
+    """
 
     type: Literal["conference_message"] = "conference_message"
     agentId: str
     content: str
     ts: int
     agentName: str | None = None
+    cycle: int | None = None  # the round (set by `llm` conferences)
 
 
 class ConferenceCycleEnd(Event):
@@ -377,6 +380,33 @@ class RunStatus(Event):
     current_date: str | None = None
 
 
+class ToolCallView(BaseModel):
+    """One tool call an `llm` agent made: the tool, its JSON arguments and whether it succeeded."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    arguments: str
+    ok: bool
+
+
+class AgentExchange(Event):
+    """An `llm` agent's turn with its model in one stage of a day (the whole exchange is in
+    ``runs/<id>/agents/<agent>/transcripts.jsonl``); ``fallback`` names why its rules result was used.
+    """
+
+    type: Literal["agent_exchange"] = "agent_exchange"
+    agentId: str
+    date: str
+    stage: str
+    model: str
+    requests: int = Field(ge=0)
+    tokens: int = Field(ge=0)
+    latency_ms: float = Field(ge=0)
+    tool_calls: list[ToolCallView] = Field(default_factory=list)
+    memories: list[str] = Field(default_factory=list)  # the reflections retrieved for the prompt
+    fallback: str | None = None
+
+
 # The events of the EvoTraders dashboard protocol, then this project's additions.
 DASHBOARD_EVENTS: tuple[type[Event], ...] = (
     Pong, InitialState, AgentMessage, Memory, ConferenceStart, ConferenceCycleStart,
@@ -386,6 +416,7 @@ DASHBOARD_EVENTS: tuple[type[Event], ...] = (
 )
 PROJECT_EVENTS: tuple[type[Event], ...] = (
     TimeFastForwarded, Hello, PipelineStage, ApprovalRequested, ApprovalResolved, RunStatus,
+    AgentExchange,
 )
 EVENT_MODELS: tuple[type[Event], ...] = DASHBOARD_EVENTS + PROJECT_EVENTS
 # Every event the Gateway may send, told apart by its literal ``type``.
