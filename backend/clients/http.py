@@ -57,6 +57,24 @@ class ServiceClient:
             return None
         return response.json()
 
+    async def get_raw(self, path: str, **params: Any) -> httpx.Response:
+        """A GET whose body is not JSON (an NDJSON page): the response, read; errors as :meth:`request`."""
+        if self._client.is_closed:
+            raise ServiceError(self.service, 0, "closed", f"the {self.service} client was closed (profile changed)")
+        query = {k: v for k, v in params.items() if v is not None}
+        try:
+            try:
+                response = await self._client.get(path, params=query)
+            except httpx.RemoteProtocolError:
+                response = await self._client.get(path, params=query)
+        except httpx.HTTPError as err:
+            raise ServiceError(self.service, 0, "unreachable",
+                               f"cannot reach {self.base_url} ({type(err).__name__})") from None
+        except RuntimeError as err:
+            raise ServiceError(self.service, 0, "closed", str(err)) from None
+        self._raise_for(response)
+        return response
+
     def _raise_for(self, response: httpx.Response) -> None:
         if response.status_code >= 400:
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, Union
 from urllib.parse import quote
 
@@ -173,12 +174,50 @@ class NewsServiceClient(_Routes):
         return await self.http.get(f"/runs/{_seg(run_id)}/explain/decision", date=date, ticker=ticker)
 
 
+@dataclass
+class EventsPageReply:
+    """One page of ``GET /runs/{id}/events``: whole lines (each with its newline) and where the next starts."""
+
+    lines: list[bytes]
+    next_cursor: int
+    skipped: int = 0
+    log_bytes: int = 0
+
+
 class RuntimeServiceClient(_Routes):
     """runtime_service (:8003): runs and their Gateways, sandbox settings."""
 
-    async def list_runs(self) -> list[dict[str, Any]]:
-        body = await self.http.get("/runs")
+    async def list_runs(self, sort: str | None = None, order: str | None = None) -> list[dict[str, Any]]:
+        """Every run's history row (``sort``: a row field or closing figure, ``order``: asc or desc)."""
+        body = await self.http.get("/runs", sort=sort, order=order)
         return body.get("items", []) if isinstance(body, dict) else body
+
+    async def events_page(self, run_id: str, *, cursor: int = 0, limit: int = 2000,
+                          max_bytes: int | None = None) -> EventsPageReply:
+        """One page of the run's ``logs/events.jsonl`` from byte ``cursor`` (``GET /runs/{id}/events``)."""
+        response = await self.http.get_raw(f"/runs/{_seg(run_id)}/events", cursor=cursor, limit=limit,
+                                           max_bytes=max_bytes)
+        lines = [line + b"\n" for line in response.content.split(b"\n") if line]
+        head = response.headers
+        return EventsPageReply(lines, int(head.get("x-next-cursor", cursor)), int(head.get("x-skipped-lines", 0)),
+                               int(head.get("x-log-bytes", 0)))
+
+    async def event_lines(self, run_id: str, *, page_lines: int = 2000,
+                          max_bytes: int | None = None) -> AsyncIterator[bytes]:
+        """Every line of the run's events log, page by page (one page held at a time), up to its end now.
+
+        Each page starts where the previous one ended (``X-Next-Cursor``), so
+        the log is read once whatever its length; the iteration ends at the
+        first page that brings nothing new.
+        """
+        cursor = 0
+        while True:
+            page = await self.events_page(run_id, cursor=cursor, limit=page_lines, max_bytes=max_bytes)
+            for line in page.lines:
+                yield line
+            if page.next_cursor <= cursor:
+                return
+            cursor = page.next_cursor
 
     async def get_run(self, run_id: str) -> dict[str, Any]:
         return await self.http.get(f"/runs/{_seg(run_id)}")

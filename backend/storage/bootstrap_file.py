@@ -57,12 +57,16 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...], first_line: int) -> i
     return best
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_bootstrap(text: str, source: str = "BOOTSTRAP.md") -> tuple[BootstrapConfig, str]:
     """Validate the front matter and return it with the Markdown body."""
     front, body, first_line = _split(text, source)
     try:
-        data = yaml.safe_load(front) or {}
-        node = yaml.compose(front)
+        # libyaml's loader when present (run history parses every run's file once);
+        # the node tree that places an error on its line is only built for an error.
+        data = yaml.load(front, Loader=_LOADER) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + first_line if mark is not None else None
@@ -73,6 +77,7 @@ def parse_bootstrap(text: str, source: str = "BOOTSTRAP.md") -> tuple[BootstrapC
     try:
         config = BootstrapConfig.model_validate(data)
     except ValidationError as err:
+        node = yaml.compose(front, Loader=_LOADER)
         first = err.errors()[0]
         loc = tuple(first.get("loc", ()))
         field = ".".join(str(p) for p in loc) or None

@@ -34,6 +34,7 @@ from backend.storage.atomic import atomic_write_text
 from backend.storage.bootstrap_file import parse_bootstrap, read_bootstrap, render_bootstrap
 from backend.storage.ids import new_run_id, validate_run_id
 from backend.storage.jsonl import read_jsonl
+from backend.storage.run_index import RunIndex
 from backend.storage.workspaces import WorkspaceStore
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class RunStore:
     def __init__(self, runs_dir: Path, workspaces: WorkspaceStore) -> None:
         self.runs_dir = Path(runs_dir)
         self.workspaces = workspaces
+        self._index: RunIndex | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RunStore":
@@ -201,26 +203,24 @@ class RunStore:
             raise
         return run_id
 
+    @property
+    def index(self) -> RunIndex:
+        """The history rows of every run, rebuilt per run only when its files change (see ``run_index``)."""
+        if self._index is None:
+            self._index = RunIndex(self.runs_dir)
+        return self._index
+
     def summary(self, run_id: str) -> dict[str, Any]:
-        """One row of run history: mode, dates, status, progress and final metrics."""
-        config, _ = self.read_bootstrap(run_id)
-        runtime = self.read_runtime_state(run_id) or {}
-        server = self.read_server_state(run_id) or {}
-        return {
-            "run_id": run_id,
-            "mode": config.mode,
-            "tickers": config.tickers,
-            "start_date": config.start_date.isoformat(),
-            "end_date": config.end_date.isoformat(),
-            "status": runtime.get("status", "created"),
-            "progress": runtime.get("progress", 0.0),
-            "current_date": runtime.get("current_date"),
-            "updated_at": runtime.get("updated_at"),
-            "metrics": server.get("metrics"),
-        }
+        """One row of run history: mode, dates, status, progress and final metrics (``run_index.build_row``)."""
+        self.require(run_id)
+        row = self.index.row(run_id)
+        if row is None:  # removed between the check and the read
+            raise NotFoundError(f"unknown run {run_id!r}")
+        return row
 
     def list_runs(self) -> list[dict[str, Any]]:
-        return [self.summary(run_id) for run_id in self.run_ids()]
+        """Every run's history row, newest run id first, without reading an unchanged run's files."""
+        return self.index.rows()
 
 
 def utc_now_iso() -> str:
