@@ -1,28 +1,29 @@
 """RuntimeController: the runtime logic, embedded in runtime_service and the app.
 
-It creates runs from workspaces, spawns one Gateway subprocess per active run
-through a :class:`ProcessSupervisor` (restarted on failure, so a killed
-Gateway comes back and resumes its run), stops and restarts it, relays
-pause/resume to it over WebSocket, and reports run history and Gateway
-health. ``runtime_service`` is a thin HTTP layer over this class; the desktop
+It creates runs from workspaces, launches one Gateway per active run through
+the launcher ``GATEWAY_LAUNCHER`` names (a child process of a
+:class:`ProcessSupervisor`, a docker container or a Kubernetes Pod; see
+:mod:`backend.control_plane.gateway_launchers`), restarted on failure under
+the progress rule so a killed Gateway comes back and resumes its run, stops
+and restarts it, relays pause/resume to it over WebSocket, and reports run
+history, Gateway health and the URL clients reach each Gateway at. ``runtime_service`` is a thin HTTP layer over this class; the desktop
 app embeds the very same class in-process.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from backend.control_plane.gateway_launchers import GATEWAY_PREFIX, GatewayLaunch, LauncherError, make_launcher
+from backend.control_plane.gateway_launchers.workload import WorkloadError
 from backend.errors import BadRequestError, ConflictError, NotFoundError, UnavailableError
-from backend.paths import PROJECT_ROOT
 from backend.control_plane.gateway_command import COMMAND_TIMEOUT_S, send_command
 from backend.schema.commands import Command, Pause, Resume, SetPace
 from backend.control_plane.gateway_restart import GatewayRestartPolicy, checkpoint_probe
-from backend.supervisor.ports import free_port
-from backend.supervisor.process_spec import ProcessSpec, ProcessStatus, RestartPolicy
+from backend.supervisor.process_spec import ProcessStatus
 from backend.supervisor.supervisor import ProcessSupervisor
 from backend.security.tokens import Role, TokenRegistry
 from backend.signals import Signal, emit_logged
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GATEWAY_PREFIX = "gateway-"
 FINISHED_RUN_STATUSES = ("completed", "failed", "stopped")
 
 
@@ -59,9 +59,16 @@ class RuntimeController:
         store: the runs/ store.
         supervisor: process supervisor to use (default: a private one).
         registry: tokens handed to each Gateway (empty: open, loopback only).
-        host: interface the Gateways bind.
+        host: interface the Gateways bind (subprocess launcher).
         restart_policy: when a crashed Gateway is restarted and when it is given up on.
         command_timeout: seconds a pause/resume/pace relay may take before it is a 504.
+        launcher: where Gateways run (default: the one ``settings.gateway_launcher`` names).
+        preferred_port: the port the first Gateway gets when it is free (a local stack's
+            ``GATEWAY_PORT``); None: every Gateway gets a free port (subprocess launcher).
+
+    Raises:
+        LauncherError: the launcher cannot be used (no docker engine, no cluster, or a
+            container launcher without tokens: its Gateways listen beyond loopback).
 
     Signals (psygnal, see :mod:`backend.signals`):
         ``changed(info)``: :meth:`gateway_info` of a run on every status change of its Gateway process.
@@ -72,7 +79,8 @@ class RuntimeController:
     def __init__(self, settings: Settings, store: RunStore | None = None, supervisor: ProcessSupervisor | None = None,
                  registry: TokenRegistry | None = None, host: str = "127.0.0.1",
                  restart_policy: GatewayRestartPolicy | None = None,
-                 command_timeout: float = COMMAND_TIMEOUT_S) -> None:
+                 command_timeout: float = COMMAND_TIMEOUT_S, launcher: Any = None,
+                 preferred_port: int | None = None) -> None:
         self.settings = settings
         self.restart_policy = restart_policy or GatewayRestartPolicy()
         self.command_timeout = command_timeout
@@ -80,7 +88,11 @@ class RuntimeController:
         self.supervisor = supervisor or ProcessSupervisor()
         self.registry = registry or TokenRegistry()
         self.host = host
-        self.supervisor.event.connect(self._on_process_event)  # held weakly: a dropped controller stops listening
+        self.launcher = launcher or make_launcher(settings, self.supervisor, host, preferred_port)
+        if self.launcher.kind != "subprocess" and not self.registry.configured:
+            raise LauncherError(f"the {self.launcher.kind} Gateway launcher needs tokens (its Gateways listen "
+                                f"beyond loopback): set EVOTRADERS_ADMIN_TOKEN or EVOTRADERS_TOKENS_FILE")
+        self.launcher.event.connect(self._on_process_event)  # held weakly: a dropped controller stops listening
 
     # -- observers ----------------------------------------------------------------
     def _on_process_event(self, event: Any) -> None:
@@ -126,8 +138,8 @@ class RuntimeController:
         return GATEWAY_PREFIX + run_id
 
     def _process(self, run_id: str) -> Any | None:
-        name = self._name(run_id)
-        return self.supervisor.get(name) if name in self.supervisor else None
+        self._name(run_id)  # validates the id
+        return self.launcher.get(run_id)
 
     def gateway_info(self, run_id: str) -> dict[str, Any]:
         proc = self._process(run_id)
@@ -137,7 +149,7 @@ class RuntimeController:
         last = proc.last_exit
         return {
             "status": proc.status.value, "pid": proc.pid, "port": proc.port,
-            "url": f"ws://{self.host}:{proc.port}/" if proc.port else None,
+            "url": self.launcher.url(run_id, proc),
             "restarts": proc.restarts, "gave_up": proc.gave_up, "message": proc.message,
             "last_exit": None if last is None else last.model_dump(mode="json"),
             "uptime_s": proc.uptime,
@@ -145,34 +157,30 @@ class RuntimeController:
 
     async def start_run(self, run_id: str, *, paused: bool = False, pace: float | None = None,
                         port: int | None = None, wait: bool = True) -> dict[str, Any]:
-        """Spawn the run's Gateway (restarted on failure) and wait until it is healthy."""
+        """Launch the run's Gateway (restarted on failure) and wait until it is healthy."""
         paths = self.store.require(run_id)
         proc = self._process(run_id)
         if proc is not None and proc.status.running:
             raise ConflictError(f"run {run_id!r} already has a running Gateway (pid {proc.pid})")
-        if proc is not None:
-            await self.supervisor.remove(proc.name)
-        port = port or free_port(self.host)
-        argv = [sys.executable, "-m", "gateway", "--run-id", run_id, "--host", self.host, "--port", str(port)]
+        args = ["--run-id", run_id]
         if paused:
-            argv.append("--paused")
+            args.append("--paused")
         if pace is not None:
             if pace < 0:
                 raise BadRequestError("pace must be >= 0 seconds per day")
-            argv += ["--pace", str(pace)]
+            args += ["--pace", str(pace)]
         from backend.sandbox.settings_store import SandboxSettingsStore
 
         # New Gateways run their skills in the sandbox an admin chose last.
         effective = SandboxSettingsStore(self.settings).apply(self.settings)
         env = {**settings_env(effective), **self.registry.gateway_env(run_id)}  # its own run credential, never the secret
-        spec = ProcessSpec(
-            name=self._name(run_id), argv=argv, env=env, cwd=PROJECT_ROOT,
-            log_path=paths.logs_dir / "gateway.log", health_url=f"http://{self.host}:{port}/health",
-            ready_timeout=60.0, restart=RestartPolicy.on_failure, grace_seconds=10.0, host=self.host, port=port,
-            progress=checkpoint_probe(self.store, run_id), **self.restart_policy.spec_fields(),
-        )
-        self.supervisor.add(spec)
-        await self.supervisor.start(spec.name, wait_ready=wait)
+        launch = GatewayLaunch(run_id=run_id, args=args, env=env, log_path=paths.logs_dir / "gateway.log",
+                               progress=checkpoint_probe(self.store, run_id),
+                               restart_fields=self.restart_policy.spec_fields(), port=port)
+        try:
+            await self.launcher.launch(launch, wait=wait)
+        except WorkloadError as err:
+            raise UnavailableError(f"run {run_id!r}: its Gateway could not be started: {err}") from None
         return self.gateway_info(run_id)
 
     async def stop_run(self, run_id: str) -> dict[str, Any]:
@@ -181,14 +189,14 @@ class RuntimeController:
         proc = self._process(run_id)
         if proc is None:
             raise NotFoundError(f"run {run_id!r} has no Gateway")
-        await self.supervisor.stop(proc.name)
+        await self.launcher.stop(run_id)
         return self.gateway_info(run_id)
 
     async def restart_run(self, run_id: str) -> dict[str, Any]:
         proc = self._process(run_id)
         port = proc.port if proc is not None else None
         if proc is not None:
-            await self.supervisor.stop(proc.name)
+            await self.launcher.stop(run_id)
         return await self.start_run(run_id, port=port)
 
     async def _command(self, run_id: str, command: Command) -> dict[str, Any]:
@@ -197,10 +205,12 @@ class RuntimeController:
         status = info["status"]
         if status in (ProcessStatus.starting.value, ProcessStatus.restarting.value):
             raise UnavailableError(f"run {run_id!r}: its Gateway is {status}; try again in a moment")
-        if status not in (ProcessStatus.healthy.value, ProcessStatus.unhealthy.value) or not info["url"]:
+        proc = self._process(run_id)
+        url = self.launcher.control_url(proc) if proc is not None else None
+        if status not in (ProcessStatus.healthy.value, ProcessStatus.unhealthy.value) or not url:
             raise ConflictError(f"run {run_id!r} has no running Gateway")
         token = self.registry.tokens.get(Role.admin) or self.registry.tokens.get(Role.operator)
-        return await send_command(run_id, info["url"], token, command, self.command_timeout)
+        return await send_command(run_id, url, token, command, self.command_timeout)
 
     async def pause(self, run_id: str) -> dict[str, Any]:
         return await self._command(run_id, Pause())
@@ -212,12 +222,13 @@ class RuntimeController:
         return await self._command(run_id, SetPace(seconds=seconds))
 
     async def gateway_health(self, run_id: str) -> dict[str, Any] | None:
-        info = self.gateway_info(run_id)
-        if not info["port"]:
+        proc = self._process(run_id)
+        url = self.launcher.health_url(proc) if proc is not None else None
+        if not url:
             return None
         try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                response = await client.get(f"http://{self.host}:{info['port']}/health")
+            async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+                response = await client.get(url)
             return response.json()
         except (httpx.HTTPError, ValueError):
             return None
@@ -239,8 +250,6 @@ class RuntimeController:
 
     async def shutdown(self) -> None:
         """Stop every Gateway this controller started."""
-        for proc in list(self.supervisor.processes):
-            if proc.name.startswith(GATEWAY_PREFIX):
-                await self.supervisor.stop(proc.name)
+        await self.launcher.shutdown()
 
 

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 from backend.config import MEMORY_RE, TICKER_RE, TOKEN_FIELDS, Settings, settings_digest
 from backend.control_plane.controller import RuntimeController, settings_env
+from backend.control_plane.gateway_launchers.subprocess import SubprocessLauncher
+from backend.supervisor.supervisor import ProcessSupervisor
 from backend.security.tokens import registry_from_settings
 from backend.storage.run_store import RunStore
 
@@ -28,6 +30,10 @@ ENV_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1,
 SPECIAL: dict[str, st.SearchStrategy[typing.Any]] = {
     "skill_sandbox_memory_limit": st.from_regex(MEMORY_RE, fullmatch=True),
     "tickers": st.lists(st.from_regex(TICKER_RE, fullmatch=True), min_size=1, max_size=5),
+    "gateway_public_url": st.none() | st.builds(
+        "{}://{}/{}".format, st.sampled_from(["ws", "wss"]),
+        st.sampled_from(["gw.example.com", "{host}:{port}", "127.0.0.1:{port}"]),
+        st.sampled_from(["", "{run_id}/", "runs/{run_id}/ws"])),
 }
 
 
@@ -107,6 +113,8 @@ def _non_default(name: str, tmp: Path) -> typing.Any:
             b = _bounds(field)
             step = 1 if annotation is int else 0.5
             chosen = default + step if default + step <= b.get("le", float("inf")) else default - step
+        elif name == "gateway_public_url":
+            chosen = "ws://127.0.0.1:{port}/walk/{run_id}"
         elif type(None) in args or annotation is str:
             chosen = f"walk-{name.replace('_', '-')}" if not name.endswith("_url") else f"http://127.0.0.1:9/{name}"
         else:
@@ -123,9 +131,13 @@ async def test_a_real_gateway_gets_every_setting(tmp_path):
     store = RunStore.from_settings(parent)
     run_id = store.create_run("default", run_id="walk", overrides={
         "start_date": dt.date(2025, 3, 3), "end_date": dt.date(2025, 3, 4), "tickers": ["AAPL"]})
-    controller = RuntimeController(parent, store, registry=registry_from_settings(parent))
+    # The walk sets GATEWAY_LAUNCHER=docker for the child; this controller still spawns a subprocess.
+    supervisor = ProcessSupervisor()
+    controller = RuntimeController(parent, store, supervisor=supervisor, registry=registry_from_settings(parent),
+                                   launcher=SubprocessLauncher(supervisor, public_url=parent.gateway_public_url))
     try:
         info = await controller.start_run(run_id, paused=True)
+        assert info["url"] == f"ws://127.0.0.1:{info['port']}/walk/walk"  # the template, filled in
         async with httpx.AsyncClient(timeout=10) as client:
             health = (await client.get(f"http://127.0.0.1:{info['port']}/health")).json()
     finally:

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 def create_app(settings: Settings | None = None, registry: TokenRegistry | None = None,
                controller: RuntimeController | None = None) -> FastAPI:
     settings, registry = service_config(settings, registry)
-    controller = controller or RuntimeController(settings, RunStore.from_settings(settings), registry=registry)
+    # The first Gateway of a local stack gets GATEWAY_PORT when it is free (a dashboard's default URL).
+    controller = controller or RuntimeController(settings, RunStore.from_settings(settings), registry=registry,
+                                                 preferred_port=settings.gateway_port)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -47,7 +47,8 @@ class EmbeddedRuntimeService:
         from backend.apps.runtime_service.app import create_app
 
         self.host, self.port = host, port
-        self.controller = RuntimeController(settings, registry=registry, host=host)
+        self.controller = RuntimeController(settings, registry=registry, host=host,
+                                            preferred_port=settings.gateway_port)
         self.app = create_app(settings, registry, controller=self.controller)
         self._server: _QuietServer | None = None
         self._task: asyncio.Task[Any] | None = None
