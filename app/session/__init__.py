@@ -248,7 +248,7 @@ class Session:
         # A remote profile with no hand-set Gateway URL follows the run runtime_service says is live,
         # at the URL it returns (the Gateway's published address), exactly as the Local profile does.
         following = self.profile.is_local or not self.profile.gateway_url
-        if following and self.state("runtime").status == "up":
+        if following and not self.state("runtime").down:  # unknown (a fresh profile) or up
             await self.runs.follow_active_run(self.client("runtime"), self.profile.token)
 
     def _emit(self, kind: EventKind, service: str | None = None, state: ServiceState | None = None) -> None:

@@ -15,12 +15,12 @@ from app.session.connections import HTTP_SERVICES
 
 
 class HealthMonitor:
-    """Every ``interval`` seconds: ``GET /health`` of each service, then ``after_round()``.
+    """Every ``interval`` seconds: ``GET /health`` of each service and, alongside, ``after_round()``.
 
     Args:
         client: the current client of a service (the session's, which changes with the profile).
         interval: seconds between rounds.
-        after_round: awaited after each round (the session follows new runs there).
+        after_round: awaited with each round's probes (the session follows new runs there).
     """
 
     def __init__(self, client: Callable[[str], ServiceClient], interval: float,
@@ -43,8 +43,9 @@ class HealthMonitor:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.gather(*(self._probe(name) for name in HTTP_SERVICES))
-            await self.after_round()
+            # after_round (which run is live) goes alongside the probes, not after them: on a fresh
+            # profile the run is followed one round trip sooner.
+            await asyncio.gather(*(self._probe(name) for name in HTTP_SERVICES), self.after_round())
             await asyncio.sleep(self.interval)
 
     async def _probe(self, service: str) -> None:
