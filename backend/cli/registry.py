@@ -18,11 +18,17 @@ PLUGIN_HELP = {
     "desk": "open the desktop control center (PySide6)",
 }
 # Listed in this order in --help; other entry points follow.
-PLUGIN_ORDER = ("gateway", "stack", "desk")
+PLUGIN_ORDER = ("gateway", "stack", "deploy", "desk")
 
 
 def _stack_args(parser: argparse.ArgumentParser) -> None:
     from backend.cli.stack_cmd import add_arguments
+
+    add_arguments(parser)
+
+
+def _deploy_args(parser: argparse.ArgumentParser) -> None:
+    from backend.cli.deploy import add_arguments
 
     add_arguments(parser)
 
@@ -46,6 +52,7 @@ def _plugin_commands() -> dict[str, tuple[str, AddArguments]]:
 def extra_commands() -> dict[str, tuple[str, AddArguments]]:
     """Every subcommand beyond ``backtest``: the stack command and the entry points."""
     commands = {"stack": ("start, inspect or stop the local split-service stack", _stack_args),
+                "deploy": ("bring the compose deployment (deploy/compose) up or down", _deploy_args),
                 **_plugin_commands()}
     ranked = sorted(commands, key=lambda name: (PLUGIN_ORDER.index(name) if name in PLUGIN_ORDER
                                                 else len(PLUGIN_ORDER), name))
