@@ -1,6 +1,6 @@
 """make_market: the market data provider a run's BOOTSTRAP.md asks for.
 
-- ``synthetic``: ``SyntheticMarket(config.market.seed, config.tickers)``.
+- ``synthetic``: ``SyntheticMarket(config.market.seed, config.tickers, config.market.profile)``.
 - ``csv``: ``CsvMarket`` over ``config.market.csv_dir`` (relative paths are
   taken from the project root); every ticker's file is loaded and validated.
 - ``live``: needs ``FINNHUB_API_KEY``. History (bars, fundamentals, news for
@@ -89,7 +89,8 @@ def make_market(config: BootstrapConfig, settings: Settings | None = None) -> Ma
     # Live mode always trades on live quotes (history from the synthetic market).
     kind = "live" if config.mode == "live" else config.market.kind
     if kind == "synthetic":
-        market: Any = SyntheticMarket(seed=config.market.seed, tickers=list(config.tickers))
+        market: Any = SyntheticMarket(seed=config.market.seed, tickers=list(config.tickers),
+                                      profile=config.market.profile)
     elif kind == "csv":
         # CsvMarket loads every ticker up front and names the first missing one.
         market = CsvMarket(resolve_csv_dir(config.market.csv_dir), list(config.tickers))

@@ -5,13 +5,16 @@ market factor seeded by ``seed`` alone, plus per-ticker idiosyncratic noise
 seeded by ``seed`` and crc32 of the symbol) on the NYSE calendar from
 2015-01-02. Each path is scaled to pass through a realistic close on
 2025-01-02 for the known tickers (AAPL, MSFT, GOOGL, NVDA, TSLA, META, AMZN);
-any other uppercase symbol gets plausible parameters of its own. Quarterly
+any other uppercase symbol gets plausible parameters of its own. The
+``regimes`` profile adds a slow style regime deciding which signals pay
+(``synthetic_regimes``); the default profile is the market as it always was. Quarterly
 fundamentals and dated headlines come with it (see ``synthetic_fundamentals``
 and ``synthetic_news``).
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 
@@ -20,10 +23,12 @@ from backend.market.base import Bar, Fundamentals, MarketDataError, NewsItem
 from backend.market.synthetic_fundamentals import FundamentalsBook
 from backend.market.synthetic_news import NewsBook
 from backend.market.synthetic_prices import (
-    MAX_DATE, ORIGIN, MarketFactor, TickerSeries, TradingIndex,
+    CHUNK, MAX_DATE, ORIGIN, MarketFactor, TickerSeries, TradingIndex,
 )
 from backend.market.synthetic_profiles import profile_for
+from backend.market.synthetic_regimes import StyleRegimes
 
+PROFILES = ("default", "regimes")
 DEFAULT_TICKERS = ["AAPL", "MSFT", "GOOGL", "NVDA", "TSLA", "META"]
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 
@@ -43,13 +48,18 @@ class SyntheticMarket:
 
     origin = ORIGIN
 
-    def __init__(self, seed: int = 7, tickers: list[str] | None = None) -> None:
+    def __init__(self, seed: int = 7, tickers: list[str] | None = None, profile: str | None = None) -> None:
         self.seed = int(seed)
+        self.profile = profile or "default"
+        if self.profile not in PROFILES:
+            raise MarketDataError(f"unknown synthetic market profile {profile!r}: expected one of "
+                                  + ", ".join(PROFILES))
         self.tickers = list(tickers) if tickers is not None else list(DEFAULT_TICKERS)
         for t in self.tickers:
             self._check_symbol(t)
         self._index = TradingIndex()
         self._factor = MarketFactor(self.seed)
+        self._style = StyleRegimes(self.seed, CHUNK) if self.profile == "regimes" else None
         self._series: dict[str, TickerSeries] = {}
         self._fundamentals: dict[str, FundamentalsBook] = {}
         self._news: dict[str, NewsBook] = {}
@@ -68,7 +78,8 @@ class SyntheticMarket:
         series = self._series.get(ticker)
         if series is None:
             self._check_symbol(ticker)
-            series = TickerSeries(profile_for(ticker, self.seed), self.seed, self._factor, self._index)
+            series = TickerSeries(profile_for(ticker, self.seed), self.seed, self._factor, self._index,
+                                  self._style)
             self._series[ticker] = series
         series.ensure(min(through, MAX_DATE))
         return series
@@ -77,6 +88,16 @@ class SyntheticMarket:
         """The company's display name (made up for unknown symbols)."""
         self._check_symbol(ticker)
         return profile_for(ticker, self.seed).name
+
+    def style_on(self, date: dt.date) -> str | None:
+        """The ``regimes`` profile's style on a trading day (None in the default profile)."""
+        if self._style is None:
+            return None
+        self._index.chunks_through(date)
+        at = bisect.bisect_right(self._index.days, date) - 1
+        if at < 0 or self._index.days[at] != date:
+            raise MarketDataError(f"no style on {date.isoformat()}: not a trading day of the synthetic market")
+        return self._style.style_on(at // CHUNK, at % CHUNK)
 
     # -- MarketData ---------------------------------------------------------
     def trading_days(self, start: dt.date, end: dt.date) -> list[dt.date]:

@@ -20,6 +20,7 @@ import numpy as np
 from backend.market import calendar
 from backend.market.base import Bar
 from backend.market.synthetic_profiles import CompanyProfile, ticker_key
+from backend.market.synthetic_regimes import AR_WINDOW, StyleRegimes, styled_idiosyncratic
 
 ORIGIN = dt.date(2015, 1, 2)
 ANCHOR = dt.date(2025, 1, 2)        # prices are scaled to the profile's price on this day
@@ -113,8 +114,9 @@ class TickerSeries:
     """The daily bars and news drivers of one ticker, built chunk by chunk."""
 
     def __init__(self, profile: CompanyProfile, seed: int, factor: MarketFactor,
-                 index: TradingIndex) -> None:
+                 index: TradingIndex, style: "StyleRegimes | None" = None) -> None:
         self.profile = profile
+        self.style = style                        # the ``regimes`` profile's style chain, else None
         self.seed = seed
         self.key = ticker_key(profile.ticker)
         self.factor = factor
@@ -132,6 +134,7 @@ class TickerSeries:
         self._carry_info = np.zeros(3)
         self._carry_z = np.zeros(2)
         self._carry_log = 0.0
+        self._carry_ar = np.zeros(AR_WINDOW)
         self._prev_close: float | None = None
         self._pending: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # OHLC noise until bars are built
         self._anchor_log: float | None = None
@@ -166,7 +169,11 @@ class TickerSeries:
         # News information pushes the next three sessions' idiosyncratic returns.
         padded = np.concatenate([self._carry_info, info])
         push = sum(w * padded[3 - j:3 - j + CHUNK] for j, w in enumerate(NEWS_WEIGHTS, start=1))
-        idio_z = z + NEWS_KAPPA * push
+        if self.style is None:
+            idio_z = z + NEWS_KAPPA * push
+        else:
+            self.style.ensure(k + 1)
+            idio_z, self._carry_ar = styled_idiosyncratic(z, push, self.style.states[k], self._carry_ar)
         zs = np.concatenate([self._carry_z, idio_z])
         self.recent.append((zs[2:] + zs[1:-1] + zs[:-2]) / math.sqrt(3))
         scale = IDIO_SCALE[self.factor.regimes[k]]

@@ -1,5 +1,9 @@
 """Reflection after the close: every agent scores its day, writes a memory
-entry and adapts (analyst feature weights, the PM's trust in each analyst)."""
+entry and adapts (analyst feature weights, the PM's trust in each analyst).
+
+A run whose config says ``evolution: frozen`` keeps the weights and trust it
+started with (day 0): its agents still score their day and remember it, so a
+frozen run differs from an evolving one only in what it learns."""
 
 from __future__ import annotations
 
@@ -10,25 +14,36 @@ from backend.agents.rules import portfolio_manager as pm_rules
 from backend.schema import events as ev
 
 if TYPE_CHECKING:
+    from backend.schema.bootstrap import BootstrapConfig
     from backend.pipeline.trading_pipeline import DayWork, TradingPipeline
+
+
+def is_evolving(config: "BootstrapConfig") -> bool:
+    """Whether reflection adapts the team (absent ``evolution`` means evolving)."""
+    return config.evolution != "frozen"
 
 
 def reflect(pipe: "TradingPipeline", work: "DayWork") -> None:
     state = pipe.state
     realized = {t: pipe.market.bar(t, work.date).ret for t in pipe.config.tickers}
     hit_rates: dict[str, float | None] = getattr(work, "hit_rates", {})
+    evolving = is_evolving(pipe.config)
     for agent in pipe.analysts:
         before = dict(agent.weights)
-        agent.weights = analyst_rules.learn(agent.weights, work.features.get(agent.id, {}), realized)
+        if evolving:
+            agent.weights = analyst_rules.learn(agent.weights, work.features.get(agent.id, {}), realized)
         rate = hit_rates.get(agent.id)
         moved = sorted(agent.weights, key=lambda f: -abs(agent.weights[f] - before.get(f, 1.0)))[:2]
         shift = ", ".join(f"{f} {before.get(f, 1.0):.2f}->{agent.weights[f]:.2f}" for f in moved) or "no change"
+        if not evolving:
+            shift = "frozen (evolution off)"
         verdict = "no directional calls" if rate is None else f"{rate:.0%} of my calls were right"
         _remember(pipe, agent, work.iso, rate, f"{work.iso}: {verdict}; weights {shift}.",
                   {"weights": dict(agent.weights)})
 
     pm = pipe.pm
-    pm.trust = pm_rules.update_trust(pm.trust, {a.id: hit_rates.get(a.id) for a in pipe.analysts})
+    if evolving:
+        pm.trust = pm_rules.update_trust(pm.trust, {a.id: hit_rates.get(a.id) for a in pipe.analysts})
     equity = state.curve_values("equity")
     day_ret = (equity[-1] / equity[-2] - 1.0) if len(equity) >= 2 else (equity[-1] / state.initial_cash - 1.0)
     trust = ", ".join(f"{a} {v:.2f}" for a, v in sorted(pm.trust.items()))

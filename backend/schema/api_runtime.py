@@ -79,6 +79,8 @@ class RunSummary(BaseModel):
     updated_at: str | None = None
     metrics: dict[str, Any] | None = None
     gateway: GatewayInfo | None = None
+    # From BOOTSTRAP.md's ``evolution``: "frozen" runs never adapt their team.
+    evolution: Literal["evolving", "frozen"] = "evolving"
 
 
 class RunStateResponse(BaseModel):

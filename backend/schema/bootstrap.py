@@ -60,6 +60,10 @@ class MarketSource(BaseModel):
     kind: Literal["synthetic", "csv", "live"] = "synthetic"
     seed: int = 7
     csv_dir: str | None = None
+    # The synthetic market's price process: "default" (as it always was) or
+    # "regimes" (which signals pay switches with a slow style regime:
+    # backend/market/synthetic_regimes.py). Absent means "default".
+    profile: Literal["default", "regimes"] | None = None
 
 
 def default_roster() -> list[AgentSpec]:
@@ -85,6 +89,10 @@ class BootstrapConfig(BaseModel):
     # floor (backend/sandbox/floor.py).
     sandbox_mode: SandboxMode | None = None
     pace_seconds: float = Field(0.0, ge=0, le=3600)
+    # "frozen": reflection writes memory but never moves an analyst's feature
+    # weights nor the PM's trust (the team stays as it was on day 0); absent
+    # means evolving. Recorded in the run's BOOTSTRAP.md, so history can tell.
+    evolution: Literal["evolving", "frozen"] | None = None
 
     @field_validator("tickers")
     @classmethod

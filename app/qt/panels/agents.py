@@ -17,6 +17,7 @@ from backend.clients.services import AgentServiceClient, RuntimeServiceClient, T
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.observe import observe
+from app.qt.panels.agent_weights import AgentWeightsChart
 from app.qt.panels.base import SessionPanel
 from app.qt.widgets.tables import make_table
 
@@ -90,6 +91,8 @@ class AgentsPanel(SessionPanel):
         self.details = QTabWidget()
         self.details.addTab(self.signals, "Latest signals")
         self.details.addTab(self.memory, "Memory")
+        self.weights_chart = AgentWeightsChart()
+        self.details.addTab(self.weights_chart, "Weights")
         self.details.addTab(self.profile, "Profile")
         self.details.addTab(files_tab, "Files")
 
@@ -225,6 +228,7 @@ class AgentsPanel(SessionPanel):
             score = entry.get("score")
             prefix = f"[{float(score):.0%}] " if isinstance(score, (int, float)) else ""
             self.memory.addItem(prefix + str(entry.get("content", "")))
+        self.weights_chart.show_entries(self.model.memory)
         self.profile.setMarkdown(self._profile_markdown())
         files = self.model.files
         if [self.files.item(i).text() for i in range(self.files.count())] != files:

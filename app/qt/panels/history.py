@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.event_input import as_event, event_type
+from app.models.evolution_compare import evolution_note
 from app.models.history_model import FINISHED, HistoryModel, RunDetail, RunRow
 from backend.clients.services import RuntimeServiceClient, TradingServiceClient
 from app.qt.async_helpers import spawn
@@ -119,6 +120,11 @@ class HistoryPanel(SessionPanel):
         compare_tab = QSplitter(Qt.Orientation.Vertical)
         compare_tab.addWidget(self.chart)
         compare_tab.addWidget(self.metrics)
+        self.evolution_line = QLabel()  # evolving vs frozen, when both are compared
+        self.evolution_line.setObjectName("comparison_evolution")
+        self.evolution_line.setWordWrap(True)
+        self.evolution_line.setVisible(False)
+        compare_tab.addWidget(self.evolution_line)
         compare_tab.setStretchFactor(0, 3)
         self.details = QTabWidget()
         self.details.addTab(run_tab, "Run")
@@ -161,6 +167,9 @@ class HistoryPanel(SessionPanel):
         elif kind == "compared":
             self.chart.set_comparison(payload)
             self.metrics.set_runs(payload.metrics, self.chart.colors)
+            note = evolution_note(payload, {r.run_id: r for r in self.model.runs})
+            self.evolution_line.setText(note)
+            self.evolution_line.setVisible(bool(note))
             self.details.setCurrentIndex(1)
         if kind == "runs":
             self.throttle.mark()
