@@ -1,0 +1,146 @@
+"""The kubernetes launcher through the official client against the local stand-in of the API.
+
+No Kubernetes API server can run here: ``tests/support/fake_kube_api.py``
+answers the core/v1 calls over real HTTP and "runs" a Gateway Pod as a real
+``python -m gateway`` process (through the process supervisor) bound to the
+Pod's own loopback IP. Everything from the controller to the Gateway's
+WebSocket is real: the Pod and Service bodies, ownerReferences and their
+garbage collection, readiness from ``/health``, ``pods/log``, the restart
+rule, deletion on stop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+from kubernetes import client
+from websockets.asyncio.client import connect
+
+from backend.config import load_settings
+from backend.control_plane.controller import RuntimeController
+from backend.control_plane.gateway_launchers.base import object_name
+from backend.control_plane.gateway_launchers.kubernetes import KubernetesGatewayLauncher
+from backend.control_plane.gateway_restart import GatewayRestartPolicy
+from backend.sandbox.isolation import Isolation
+from backend.security.tokens import Role
+from backend.storage.run_store import RunStore
+from tests.launchers.conftest import make_run
+from tests.support.fake_kube_api import FakeKube
+from tests.support.waiting import until
+
+NS = "evotraders"
+SELECTOR = "app.kubernetes.io/part-of=evotraders,evotraders.component=gateway"
+
+
+@pytest.fixture
+def fake():
+    server = FakeKube(Isolation(use_bwrap=False)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def kube(fake, tmp_path, registry):
+    settings = load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws", gateway_launcher="kubernetes",
+                             gateway_namespace=NS, gateway_service_account="evotraders-gateway")
+    api_client = client.ApiClient(client.Configuration(host=fake.host))
+    store = RunStore.from_settings(settings)
+    controller = RuntimeController(
+        settings, store, registry=registry, launcher=KubernetesGatewayLauncher(settings, api_client=api_client),
+        restart_policy=GatewayRestartPolicy(max_restarts=1, backoff_base=0.05, backoff_cap=0.2))
+    yield controller, client.CoreV1Api(api_client), store
+    await controller.shutdown()
+    api_client.close()
+
+
+def _names(api, kind: str) -> list[str]:
+    lister = {"pods": api.list_namespaced_pod, "services": api.list_namespaced_service,
+              "configmaps": api.list_namespaced_config_map}[kind]
+    return sorted(item.metadata.name for item in lister(NS, label_selector=SELECTOR).items)
+
+
+def _kill_gateway(fake: FakeKube, pod: str) -> None:
+    """The container crashes: SIGKILL its process (what the OOM killer or a segfault would do)."""
+    with fake.lock:
+        pid = fake.objects[("pods", NS, pod)]["status"].get("hostPid")
+    os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_gateway_pod_serves_its_run_restarts_under_the_progress_rule_and_leaves_nothing(kube, fake, registry):
+    controller, api, store = kube
+    run_id = make_run(store)
+    name = object_name(run_id)
+
+    info = await controller.start_run(run_id, paused=True)
+    assert info["status"] == "healthy", info
+    # The URL clients get is the Service's DNS name; nothing was typed.
+    assert info["url"] == f"ws://{name}.{NS}.svc:8765/"
+    assert (_names(api, "configmaps"), _names(api, "services"), _names(api, "pods")) == ([name], [name], [f"{name}-1"])
+
+    record = api.read_namespaced_config_map(name, NS)
+    pod = api.read_namespaced_pod(f"{name}-1", NS)
+    service = api.read_namespaced_service(name, NS)
+    for obj in (pod, service):  # owned by the run's record, so deleting it collects them
+        assert [(r.kind, r.name, r.uid) for r in obj.metadata.owner_references] == [("ConfigMap", name, record.metadata.uid)]
+        assert obj.metadata.labels["evotraders.run-id"] == run_id
+    assert service.spec.selector == {"evotraders.run-id": run_id, "evotraders.component": "gateway"}
+    container = pod.spec.containers[0]
+    assert container.args[:3] == ["gateway", "--run-id", run_id] and container.readiness_probe.http_get.path == "/health"
+    assert pod.spec.service_account_name == "evotraders-gateway" and pod.spec.automount_service_account_token is False
+    env = {e.name: e.value for e in container.env}
+    # The run credential, as a subprocess gets it; never a role token or the run secret.
+    assert env["EVOTRADERS_RUN_TOKEN"] and not env.get("EVOTRADERS_RUN_SECRET")
+    assert not set(env.values()) & set(registry.tokens.values())
+    assert env["RUNS_DIR"] == str(controller.settings.runs_dir) and env["GATEWAY_LAUNCHER"] == "kubernetes"
+
+    # A real WebSocket client at the Pod's address gets the greeting (a viewer: read only).
+    gateway = controller.launcher.get(run_id)
+    async with connect(controller.launcher.control_url(gateway),
+                       additional_headers={"Authorization": f"Bearer {registry.tokens[Role.viewer]}"},
+                       max_size=None) as ws:
+        assert [json.loads(await ws.recv())["type"] for _ in range(2)] == ["hello", "initial_state"]
+    # pods/log reaches the run's logs/gateway.log.
+    log_file = store.paths(run_id).logs_dir / "gateway.log"
+    await until(lambda: any("gateway" in line.lower() for line in controller.logs(run_id)), what="the Pod's log")
+    written = log_file.read_text()
+    assert all(line in written for line in controller.logs(run_id))
+
+    # The container crashes: a new Pod, same Service and URL, under the progress rule.
+    _kill_gateway(fake, f"{name}-1")
+    await until(lambda: controller.gateway_info(run_id)["restarts"] == 1
+                and controller.gateway_info(run_id)["status"] == "healthy", what="the Gateway restarted")
+    assert _names(api, "pods") == [f"{name}-2"]
+    assert controller.gateway_info(run_id)["url"] == info["url"]
+    assert controller.gateway_info(run_id)["last_exit"]["signal"] == "SIGKILL"
+
+    # Paused, the run makes no progress: the next crash exhausts max_restarts=1 and it stays down.
+    _kill_gateway(fake, f"{name}-2")
+    await until(lambda: controller.gateway_info(run_id)["gave_up"], what="the controller gave up")
+    assert controller.gateway_info(run_id)["status"] == "crashed"
+    assert "without progress" in controller.gateway_info(run_id)["message"]
+    assert controller.run_summary(run_id)["status"] == "crashed"
+
+    # Deleting the run's record garbage-collects its Service and Pod.
+    api.delete_namespaced_config_map(name, NS)
+    assert (_names(api, "services"), _names(api, "pods")) == ([], [])
+
+    # Started again (the record is recreated), then stopped: nothing labelled is left.
+    assert (await controller.start_run(run_id, paused=True))["status"] == "healthy"
+    assert _names(api, "pods") == [f"{name}-3"]
+    stopped = await controller.stop_run(run_id)
+    assert stopped["status"] == "stopped" and stopped["last_exit"]["requested"]
+    assert (_names(api, "configmaps"), _names(api, "services"), _names(api, "pods")) == ([], [], [])
+
+
+async def test_a_missing_namespace_is_a_clear_error_not_a_hang(kube, fake):
+    controller, api, store = kube
+    controller.launcher.settings = controller.settings.model_copy(update={"gateway_namespace": "nowhere"})
+    run_id = make_run(store, "launch-2")
+    from backend.errors import UnavailableError
+
+    with pytest.raises(UnavailableError, match="nowhere"):
+        await controller.start_run(run_id)
+    assert controller.gateway_info(run_id)["status"] == "crashed"
