@@ -2,7 +2,8 @@
 
 For a trade it looks the trade up in ``state/trades.jsonl`` and explains
 its ticker on its trading date; for a decision it takes the date and ticker
-as given. Both read the run's ``EventIndex`` (see event_index.py).
+as given. Both read the run's ``EventIndex`` (see event_index.py), and the
+tool calls of `llm` agents from their ``agents/<id>/transcripts.jsonl``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from backend.agents import transcripts
 from backend.errors import NotFoundError
 from backend.readers.event_index import DayRecord, EventIndex, EventIndexes
 from backend.readers.paging import norm_ticker
@@ -29,6 +31,13 @@ def _ticker_view(summary: str, ticker: str) -> str | None:
     """``"bear (-0.16)"`` out of ``"... GOOGL bear (-0.16), ..."``."""
     match = re.search(_ticker_re(ticker).pattern + r"\s+(\w+\s*\([^)]*\))", summary)
     return match.group(1) if match else None
+
+
+def _about(result: Any, ticker: str) -> Any:
+    """The part of a tool's result about ``ticker`` (a skill's ``tickers`` entry), else all of it."""
+    if isinstance(result, dict) and isinstance(result.get("tickers"), dict):
+        return {"tickers": {ticker: result["tickers"][ticker]}} if ticker in result["tickers"] else None
+    return result
 
 
 def _approval(approval_id: str, entry: dict[str, Any]) -> api.ApprovalView:
@@ -57,6 +66,9 @@ def _summary(date: str, ticker: str, trade: Trade | None, ex: api.Explanation) -
     if ex.risk is not None and ex.risk.max_position_value is not None:
         warn = f"; warnings: {'; '.join(ex.risk.warnings)}" if ex.risk.warnings else ""
         parts.append(f"Risk limit {ex.risk.max_position_value:,.0f} USD{warn}.")
+    if ex.tool_calls:
+        parts.append("Tools called: " + ", ".join(f"{c.agent_id} {c.tool}" + ("" if c.ok else " (failed)")
+                                                  for c in ex.tool_calls) + ".")
     if ex.decision is not None:
         parts.append(f"Portfolio manager (confidence {ex.decision.confidence:.0f}): {ex.decision.reasoning}")
     if ex.approval is not None:
@@ -146,4 +158,21 @@ class Explainer:
                 approval = _approval(*filed[-1])
         return api.Explanation(run_id=run_id, date=date, ticker=ticker, trade=trade, signals=signals,
                                final_calls=calls, risk=risk, conference=conference, decision=decision,
-                               approval=approval, summary="")
+                               approval=approval, tool_calls=self._tool_calls(run_id, date, ticker), summary="")
+
+    def _tool_calls(self, run_id: str, date: str, ticker: str) -> list[api.AgentToolCall]:
+        """The tool calls `llm` agents made about ``ticker`` on ``date`` (the last try of each turn)."""
+        agents_dir = self.store.paths(run_id).agents_dir
+        if not agents_dir.is_dir():
+            return []
+        out = []
+        for folder in sorted(p for p in agents_dir.iterdir() if p.is_dir()):
+            last: dict[tuple[str, str], dict[str, Any]] = {}
+            for record in transcripts.read(folder, date):  # a resumed day's turn is asked again: keep the last
+                last[(str(record.get("stage")), str(record.get("kind")))] = record
+            for (stage, _), record in last.items():
+                for call in transcripts.tool_calls(record, ticker):
+                    out.append(api.AgentToolCall(agent_id=folder.name, stage=stage, tool=str(call.get("name")),
+                                                 arguments=call.get("arguments") or {}, ok=bool(call.get("ok")),
+                                                 result=_about(call.get("result"), ticker)))
+        return out

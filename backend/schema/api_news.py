@@ -9,6 +9,8 @@ went through the approval gate) the approval.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from backend.schema.api_trading import MAX_PAGE, AnalystSignal
@@ -95,6 +97,17 @@ class ApprovalView(BaseModel):
     quantity: int | None = Field(None, description="quantity set by the approver, if changed")
 
 
+class AgentToolCall(BaseModel):
+    """A tool an `llm` agent called on the way to the day's calls (from its transcripts.jsonl)."""
+
+    agent_id: str
+    stage: str
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    ok: bool
+    result: Any = Field(None, description="the part of the tool's answer about this ticker, or its error")
+
+
 class Explanation(BaseModel):
     """Why the team did what it did with one ticker on one trading day."""
 
@@ -108,4 +121,5 @@ class Explanation(BaseModel):
     conference: ConferenceView | None = None
     decision: DecisionView | None = None
     approval: ApprovalView | None = None
+    tool_calls: list[AgentToolCall] = Field(default_factory=list)
     summary: str = Field(description="one paragraph a person can read")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import socket
@@ -14,6 +15,7 @@ import pytest
 
 from backend.config import load_settings
 from backend.pipeline.engine import RunEngine
+from backend.readers.explain import Explainer
 from backend.storage.run_store import RunStore
 from backend.storage.workspaces import WorkspaceStore
 
@@ -106,6 +108,16 @@ async def test_an_llm_run_calls_tools_confers_in_rounds_and_keeps_transcripts(tm
         if path.is_file():
             assert KEY not in path.read_text(errors="replace"), path
     assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in chat.requests)
+
+    # news_service's explanation of a day's AAPL call shows the tool calls behind it (AAPL's part only).
+    explained = Explainer(store).explain_decision(run_id, dt.date(2025, 3, 4), "AAPL")
+    tools = [(c.agent_id, c.tool, c.ok) for c in explained.tool_calls]
+    assert tools == [("sentiment_analyst", "news_sentiment", True), ("sentiment_analyst", "search_memory", True),
+                     ("technical_analyst", "technical_indicators", True), ("technical_analyst", "search_memory", True)]
+    technical = explained.tool_calls[2]
+    assert technical.stage == "analysis" and technical.arguments == {"tickers": TICKERS}
+    assert list(technical.result["tickers"]) == ["AAPL"] and "trend" in technical.result["tickers"]["AAPL"]["features"]
+    assert "Tools called: sentiment_analyst news_sentiment, " in explained.summary
 
 
 async def test_an_llm_run_against_a_dead_server_completes_and_says_why_every_day(tmp_path):
