@@ -29,13 +29,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,35 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 RUN_ID = "attach-bench"
-
-
-@contextlib.asynccontextmanager
-async def local_deployment() -> AsyncIterator[Any]:
-    """The four services as subprocesses on free ports of 127.0.0.1, with generated tokens."""
-    from backend.config import load_settings
-    from backend.security.tokens import Role
-    from backend.stack.local_stack import LocalStack
-    from tests.remote.remote_flow import Deployment
-
-    with tempfile.TemporaryDirectory(prefix="remote-attach-") as tmp:
-        base = Path(tmp)
-        settings = load_settings(runs_dir=base / "runs", workspaces_dir=base / "ws")
-        stack = LocalStack(settings, state_dir=base / ".stack",
-                           ports={name: 0 for name in ("agent", "trading", "news", "runtime")})
-        await stack.up()
-        try:
-            yield Deployment("local stack", dict(stack.urls), {r.name: stack.tokens.tokens[r] for r in Role})
-        finally:
-            await stack.down()
-
-
-@contextlib.asynccontextmanager
-async def compose_deployment() -> AsyncIterator[Any]:
-    """The compose deployment (deploy/compose/compose.yaml), up for the bench and down after."""
-    from tests.support.compose_deployment import running_deployment
-
-    async with running_deployment(project_prefix="evobench") as deployment:
-        yield deployment
 
 
 async def bare_once(urls: dict[str, str], gateway_url: str, token: str) -> float:
@@ -157,10 +125,9 @@ async def bench(args: argparse.Namespace) -> None:
     from app.qt.main_window import MainWindow
     from app.qt.panels import load_panels
     from app.session import Session
-    from tests.remote.remote_flow import start_held_run
+    from tests.remote.remote_flow import compose_deployment, local_deployment, start_held_run
 
-    deployment_cm = local_deployment() if args.local else compose_deployment()
-    async with deployment_cm as deployment:
+    async with (local_deployment() if args.local else compose_deployment()) as deployment:
         gateway = await start_held_run(deployment, RUN_ID, days=("2025-02-03", "2025-02-07"))
         gateway_url = gateway["url"]
         session = Session(health_interval=5.0)

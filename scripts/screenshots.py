@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/screenshots.py            # offscreen (default)
     xvfb-run -a .venv/bin/python scripts/screenshots.py --platform xcb
+    .venv/bin/python scripts/screenshots.py --remote-viewer [--local]   # docs/screenshots/remote-viewer.png
 
 What it does, all for real and all on loopback, in a temporary data folder:
 two headless backtests (``shots`` and ``shots-b``, a different market seed,
@@ -167,11 +168,78 @@ async def run(args: argparse.Namespace, app: Any) -> list[Path]:
         window.close()
 
 
+async def remote_viewer(args: argparse.Namespace, app: Any) -> list[Path]:
+    """``--remote-viewer``: the desk attached read-only to a deployment, as a viewer sees it.
+
+    The deployment is the compose one (``deploy/compose``: the image, the four
+    service containers, a Gateway container per run) or, with ``--local``, a
+    local stack with tokens. As the admin (no desk) the script starts a run with
+    an approval threshold and decides its held orders until a quarter of the
+    run is done, leaving the next ones pending; the desk is given only the
+    service URLs and the viewer token, follows the run at the URL
+    runtime_service returns, and every control that would change something is
+    locked, saying why. One picture of the whole window.
+    """
+    from app.qt import theme
+    from app.qt.main_window import MainWindow
+    from app.session import Session
+    from backend.clients.http import ServiceClient
+    from backend.clients.services import AgentServiceClient
+    from tests.remote.remote_flow import compose_deployment, local_deployment
+
+    theme.apply_theme(app, args.theme)
+    app.setQuitOnLastWindowClosed(False)  # the deployment is taken down after the window closes
+    async with (local_deployment() if args.local else compose_deployment()) as deployment:
+        runtime = deployment.runtime("admin")
+        agent = AgentServiceClient(ServiceClient("agent", deployment.urls["agent"], deployment.tokens["admin"]))
+        try:
+            run_id = await runtime.create_run({
+                "workspace": "default", "run_id": "prod-live", "end_date": "2025-03-31",
+                "approval": {"mode": "threshold", "notional_threshold": 6000, "timeout_seconds": 3600}})
+            await runtime.start_run(run_id, pace=0.05)
+            session = Session(health_interval=0.5)
+            window = MainWindow(session, demo_run=None)
+            window.resize(1600, 1000)
+            window.show()
+            try:
+                await session.open(deployment.profile("viewer"))
+                await until(lambda: session.run_id == run_id and session.role == "viewer",
+                            "the viewer desk following the run", timeout=90)
+                live, approvals = window.panel("live"), window.panel("approvals")
+                while True:  # the admin decides (not the desk: it is read-only) until a quarter is done
+                    await until(lambda: approvals.model.pending, "a pending approval", timeout=120)
+                    if live.model.progress >= 0.25:
+                        break
+                    for item in list(approvals.model.pending):
+                        await agent.decide(item.id, "approve")
+                        await until(lambda i=item.id: all(a.id != i for a in approvals.model.pending),
+                                    "the decision to land")
+                history = window.panel("history")
+                await history.model.refresh()
+                window.show_panel("live")
+                window.show_panel("approvals")
+                approvals.model.select(approvals.model.pending[0].id)
+                await settle(1.5)
+                path = args.out / "remote-viewer.png"
+                window.grab().save(str(path))
+                return [path]
+            finally:
+                await window.shutdown()
+                window.close()
+        finally:
+            await runtime.http.aclose()
+            await agent.http.aclose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--platform", default="offscreen", help="Qt platform plugin (offscreen, xcb under Xvfb)")
     parser.add_argument("--theme", default="dark", choices=("dark", "light"))
+    parser.add_argument("--remote-viewer", action="store_true",
+                        help="only docs/screenshots/remote-viewer.png: the desk attached read-only to the compose "
+                             "deployment (needs the image and a Docker engine)")
+    parser.add_argument("--local", action="store_true", help="with --remote-viewer: a local stack with tokens instead")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     data = Path(tempfile.mkdtemp(prefix="evotraders-shots-"))
@@ -182,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
                       QT_QPA_PLATFORM=args.platform)
     sys.path.insert(0, str(ROOT))
     print(f"screenshots: data in {data}", flush=True)
-    backtest("shots", 7, "2025-03-31")
-    backtest("shots-b", 11, "2025-03-31")
+    if not args.remote_viewer:
+        backtest("shots", 7, "2025-03-31")
+        backtest("shots-b", 11, "2025-03-31")
 
     import qasync
     from PySide6.QtWidgets import QApplication
@@ -191,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication(sys.argv[:1])
     app.setApplicationName("EvoTraders Control Center")
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:  # one qasync loop for all
-        written = runner.run(run(args, app))
+        written = runner.run(remote_viewer(args, app) if args.remote_viewer else run(args, app))
     for path in written:
         print(f"screenshots: wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 0

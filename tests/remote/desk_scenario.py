@@ -60,6 +60,9 @@ async def viewer_is_read_only_and_refused(qtbot: Any, window: Any, session: Sess
         assert not control.isEnabled(), f"{panel_id}: {control.objectName() or control!r} is enabled for a viewer"
         assert reason in control.toolTip() or "needs the" in control.toolTip(), (panel_id, control.toolTip())
     assert "viewer" in window.windowTitle() and window.role_label.text() == "Role: viewer"
+    # ... and a locked panel with nothing else to say says it on its message line, not only in tooltips.
+    await until(lambda: window.panel("approvals").message.text() == reason, timeout=5,
+                what="the Approvals panel's message line naming the lock")
 
     # Forced anyway: every write route of every service answers 403 (the servers decide, not the desk).
     refused: dict[str, dict[tuple[str, str], int]] = {}

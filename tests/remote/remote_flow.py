@@ -9,8 +9,12 @@ runtime_service.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.models.profile import Profile
@@ -46,6 +50,34 @@ class Deployment:
 
     def runtime(self, role: str = "admin") -> RuntimeServiceClient:
         return runtime_client(self.urls["runtime"], self.tokens[role])
+
+
+@contextlib.asynccontextmanager
+async def local_deployment() -> AsyncIterator[Any]:
+    """The four services as subprocesses on free ports of 127.0.0.1, with generated tokens."""
+    from backend.config import load_settings
+    from backend.security.tokens import Role
+    from backend.stack.local_stack import LocalStack
+
+    with tempfile.TemporaryDirectory(prefix="remote-attach-") as tmp:
+        base = Path(tmp)
+        settings = load_settings(runs_dir=base / "runs", workspaces_dir=base / "ws")
+        stack = LocalStack(settings, state_dir=base / ".stack",
+                           ports={name: 0 for name in ("agent", "trading", "news", "runtime")})
+        await stack.up()
+        try:
+            yield Deployment("local stack", dict(stack.urls), {r.name: stack.tokens.tokens[r] for r in Role})
+        finally:
+            await stack.down()
+
+
+@contextlib.asynccontextmanager
+async def compose_deployment() -> AsyncIterator[Any]:
+    """The compose deployment (deploy/compose/compose.yaml), up for the bench and down after."""
+    from tests.support.compose_deployment import running_deployment
+
+    async with running_deployment(project_prefix="evobench") as deployment:
+        yield deployment
 
 
 async def start_held_run(deployment: Deployment, run_id: str, *, days: tuple[str, str] = ("2025-02-03", "2025-02-03"),

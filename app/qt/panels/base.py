@@ -5,8 +5,10 @@ name ``<panel_id>_message``), the layout of a top bar, a body and that line,
 ``attach(session)`` (reload on a profile switch, re-check permissions on a
 role change, Gateway events when the panel follows them) and the read-only
 rule (a reason from the window, else the session's denial of
-``required_role``). A panel fills in ``_use_profile`` and, where it has more
-to do, ``_on_session_event``, ``_on_gateway_event`` and ``_permissions_applied``.
+``required_role``: the controls are disabled with the reason as tooltip, and
+the message line says it while it has nothing else to say). A panel fills in
+``_use_profile`` and, where it has more to do, ``_on_session_event``,
+``_on_gateway_event`` and ``_permissions_applied``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class SessionPanel(QWidget):
         self.setObjectName(f"{self.panel_id}_panel")
         self.session: Any = None
         self._panel_reason: str | None = None
+        self._lock_note: str | None = None  # the read-only reason the message line shows, while it does
         self.controls = MutatingControls()
         self.message = QLabel()
         self.message.setObjectName(f"{self.panel_id}_message")
@@ -52,7 +55,8 @@ class SessionPanel(QWidget):
         return layout
 
     def _show_message(self, text: str | None) -> None:
-        self.message.setText(text or "")
+        # With nothing else to say, a locked panel says why it is locked.
+        self.message.setText(text or self._lock_note or "")
 
     # -- panel API ----------------------------------------------------------------
     def attach(self, session: Any) -> None:
@@ -76,7 +80,17 @@ class SessionPanel(QWidget):
     def _apply_permissions(self) -> None:
         reason = self.read_only_reason()
         self.controls.set_read_only(reason)
+        self._show_lock(reason if list(self.controls) else None)
         self._permissions_applied(reason)
+
+    def _show_lock(self, reason: str | None) -> None:
+        """The reason on the message line (not only in tooltips), unless the line says something else."""
+        shown = self.message.text()
+        if reason is not None and (not shown or shown == self._lock_note):
+            self.message.setText(reason)
+        elif reason is None and shown and shown == self._lock_note:
+            self.message.setText("")
+        self._lock_note = reason
 
     def _permissions_applied(self, reason: str | None) -> None:
         """After the controls are locked or unlocked: what else follows the reason."""
