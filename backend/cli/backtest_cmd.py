@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", default=None, help="run id (default: timestamp + suffix)")
     parser.add_argument("--workspace", default="default", help="workspace to create the run from")
     parser.add_argument("--csv-dir", default=None, help="use CSV market data from this folder")
+    parser.add_argument("--market-profile", choices=["default", "regimes"], default=None,
+                        help="the synthetic market's profile (regimes: which signals pay switches over time)")
+    parser.add_argument("--evolution", choices=["evolving", "frozen"], default=None,
+                        help="frozen: the team keeps its day-0 weights and trust (reflection does not adapt)")
     parser.add_argument("--sandbox", choices=list(get_args(SandboxMode)), default=None,
                         help="ask for this skill sandbox (at least SKILL_SANDBOX_MODE / the saved setting)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -39,12 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _overrides(args: argparse.Namespace, base_market: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"start_date": args.start, "end_date": args.end, "tickers": args.tickers,
-                           "sandbox_mode": args.sandbox, "mode": "backtest"}
+                           "sandbox_mode": args.sandbox, "mode": "backtest",
+                           "evolution": getattr(args, "evolution", None)}
     market = dict(base_market)
     if args.seed is not None:
         market["seed"] = args.seed
     if args.csv_dir is not None:
         market.update(kind="csv", csv_dir=args.csv_dir)
+    if getattr(args, "market_profile", None) is not None:
+        market["profile"] = args.market_profile
     out["market"] = market
     return out
 
