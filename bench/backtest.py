@@ -1,18 +1,27 @@
-"""Benchmark: a 1-year backtest of 10 tickers, `rules` agents, in-process skills.
+"""Benchmark: backtests of 10 tickers, `rules` agents, in-process skills, by run length.
 
-Prints trading days per second and peak RSS. Targets on a 2-core machine:
-at least 100 trading days/s and under 300 MB RSS (docs/performance.md).
+For each length in ``--years`` (default 1) it runs the backtest ``--repeat``
+times and prints trading days per second (median), the ratio to the 1-year
+figure measured in the same run (the short-run baseline: a day should cost
+the same wherever it falls in the run), events.jsonl bytes per trading day
+and its ratio to the 1-year figure, team_summary's share of the log and its
+largest line, and the peak RSS. Targets (issue 13, docs/performance.md): at
+least 300 trading days/s for 1 year; 8 years at least 0.9x the 1-year rate;
+bytes per day within 10 % from 1 to 8 years.
 
-    .venv/bin/python bench/backtest.py [--repeat 3] [--via-gateway]
+    .venv/bin/python bench/backtest.py [--years 1,4,8] [--repeat 3] [--via-gateway] [--profile out.prof]
 
-``--via-gateway`` runs the same backtest through a Gateway subprocess with
-one connected WebSocket client and reports the overhead.
+``--via-gateway`` runs the 1-year backtest through a Gateway subprocess with
+one connected WebSocket client (asking for incremental curves, as the desk
+does) and reports the overhead. ``--profile`` writes a cProfile of one
+1-year run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import resource
 import statistics
 import sys
@@ -28,17 +37,38 @@ from backend.storage.run_store import RunStore  # noqa: E402
 from backend.storage.workspaces import WorkspaceStore  # noqa: E402
 
 TICKERS = ["AAPL", "MSFT", "GOOGL", "NVDA", "TSLA", "META", "AMZN", "JPM", "XOM", "UNH"]
+START = dt.date(2016, 1, 4)
 YEAR = {"start_date": "2024-01-02", "end_date": "2024-12-31", "tickers": TICKERS}
+
+
+def span(years: int) -> dict:
+    """``years`` calendar years of trading days from 2016 (the synthetic market starts in 2015)."""
+    end = dt.date(START.year + years, 1, 1) - dt.timedelta(days=1)
+    return {"start_date": START.isoformat(), "end_date": end.isoformat(), "tickers": TICKERS}
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def in_process_once(root: Path, run_id: str) -> tuple[int, float]:
+class Result:
+    def __init__(self, days: int, seconds: float, log_bytes: int, summary_bytes: int, summary_max: int) -> None:
+        self.days, self.seconds = days, seconds
+        self.log_bytes, self.summary_bytes, self.summary_max = log_bytes, summary_bytes, summary_max
+
+    @property
+    def rate(self) -> float:
+        return self.days / self.seconds
+
+    @property
+    def bytes_per_day(self) -> float:
+        return self.log_bytes / max(1, self.days)
+
+
+def in_process_once(root: Path, run_id: str, overrides: dict | None = None) -> Result:
     settings = load_settings(runs_dir=root / "runs", workspaces_dir=root / "ws")
     store = RunStore(settings.runs_dir, WorkspaceStore(settings.workspaces_dir))
-    store.create_run("default", run_id=run_id, overrides=YEAR)
+    store.create_run("default", run_id=run_id, overrides=overrides or YEAR)
     engine = RunEngine(store, run_id, settings, write_every_stage=False)
 
     async def go() -> None:
@@ -49,29 +79,58 @@ def in_process_once(root: Path, run_id: str) -> tuple[int, float]:
 
     started = time.perf_counter()
     asyncio.run(go())
-    return engine.state.days_completed, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    log = engine.paths.events_log
+    summary_bytes = summary_max = 0
+    with log.open("rb") as lines:
+        for line in lines:
+            if line.startswith(b'{"type":"team_summary"'):
+                summary_bytes += len(line)
+                summary_max = max(summary_max, len(line))
+    return Result(engine.state.days_completed, seconds, log.stat().st_size, summary_bytes, summary_max)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--years", default="1", help="comma-separated run lengths in years (default 1)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--via-gateway", action="store_true")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of one 1-year run to FILE")
     args = parser.parse_args()
-    rates = []
+    lengths = sorted({int(y) for y in args.years.split(",")} | {1})
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.repeat):
-            days, seconds = in_process_once(Path(tmp), f"bench{i}")
-            rates.append(days / seconds)
-            print(f"run {i + 1}: {days} trading days in {seconds:.2f} s = {days / seconds:.1f} days/s")
-        print(f"in-process: median {statistics.median(rates):.1f} trading days/s, peak RSS {peak_rss_mb():.0f} MB "
-              f"(10 tickers, 1 year, rules agents, skills in-process)")
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.runcall(in_process_once, Path(tmp), "profiled", span(1))
+            profiler.dump_stats(args.profile)
+            print(f"profile of one 1-year run written to {args.profile}")
+        results: dict[int, Result] = {}
+        for years in lengths:
+            runs = []
+            for i in range(args.repeat):
+                result = in_process_once(Path(tmp), f"bench{years}y{i}", span(years))
+                runs.append(result)
+                print(f"{years}y run {i + 1}: {result.days} trading days in {result.seconds:.2f} s = "
+                      f"{result.rate:.1f} days/s", flush=True)
+            results[years] = sorted(runs, key=lambda r: r.rate)[len(runs) // 2]  # the median run
+        base = results[1]
+        print(f"\n{'years':>5} {'days':>5} {'days/s':>8} {'x 1y':>6} {'log B/day':>10} {'x 1y':>6} "
+              f"{'summary %':>9} {'summary max B':>13}")
+        for years, r in results.items():
+            print(f"{years:>5} {r.days:>5} {r.rate:>8.1f} {r.rate / base.rate:>6.2f} {r.bytes_per_day:>10.0f} "
+                  f"{r.bytes_per_day / base.bytes_per_day:>6.2f} {100 * r.summary_bytes / r.log_bytes:>9.1f} "
+                  f"{r.summary_max:>13}")
+        print(f"in-process (10 tickers, rules agents, skills in-process): 1 year median {base.rate:.1f} "
+              f"trading days/s; peak RSS {peak_rss_mb():.0f} MB")
         if args.via_gateway:
             from bench.gateway_backtest import run_via_gateway
 
-            gw_days, gw_seconds = run_via_gateway(Path(tmp), YEAR)
+            gw_days, gw_seconds = run_via_gateway(Path(tmp), span(1))
             gw_rate = gw_days / gw_seconds
-            print(f"via Gateway + 1 client: {gw_rate:.1f} trading days/s; overhead "
-                  f"{(statistics.median(rates) / gw_rate - 1) * 100:.0f} % over in-process")
+            print(f"via Gateway + 1 client (curves=incremental): {gw_rate:.1f} trading days/s; overhead "
+                  f"{(base.rate / gw_rate - 1) * 100:.0f} % over in-process")
 
 
 if __name__ == "__main__":

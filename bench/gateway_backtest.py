@@ -25,7 +25,7 @@ def run_via_gateway(tmp: Path, year: dict) -> tuple[int, float]:
     url = re.search(r"(ws://\S+) ", proc.stdout.readline()).group(1)
 
     async def watch() -> tuple[int, float]:
-        async with connect(url, max_size=None) as ws:
+        async with connect(url + "?curves=incremental", max_size=None) as ws:
             await ws.recv()  # hello
             await ws.recv()  # initial_state
             started = time.perf_counter()

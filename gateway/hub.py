@@ -9,6 +9,12 @@ queue is full -- in frames or in bytes -- is closed with 1013 (try again
 later), and the others never notice. A client that keeps asking for the state
 while it does not read holds at most one queued copy of it (see
 ``CommandDispatcher``).
+
+Curves: a subscriber that asked for incremental curves gets each event as
+the engine made it (an incremental ``team_summary`` carries the day's points);
+every other one gets ``event.for_replacing_clients()`` (the same event, but a
+``team_summary`` with each curve bounded), encoded once for all of them and
+only while such a client is connected (docs/protocol.md, "Curves").
 """
 
 from __future__ import annotations
@@ -72,10 +78,11 @@ class Subscriber:
     _ids = itertools.count(1)
 
     def __init__(self, connection: ServerConnection, role: Role, queue_size: int, write_high: int,
-                 queue_bytes: int = DEFAULT_QUEUE_BYTES) -> None:
+                 queue_bytes: int = DEFAULT_QUEUE_BYTES, incremental: bool = False) -> None:
         self.id = next(self._ids)
         self.connection = connection
         self.role = role
+        self.incremental = incremental  # asked for incremental curves (?curves=incremental)
         self.queue_size = queue_size
         self.queue_bytes = queue_bytes
         self.queued_bytes = 0
@@ -178,6 +185,7 @@ class Subscriber:
     def stats(self) -> dict[str, Any]:
         return {
             "id": self.id, "role": self.role.name, "sent": self.sent, "queued": self.queued,
+            "curves": "incremental" if self.incremental else "bounded",
             "queued_bytes": self.queued_bytes, "peak_queued_bytes": self.peak_queued_bytes,
             "queue_bytes": self.queue_bytes, "coalesced": self.coalesced,
             "dropped": self.dropped, "connected_at": self.connected_at,
@@ -206,6 +214,10 @@ class EventHub:
         self._fanout: tuple[Subscriber, ...] = ()  # rebuilt on (dis)connect, not per event
         self._pending: list[bytes] = []  # payloads published this loop turn
         self._pending_frames: list[bytes] = []
+        # The same for the subscribers without incremental curves (kept while there are any).
+        self._replacing_subs = 0
+        self._pending_r: list[bytes] = []
+        self._pending_r_frames: list[bytes] = []
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -223,21 +235,29 @@ class EventHub:
 
     # --- subscribers --------------------------------------------------------
 
-    def subscribe(self, connection: ServerConnection, role: Role) -> Subscriber:
+    def subscribe(self, connection: ServerConnection, role: Role, incremental: bool = False) -> Subscriber:
         """Register a client. Synchronous, so the caller can snapshot the state
         in the same loop turn: events published before are in the snapshot
-        (and are not sent), events published after are sent."""
+        (and are not sent), events published after are sent.
+
+        Args:
+            incremental: the client asked for incremental curves.
+        """
         self.flush()
-        sub = Subscriber(connection, role, self.queue_size, self.write_high, self.queue_bytes)
+        sub = Subscriber(connection, role, self.queue_size, self.write_high, self.queue_bytes, incremental)
         self._subs[sub.id] = sub
-        self._fanout = tuple(self._subs.values())
+        self._fanout_changed()
         sub.start()
         return sub
+
+    def _fanout_changed(self) -> None:
+        self._fanout = tuple(self._subs.values())
+        self._replacing_subs = sum(1 for sub in self._fanout if not sub.incremental)
 
     def unsubscribe(self, sub: Subscriber) -> None:
         if self._subs.pop(sub.id, None) is None:
             return
-        self._fanout = tuple(self._subs.values())
+        self._fanout_changed()
         sub.stop()
         self._departed_sent += sub.sent
         self._departed_dropped += sub.dropped
@@ -246,7 +266,7 @@ class EventHub:
     def send(self, sub: Subscriber, event: Event) -> None:
         """Send one event to one subscriber (command replies), after what was published."""
         self.flush()
-        payload = encode_event(event)
+        payload = encode_event(event if sub.incremental else event.for_replacing_clients())
         state = isinstance(event, InitialState)
         if sub.id in self._subs and not sub.offer([payload], text_frame(payload), state=state):
             self._evict(sub)
@@ -263,8 +283,16 @@ class EventHub:
         if not self._fanout:
             return
         payload = encode_event(event)  # once per event, shared by every client
+        frame = text_frame(payload)
         self._pending.append(payload)
-        self._pending_frames.append(text_frame(payload))
+        self._pending_frames.append(frame)
+        if self._replacing_subs:
+            other = event.for_replacing_clients()
+            if other is not event:
+                payload = encode_event(other)
+                frame = text_frame(payload)
+            self._pending_r.append(payload)
+            self._pending_r_frames.append(frame)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
@@ -277,8 +305,12 @@ class EventHub:
         payloads, self._pending = self._pending, []
         frames = b"".join(self._pending_frames)
         self._pending_frames = []
+        r_payloads, self._pending_r = self._pending_r, []
+        r_frames = b"".join(self._pending_r_frames) if r_payloads else b""
+        self._pending_r_frames = []
+        # A subscriber joins after a flush, so a replacing one has every event of this turn in r_payloads.
         for sub in self._fanout:
-            if not sub.offer(payloads, frames):
+            if not (sub.offer(payloads, frames) if sub.incremental else sub.offer(r_payloads, r_frames)):
                 self._evict(sub, len(payloads))
 
     def _evict(self, sub: Subscriber, refused: int = 1) -> None:

@@ -9,7 +9,11 @@ Connection life cycle:
    HTTP 401/403 JSON response and is never upgraded.
 2. ``hello`` then ``initial_state`` are sent first; the client joins the fan-out
    in the same loop turn as its state is snapshotted, so every later event
-   reaches it exactly once.
+   reaches it exactly once. ``?curves=incremental`` on the URL asks for
+   incremental curves (``team_summary`` carries the day's points only); without
+   it (or with ``curves=bounded``) each ``team_summary`` carries every curve,
+   decimated to a bounded number of points (docs/protocol.md, "Curves");
+   ``hello.curves`` says which this connection gets.
 3. Frames from the client are commands (:mod:`gateway.commands`); replies go
    behind the events already queued for that client.
 """
@@ -26,7 +30,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from backend.schema.events import Error, Hello, InitialState
+from backend.schema.events import CURVE_MODES, CURVES_QUERY, Error, Hello, InitialState
 from backend.security.tokens import (
     Role,
     TokenRegistry,
@@ -114,6 +118,7 @@ class GatewayServer:
             server_header="evotraders-gateway",
         )
         self._roles: weakref.WeakKeyDictionary[ServerConnection, Role] = weakref.WeakKeyDictionary()
+        self._incremental: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._server: Server | None = None
         self._listening = False
 
@@ -172,7 +177,14 @@ class GatewayServer:
         refusal = self._refusal(request, parts.query, peer)
         if isinstance(refusal, Response):
             return refusal
+        curves = parse_qs(parts.query).get(CURVES_QUERY, ["bounded"])
+        if len(curves) != 1 or curves[0] not in CURVE_MODES:
+            return json_response(http.HTTPStatus.BAD_REQUEST, Error(
+                message=f"query parameter {CURVES_QUERY} must be given once, as one of "
+                        f"{', '.join(CURVE_MODES)}; got {', '.join(map(repr, curves))}").to_wire())
         self._roles[connection] = refusal
+        if curves[0] == "incremental":
+            self._incremental.add(connection)
         return None
 
     def _refusal(self, request: Request, query: str, peer: str | None) -> Response | Role:
@@ -205,11 +217,14 @@ class GatewayServer:
         if role is None:  # cannot happen: process_request refuses first
             await connection.close(1008, "not authenticated")
             return
-        sub = self.hub.subscribe(connection, role)
+        incremental = connection in self._incremental
+        self._incremental.discard(connection)
+        sub = self.hub.subscribe(connection, role, incremental=incremental)
         # No await between subscribing and snapshotting: events emitted before
         # are in the snapshot, events emitted after are in the stream.
         self.hub.send(sub, Hello(run_id=self.driver.run_id, server_mode=self.driver.mode,
-                                 read_only=sub.read_only, role=role.name))
+                                 read_only=sub.read_only, role=role.name,
+                                 curves="incremental" if incremental else "bounded"))
         try:
             self.hub.send(sub, InitialState(state=self.driver.snapshot_state()))
         except Exception as err:

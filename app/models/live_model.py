@@ -15,17 +15,21 @@ API:
   call, among ``SECTIONS``; views redraw only those, on their own timer.
 - ``model.changed``: psygnal signal ``(frame_type, event_or_refusal)`` after
   every applied or refused frame (views just mark a throttle there).
-- ``await model.replay(path, speed=1.0)``: reset, then apply a finished run's
-  ``logs/events.jsonl``; ``speed`` is in trading days per second (the pause
+- ``await model.replay(source, speed=1.0)``: reset, then apply a finished run's
+  ``logs/events.jsonl`` (a path, or an async iterable of its lines streamed
+  from runtime_service); ``speed`` is in trading days per second (the pause
   happens at each ``day_start``), ``0`` means as fast as possible (yielding
-  to the loop every few hundred events). Returns the number of events
+  to the loop every few milliseconds). Returns the number of events
   applied; cancel the task to stop it. ``model.replaying`` is True meanwhile.
   The Run history panel calls ``live_panel.model.replay(path, speed)`` (or
   ``LivePanel.replay(path, speed)``, which also shows the panel's replay banner).
 
-Data (all bounded, so a long run does not grow memory):
+Data (bounded, so a long run does not grow memory, except the curves: a point a day):
 
-- ``curves``: ``equity``, ``baseline``, ``baseline_vw``, ``momentum`` -> :class:`BoundedSeries` (x = epoch s)
+- ``curves``: ``equity``, ``baseline``, ``baseline_vw``, ``momentum`` -> :class:`CurveSeries` (x = epoch s):
+  the whole curves (a point per trading day), equal to the run's state curves. An
+  incremental ``team_summary`` (``append``) splices its points in at ``index``; any
+  other replaces them (``curve_gaps`` counts increments that arrived past the end)
 - ``stages``: ``{date: {stage: duration_ms}}`` of the last ``max_days`` days
 - ``rates``: :class:`RateCounter` of events per type per second
 - ``prices``: ``{ticker: BoundedSeries}``; ``tickers``: ``{ticker: PriceQuote}``
@@ -42,19 +46,22 @@ import asyncio
 import logging
 import math
 import time
+import types
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from app.models.live_series import BoundedSeries, RateCounter
+from app.models.live_series import BoundedSeries, CurveSeries, RateCounter
 from app.models.observable import ObservableModel
 from backend.schema import events as ev
 from backend.schema.sandbox import EffectiveSandbox
 from backend.schema.state import CurvePoint, HoldingRow, PriceQuote, TeamStats, TradeRow
 from backend.storage.jsonl import JsonlTail
+
+REPLAY_SLICE_S = 0.004  # longest a replay holds the loop between two yields (the stall it may cause)
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +106,6 @@ class LiveModel(ObservableModel):
     """What the Live pipeline panel shows (see the module docstring).
 
     Args:
-        max_points: points kept per equity/baseline curve.
         max_price_points: points kept per ticker's price series (intraday ticks can be many).
         max_days: days of stage timings kept.
         max_feed: top-level feed items kept.
@@ -107,10 +113,10 @@ class LiveModel(ObservableModel):
         clock: wall clock for events-per-second (injectable for tests).
     """
 
-    def __init__(self, max_points: int = 2000, max_days: int = 250, max_feed: int = 500, max_trades: int = 1000,
+    def __init__(self, max_days: int = 250, max_feed: int = 500, max_trades: int = 1000,
                  max_price_points: int = 500, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
-        self.max_points, self.max_days, self.max_feed, self.max_trades = max_points, max_days, max_feed, max_trades
+        self.max_days, self.max_feed, self.max_trades = max_days, max_feed, max_trades
         self.max_price_points = max_price_points
         self.clock = clock
         self.replaying = False
@@ -123,7 +129,8 @@ class LiveModel(ObservableModel):
         self.progress = 0.0
         self.current_date: str | None = None
         self.read_only: bool | None = None
-        self.curves = {name: BoundedSeries(self.max_points) for name in CURVES}
+        self.curves = {name: CurveSeries() for name in CURVES}
+        self.curve_gaps = 0  # incremental team_summary points that arrived past the end of a curve
         self.stages: OrderedDict[str, dict[str, float]] = OrderedDict()
         self.rates = RateCounter()
         self.prices: dict[str, BoundedSeries] = {}
@@ -273,7 +280,16 @@ class LiveModel(ObservableModel):
         self.dirty.add("stages")
 
     def _on_team_summary(self, e: ev.TeamSummary) -> None:
-        self._curves({name: getattr(e, name) for name in CURVES})
+        if e.append:
+            index = e.index or 0
+            gaps = [name for name in CURVES if not self.curves[name].splice(index, getattr(e, name))]
+            if gaps:
+                self.curve_gaps += 1
+                log.warning("team_summary points from index %d arrived after %d points of %s: a gap",
+                            index, len(self.curves[gaps[0]]) - len(getattr(e, gaps[0])), ", ".join(gaps))
+            self.dirty.add("equity")
+        else:
+            self._curves({name: getattr(e, name) for name in CURVES})
         if e.totalAssetValue is not None:
             self.total_value = e.totalAssetValue
         self.dirty.add("status")
@@ -308,7 +324,7 @@ class LiveModel(ObservableModel):
 
     def _curves(self, curves: dict[str, list[CurvePoint]]) -> None:
         for name, points in curves.items():
-            self.curves[name].replace((p["t"] / 1000.0, p["v"]) for p in points)
+            self.curves[name].replace(points)
         self.dirty.add("equity")
 
     def _tickers(self, prices: dict[str, PriceQuote]) -> None:
@@ -350,27 +366,40 @@ class LiveModel(ObservableModel):
 
     # -- replay -----------------------------------------------------------------
 
-    async def replay(self, path: str | Path, speed: float = 1.0, *, batch: int = 200) -> int:
-        """Apply a finished run's ``events.jsonl`` (see the module docstring); returns events applied.
+    async def replay(self, source: str | Path | AsyncIterable[bytes], speed: float = 1.0, *, batch: int = 200,
+                     slice_s: float = REPLAY_SLICE_S) -> int:
+        """Apply a finished run's events (see the module docstring); returns events applied.
 
-        Lines are read by :class:`backend.storage.jsonl.JsonlTail` (the torn last
-        line of a killed run is no line) and parsed like the live stream: a line
-        that is no valid event, or no JSON at all, is refused (counted and shown).
+        ``source`` is the path of an ``events.jsonl``, read by
+        :class:`backend.storage.jsonl.JsonlTail` a chunk at a time (the torn
+        last line of a killed run is no line), or an async iterable of its
+        lines (a remote run's, streamed page by page from runtime_service).
+        Either way the run is never loaded whole. Lines are parsed like the
+        live stream: a line that is no valid event, or no JSON at all, is
+        refused (counted and shown). The replay hands the loop back after at
+        most ``batch`` events or ``slice_s`` seconds, whichever comes first,
+        so an 8-year run keeps the desk's loop stall bounded.
         """
-        path = Path(path)
         if speed < 0:
             raise ValueError(f"replay speed must be >= 0 trading days per second, got {speed}")
-        if not path.is_file():
-            raise FileNotFoundError(f"no events file at {path}")
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            if not path.is_file():
+                raise FileNotFoundError(f"no events file at {path}")
+            lines: AsyncIterable[bytes] = _file_lines(path)
+        else:
+            lines = source
         self.reset()
         self.replaying = True
         applied = read = days = 0
-        tail = JsonlTail(path)
+        clock = time.perf_counter
+        slice_end = clock() + slice_s
         try:
-            for line, _ in tail.read():
+            async for line in lines:
                 read += 1
-                if read % batch == 0:
-                    await asyncio.sleep(0)
+                if read % batch == 0 or clock() >= slice_end:
+                    await _yield_to_loop()
+                    slice_end = clock() + slice_s
                 try:
                     event = ev.parse_frame(line)
                 except ev.FrameRefused as refusal:
@@ -380,18 +409,30 @@ class LiveModel(ObservableModel):
                     days += 1
                     if speed > 0 and days > 1:
                         await asyncio.sleep(1.0 / speed)
+                        slice_end = clock() + slice_s
                 self.apply(event)
                 applied += 1
         finally:
             self.replaying = False
             self.dirty.add("status")
-        if tail.bad_lines:
-            first = tail.stats.bad_numbers[0] if tail.stats.bad_numbers else "?"
-            self.refuse(ev.FrameRefused("?", f"{path.name}: line {first} is not JSON", tail.bad_lines))
-            self.refused += tail.bad_lines - 1  # one refusal per corrupt line
+            closer = getattr(lines, "aclose", None)
+            if closer is not None:
+                await closer()  # a remote stream stops reading pages; a file is closed now
         if self.refused:
-            log.warning("replay of %s: %s", path, self.refusal_summary)
+            log.warning("replay: %s", self.refusal_summary)
         return applied
+
+
+@types.coroutine
+def _yield_to_loop() -> Any:
+    """Give the loop one turn, as ``asyncio.sleep(0)`` does, with nothing scheduled."""
+    yield
+
+
+async def _file_lines(path: Path) -> AsyncIterator[bytes]:
+    """The whole lines of a local events.jsonl, read a chunk at a time."""
+    for line in JsonlTail(path).raw_lines():
+        yield line
 
 
 _HANDLERS: dict[type[ev.Event], Callable[[LiveModel, Any], None]] = {

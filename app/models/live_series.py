@@ -1,16 +1,65 @@
-"""Bounded chart data for the Live pipeline model: series that never grow without bound.
+"""Chart data for the Live pipeline model.
 
+:class:`CurveSeries` is one of the run's curves, whole (a point per trading
+day: twenty years are ~5,000 points), applied from the Gateway's incremental
+``team_summary`` points or replaced by a whole (or bounded) curve.
 :class:`BoundedSeries` keeps at most ``maxlen`` points: when full, the older
 half is thinned to every other point, so recent data stays at full resolution
-and older data gets progressively coarser (a run of any length costs the
-same memory). :class:`RateCounter` counts events per type per second over a
-sliding window.
+and older data gets progressively coarser (intraday prices of a run of any
+length cost the same memory). :class:`RateCounter` counts events per type per
+second over a sliding window.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Iterable
+
+from backend.schema.state import CurvePoint
+
+
+class CurveSeries:
+    """A curve as the run has it: ``ms`` (epoch ms), ``xs`` (epoch s, for charts) and ``ys``, by index."""
+
+    __slots__ = ("ms", "xs", "ys")
+
+    def __init__(self) -> None:
+        self.ms: list[int] = []
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.ms)
+
+    def replace(self, points: Iterable[CurvePoint]) -> None:
+        """Every point replaced (a whole curve from ``initial_state`` or a replacing ``team_summary``)."""
+        self.ms, self.xs, self.ys = [], [], []
+        self._extend(points)
+
+    def splice(self, index: int, points: Iterable[CurvePoint]) -> bool:
+        """The points from ``index`` on replaced by ``points`` (an incremental ``team_summary``).
+
+        ``index`` below the length drops what follows it first (the days of a
+        resumed run that are run again); above it, the points in between were
+        never received: they are still added, and False says the curve has a gap.
+        """
+        whole = index <= len(self.ms)
+        if index < len(self.ms):
+            del self.ms[index:], self.xs[index:], self.ys[index:]
+        self._extend(points)
+        return whole
+
+    def points(self) -> list[CurvePoint]:
+        return [{"t": t, "v": v} for t, v in zip(self.ms, self.ys)]
+
+    def last(self) -> tuple[float, float] | None:
+        return (self.xs[-1], self.ys[-1]) if self.xs else None
+
+    def _extend(self, points: Iterable[CurvePoint]) -> None:
+        for p in points:
+            self.ms.append(p["t"])
+            self.xs.append(p["t"] / 1000.0)
+            self.ys.append(p["v"])
 
 
 class BoundedSeries:

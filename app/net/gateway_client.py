@@ -22,6 +22,10 @@ After every (re)connect the Gateway sends ``hello`` then ``initial_state``:
 listeners see both, so a model that resets on ``initial_state`` stays right
 across reconnects. ``hello`` and the latest ``initial_state`` are also kept
 on the client (:attr:`hello`, :attr:`initial_state`).
+
+The desk asks for incremental curves (``?curves=incremental`` on the URL,
+see docs/protocol.md "Curves"): each ``team_summary`` then carries only the
+day's points, which :class:`app.models.live_model.LiveModel` appends.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from psygnal import Signal
 from websockets.asyncio.client import ClientConnection, connect
@@ -40,7 +45,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from backend.backoff import backoff_delay
 from backend.schema.commands import Command, GetState, Pause, Ping, Resume, SetPace
-from backend.schema.events import Error, Event, FrameRefused, Hello, InitialState, parse_frame
+from backend.schema.events import CURVES_QUERY, Error, Event, FrameRefused, Hello, InitialState, parse_frame
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +117,10 @@ class GatewayClient:
 
     def __init__(self, url: str, token: str | None = None, *, ping_interval: float = 5.0,
                  ping_timeout: float = 15.0, backoff_base: float = 1.0, backoff_factor: float = 1.5,
-                 backoff_cap: float = 30.0, open_timeout: float = 5.0, yield_every: float = 0.004) -> None:
+                 backoff_cap: float = 30.0, open_timeout: float = 5.0, yield_every: float = 0.004,
+                 curves: Literal["incremental", "bounded"] = "incremental") -> None:
         self.url = url
+        self.curves = curves
         self.token = token
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -278,7 +285,7 @@ class GatewayClient:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         # No compression: the Gateway does not offer it (deflate costs ~35 % CPU at event rates),
         # and proxy=None: a proxy from the environment must never see the event stream.
-        async with connect(self.url, additional_headers=headers, open_timeout=self.open_timeout,
+        async with connect(with_curves(self.url, self.curves), additional_headers=headers, open_timeout=self.open_timeout,
                            ping_interval=None, max_size=16 * 1024 * 1024, compression=None,
                            proxy=None) as ws:
             self._ws = ws
@@ -387,3 +394,10 @@ def _describe(err: BaseException) -> str:
     if isinstance(err, OSError):
         return err.strerror or type(err).__name__
     return f"{type(err).__name__}: {err}"
+
+
+def with_curves(url: str, curves: str) -> str:
+    """``url`` asking for ``curves`` (``incremental`` or ``bounded``) in its query, other parameters kept."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != CURVES_QUERY]
+    return urlunsplit(parts._replace(query=urlencode([*query, (CURVES_QUERY, curves)])))

@@ -30,7 +30,7 @@ from backend.schema import events as ev
 from backend.schema.state import ServerState
 from backend.storage.atomic import atomic_write_text
 from backend.storage.event_log import EventLog
-from backend.storage.jsonl import append_lines
+from backend.storage.jsonl import JsonlWriter
 from backend.storage.run_store import RunStore, utc_now_iso
 from backend.sandbox.executor import SkillExecutor
 from backend.sandbox.factory import make_executor
@@ -43,12 +43,21 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_STAGES = frozenset({"execution", "settlement"})
 HEADLESS_SNAPSHOT_DAYS = 10
+# A headless backtest snapshots every HEADLESS_SNAPSHOT_DAYS days, or every
+# HEADLESS_SNAPSHOT_SHARE of the days done so far if that is more: the state
+# file holds the whole curves, so a write costs O(days done), and spacing the
+# writes in proportion keeps their total cost linear in the run's length.
+HEADLESS_SNAPSHOT_SHARE = 0.05
 # The Gateway snapshots state after every stage that changes it (execution,
 # settlement, the day's end) unless the last snapshot is younger than this: a
 # run a human watches (paced) is snapshotted at every such stage, a run at full
 # speed a few times a second. A resumed run continues from the last snapshot;
 # the days after it are run again (events.jsonl then shows them twice).
 SNAPSHOT_INTERVAL_S = 0.25
+# ... or younger than this many times the last snapshot took to write, so that
+# writing the (growing) state files takes at most ~1/SNAPSHOT_COST_RATIO of a
+# long run's time, however long it gets.
+SNAPSHOT_COST_RATIO = 20.0
 
 
 def _settings_digest(settings: Settings) -> str | None:
@@ -106,8 +115,11 @@ class RunEngine:
         self.control = RunControl(self.config.pace_seconds)
         self.day_clock: DayClock = BacktestClock()   # the mode's clock once a DayLoop runs the run
         self.day_clock.bind(self)
-        self._feed: collections.deque[dict[str, Any]] = collections.deque(maxlen=ev.FEED_HISTORY_LIMIT)
+        # Oldest first: feed items (dicts) and events not yet turned into one (see feed_history).
+        self._feed: collections.deque[dict[str, Any] | ev.Event] = collections.deque(maxlen=ev.FEED_HISTORY_LIMIT)
         self._last_snapshot = 0.0
+        self._snapshot_gap = SNAPSHOT_INTERVAL_S  # seconds until the next Gateway snapshot is due
+        self._snapshot_day = 0  # days completed at the last headless snapshot
         self._resume: dict[str, Any] | None = None
         self._resumed_from: str | None = None
         self.dates = self.market.trading_days(self.config.start_date, self.config.end_date)
@@ -117,6 +129,8 @@ class RunEngine:
 
             llm = LlmPolicy(settings, run_prompt=self.prompt)
         self.log = EventLog(self.paths.events_log)
+        # One open descriptor for the trade journal: a whole line appended per trade (O_APPEND).
+        self._trades = JsonlWriter(self.paths.trades, failpoint="trades.mid_line")
         self.pipeline = TradingPipeline(self.run_id, self.config, self.market, self.team, self.state,
                                         self.executor, self.emit, gate=gate, record_trade=self._journal_trade,
                                         control=self, llm=llm)
@@ -173,16 +187,9 @@ class RunEngine:
         emit_logged(self.event, event, logger=log, what="an event observer of the run", fast=True)
 
     def _remember_in_feed(self, event: ev.Event) -> None:
-        if event.type == "team_summary":
-            # Only the newest team_summary in the feed keeps its curves (they
-            # grow by a point a day); older ones keep balance and P&L, so the
-            # feed stays bounded in size, not only in count.
-            for i, item in enumerate(self._feed):
-                if item.get("type") == "team_summary" and "equity" in item:
-                    self._feed[i] = {k: item[k] for k in ("type", "balance", "pnlPct", "totalAssetValue") if k in item}
-        # The feed shows what was said; the structured ``data`` behind an agent
-        # message stays in events.jsonl (it would triple the state file).
-        self._feed.append(event.model_dump(mode="json", exclude_none=True, exclude={"data"}))
+        # Kept as the event (its wire JSON is already encoded); turned into its
+        # feed item only when a snapshot asks (feed_history), so most never are.
+        self._feed.append(event)
 
     def _announce_sandbox(self) -> None:
         # A run that asked for less isolation than the operator's floor says so
@@ -211,7 +218,28 @@ class RunEngine:
                                    current_date=self.current_date))
 
     def feed_history(self) -> list[dict[str, Any]]:
-        return list(reversed(self._feed))
+        """The feed, newest first, as ``initial_state.feed_history`` items (see :data:`backend.schema.state.FeedItem`).
+
+        The feed shows what was said: the structured ``data`` behind an agent
+        message stays in events.jsonl (it would triple the state file). Only
+        the newest ``team_summary`` keeps its curve points (the day's: the
+        incremental form); older ones keep balance and P&L.
+        """
+        feed = self._feed
+        newest_summary = True
+        items: list[dict[str, Any]] = []
+        for i in range(len(feed) - 1, -1, -1):
+            item = feed[i]
+            if isinstance(item, ev.Event):
+                item = json.loads(item.wire_json())  # as it was sent (cached when it was emitted)
+                item.pop("data", None)
+                feed[i] = item
+            if item.get("type") == "team_summary":
+                if not newest_summary and "equity" in item:
+                    item = feed[i] = {k: item[k] for k in ("type", "balance", "pnlPct", "totalAssetValue") if k in item}
+                newest_summary = False
+            items.append(item)
+        return items
 
     def market_status(self) -> dict[str, Any]:
         return self.day_clock.market_status()
@@ -228,7 +256,7 @@ class RunEngine:
 
     # -- persistence --------------------------------------------------------------
     def _journal_trade(self, row: dict[str, Any]) -> None:
-        append_lines(self.paths.trades, [json.dumps(row)], failpoint="trades.mid_line")
+        self._trades.write(json.dumps(row))
 
     def write_state(self, final: bool = False, day_end: bool = False) -> None:
         """Snapshot the state files (each atomically: a whole file renamed over the old).
@@ -243,9 +271,12 @@ class RunEngine:
         """
         exports = self.exports and (final or (day_end and self.write_every_stage))
         durable = final or (day_end and self.write_every_stage)
+        started = time.monotonic()
         state_files.write_all(self, self.snapshot_state(), state_files.runtime_state(self, utc_now_iso()),
                               self._resume, exports, fsync=durable)
-        self._last_snapshot = time.monotonic()
+        self._last_snapshot = now = time.monotonic()
+        self._snapshot_gap = max(SNAPSHOT_INTERVAL_S, SNAPSHOT_COST_RATIO * (now - started))
+        self._snapshot_day = self.state.days_completed
 
     # -- control (called by the pipeline between stages) ----------------------------
     async def after_stage(self, stage: str) -> None:
@@ -255,7 +286,7 @@ class RunEngine:
         await asyncio.sleep(0)
         self.stage = stage
         if (self.write_every_stage and stage in CHECKPOINT_STAGES
-                and time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S):
+                and time.monotonic() - self._last_snapshot >= self._snapshot_gap):
             self.write_state()
         control = self.control
         if control.stop_requested:
@@ -327,11 +358,12 @@ class RunEngine:
         # The Gateway checkpoints every day (it may be killed and resumed); a
         # headless backtest, which nobody resumes, every HEADLESS_SNAPSHOT_DAYS
         # days and at the end: the daily state snapshot was most of its time.
-        self._resume = state.checkpoint(self.team)
+        self._resume = state.checkpoint(self.team, share_points=True)
         if self.write_every_stage:
-            due = time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S
+            due = time.monotonic() - self._last_snapshot >= self._snapshot_gap
         else:
-            due = state.days_completed % HEADLESS_SNAPSHOT_DAYS == 0
+            done = state.days_completed
+            due = done - self._snapshot_day >= max(HEADLESS_SNAPSHOT_DAYS, int(done * HEADLESS_SNAPSHOT_SHARE))
         if due:
             self.log.flush()
             self.write_state(day_end=True)
@@ -345,4 +377,5 @@ class RunEngine:
 
     async def close(self) -> None:
         self.log.close()
+        self._trades.close()
         await self.executor.close()

@@ -7,6 +7,8 @@ from typing import Any
 
 from backend.agents.evo_agent import EvoAgent
 from backend.agents.leaderboard import Leaderboard
+from backend.pipeline.curves import BoundedCurve
+from backend.schema.events import BOUNDED_CURVE_POINTS
 from backend.trading.baselines import Baselines
 from backend.trading.portfolio import Portfolio
 
@@ -33,9 +35,13 @@ class RunState:
         self.baselines = Baselines(initial_cash=initial_cash)
         self.leaderboard = Leaderboard(analysts)
         # Value curves and their cumulative-return twins (``<name>_return``), a
-        # point per settled day; kept incrementally since they grow daily.
+        # point per settled day; kept incrementally since they grow daily. A
+        # point, once added, is never changed (checkpoints share them).
         self.curves: dict[str, list[dict[str, float]]] = {name: [] for name in CURVES}
         self.curves.update({f"{name}_return": [] for name in CURVES})
+        self._values: dict[str, list[float]] = {name: [] for name in CURVES}
+        self.bounded: dict[str, BoundedCurve] = {}
+        self._bound_curves()
         self.recent_trades: list[dict[str, Any]] = []
         self.trade_count = 0
         self.days_completed = 0
@@ -51,14 +57,27 @@ class RunState:
         return self.portfolio.equity(self.last_prices()) if self.prices else self.portfolio.cash
 
     def curve_values(self, name: str) -> list[float]:
-        return [p["v"] for p in self.curves[name]]
+        """The values of a value curve (kept as points are added: do not change the list)."""
+        return self._values[name]
 
     def return_curve(self, name: str) -> list[dict[str, float]]:
         return self.curves[f"{name}_return"]
 
     def add_curve_point(self, name: str, t_ms: int, value: float) -> None:
-        self.curves[name].append({"t": t_ms, "v": round(value, 4)})
-        self.curves[f"{name}_return"].append({"t": t_ms, "v": round((value / self.initial_cash - 1.0) * 100.0, 6)})
+        point = {"t": t_ms, "v": round(value, 4)}
+        ret = {"t": t_ms, "v": round((value / self.initial_cash - 1.0) * 100.0, 6)}
+        self.curves[name].append(point)  # type: ignore[arg-type]
+        self.curves[f"{name}_return"].append(ret)  # type: ignore[arg-type]
+        self._values[name].append(point["v"])
+        self.bounded[name].add(point)  # type: ignore[arg-type]
+        self.bounded[f"{name}_return"].add(ret)  # type: ignore[arg-type]
+
+    def _bound_curves(self) -> None:
+        """(Re)build the bounded views and value lists from the whole curves (a restore)."""
+        self.bounded = {name: BoundedCurve(BOUNDED_CURVE_POINTS) for name in self.curves}
+        for name, points in self.curves.items():
+            self.bounded[name].extend(points)  # type: ignore[arg-type]
+        self._values = {name: [p["v"] for p in self.curves[name]] for name in CURVES}
 
     def add_trade(self, trade: dict[str, Any]) -> None:
         self.trade_count += 1
@@ -66,19 +85,26 @@ class RunState:
         del self.recent_trades[RECENT_TRADES:]
 
     # -- resume checkpoint (taken at the end of each completed day) ------------
-    def checkpoint(self, team: list[EvoAgent]) -> dict[str, Any]:
+    def checkpoint(self, team: list[EvoAgent], *, share_points: bool = False) -> dict[str, Any]:
         """A deep snapshot of the state, sharing no container the run goes on changing.
 
         Every curve point, trade row, price and history row holds scalars
         only, so copying each of them is a deep copy; the parts' ``to_dict``
         and ``state_dict`` build fresh containers. (A JSON round trip would do
         the same at several times the cost, paid every day of a backtest.)
+
+        ``share_points``: copy the curves' lists but share their points. The
+        run never changes a point once added, so this is still a snapshot
+        for a holder that does not change them either: the engine's own
+        day-end checkpoint, which only the state file's writer reads. It costs
+        a pointer per point instead of a dict: the one part of a day's
+        checkpoint that grows with the run.
         """
         return {
             "portfolio": self.portfolio.to_dict(),
             "baselines": self.baselines.to_dict(),
             "leaderboard": self.leaderboard.to_dict(),
-            "curves": {k: [dict(p) for p in v] for k, v in self.curves.items()},
+            "curves": {k: v.copy() if share_points else [dict(p) for p in v] for k, v in self.curves.items()},
             "recent_trades": [dict(t) for t in self.recent_trades],
             "trade_count": self.trade_count,
             "days_completed": self.days_completed,
@@ -95,6 +121,10 @@ class RunState:
         self.baselines = Baselines.from_dict(data["baselines"])
         self.leaderboard = Leaderboard(self.leaderboard.agents, data["leaderboard"])
         self.curves = {k: list(v) for k, v in data["curves"].items()}
+        for name in CURVES:
+            self.curves.setdefault(name, [])
+            self.curves.setdefault(f"{name}_return", [])
+        self._bound_curves()
         self.recent_trades = list(data["recent_trades"])
         self.trade_count = int(data["trade_count"])
         self.days_completed = int(data["days_completed"])

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from backend.schema import events as ev
 
 if TYPE_CHECKING:
+    from backend.pipeline.run_state import RunState
     from backend.pipeline.trading_pipeline import DayWork, TradingPipeline
 
 
@@ -34,19 +35,27 @@ def settle(pipe: "TradingPipeline", work: "DayWork") -> None:
     work.hit_rates = state.leaderboard.score(work.predictions, realized)  # type: ignore[attr-defined]
 
     pnl_pct = (equity / state.initial_cash - 1.0) * 100.0
-    # model_construct: the curves are built here, point by point, and are
-    # already valid; re-validating thousands of points a day is the slowest
-    # part of a long backtest.
-    pipe.emit(ev.TeamSummary.model_construct(
-        balance=round(equity, 2), pnlPct=round(pnl_pct, 4), totalAssetValue=round(equity, 2),
-        equity=state.curves["equity"], baseline=state.curves["baseline"],
-        baseline_vw=state.curves["baseline_vw"], momentum=state.curves["momentum"],
-        equity_return=state.return_curve("equity"), baseline_return=state.return_curve("baseline"),
-        baseline_vw_return=state.return_curve("baseline_vw"), momentum_return=state.return_curve("momentum"),
-    ))
+    pipe.emit(team_summary(state, round(equity, 2), round(pnl_pct, 4)))
     pipe.emit(ev.TeamStats(data=state.portfolio.stats(closes, state.trade_count)))
     pipe.emit(ev.TeamLeaderboard(data=state.leaderboard.rows()))
     stamp = pipe.clock.iso(pipe.clock.ts("settlement"))
     for t, p in state.prices.items():
         pipe.emit(ev.PriceUpdate(symbol=t, price=p["price"], open=p["open"], ret=p["ret"], timestamp=stamp,
                                  realtime_prices=state.prices))
+
+
+def team_summary(state: "RunState", equity: float, pnl_pct: float) -> ev.TeamSummary:
+    """The day's ``team_summary``: its new curve points (``append``), and attached the replacing
+    form, each curve bounded to ``BOUNDED_CURVE_POINTS`` (see :class:`backend.schema.events.TeamSummary`).
+
+    Both are built with ``model_construct``: the points were made here and
+    are valid; validating them again would be most of the day's cost. Neither
+    grows with the run's length.
+    """
+    curves = state.curves
+    index = len(curves["equity"]) - 1
+    figures = {"balance": equity, "pnlPct": pnl_pct, "totalAssetValue": equity}
+    fresh = {name: curves[name][index:] for name in state.curves}
+    bounded = {name: view.points() for name, view in state.bounded.items()}
+    return ev.TeamSummary.model_construct(**figures, **fresh, append=True, index=index).with_replacing_form(
+        ev.TeamSummary.model_construct(**figures, **bounded))

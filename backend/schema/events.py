@@ -60,6 +60,14 @@ class Event(BaseModel):
             self._json = self.model_dump_json(exclude_none=True)
         return self._json
 
+    def for_replacing_clients(self) -> "Event":
+        """What a client that did not ask for incremental curves receives instead of this event.
+
+        Every event but an incremental ``team_summary`` is the same for every
+        client (see :class:`TeamSummary`).
+        """
+        return self
+
 
 class PortfolioSummary(BaseModel):
     """``day_complete.result.portfolio_summary``: the equity at the close and the total P&L in percent."""
@@ -203,7 +211,17 @@ class DayError(Event):
 
 class TeamSummary(Event):
     """The team's equity and the benchmark curves (``{t, v}`` points, ``t`` in epoch ms); ``balance``
-    and ``totalAssetValue`` are the total equity, ``pnlPct`` the total return in percent.
+    and ``totalAssetValue`` are the total equity, ``pnlPct`` the total return in percent. With
+    ``append`` true the curves hold only the new points, the first at position ``index`` of each
+    whole curve (docs/protocol.md, "Curves"); without it they replace the client's curves.
+
+    Two forms of one summary: the incremental one (``append``, ``index``,
+    the day's points: what ``events.jsonl`` stores and what a client that
+    asked for ``curves=incremental`` receives) and the replacing one (the
+    whole curve, decimated to at most :data:`BOUNDED_CURVE_POINTS` points,
+    first and last kept: what every other client receives). The engine
+    builds the incremental one and attaches the replacing one
+    (:meth:`with_replacing_form`).
     """
 
     type: Literal["team_summary"] = "team_summary"
@@ -218,6 +236,17 @@ class TeamSummary(Event):
     baseline_vw_return: list[CurvePoint] | None = None
     momentum_return: list[CurvePoint] | None = None
     totalAssetValue: float | None = None
+    append: bool | None = None   # true: the curves are the points from ``index`` on; absent: replace
+    index: int | None = Field(None, ge=0)  # with ``append``: the position of the first point in the whole curve
+    _replacing: "TeamSummary | None" = PrivateAttr(default=None)
+
+    def with_replacing_form(self, replacing: "TeamSummary") -> "TeamSummary":
+        """Attach the form a replacing client receives (see the class docstring); returns self."""
+        self._replacing = replacing
+        return self
+
+    def for_replacing_clients(self) -> Event:
+        return self._replacing if self.append and self._replacing is not None else self
 
 
 class TeamHoldings(Event):
@@ -318,6 +347,9 @@ class Hello(Event):
     server_mode: str
     read_only: bool
     role: str | None = None
+    # How this connection receives team_summary curves: "incremental" when it
+    # asked (?curves=incremental on the WebSocket URL), else "bounded".
+    curves: Literal["incremental", "bounded"] | None = None
 
 
 class PipelineStage(Event):
@@ -431,6 +463,10 @@ FEED_TYPES = frozenset({
     "conference_start", "conference_message", "conference_end", "memory",
 })
 FEED_HISTORY_LIMIT = 200
+# The most points of each curve a replacing (not incremental) team_summary carries.
+BOUNDED_CURVE_POINTS = 500
+CURVES_QUERY = "curves"          # the WebSocket URL's query parameter: ?curves=incremental
+CURVE_MODES = ("incremental", "bounded")
 
 
 class FrameRefused(ValueError):

@@ -26,7 +26,7 @@ async def test_hello_then_initial_state_with_feed_newest_first(start_gateway, dr
         driver.emit_seq(3)
         live = await recv_json(ws)
     assert hello == {"type": "hello", "protocol_version": PROTOCOL_VERSION, "run_id": "run-test",
-                     "server_mode": "backtest", "read_only": False, "role": "admin"}
+                     "server_mode": "backtest", "read_only": False, "role": "admin", "curves": "bounded"}
     assert state["type"] == "initial_state"
     assert [e["seq"] for e in state["state"]["feed_history"]] == [2, 1, 0]
     assert live == {"type": "system", "content": "event 3", "seq": 3}
