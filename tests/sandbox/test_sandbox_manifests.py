@@ -16,7 +16,7 @@ from backend.sandbox.kubernetes_backend import SANDBOX_LABEL
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 MODELS = {"Namespace": "V1Namespace", "NetworkPolicy": "V1NetworkPolicy", "ServiceAccount": "V1ServiceAccount",
           "Role": "V1Role", "RoleBinding": "V1RoleBinding", "PersistentVolumeClaim": "V1PersistentVolumeClaim",
-          "ConfigMap": "V1ConfigMap", "Deployment": "V1Deployment", "Service": "V1Service"}
+          "ConfigMap": "V1ConfigMap", "Deployment": "V1Deployment", "Service": "V1Service", "Job": "V1Job"}
 
 
 def documents() -> list[dict[str, Any]]:
@@ -55,7 +55,8 @@ def test_kustomization_lists_every_file() -> None:
 
 
 def test_network_policy_denies_all_traffic_of_sandbox_pods() -> None:
-    (policy,) = [d for d in documents() if d["kind"] == "NetworkPolicy"]
+    (policy,) = [d for d in documents() if d["kind"] == "NetworkPolicy"
+                 and d["metadata"]["name"] == "skill-sandbox-deny-all"]
     assert policy["spec"]["podSelector"]["matchLabels"] == {SANDBOX_LABEL: "skill"}
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     assert policy["spec"]["egress"] == [] and policy["spec"]["ingress"] == []
@@ -64,8 +65,8 @@ def test_network_policy_denies_all_traffic_of_sandbox_pods() -> None:
 def test_services_use_the_default_ports_and_share_the_data_volume() -> None:
     settings = Settings()
     expected = {"agent-service": settings.agent_service_port, "trading-service": settings.trading_service_port,
-                "news-service": settings.news_service_port, "runtime-service": settings.runtime_service_port,
-                "gateway": settings.gateway_port}
+                "news-service": settings.news_service_port, "runtime-service": settings.runtime_service_port}
+    # Each run's Gateway is a Pod + Service runtime_service creates (deploy/kubernetes/gateway-rbac.yaml).
     docs = documents()
     services = {d["metadata"]["name"]: d["spec"]["ports"][0]["port"] for d in docs if d["kind"] == "Service"}
     assert services == expected
