@@ -3,7 +3,9 @@
 A *run* team comes from agent_service (``/runs/{id}/agents``) joined with the
 trading_service leaderboard (win rate, bull/bear record, latest signals with
 correctness); the watched run's ``team_leaderboard`` and ``memory`` Gateway
-events keep it current. A *workspace* team has no record yet, but its agent
+events keep it current, and its ``agent_exchange`` events show what each
+`llm` agent asked its model: tool calls, retrieved reflections, tokens,
+latency and any fallback. A *workspace* team has no record yet, but its agent
 files (``agents/<id>/AGENT.md``, skills) can be edited.
 """
 
@@ -20,9 +22,22 @@ from backend.clients.http import ServiceError
 from backend.clients.services import AgentServiceClient, TradingServiceClient
 from backend.schema.api_agents import AgentSummary
 from backend.schema.api_trading import LeaderboardRow, SideTally
-from backend.schema.events import Event, Memory, TeamLeaderboard
+from backend.schema.events import AgentExchange, Event, Memory, TeamLeaderboard
 
 MEMORY_LIMIT = 50  # reflections shown per agent
+EXCHANGE_LIMIT = 50  # llm exchanges kept per agent
+
+
+def exchange_lines(exchange: AgentExchange) -> list[str]:
+    """How the desk shows one llm exchange: a headline, its tool calls, the reflections it was given."""
+    head = (f"{exchange.date} {exchange.stage}: {exchange.model}, {exchange.requests} request(s), "
+            f"{exchange.tokens} tokens, {exchange.latency_ms:,.0f} ms")
+    if exchange.fallback:
+        head += f" - fell back: {exchange.fallback}"
+    lines = [head]
+    lines += [f"  tool {c.name}({c.arguments})" + ("" if c.ok else " failed") for c in exchange.tool_calls]
+    lines += [f"  memory: {m}" for m in exchange.memories]
+    return lines
 SourceKind = Literal["run", "workspace"]
 
 
@@ -105,7 +120,8 @@ class AgentsModel(ObservableModel):
 
     Listeners ``cb(kind, payload)`` are told ``team`` (rows changed),
     ``selected`` (agent id; :attr:`profile`, :attr:`memory`, :attr:`files` loaded),
-    ``memory`` (agent id: new reflections), ``file`` ((path, text) loaded),
+    ``memory`` (agent id: new reflections), ``exchange`` (agent id: a new llm exchange),
+    ``file`` ((path, text) loaded),
     ``message`` (str).
     """
 
@@ -118,8 +134,13 @@ class AgentsModel(ObservableModel):
         self.profile: dict[str, Any] = {}
         self.memory: list[dict[str, Any]] = []  # newest last, as served
         self.workspace_files: list[str] = []
+        self.exchanges: dict[str, list[AgentExchange]] = {}  # agent -> the watched run's llm exchanges
         super().__init__()
 
+
+    def exchange_lines(self, agent_id: str | None) -> list[str]:
+        """The selected agent's llm exchanges as the panel shows them, newest first."""
+        return [line for ex in reversed(self.exchanges.get(agent_id or "", [])) for line in exchange_lines(ex)]
 
     def row(self, agent_id: str | None) -> AgentRow | None:
         return next((r for r in self.rows if r.id == agent_id), None)
@@ -175,6 +196,7 @@ class AgentsModel(ObservableModel):
 
     def _set_rows(self, rows: list[AgentRow]) -> None:
         self.rows = rows
+        self.exchanges = {}
         self._emit("team")
         keep = self.selected if self.row(self.selected) is not None else None
         self.selected, self.profile, self.memory = keep, {}, []
@@ -212,10 +234,15 @@ class AgentsModel(ObservableModel):
         """Apply a Gateway event of run ``run_id`` (ignored unless that run is shown)."""
         if self.source is None or self.source[0] != "run" or (run_id is not None and run_id != self.source[1]):
             return
-        if event_type(frame) not in ("team_leaderboard", "memory"):
+        if event_type(frame) not in ("team_leaderboard", "memory", "agent_exchange"):
             return
         event = as_event(frame)
-        if isinstance(event, TeamLeaderboard):
+        if isinstance(event, AgentExchange):
+            kept = self.exchanges.setdefault(event.agentId, [])
+            kept.append(event)
+            del kept[:-EXCHANGE_LIMIT]
+            self._emit("exchange", event.agentId)
+        elif isinstance(event, TeamLeaderboard):
             self.apply_leaderboard(event.data)
         elif isinstance(event, Memory) and event.agentId == self.selected:
             self.memory.append({"agent_id": event.agentId, "content": event.content,

@@ -1,4 +1,4 @@
-"""Agents panel: the team of a run or workspace, each member's record, signals, memory and files."""
+"""Agents panel: the team of a run or workspace, each member's record, signals, memory, llm exchanges and files."""
 
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ class AgentsPanel(SessionPanel):
         self.memory = QListWidget()
         self.memory.setObjectName("agent_memory")
         self.memory.setWordWrap(True)
+        self.exchanges = QListWidget()  # an llm agent's turns: tool calls, retrieved reflections, fallbacks
+        self.exchanges.setObjectName("agent_exchanges")
+        self.exchanges.setWordWrap(True)
         self.profile = QTextBrowser()
         self.profile.setObjectName("agent_profile")
         self.files = QListWidget()
@@ -93,6 +96,7 @@ class AgentsPanel(SessionPanel):
         self.details.addTab(self.memory, "Memory")
         self.weights_chart = AgentWeightsChart()
         self.details.addTab(self.weights_chart, "Weights")
+        self.details.addTab(self.exchanges, "LLM exchanges")
         self.details.addTab(self.profile, "Profile")
         self.details.addTab(files_tab, "Files")
 
@@ -229,6 +233,8 @@ class AgentsPanel(SessionPanel):
             prefix = f"[{float(score):.0%}] " if isinstance(score, (int, float)) else ""
             self.memory.addItem(prefix + str(entry.get("content", "")))
         self.weights_chart.show_entries(self.model.memory)
+        self.exchanges.clear()
+        self.exchanges.addItems(self.model.exchange_lines(self.model.selected))
         self.profile.setMarkdown(self._profile_markdown())
         files = self.model.files
         if [self.files.item(i).text() for i in range(self.files.count())] != files:
