@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # before it is closed with 1013 (see gateway/hub.py).
     gateway_client_queue_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024)
     evotraders_host: str = "127.0.0.1"
+    # The local stack forks its services (and their Gateways) from one process that
+    # imported their common modules once (backend/supervisor/forkserver.py); off: fresh interpreters.
+    stack_preload: bool = True
 
     # Service discovery (derived from host and ports when unset).
     agent_service_url: str | None = None

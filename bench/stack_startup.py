@@ -1,17 +1,25 @@
-"""Benchmark: cold `stack up` to all five processes healthy, and `stack down`.
+"""Benchmark: cold `stack up` to all five processes healthy, against four bare uvicorn + FastAPI processes.
 
-Starts agent, trading, news and runtime services (LocalStack, free ports),
-then has runtime_service create a run and spawn its Gateway; measures the
-time until all five answer /health, then the time for everything to stop.
-Targets on 2 cores: median up < 1.5 s, down < 2 s (docs/performance.md).
+Each repeat measures, one after the other on the same machine:
 
-    .venv/bin/python bench/stack_startup.py [--repeat 5]
+- **bare**: four processes, each ``import fastapi, uvicorn``, one ``GET /health``
+  route, served by uvicorn on a free port, spawned in parallel by the same
+  ``ProcessSupervisor`` (same health polling); the time until all four answer /health;
+- **ours**: ``StackLauncher.launch()`` of a ``LocalStack`` (agent, trading, news and
+  runtime services, free ports) while, as ``stack up`` does, a run is created and its
+  Gateway started as soon as runtime_service answers; the time until all five answer
+  /health. Then the time for everything to stop.
+
+Printed per repeat and as medians, with the ratio ours / bare (issue 13's target: <= 1.0x).
+
+    .venv/bin/python bench/stack_startup.py [--repeat 5] [--no-preload]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -22,13 +30,47 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from backend.clients.services import runtime_client  # noqa: E402
 from backend.config import load_settings  # noqa: E402
-from backend.stack.local_stack import LocalStack  # noqa: E402
-from backend.clients.services import runtime_client
 from backend.stack.launcher import StackLauncher  # noqa: E402
+from backend.stack.local_stack import LocalStack  # noqa: E402
+from backend.supervisor.ports import free_port  # noqa: E402
+from backend.supervisor.process_spec import ProcessSpec, ProcessStatus  # noqa: E402
+from backend.supervisor.supervisor import ProcessSupervisor  # noqa: E402
+
+BARE_APP = """
+import sys
+import fastapi, uvicorn
+app = fastapi.FastAPI()
+@app.get("/health")
+async def health():
+    return {"status": "ok"}
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
 
 
-async def once(root: Path, i: int) -> tuple[float, float, float]:
+async def _no_children() -> None:
+    while psutil.Process().children(recursive=True):
+        await asyncio.sleep(0.01)
+
+
+async def bare_once() -> float:
+    supervisor = ProcessSupervisor()
+    for i in range(4):
+        port = free_port("127.0.0.1")
+        supervisor.add(ProcessSpec(name=f"bare{i}", argv=[sys.executable, "-c", BARE_APP, str(port)],
+                                   health_url=f"http://127.0.0.1:{port}/health", ready_timeout=30.0,
+                                   port=port, grace_seconds=5.0))
+    started = time.perf_counter()
+    statuses = await supervisor.start_all(wait_ready=True, parallel=True)
+    up = time.perf_counter() - started
+    assert all(s is ProcessStatus.healthy for s in statuses.values()), statuses
+    await supervisor.stop_all()
+    await _no_children()
+    return up
+
+
+async def ours_once(root: Path, i: int) -> tuple[float, float, float]:
     settings = load_settings(runs_dir=root / f"runs{i}", workspaces_dir=root / f"ws{i}")
     stack = LocalStack(settings, state_dir=root / f"stack{i}",
                        ports={"agent": 0, "trading": 0, "news": 0, "runtime": 0})
@@ -39,14 +81,15 @@ async def once(root: Path, i: int) -> tuple[float, float, float]:
     # As `stack up` does: the run starts as soon as runtime_service answers,
     # while the other services are still coming up.
     gateway = await launcher.start_run(runs, {"workspace": "default", "end_date": "2025-01-10"}, paused=True)
-    await services
+    gateway_up = time.perf_counter() - started
+    result = await services
     services_up = time.perf_counter() - started
-    all_up = time.perf_counter() - started
+    all_up = max(gateway_up, services_up)
     assert gateway["status"] == "healthy", gateway
+    assert result.started and not result.problems, result
     stopping = time.perf_counter()
     await stack.down()
-    while psutil.Process().children(recursive=True):
-        await asyncio.sleep(0.01)
+    await _no_children()
     down = time.perf_counter() - stopping
     return services_up, all_up, down
 
@@ -54,15 +97,26 @@ async def once(root: Path, i: int) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-preload", action="store_true",
+                        help="spawn every service with a fresh interpreter (EVOTRADERS_STACK_PRELOAD=0)")
     args = parser.parse_args()
-    rows = []
+    if args.no_preload:
+        os.environ["EVOTRADERS_STACK_PRELOAD"] = "0"
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
+    bare_rows, rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
-            rows.append(asyncio.run(once(Path(tmp), i)))
-            print(f"run {i + 1}: 4 services healthy {rows[-1][0]:.2f} s, all five {rows[-1][1]:.2f} s, "
-                  f"down {rows[-1][2]:.2f} s")
-    print(f"median: 4 services {statistics.median(r[0] for r in rows):.2f} s, all five healthy "
-          f"{statistics.median(r[1] for r in rows):.2f} s, down to no process {statistics.median(r[2] for r in rows):.2f} s")
+            bare_rows.append(asyncio.run(bare_once()))
+            rows.append(asyncio.run(ours_once(Path(tmp), i)))
+            services, everything, down = rows[-1]
+            print(f"run {i + 1}: bare four {bare_rows[-1]:.2f} s | ours: 4 services {services:.2f} s, "
+                  f"all five {everything:.2f} s ({everything / bare_rows[-1]:.2f}x), down {down:.2f} s")
+    bare = statistics.median(bare_rows)
+    everything = statistics.median(r[1] for r in rows)
+    print(f"median: bare four uvicorn+FastAPI healthy {bare:.2f} s; ours: 4 services "
+          f"{statistics.median(r[0] for r in rows):.2f} s, all five healthy {everything:.2f} s, "
+          f"down to no process {statistics.median(r[2] for r in rows):.2f} s")
+    print(f"ratio all five / bare four: {everything / bare:.2f}x (target <= 1.00x)")
 
 
 if __name__ == "__main__":

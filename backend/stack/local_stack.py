@@ -24,6 +24,9 @@ import psutil
 
 from backend.paths import PROJECT_ROOT
 from backend.control_plane.controller import settings_env
+from backend.stack.preload import PRELOAD_MODULES
+from backend.supervisor.forkserver import ENV_VAR as FORKSERVER_ENV
+from backend.supervisor.forkserver_process import ForkServerProcess
 from backend.supervisor.ports import check_port_free, free_port
 from backend.supervisor.process_spec import ProcessSpec, ProcessStatus, RestartPolicy
 from backend.supervisor.supervisor import ProcessSupervisor
@@ -104,6 +107,9 @@ class LocalStack:
         # The run secret derives each Gateway's approval-filing credential; a stack
         # configured without one makes a fresh one (it lives only in its children's environment).
         self.tokens: TokenRegistry = (configured if configured.configured else generate_registry()).with_run_secret()
+        # One preloading fork server per stack (settings.stack_preload): the services and their
+        # Gateways are forked from it, each still its own process; started by up().
+        self.forkserver: ForkServerProcess | None = None
         self.supervisor = ProcessSupervisor()
         self.urls = {svc.name: f"http://{host}:{self.ports[svc.name]}" for svc in SERVICES}
         # Set once up() has handed the services to the supervisor (or failed before it could),
@@ -123,6 +129,8 @@ class LocalStack:
             env[svc.url_setting.upper()] = self.urls[svc.name]
         env.update(self.tokens.as_env())
         env.update(self.tokens.run_secret_env() if service in ("agent", "runtime") else {RUN_SECRET_ENV: ""})
+        if self.forkserver is not None and self.forkserver.address:
+            env[FORKSERVER_ENV] = self.forkserver.address  # runtime_service forks its Gateways there too
         return env
 
     def child_settings(self) -> Any:
@@ -180,9 +188,17 @@ class LocalStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.generated_tokens:
             write_tokens_file(self.tokens_file, self.tokens)
+        if self.settings.stack_preload and self.forkserver is None:
+            # Started first and not awaited: it listens at once and forks each request
+            # as soon as the shared modules are imported.
+            self.forkserver = ForkServerProcess(self.state_dir / "logs" / "forkserver.log", cwd=PROJECT_ROOT)
+            await self.forkserver.start(PRELOAD_MODULES)
+            self.supervisor.forkserver = self.forkserver.address
         for spec in self._specs():
             if spec.name not in self.supervisor:
                 self.supervisor.add(spec)
+        for proc in self.supervisor.processes:
+            proc.forkserver = self.supervisor.forkserver  # this up()'s server (or none)
         self._spawned.set()  # runtime_service is the supervisor's: wait_runtime() can follow it
         if progress is not None:
             self.supervisor.event.connect(progress)
@@ -212,6 +228,10 @@ class LocalStack:
             await self.embedded.stop()  # its Gateways first
             self.embedded = None
         await self.supervisor.stop_all()
+        if self.forkserver is not None:
+            await self.forkserver.stop()
+            self.forkserver = None
+            self.supervisor.forkserver = None
         lock = self.state_dir / "stack.json"
         data = read_lock(self.state_dir)
         if data is None or int(data.get("pid", -1)) == os.getpid():

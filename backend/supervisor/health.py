@@ -28,7 +28,8 @@ async def probe(client: httpx.AsyncClient, url: str) -> str | None:
     return None
 
 
-async def watch_health(url: str, *, ready_timeout: float, check_interval: float | None, report: Reporter) -> None:
+async def watch_health(url: str, *, ready_timeout: float, check_interval: float | None, report: Reporter,
+                       nudge: asyncio.Event | None = None) -> None:
     """Readiness, then liveness.
 
     Polls quickly (50 ms, doubling to 500 ms) until the first 200 -> ``report(True, "")``
@@ -36,6 +37,9 @@ async def watch_health(url: str, *, ready_timeout: float, check_interval: float 
     ``check_interval`` seconds (unless None): a healthy process turns unhealthy
     after :data:`UNHEALTHY_AFTER` failed checks in a row, an unhealthy one turns
     healthy on its first 200. Runs until cancelled or ``report`` returns False.
+
+    ``nudge``, set when the process printed something (a server says it listens),
+    cuts the wait before the next readiness probe short.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ready_timeout
@@ -54,7 +58,15 @@ async def watch_health(url: str, *, ready_timeout: float, check_interval: float 
                 if not report(False, f"not healthy within {ready_timeout:g}s: {error}"):
                     return
                 break
-            await asyncio.sleep(min(interval, max(0.0, deadline - loop.time())))
+            wait = min(interval, max(0.0, deadline - loop.time()))
+            if nudge is None:
+                await asyncio.sleep(wait)
+            else:
+                nudge.clear()
+                try:
+                    await asyncio.wait_for(nudge.wait(), wait)
+                except TimeoutError:
+                    pass
             interval = min(interval * 2, 0.2)
         if check_interval is None:
             return

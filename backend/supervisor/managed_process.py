@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from typing import TextIO
 
-from backend.supervisor.child import Child, spawn_child
+from backend.supervisor.child import Child, ForkedChild, spawn_child
 from backend.supervisor.health import watch_health
 from backend.supervisor.logbuffer import LogBuffer
 from backend.supervisor.ports import PortError, check_port_free
@@ -50,6 +50,8 @@ class ManagedProcess:
     Args:
         spec: what to run and how to treat it (its restart rule: :mod:`backend.supervisor.restart_policy`).
         clock: monotonic seconds for uptime and the restart rule (injectable for tests).
+        forkserver: address of a preloading fork server (:mod:`backend.supervisor.forkserver`)
+            that forks ``python -m`` children; None (or the server gone): a fresh interpreter.
 
     Signals (psygnal, see :mod:`backend.signals`):
         ``event(ProcessEvent)``: every status change (``kind == "status"``).
@@ -60,8 +62,9 @@ class ManagedProcess:
     event = Signal(object)
     line = Signal(object)
 
-    def __init__(self, spec: ProcessSpec, clock: Clock = time.monotonic) -> None:
+    def __init__(self, spec: ProcessSpec, clock: Clock = time.monotonic, forkserver: str | None = None) -> None:
         self.spec = spec
+        self.forkserver = forkserver  # a fork server's address: ``python -m`` children are forked there
         self._clock = clock
         self._tracker = RestartTracker(spec, clock)
         self.log = LogBuffer(spec.log_lines)
@@ -71,7 +74,7 @@ class ManagedProcess:
         self.started_at: datetime | None = None
         self._status = ProcessStatus.stopped
         self._started_mono: float | None = None
-        self._proc: Child | None = None
+        self._proc: Child | ForkedChild | None = None
         self._identity: ProcessIdentity | None = None
         self._health: asyncio.Task | None = None
         self._task: asyncio.Task | None = None
@@ -81,6 +84,7 @@ class ManagedProcess:
         self._kill_note = ""
         self._log_file: TextIO | None = None
         self._waiters: list[tuple[frozenset[ProcessStatus], asyncio.Future]] = []
+        self._output_seen = asyncio.Event()  # nudges the readiness probe (see health.watch_health)
 
     # -- observable state -------------------------------------------------
 
@@ -218,13 +222,13 @@ class ManagedProcess:
 
     # -- internals ----------------------------------------------------------
 
-    async def _spawn(self) -> Child:
+    async def _spawn(self) -> Child | ForkedChild:
         spec = self.spec
         self._set_status(ProcessStatus.starting)
         try:
             if spec.port is not None:
                 check_port_free(spec.host, spec.port)
-            proc = await spawn_child(spec, self._on_line)
+            proc = await spawn_child(spec, self._on_line, self.forkserver)
         except PortError as err:
             self._record(ProcessExit.not_started(f"not started: {err}"))
             raise
@@ -241,13 +245,14 @@ class ManagedProcess:
         self._file_marker(f"started pid {proc.pid}: {' '.join(spec.argv)}")
         if spec.health_url:
             watch = watch_health(spec.health_url, ready_timeout=spec.ready_timeout,
-                                 check_interval=spec.check_interval, report=self._health_reporter(proc))
+                                 check_interval=spec.check_interval, report=self._health_reporter(proc),
+                                 nudge=self._output_seen)
             self._health = asyncio.create_task(watch, name=f"health {self.name}")
         else:
             self._set_status(ProcessStatus.healthy)
         return proc
 
-    async def _supervise(self, proc: Child | None) -> None:
+    async def _supervise(self, proc: Child | ForkedChild | None) -> None:
         try:
             while proc is not None:
                 outcome = await self._await_exit(proc)
@@ -270,7 +275,7 @@ class ManagedProcess:
             self._finish(ProcessStatus.stopped)
             raise
 
-    async def _restart_after(self, delay: float) -> Child | None:
+    async def _restart_after(self, delay: float) -> Child | ForkedChild | None:
         while True:
             reason = self.last_exit.reason if self.last_exit else "ended"
             self._set_status(ProcessStatus.restarting)
@@ -306,7 +311,7 @@ class ManagedProcess:
             self.message = decision.message
         return decision
 
-    async def _await_exit(self, proc: Child) -> ProcessExit:
+    async def _await_exit(self, proc: Child | ForkedChild) -> ProcessExit:
         returncode = await proc.wait()
         requested = self._stop_requested  # read now: a stop() arriving during cleanup did not cause this exit
         if self._health is not None:
@@ -330,7 +335,7 @@ class ManagedProcess:
         self._record(outcome)
         return outcome
 
-    async def _terminate(self, proc: Child) -> None:
+    async def _terminate(self, proc: Child | ForkedChild) -> None:
         grace = self.spec.grace_seconds
         deadline = time.monotonic() + grace
         signal_group(proc.pid, signal.SIGTERM)
@@ -354,12 +359,13 @@ class ManagedProcess:
             await wait_group_gone(pgid, 2.0)
 
     def _on_line(self, line: str) -> None:
+        self._output_seen.set()
         self.log.append(line)
         self._write_file(line)
         emit_logged(self.line, ProcessEvent(self.name, "line", self._status, line=line),
                     logger=log, what=f"a line observer of process {self.name}")
 
-    def _health_reporter(self, proc: Child) -> Callable[[bool, str], bool]:
+    def _health_reporter(self, proc: Child | ForkedChild) -> Callable[[bool, str], bool]:
         def report(healthy: bool, message: str) -> bool:
             if self._proc is not proc or self._stop_requested:
                 return False  # this run is over or ending: its health no longer matters

@@ -53,6 +53,15 @@ def pdeathsig_preexec() -> Callable[[], None] | None:
     return _preexec
 
 
+def set_parent_death_signal(parent: int) -> None:
+    """In a freshly forked child: SIGKILL me when my parent (pid ``parent``) dies (Linux only)."""
+    if _prctl is None:
+        return
+    _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def signal_group(pgid: int, sig: int) -> bool:
     """Send ``sig`` to a process group; False if the group no longer exists."""
     try:

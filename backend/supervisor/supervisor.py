@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Iterator
 
 from backend.signals import Signal, emit_logged
+from backend.supervisor.forkserver import ENV_VAR as FORKSERVER_ENV
 from backend.supervisor.managed_process import ManagedProcess
 from backend.supervisor.restart_policy import Clock
 from backend.supervisor.process_spec import ProcessEvent, ProcessSpec, ProcessStatus
@@ -33,6 +35,8 @@ class ProcessSupervisor:
 
     Args:
         clock: monotonic seconds handed to every process (uptime, restart rule; tests inject one).
+        forkserver: address of a preloading fork server for ``python -m`` children
+            (default: ``EVOTRADERS_FORKSERVER`` from the environment, else none).
 
     Signals (psygnal, see :mod:`backend.signals`), relaying every process's,
     including processes added after the observer connected:
@@ -43,8 +47,10 @@ class ProcessSupervisor:
     event = Signal(object)
     line = Signal(object)
 
-    def __init__(self, clock: Clock = time.monotonic) -> None:
+    def __init__(self, clock: Clock = time.monotonic, forkserver: str | None = None) -> None:
         self._clock = clock
+        # A stack's fork server hands itself on to its children's supervisors (runtime_service's Gateways).
+        self.forkserver = forkserver if forkserver is not None else os.environ.get(FORKSERVER_ENV) or None
         self._procs: dict[str, ManagedProcess] = {}
         self._start_order: list[str] = []
 
@@ -54,7 +60,7 @@ class ProcessSupervisor:
         """Register a process (not started yet)."""
         if spec.name in self._procs:
             raise ValueError(f"a process named {spec.name!r} is already supervised")
-        proc = ManagedProcess(spec, self._clock)
+        proc = ManagedProcess(spec, self._clock, self.forkserver)
         # Bound methods, held weakly by the process: the supervisor owns it anyway.
         proc.event.connect(self._relay_event)
         proc.line.connect(self._relay_line)
@@ -126,8 +132,16 @@ class ProcessSupervisor:
         Returns each process's status.
         """
         if parallel:
-            for name in list(self._procs):
-                await self.start(name, wait_ready=False)
+            names = list(self._procs)
+            # Spawned concurrently: a fork server forks them all as soon as it is ready.
+            results = await asyncio.gather(*(self._procs[name].start() for name in names), return_exceptions=True)
+            for name in names:
+                if name in self._start_order:
+                    self._start_order.remove(name)
+                self._start_order.append(name)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
             if wait_ready:
                 await asyncio.gather(*(proc.wait_ready() for proc in self._procs.values()))
         else:

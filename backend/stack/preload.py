@@ -1,0 +1,46 @@
+"""What the local stack's fork server imports once for every service and Gateway it forks.
+
+The modules that at least three of the five processes (four services, a
+Gateway) import at start, found with ``python -X importtime``: FastAPI,
+uvicorn and the parts of it loaded when serving, pydantic and settings, the
+schema, the run store, websockets, YAML, psygnal, httpx. What only one or
+two processes need (numpy, the pipeline, a service's routes) stays out: on
+two cores, importing it once serially costs as much as importing it in
+those processes in parallel. ``tests/stack/test_preload.py`` checks every
+name imports without starting a thread or reading the environment's
+settings.
+"""
+
+from __future__ import annotations
+
+PRELOAD_MODULES: tuple[str, ...] = (
+    "fastapi",
+    "fastapi.middleware.cors",
+    "fastapi.openapi.docs",
+    "starlette.concurrency",
+    "uvicorn",
+    "uvicorn.config",
+    "uvicorn.server",
+    "uvicorn.lifespan.on",
+    "uvicorn.loops.auto",
+    "uvicorn.loops.asyncio",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.protocols.http.h11_impl",
+    "uvicorn.protocols.websockets.auto",
+    "uvicorn.protocols.websockets.websockets_sansio_impl",
+    "websockets.server",
+    "httpx",
+    "yaml",
+    "psygnal",
+    "backend.config",
+    "backend.signals",
+    "backend.apps.common",
+    "backend.apps.common.runner",
+    "backend.security.tokens",
+    "backend.schema.events",
+    "backend.schema.state",
+    "backend.schema.commands",
+    "backend.schema.bootstrap",
+    "backend.storage.run_store",
+)
