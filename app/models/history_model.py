@@ -10,6 +10,7 @@ stack): runtime_service does not serve the file.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from backend.schema.events import Event, RunStatus
 from backend.trading.metrics import BASELINE_NAMES
 
 TRADES_PAGE = 1000
+REPLAY_PAGE_LINES = 2000  # lines per page of a run's events streamed from runtime_service
 FINISHED = ("completed", "failed", "stopped")
 
 
@@ -235,7 +237,22 @@ class HistoryModel(ObservableModel):
 
     # -- replay -------------------------------------------------------------------
     def events_log(self, run_id: str) -> Path | None:
-        """The run's ``logs/events.jsonl`` on this machine (replay needs it), else None."""
+        """The run's ``logs/events.jsonl`` on this machine, else None."""
         folder = self.run_folder(run_id)
         path = folder / "logs" / "events.jsonl" if folder is not None else None
         return path if path is not None and path.is_file() else None
+
+    def can_replay(self, run_id: str) -> bool:
+        """A finished run whose events are on this machine or readable from runtime_service (a viewer may)."""
+        row = self.row(run_id)
+        return row is not None and row.finished and (self.events_log(run_id) is not None or self.runtime is not None)
+
+    def replay_source(self, run_id: str) -> Path | AsyncIterator[bytes] | None:
+        """What ``LiveModel.replay`` reads: the local ``events.jsonl``, else the run's lines streamed page by
+        page from runtime_service (``GET /runs/{id}/events``, one page held at a time); None if neither."""
+        path = self.events_log(run_id)
+        if path is not None:
+            return path
+        if self.runtime is None:
+            return None
+        return self.runtime.event_lines(run_id, page_lines=REPLAY_PAGE_LINES)

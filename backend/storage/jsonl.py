@@ -267,6 +267,15 @@ class JsonlTail:
         fh, _ = self._open()
         return 0 if fh is None else sum(1 for _ in self._whole_lines(fh, lines))
 
+    def raw_lines(self, limit: int | None = None) -> Iterator[bytes]:
+        """Each non-blank whole line among the next ``limit`` (all if None), unparsed, for a consumer that
+        parses lines itself (the desk's replay validates each with the schema)."""
+        fh, _ = self._open()
+        if fh is not None:
+            for line in self._whole_lines(fh, limit):
+                if line.strip():
+                    yield line
+
     def read(self, limit: int | None = None) -> Iterator[tuple[bytes, dict[str, Any]]]:
         """``(raw line, its object)`` for each good line among the next ``limit`` whole lines (all if None)."""
         fh, _ = self._open()

@@ -38,12 +38,12 @@ def panel(qtbot: Any, runs_root: Path) -> HistoryPanel:  # noqa: F811
 
 
 def test_table_shows_every_run_with_figures(panel: HistoryPanel) -> None:
-    assert panel.runs.rowCount() == 2
-    assert [panel.runs.item(r, 0).text() for r in range(2)] == ["beta", "alpha"]
+    assert panel.table_model.rowCount() == 2
+    assert [panel.cell_text(r, 0) for r in range(2)] == ["beta", "alpha"]
     alpha = panel.model.row("alpha")
-    assert panel.runs.item(1, 3).text() == "completed"
-    assert panel.runs.item(1, 4).text() == f"{alpha.total_return:+.2f}"
-    assert panel.runs.item(1, 10).text() == f"{alpha.trades:,}"
+    assert panel.cell_text(1, 3) == "completed"
+    assert panel.cell_text(1, 4) == f"{alpha.total_return:+.2f}"
+    assert panel.cell_text(1, 10) == f"{alpha.trades:,}"
 
 
 def test_compare_draws_one_curve_per_run_and_a_metrics_row_each(panel: HistoryPanel, runs_root: Path) -> None:  # noqa: F811
@@ -83,8 +83,10 @@ def test_replay_plays_the_run_through_the_live_panel(qtbot: Any, arun: Any, pane
     assert "replaying alpha" in panel.message.text()
 
 
-def test_remote_runs_cannot_be_replayed_or_opened_as_folders(panel: HistoryPanel) -> None:
+def test_remote_runs_cannot_be_opened_as_folders_and_replay_only_through_runtime_service(
+        panel: HistoryPanel) -> None:
     panel.model.runs_dir = None
     panel.select_runs(["alpha"])
-    assert not panel.replay_button.isEnabled() and "Local profile" in panel.replay_button.toolTip()
     assert not panel.folder_button.isEnabled()
+    # No runs folder and no runtime_service: nothing to replay from.
+    assert not panel.replay_button.isEnabled() and "finished run" in panel.replay_button.toolTip()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from app.qt.bridge import Throttle
 from app.qt.charts import LiveCharts
 from app.qt.observe import observe
 from app.qt.panels.live_feed import FeedView
+from backend.clients.errors import ServiceError
 from backend.schema.events import Event, FrameRefused, System
 
 HOLDING_COLUMNS = ("Ticker", "Quantity", "Avg", "Price", "Market value", "Weight")
@@ -207,24 +209,34 @@ class LivePanel(QWidget):
 
     # -- replay ---------------------------------------------------------------
 
-    async def replay(self, path: str | Path, speed: float = 1.0) -> int:
-        """Play a finished run's events.jsonl through this panel (see module docstring)."""
+    async def replay(self, source: str | Path | AsyncIterable[bytes], speed: float = 1.0,
+                     name: str | None = None) -> int:
+        """Play a finished run's events through this panel (see module docstring).
+
+        ``source``: the run's events.jsonl, or its lines streamed from
+        runtime_service (a remote profile); ``name`` is the run shown in the
+        banner (default: the run folder of the path).
+        """
         self.stop_replay()
         self._replay_mode = True
-        self.replay_banner.setText(f"Replaying {Path(path).parent.parent.name} at "
+        name = name or (Path(source).parent.parent.name if isinstance(source, (str, Path)) else "the run")
+        self.replay_banner.setText(f"Replaying {name} at "
                                    f"{speed:g} days/s" if speed else "Replaying (as fast as possible)")
         self.replay_banner.show()
         self.stop_replay_button.show()
         self.feed_view.rebuild()
-        task = asyncio.get_event_loop().create_task(self.model.replay(path, speed))
+        task = asyncio.get_event_loop().create_task(self.model.replay(source, speed))
         self._replay_task = task
+        ending = "finished"
         try:
             return await task
+        except ServiceError as err:  # a remote stream that broke off: say so, keep what was played
+            ending = f"stopped: {err}"
+            return self.model.applied
         finally:
             if self._replay_task is task:
                 self._replay_task = None
-                self.replay_banner.setText(f"Replay of {Path(path).parent.parent.name} finished "
-                                           "(Stop replay returns to the live run)")
+                self.replay_banner.setText(f"Replay of {name} {ending} (Stop replay returns to the live run)")
 
     def stop_replay(self) -> None:
         task, self._replay_task = self._replay_task, None
