@@ -1,4 +1,11 @@
-"""Run history panel: every run with its figures; open one, compare several, replay, open its folder."""
+"""Run history panel: every run with its figures; open one, compare several, replay, open its folder.
+
+The runs table is a QTableView over :class:`RunTableModel` (``history_table.py``):
+a thousand runs open and sort without a widget per cell. Replay plays a
+finished run through the Live pipeline panel: from its ``events.jsonl`` when
+the run is on this machine, else streamed page by page from runtime_service
+(``GET /runs/{id}/events``), which a viewer may read.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QColor, QDesktopServices, QFontDatabase
+from PySide6.QtGui import QDesktopServices, QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDoubleSpinBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSplitter,
+    QDoubleSpinBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSplitter,
     QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from app.models.event_input import as_event, event_type
 from app.models.evolution_compare import evolution_note
-from app.models.history_model import FINISHED, HistoryModel, RunDetail, RunRow
+from app.models.history_model import FINISHED, HistoryModel, RunDetail
+from app.qt.panels.history_table import make_run_table
 from backend.clients.services import RuntimeServiceClient, TradingServiceClient
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.observe import observe
 from app.qt.panels.base import SessionPanel, came_up
 from app.qt.widgets.comparison_chart import ComparisonChart
-from app.qt.widgets.metrics_table import MetricsTable, format_value
+from app.qt.widgets.metrics_table import MetricsTable
 from app.qt.widgets.tables import make_table
 from backend.schema.events import Event, RunStatus
 
-RUN_COLUMNS = ("Run", "Mode", "Dates", "Status", "Return %", "vs EW pp", "vs VW pp", "vs Mom pp", "Max DD %",
-               "Sharpe", "Trades")
 TRADE_COLUMNS = ("Date", "Ticker", "Action", "Qty", "Price", "Notional", "Id")
-GAIN, LOSS = QColor("#3fb950"), QColor("#f85149")
-
-
-def run_values(row: RunRow) -> list[tuple[str, float | None]]:
-    """(text, signed value for colouring) per column."""
-    signed = [row.total_return, row.excess.get("baseline"), row.excess.get("baseline_vw"),
-              row.excess.get("momentum")]
-    status = row.status if row.finished or not row.progress else f"{row.status} {row.progress:.0%}"
-    return [(row.run_id, None), (row.mode, None), (f"{row.start_date} .. {row.end_date}", None), (status, None),
-            *((format_value("total_return_pct", v), v) for v in signed),
-            (format_value("max_drawdown_pct", row.drawdown), None), (format_value("sharpe", row.sharpe), None),
-            (format_value("trades", row.trades), None)]
 
 
 class HistoryPanel(SessionPanel):
@@ -62,10 +56,9 @@ class HistoryPanel(SessionPanel):
         self.refresh()
 
     def _build(self) -> None:
-        self.runs = make_table(RUN_COLUMNS, "history_runs", stretch_last=False)
-        self.runs.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.runs.itemSelectionChanged.connect(self._update_buttons)
-        self.runs.itemDoubleClicked.connect(lambda item: self.open_selected())
+        self.runs, self.table_model = make_run_table()
+        self.runs.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.runs.doubleClicked.connect(lambda index: self.open_selected())
         self.reload = QPushButton("Refresh")
         self.reload.clicked.connect(lambda: spawn(self.model.refresh()))
         self.open_button = QPushButton("Open")
@@ -175,29 +168,18 @@ class HistoryPanel(SessionPanel):
             self.throttle.mark()
 
     def refresh(self) -> None:
-        keep = set(self.selected_ids())
+        keep = self.selected_ids()
         self._updating = True
         try:
-            self.runs.setRowCount(len(self.model.runs))
-            for r, row in enumerate(self.model.runs):
-                for c, (text, signed) in enumerate(run_values(row)):
-                    item = QTableWidgetItem(text)
-                    item.setData(Qt.ItemDataRole.UserRole, row.run_id)
-                    if c >= 4:
-                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                    if signed is not None:
-                        item.setForeground(GAIN if signed >= 0 else LOSS)
-                    if c == 3 and row.status_detail:  # why a run is down ("crashed": its Gateway was given up on)
-                        item.setToolTip(row.status_detail)
-                    self.runs.setItem(r, c, item)
-            model = self.runs.selectionModel()
-            for r, row in enumerate(self.model.runs):
-                if row.run_id in keep:
-                    model.select(self.runs.model().index(r, 0),
-                                 model.SelectionFlag.Select | model.SelectionFlag.Rows)
+            self.table_model.set_rows(self.model.runs)
+            self.select_runs(keep)
         finally:
             self._updating = False
         self._update_buttons()
+
+    def cell_text(self, row: int, column: int) -> str:
+        """What the runs table shows at (row, column), in the view's order."""
+        return str(self.table_model.data(self.table_model.index(row, column)))
 
     def _show_detail(self, detail: RunDetail | None) -> None:
         if detail is None:
@@ -230,10 +212,12 @@ class HistoryPanel(SessionPanel):
         one = self.model.row(ids[0]) if len(ids) == 1 else None
         self.open_button.setEnabled(one is not None)
         self.compare_button.setEnabled(len(ids) >= 2)
-        can_replay = one is not None and one.finished and self.model.events_log(one.run_id) is not None
+        can_replay = one is not None and self.model.can_replay(one.run_id)
         self.replay_button.setEnabled(can_replay)
-        self.replay_button.setToolTip("Play the run's events.jsonl through the Live pipeline panel" if can_replay
-                                      else "Select one finished run on this machine (Local profile)")
+        self.replay_button.setToolTip(
+            "Select one finished run" if not can_replay else
+            "Play the run's events.jsonl through the Live pipeline panel" if self.model.events_log(one.run_id)
+            else "Stream the run's events from runtime_service through the Live pipeline panel")
         local = one is not None and self.model.run_folder(one.run_id) is not None
         self.folder_button.setEnabled(local)
         self.folder_button.setToolTip("Open the run's folder" if local
@@ -241,16 +225,22 @@ class HistoryPanel(SessionPanel):
 
     # -- actions ------------------------------------------------------------------
     def selected_ids(self) -> list[str]:
+        """The selected runs, in the table's order."""
         rows = sorted({index.row() for index in self.runs.selectionModel().selectedRows()})
-        return [self.runs.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in rows if self.runs.item(r, 0)]
+        return [self.table_model.rows[r].run_id for r in rows if r < len(self.table_model.rows)]
 
     def select_runs(self, run_ids: list[str]) -> None:
-        """Select these runs in the table (tests, screenshots)."""
-        self.runs.clearSelection()
-        model = self.runs.selectionModel()
-        for r, row in enumerate(self.model.runs):
-            if row.run_id in run_ids:
-                model.select(self.runs.model().index(r, 0), model.SelectionFlag.Select | model.SelectionFlag.Rows)
+        """Select these runs in the table (tests, screenshots, and the selection kept across a refresh)."""
+        from PySide6.QtCore import QItemSelection
+
+        wanted = set(run_ids)
+        selection = QItemSelection()
+        model = self.table_model
+        for r, row in enumerate(model.rows):
+            if row.run_id in wanted:
+                selection.select(model.index(r, 0), model.index(r, model.columnCount() - 1))
+        flags = self.runs.selectionModel().SelectionFlag
+        self.runs.selectionModel().select(selection, flags.ClearAndSelect | flags.Rows)
 
     def open_selected(self) -> None:
         ids = self.selected_ids()
@@ -264,16 +254,17 @@ class HistoryPanel(SessionPanel):
 
     def replay_selected(self) -> None:
         ids = self.selected_ids()
-        path = self.model.events_log(ids[0]) if len(ids) == 1 else None
+        source = self.model.replay_source(ids[0]) if len(ids) == 1 and self.model.can_replay(ids[0]) else None
         live = self.live_panel or _find_panel(self, "live")
-        if path is None or live is None:
-            self.message.setText("replay needs one finished run on this machine and the Live pipeline panel")
+        if source is None or live is None:
+            self.message.setText("replay needs one finished run and the Live pipeline panel")
             return
         window = self.window()
         if hasattr(window, "show_panel"):
             window.show_panel("live")
-        self.message.setText(f"replaying {ids[0]} in the Live pipeline panel")
-        spawn(live.replay(path, self.speed.value()))
+        where = "" if isinstance(source, Path) else " (streamed from runtime_service)"
+        self.message.setText(f"replaying {ids[0]} in the Live pipeline panel{where}")
+        spawn(live.replay(source, self.speed.value(), name=ids[0]))
 
     def open_folder(self) -> None:
         ids = self.selected_ids()
