@@ -14,19 +14,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-KUBE_DIR = ROOT / "deploy" / "kubernetes"
-COMPOSE_FILE = ROOT / "deploy" / "compose" / "compose.yaml"
-IMAGE = os.environ.get("EVOTRADERS_IMAGE") or "evotraders/control-center:0.1.0"
+from deploy_helpers import IMAGE, ROOT, unavailable
+
 BUILD_TIMEOUT_S = 1200
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("EVOTRADERS_REQUIRE_DOCKER") == "1":
-        pytest.fail(f"EVOTRADERS_REQUIRE_DOCKER=1 but {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +29,7 @@ def docker_client() -> Iterator[Any]:
         client = docker.from_env(timeout=120)
         client.ping()
     except Exception as err:  # noqa: BLE001 - every reason means "no engine here"
-        _unavailable(f"no Docker engine answers at DOCKER_HOST={os.environ.get('DOCKER_HOST', '(unset)')} "
+        unavailable(f"no Docker engine answers at DOCKER_HOST={os.environ.get('DOCKER_HOST', '(unset)')} "
                      f"({type(err).__name__})")
     yield client
     client.close()
@@ -63,35 +54,5 @@ def compose_cli() -> list[str]:
     try:
         return compose_command()
     except DeployError as err:
-        _unavailable(str(err))
+        unavailable(str(err))
         raise
-
-
-def compose_services() -> dict[str, dict[str, Any]]:
-    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))["services"]
-
-
-def kustomize_render() -> list[dict[str, Any]]:
-    """What `kubectl apply -k deploy/kubernetes` applies: the listed resources, in the kustomization's namespace.
-
-    (kubectl is not installed here; this kustomization uses only ``resources`` and ``namespace``,
-    which is all this renders: any other field fails the test instead of being ignored.)
-    """
-    kustomization = yaml.safe_load((KUBE_DIR / "kustomization.yaml").read_text(encoding="utf-8"))
-    unsupported = set(kustomization) - {"apiVersion", "kind", "namespace", "resources"}
-    assert not unsupported, f"kustomization fields this renderer does not apply: {sorted(unsupported)}"
-    namespace = kustomization.get("namespace")
-    docs: list[dict[str, Any]] = []
-    for resource in kustomization["resources"]:
-        path = KUBE_DIR / resource
-        assert path.is_file(), f"kustomization lists {resource}, which does not exist"
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if not doc:
-                continue
-            if namespace and doc["kind"] not in CLUSTER_SCOPED:
-                doc.setdefault("metadata", {})["namespace"] = namespace
-            docs.append(doc)
-    return docs
-
-
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume", "StorageClass"}

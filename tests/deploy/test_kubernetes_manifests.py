@@ -22,7 +22,7 @@ from backend.control_plane.gateway_launchers.base import CONTAINER_PORT, labels 
 from backend.control_plane.gateway_launchers.kubernetes import KubeWorkload
 from backend.sandbox.kubernetes_backend import SANDBOX_LABEL
 
-from conftest import KUBE_DIR, ROOT, kustomize_render
+from deploy_helpers import KUBE_DIR, ROOT, kustomize_render
 
 K8S_VERSION = "1.30"
 DOCS = kustomize_render()
