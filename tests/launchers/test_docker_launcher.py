@@ -1,0 +1,151 @@
+"""The docker launcher against the real engine (``DOCKER_HOST``) with the service image.
+
+The image is built offline by ``scripts/build_image.sh`` (cached by its
+content hash, so a fresh tree rebuilds it and an unchanged one takes
+seconds); nothing is pulled. Without an engine these tests skip with the
+reason, except under ``EVOTRADERS_REQUIRE_DOCKER=1`` (CI), where they fail.
+The controller runs here, so it reaches each Gateway container at its port
+published on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from backend.config import load_settings
+from backend.control_plane.controller import RuntimeController
+from backend.control_plane.gateway_launchers.base import object_name
+from backend.control_plane.gateway_launchers.docker import DockerGatewayLauncher
+from backend.control_plane.gateway_restart import GatewayRestartPolicy
+from backend.security.tokens import Role
+from backend.storage.run_store import RunStore
+from tests.launchers.conftest import make_run
+from tests.support.waiting import until
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "evotraders/control-center:0.1.0"
+DOCKER_HOST_DEFAULT = "unix:///tmp/evotraders-docker/docker.sock"
+
+pytestmark = pytest.mark.timeout(900)  # the first build of the image takes minutes
+
+
+def _unusable(reason: str) -> None:
+    if os.environ.get("EVOTRADERS_REQUIRE_DOCKER") == "1":
+        pytest.fail("EVOTRADERS_REQUIRE_DOCKER=1 but " + reason)
+    print("SKIP docker launcher tests: " + reason, file=sys.stderr)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """A client of the test engine with the service image built (offline), or a skip."""
+    import docker
+
+    host = os.environ.get("DOCKER_HOST") or DOCKER_HOST_DEFAULT
+    os.environ.setdefault("DOCKER_HOST", host)
+    try:
+        client = docker.DockerClient(base_url=host, version="auto", timeout=60)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no usable engine"
+        _unusable(f"no usable Docker engine at {host} ({type(exc).__name__}); export DOCKER_HOST")
+    built = subprocess.run([str(ROOT / "scripts" / "build_image.sh")], cwd=ROOT, capture_output=True, text=True,
+                           timeout=840, env={**os.environ, "DOCKER_HOST": host})
+    if built.returncode != 0:
+        pytest.fail(f"scripts/build_image.sh failed:\n{built.stderr[-3000:]}")
+    client.images.get(IMAGE)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def network(engine):
+    """The deployment's network (a test's own), removed afterwards."""
+    net = engine.networks.create(f"evotraders-test-{uuid.uuid4().hex[:8]}", labels={"evotraders.test": "launcher"})
+    yield net.name
+    net.reload()
+    for container in net.containers:  # only what a failed test left
+        container.remove(force=True)
+    net.remove()
+
+
+@pytest.fixture
+async def docker_controller(engine, network, tmp_path, registry):
+    settings = load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws", gateway_launcher="docker",
+                             gateway_image=IMAGE, gateway_docker_network=network, gateway_publish_host="127.0.0.1")
+    store = RunStore.from_settings(settings)
+    controller = RuntimeController(
+        settings, store, registry=registry, launcher=DockerGatewayLauncher(settings, engine),
+        restart_policy=GatewayRestartPolicy(max_restarts=1, backoff_base=0.05, backoff_cap=0.2))
+    yield controller, store
+    await controller.shutdown()
+
+
+def _labelled(engine, run_id: str) -> list[str]:
+    return [c.name for c in engine.containers.list(all=True, filters={"label": [
+        "app.kubernetes.io/part-of=evotraders", "evotraders.component=gateway", f"evotraders.run-id={run_id}"]})]
+
+
+async def test_a_gateway_container_serves_its_run_restarts_under_the_progress_rule_and_is_removed(
+        docker_controller, engine, network, registry):
+    controller, store = docker_controller
+    run_id = make_run(store, f"dock-{uuid.uuid4().hex[:8]}")
+
+    info = await controller.start_run(run_id, paused=True)
+    assert info["status"] == "healthy", info
+    # The URL clients get is the published host port; nothing was typed.
+    assert info["url"] == f"ws://127.0.0.1:{info['port']}/"
+    container = engine.containers.get(object_name(run_id))
+    assert _labelled(engine, run_id) == [container.name]
+    assert network in container.attrs["NetworkSettings"]["Networks"]
+    assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+    # The run credential, as a subprocess gets it; never a role token or the run secret.
+    assert env["EVOTRADERS_RUN_TOKEN"] and not env.get("EVOTRADERS_RUN_SECRET")
+    assert not set(env.values()) & set(registry.tokens.values())
+
+    # A real WebSocket client at that URL gets the greeting (a viewer: read only).
+    async with connect(info["url"], additional_headers={"Authorization": f"Bearer {registry.tokens[Role.viewer]}"},
+                       max_size=None) as ws:
+        assert [json.loads(await ws.recv())["type"] for _ in range(2)] == ["hello", "initial_state"]
+    # The engine's log stream reaches the run's logs/gateway.log.
+    log_file = store.paths(run_id).logs_dir / "gateway.log"
+    await until(lambda: "gateway listening" in log_file.read_text(), what="the container's log in gateway.log")
+    assert (await controller.pause(run_id))["command"] == "pause"  # commands reach it too
+
+    # The container dies: a new one on the same host port (the same URL), under the progress rule.
+    container.kill()
+    await until(lambda: controller.gateway_info(run_id)["restarts"] == 1
+                and controller.gateway_info(run_id)["status"] == "healthy", timeout=60, what="the Gateway restarted")
+    again = controller.gateway_info(run_id)
+    assert again["url"] == info["url"] and again["last_exit"]["signal"] == "SIGKILL"
+    assert engine.containers.get(object_name(run_id)).id != container.id
+
+    # Paused, the run makes no progress: the next crash exhausts max_restarts=1 and it stays down.
+    engine.containers.get(object_name(run_id)).kill()
+    await until(lambda: controller.gateway_info(run_id)["gave_up"], timeout=60, what="the controller gave up")
+    assert controller.run_summary(run_id)["status"] == "crashed"
+
+    # Started again and stopped: the container is removed, nothing labelled is left.
+    assert (await controller.start_run(run_id, paused=True))["status"] == "healthy"
+    stopped = await controller.stop_run(run_id)
+    assert stopped["status"] == "stopped" and stopped["last_exit"]["requested"]
+    assert _labelled(engine, run_id) == []
+
+
+async def test_a_missing_image_is_a_clear_error_and_nothing_is_pulled(docker_controller, engine):
+    controller, store = docker_controller
+    controller.launcher.settings = controller.settings.model_copy(update={"gateway_image": "evotraders/nope:0"})
+    run_id = make_run(store, f"dock-{uuid.uuid4().hex[:8]}")
+    from backend.errors import UnavailableError
+
+    with pytest.raises(UnavailableError, match="evotraders/nope:0 not found.*build_image"):
+        await controller.start_run(run_id)
+    assert _labelled(engine, run_id) == []
