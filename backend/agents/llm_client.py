@@ -115,18 +115,27 @@ class LlmClient:
         self.max_retries = max_retries
         self.capabilities = Capabilities()
         self.on_notice = on_notice or (lambda text: None)
+        self._sdk: openai.AsyncOpenAI | None = None
 
     def scrub(self, text: str) -> str:
         """``text`` without the API key (for anything shown, logged or recorded)."""
         return text.replace(self._key, "[key]") if self._key else text
 
     def _client(self) -> openai.AsyncOpenAI:
-        # One SDK client per request: nothing stays open between trading days (a day's requests
-        # are seconds apart at best), and no run needs closing.
-        import openai
+        # One SDK client for the run: building one costs tens of ms (its TLS context), and its
+        # connection pool keeps the server's connection between requests. Closed by aclose().
+        if self._sdk is None:
+            import openai
 
-        return openai.AsyncOpenAI(base_url=self.base_url, api_key=self._key or "not-needed",
-                                  timeout=self.timeout, max_retries=self.max_retries)
+            self._sdk = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._key or "not-needed",
+                                           timeout=self.timeout, max_retries=self.max_retries)
+        return self._sdk
+
+    async def aclose(self) -> None:
+        """Close the connection pool (at the run's end); a later request opens a new one."""
+        sdk, self._sdk = self._sdk, None
+        if sdk is not None:
+            await sdk.close()
 
     async def complete(self, agent_id: str, model: str, messages: list[dict[str, Any]],
                        tools: list[dict[str, Any]] | None = None, want_json: bool = True) -> Completion:
@@ -148,8 +157,7 @@ class LlmClient:
                       json.dumps(params, sort_keys=True, ensure_ascii=False, default=str))
             started = time.perf_counter()
             try:
-                async with self._client() as sdk:
-                    response = await sdk.chat.completions.create(**params)
+                response = await self._client().chat.completions.create(**params)
             except openai.APITimeoutError:
                 raise LlmTransportError(f"no answer from {self.base_url} within {self.timeout:g}s"
                                         f" ({self.max_retries + 1} attempt(s))") from None

@@ -260,6 +260,10 @@ class LlmPolicy:
         """The roster's model, else AGENT.md's, else ``AGENT_<ID>_MODEL_NAME``, else ``MODEL_NAME``."""
         return agent.spec.model or agent.profile.model or self.settings.agent_model(agent.id)
 
+    async def aclose(self) -> None:
+        """Close the client's connections (the run's end)."""
+        await self.client.aclose()
+
     def _tools(self, agent: Any, payload: dict[str, Any], tickers: list[str]) -> AgentTools | None:
         if self.executor is None:
             return None

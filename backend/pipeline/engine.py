@@ -379,3 +379,6 @@ class RunEngine:
         self.log.close()
         self._trades.close()
         await self.executor.close()
+        llm_close = getattr(self.pipeline.llm, "aclose", None)
+        if llm_close is not None:  # the llm agents' client pool
+            await llm_close()
