@@ -76,11 +76,10 @@ def _rules() -> list[TickerSignal]:
             for t in TICKERS]
 
 
-async def bare(base_url: str, n: int) -> float:
+async def bare(sdk: openai.AsyncOpenAI, n: int) -> float:
     async def one() -> None:
-        async with openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0) as sdk:
-            await sdk.chat.completions.create(model="bench", messages=[{"role": "user", "content": "hi"}],
-                                              temperature=0, seed=0, response_format={"type": "json_object"})
+        await sdk.chat.completions.create(model="bench", messages=[{"role": "user", "content": "hi"}],
+                                          temperature=0, seed=0, response_format={"type": "json_object"})
     started = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(n)))
     return time.perf_counter() - started
@@ -113,16 +112,22 @@ async def main() -> int:
             root = Path(tmp)
             agents = _agents(root, args.analysts, args.reflections)
 
+            policies: list[LlmPolicy] = []
+
             def policy(cap: int) -> LlmPolicy:
                 settings = load_settings(runs_dir=root / "runs", workspaces_dir=root / "ws",
                                          openai_base_url=server.base_url, llm_max_concurrency=cap, llm_max_retries=0)
-                return LlmPolicy(settings, "bench brief")
+                made = LlmPolicy(settings, "bench brief")
+                policies.append(made)
+                return made
 
-            await bare(server.base_url, 1)  # warm-up: imports, first connection
-            rows = [("bare SDK, concurrent", [await bare(server.base_url, args.analysts) for _ in range(args.days)]),
-                    ("ours, cap 1", [await ours(policy(1), agents) for _ in range(args.days)]),
-                    (f"ours, cap {args.analysts}",
-                     [await ours(policy(args.analysts), agents) for _ in range(args.days)])]
+            sdk = openai.AsyncOpenAI(base_url=server.base_url, api_key="bench", max_retries=0)  # one, as ours
+            await bare(sdk, 1)  # warm-up: imports, first connection
+            sequential, concurrent = policy(1), policy(args.analysts)
+            await ours(concurrent, agents)  # warm-up: bm25s, the first connection
+            rows = [("bare SDK, concurrent", [await bare(sdk, args.analysts) for _ in range(args.days)]),
+                    ("ours, cap 1", [await ours(sequential, agents) for _ in range(args.days)]),
+                    (f"ours, cap {args.analysts}", [await ours(concurrent, agents) for _ in range(args.days)])]
             print(f"{args.analysts} analysts, {args.delay:g} s per answer, {args.reflections} reflections each, "
                   f"median of {args.days} days")
             floor = statistics.median(rows[0][1])
@@ -130,8 +135,12 @@ async def main() -> int:
                 median = statistics.median(values)
                 print(f"  {name:<24} {median * 1000:8.1f} ms/day   x{median / floor:5.2f} of the bare SDK")
             delay["value"] = 0.0
-            bare_turn = statistics.median([await bare(server.base_url, 1) for _ in range(20)])
-            our_turn = statistics.median([await ours(policy(1), agents[:1]) for _ in range(20)])
+            bare_turn = statistics.median([await bare(sdk, 1) for _ in range(20)])
+            single = policy(1)
+            our_turn = statistics.median([await ours(single, agents[:1]) for _ in range(20)])
+            await sdk.close()
+            for made in policies:
+                await made.aclose()
             print(f"  per turn at no delay: bare SDK {bare_turn * 1000:.1f} ms, ours {our_turn * 1000:.1f} ms "
                   f"(overhead {(our_turn - bare_turn) * 1000:.1f} ms, x{our_turn / bare_turn:.2f})")
     finally:
