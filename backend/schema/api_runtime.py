@@ -27,6 +27,7 @@ class CreateRunRequest(BaseModel):
     pace_seconds: float | None = Field(None, ge=0, le=3600)
     approval: ApprovalPolicy | None = None
     sandbox_mode: SandboxMode | None = None
+    evolution: Literal["evolving", "frozen"] | None = None  # "frozen": the team keeps its day-0 weights and trust
 
 
 class CreateRunResponse(BaseModel):
