@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from backend.agents import transcripts
 from backend.storage.atomic import atomic_write_text
 from backend.storage.jsonl import append_lines, read_jsonl
 
@@ -35,12 +36,13 @@ class AgentMemory:
         return relevant(self.entries(), query, k)
 
     def truncate_after(self, date: str | None) -> None:
-        """Forget entries dated after ``date`` (a resumed day is run again)."""
+        """Forget entries dated after ``date`` (a resumed day is run again), and the llm exchanges too."""
         entries, skipped = read_jsonl(self.path, "memory")
         kept = [e for e in entries if date is not None and str(e.get("date", "")) <= date]
         # Rewriting also drops corrupt lines, so they are reported once, not at every read.
         if len(kept) != len(entries) or skipped.bad_lines or skipped.torn_tail:
             atomic_write_text(self.path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in kept))
+        transcripts.truncate_after(self.path.parent, date)
 
 
 def _text(entry: dict[str, Any]) -> str:

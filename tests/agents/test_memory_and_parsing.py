@@ -64,3 +64,18 @@ def test_a_fenced_answer_parses_like_the_bare_one(answer, lang, prose, indent):
 def test_prose_without_a_fence_is_still_refused():
     with pytest.raises(LlmAnswerError, match="not JSON"):
         parse_signals('My answer is {"signals": []} thanks', ["AAPL"])
+
+
+def test_a_resumed_day_forgets_its_reflections_and_its_llm_exchanges(tmp_path):
+    from backend.agents import transcripts
+
+    memory = AgentMemory(tmp_path / "tech" / "memory.jsonl")
+    for day in ("2025-01-02", "2025-01-03", "2025-01-06"):
+        memory.append({"date": day, "content": f"lesson of {day}"})
+        transcripts.append(tmp_path / "tech", {"date": day, "stage": "analysis", "steps": []})
+    memory.truncate_after("2025-01-03")
+    assert [e["date"] for e in memory.entries()] == ["2025-01-02", "2025-01-03"]
+    assert [r["date"] for r in transcripts.read(tmp_path / "tech")] == ["2025-01-02", "2025-01-03"]
+    assert transcripts.read(tmp_path / "tech", "2025-01-03")[0]["stage"] == "analysis"
+    memory.truncate_after(None)  # a run started over
+    assert memory.entries() == [] and transcripts.read(tmp_path / "tech") == []
