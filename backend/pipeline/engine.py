@@ -13,6 +13,7 @@ event in order (the Gateway broadcasts them).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import datetime as dt
 import json
@@ -48,6 +49,9 @@ HEADLESS_SNAPSHOT_DAYS = 10
 # file holds the whole curves, so a write costs O(days done), and spacing the
 # writes in proportion keeps their total cost linear in the run's length.
 HEADLESS_SNAPSHOT_SHARE = 0.05
+# ... and at most every HEADLESS_SNAPSHOT_MIN_S seconds (a fast backtest's
+# snapshots were a tenth of its time; nobody resumes it mid-second).
+HEADLESS_SNAPSHOT_MIN_S = 0.5
 # The Gateway snapshots state after every stage that changes it (execution,
 # settlement, the day's end) unless the last snapshot is younger than this: a
 # run a human watches (paced) is snapshotted at every such stage, a run at full
@@ -161,8 +165,11 @@ class RunEngine:
 
     @property
     def remaining_dates(self) -> list[dt.date]:
+        """The run's days after the last completed one (``dates`` is sorted: a bisection, not a scan)."""
         last = self.state.last_completed_date
-        return [d for d in self.dates if last is None or d.isoformat() > last]
+        if last is None:
+            return list(self.dates)
+        return self.dates[bisect.bisect_right(self.dates, dt.date.fromisoformat(last)):]
 
     @property
     def resumed_from(self) -> str | None:
@@ -282,8 +289,10 @@ class RunEngine:
     async def after_stage(self, stage: str) -> None:
         # Let the event loop breathe between stages: WebSocket clients, the
         # approval stream and health checks are served between stages, not
-        # only between days.
-        await asyncio.sleep(0)
+        # only between days. (A headless backtest serves nobody: it yields
+        # once a day, in the day loop.)
+        if self.write_every_stage:
+            await asyncio.sleep(0)
         self.stage = stage
         if (self.write_every_stage and stage in CHECKPOINT_STAGES
                 and time.monotonic() - self._last_snapshot >= self._snapshot_gap):
@@ -363,7 +372,8 @@ class RunEngine:
             due = time.monotonic() - self._last_snapshot >= self._snapshot_gap
         else:
             done = state.days_completed
-            due = done - self._snapshot_day >= max(HEADLESS_SNAPSHOT_DAYS, int(done * HEADLESS_SNAPSHOT_SHARE))
+            due = (done - self._snapshot_day >= max(HEADLESS_SNAPSHOT_DAYS, int(done * HEADLESS_SNAPSHOT_SHARE))
+                   and time.monotonic() - self._last_snapshot >= HEADLESS_SNAPSHOT_MIN_S)
         if due:
             self.log.flush()
             self.write_state(day_end=True)

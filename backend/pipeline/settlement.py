@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backend.schema import events as ev
+from backend.schema.state import PriceQuote
 
 if TYPE_CHECKING:
     from backend.pipeline.run_state import RunState
@@ -39,9 +40,12 @@ def settle(pipe: "TradingPipeline", work: "DayWork") -> None:
     pipe.emit(ev.TeamStats(data=state.portfolio.stats(closes, state.trade_count)))
     pipe.emit(ev.TeamLeaderboard(data=state.leaderboard.rows()))
     stamp = pipe.clock.iso(pipe.clock.ts("settlement"))
-    for t, p in state.prices.items():
-        pipe.emit(ev.PriceUpdate(symbol=t, price=p["price"], open=p["open"], ret=p["ret"], timestamp=stamp,
-                                 realtime_prices=state.prices))
+    # Every ticker's update carries every quote: validated once, shared by the
+    # day's updates (never changed: tomorrow's prices are new models).
+    quotes = {t: PriceQuote(**p) for t, p in state.prices.items()}
+    for t, q in quotes.items():
+        pipe.emit(ev.PriceUpdate.model_construct(symbol=t, price=q.price, open=q.open, ret=q.ret, timestamp=stamp,
+                                                 realtime_prices=quotes))
 
 
 def team_summary(state: "RunState", equity: float, pnl_pct: float) -> ev.TeamSummary:

@@ -21,12 +21,17 @@ class SimClock:
     def __init__(self) -> None:
         self._last = 0
         self._date = dt.date(1970, 1, 1)
+        self._stage_ms: dict[str, int] = {}  # the day's stage times (a day asks ~50 times)
 
     def set_day(self, date: dt.date) -> None:
         self._date = date
+        self._stage_ms = {}
 
     def stage_ms(self, stage: str) -> int:
-        return _ms(calendar.stage_at(self._date, stage))
+        ms = self._stage_ms.get(stage)
+        if ms is None:
+            ms = self._stage_ms[stage] = _ms(calendar.stage_at(self._date, stage))
+        return ms
 
     def ts(self, stage: str) -> int:
         self._last = max(self._last + 1, self.stage_ms(stage))

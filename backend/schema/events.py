@@ -45,7 +45,6 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
     request_id: str | int | None = None  # echoed from the command this event answers (replies only)
-    _json: str | None = PrivateAttr(default=None)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready dict of this event."""
@@ -55,10 +54,19 @@ class Event(BaseModel):
         """The JSON text sent on the WebSocket and written to events.jsonl.
 
         Encoded once and cached: the log and every client share one encoding.
+        The cache lives in the model's private-attribute dict, reached
+        directly: a declared private attribute costs every event (a run
+        makes ~70 a day) its initialisation and a Python-level lookup per
+        access.
         """
-        if self._json is None:
-            self._json = self.model_dump_json(exclude_none=True)
-        return self._json
+        private = self.__pydantic_private__
+        if private is None:
+            private = {}
+            object.__setattr__(self, "__pydantic_private__", private)
+        text = private.get("_json")
+        if text is None:
+            text = private["_json"] = self.__pydantic_serializer__.to_json(self, exclude_none=True).decode()
+        return text
 
     def for_replacing_clients(self) -> "Event":
         """What a client that did not ask for incremental curves receives instead of this event.

@@ -33,7 +33,7 @@ Importable without pydantic-settings, FastAPI or Qt.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from typing_extensions import TypedDict
 
@@ -69,9 +69,14 @@ class KeepsNulls(StatePart):
     hundreds of them in a state.
     """
 
+    # A part whose fields are all scalars (no part inside): one without a null
+    # dumps the same either way, so it takes the plain path (a price update
+    # carries ten quotes, ten times a day).
+    _flat: ClassVar[bool] = False
+
     @model_serializer(mode="wrap")
     def _keeps_nulls(self, handler: Any, info: SerializationInfo) -> Any:
-        if info.exclude_none:
+        if info.exclude_none and not (self._flat and None not in self.__dict__.values()):
             return self.model_dump(mode="json" if info.mode_is_json() else "python", exclude_unset=info.exclude_unset)
         return handler(self)
 
@@ -183,6 +188,7 @@ class PortfolioCurves(StatePart, CurveSet):
 class PriceQuote(KeepsNulls):
     """The last price of a ticker; ``ret`` is the day's return in percent."""
 
+    _flat: ClassVar[bool] = True
     price: float
     open: float | None = None
     ret: float | None = None

@@ -36,6 +36,8 @@ READ_CHUNK = 1 << 20
 def cut_torn_tail(fd: int) -> int:
     """Truncate the file open on ``fd`` after its last newline; returns how many bytes were cut."""
     size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return 0  # the usual case, one byte read (a file is appended to many times a day)
     end = size
     while end > 0:
         start = max(0, end - _BACK_CHUNK)
@@ -67,8 +69,12 @@ def cut_torn_tail_of(path: Path) -> int:
 
 
 def _open_append(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileNotFoundError:  # the folder first (checked only when missing: appends are frequent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o644)
     try:
         cut = cut_torn_tail(fd)
     except BaseException:

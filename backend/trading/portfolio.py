@@ -11,7 +11,7 @@ liability`` at current prices.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from backend.schema.trading import OrderDecision, Trade
@@ -227,12 +227,15 @@ class Portfolio:
     def gross_exposure(self, prices: Mapping[str, float]) -> float:
         return self.long_value(prices) + self.short_liability(prices)
 
-    def position_weight(self, ticker: str, prices: Mapping[str, float]) -> float:
-        """Signed market value of ``ticker`` as a fraction of equity (0.0 when equity <= 0)."""
+    def position_weight(self, ticker: str, prices: Mapping[str, float], equity: float | None = None) -> float:
+        """Signed market value of ``ticker`` as a fraction of equity (0.0 when equity <= 0).
+
+        ``equity``: ``self.equity(prices)`` when the caller has it already (one per ticker is O(n^2)).
+        """
         net = self.net_quantity(ticker)
         if net == 0:
             return 0.0
-        eq = self.equity(prices)
+        eq = self.equity(prices) if equity is None else equity
         return net * self.price_of(ticker, prices) / eq if eq > 0 else 0.0
 
     # -------------------------------------------------------------- dashboard
@@ -264,7 +267,7 @@ class Portfolio:
             "totalAssetValue": eq,
             "totalReturn": ret,
             "cashPosition": self.cash,
-            "tickerWeights": {t: self.position_weight(t, prices) for t in sorted(self.positions)},
+            "tickerWeights": {t: self.position_weight(t, prices, eq) for t in sorted(self.positions)},
             "marginUsed": self.margin_used,
             "totalTrades": self.trade_count if total_trades is None else total_trades,
             "winRate": self.win_rate,
@@ -277,7 +280,8 @@ class Portfolio:
             "initial_cash": self.initial_cash,
             "cash": self.cash,
             "margin_requirement": self.margin_requirement,
-            "positions": [asdict(self.positions[t]) for t in sorted(self.positions)],
+            # Position holds scalars only: a copy of its fields is a deep copy (asdict recurses, slowly).
+            "positions": [dict(vars(self.positions[t])) for t in sorted(self.positions)],
             "realized_pnl": self.realized_pnl,
             "closing_fills": self.closing_fills,
             "winning_fills": self.winning_fills,
