@@ -1,3 +1,6 @@
-"""Fixtures of the evolution tests: the desk tests' Qt release and GC policy for the Qt views here."""
+"""Fixtures of the evolution tests: the desk tests' offscreen Qt, Qt release, GC policy and
+leaked-window check, for the Qt views tested here (importing the module sets QT_QPA_PLATFORM)."""
 
-from tests.desk.conftest import _gc_on_gui_thread, pytest_unconfigure  # noqa: F401 - hooks and fixture by name
+from tests.desk.conftest import (  # noqa: F401 - hooks and fixtures, found by name
+    _gc_on_gui_thread, _no_leaked_windows, pytest_unconfigure,
+)

@@ -50,7 +50,7 @@ def test_a_frozen_run_never_moves_its_weights_and_says_so(store, settings):
 
 def test_an_evolving_run_learns_from_the_same_start(store, settings):
     evolving = run_to_end(store, settings, "evolving")
-    frozen = run_to_end(store, settings, "frozen", evolution="frozen")
+    run_to_end(store, settings, "frozen", evolution="frozen")
     assert store.summary("evolving")["evolution"] == "evolving"
     for agent in (a for a in evolving.team if a.is_analyst):
         history = [e["weights"] for e in memory_of(evolving, agent.id)]
