@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     llm_max_concurrency: int = Field(4, ge=1, le=64)
     llm_max_tool_steps: int = Field(4, ge=1, le=20)
     llm_memory_entries: int = Field(5, ge=0, le=50)
+    # Per-agent models as one setting a child process inherits (JSON: {"technical_analyst": "qwen2.5:7b"});
+    # AGENT_<ID>_MODEL_NAME still wins for its agent.
+    agent_models: dict[str, str] = Field(default_factory=dict)
     finnhub_api_key: str | None = None
     finnhub_base_url: str = "https://finnhub.io/api/v1"
 
@@ -115,6 +118,11 @@ class Settings(BaseSettings):
     evotraders_operator_token: str | None = None
     evotraders_viewer_token: str | None = None
     evotraders_tokens_file: Path | None = None
+
+    @field_validator("agent_models", mode="before")
+    @classmethod
+    def _no_agent_models(cls, value: object) -> object:
+        return {} if value is None else value  # AGENT_MODELS= means none
 
     @field_validator("tickers", mode="before")
     @classmethod
@@ -169,10 +177,11 @@ class Settings(BaseSettings):
         return self
 
     def agent_model(self, agent_id: str) -> str:
-        """The model name for one agent: ``AGENT_<ID>_MODEL_NAME`` overrides ``MODEL_NAME``."""
+        """The model name for one agent: ``AGENT_<ID>_MODEL_NAME``, else ``AGENT_MODELS[id]``, else ``MODEL_NAME``."""
         import os
 
-        return os.environ.get(f"AGENT_{agent_id.upper()}_MODEL_NAME", self.model_name)
+        return (os.environ.get(f"AGENT_{agent_id.upper()}_MODEL_NAME") or self.agent_models.get(agent_id)
+                or self.model_name)
 
 
 # Credentials a parent hands a child explicitly (TokenRegistry.as_env), never with the other settings.

@@ -286,6 +286,13 @@ async def test_model_per_agent_honours_agent_model_name(tmp_path, chat, monkeypa
     await policy.analyse(_agent(tmp_path, model="roster-model"), _work(), _rules_signals(), emit)
     assert [r.body["model"] for r in chat.requests] == ["tech-model-7b", "global-model", "roster-model"]
 
+    # AGENT_MODELS names models per agent in one setting (a child process inherits it with the others).
+    policy = LlmPolicy(_settings(tmp_path, chat.base_url, agent_models={"sentiment_analyst": "senti-3b",
+                                                                        "technical_analyst": "not-this"}), RUN_PROMPT)
+    await policy.analyse(_agent(tmp_path, "sentiment_analyst", "sentiment_analyst"), _work(), _rules_signals(), emit)
+    await policy.analyse(_agent(tmp_path), _work(), _rules_signals(), emit)
+    assert [r.body["model"] for r in chat.requests[3:]] == ["senti-3b", "tech-model-7b"]
+
 
 async def test_requests_are_deterministic_and_the_key_is_never_logged(tmp_path, chat, caplog):
     caplog.set_level(logging.DEBUG, logger="backend.agents.llm_client")

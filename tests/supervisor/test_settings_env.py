@@ -28,6 +28,7 @@ from backend.storage.run_store import RunStore
 ENV_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
 # Fields whose values are validated beyond their type.
 SPECIAL: dict[str, st.SearchStrategy[typing.Any]] = {
+    "agent_models": st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,20}", fullmatch=True), ENV_TEXT, max_size=3),
     "skill_sandbox_memory_limit": st.from_regex(MEMORY_RE, fullmatch=True),
     "tickers": st.lists(st.from_regex(TICKER_RE, fullmatch=True), min_size=1, max_size=5),
     "gateway_public_url": st.none() | st.builds(
@@ -101,6 +102,7 @@ def _non_default(name: str, tmp: Path) -> typing.Any:
         "evotraders_tokens_file": tmp / "no-such-tokens.json",
         "evotraders_admin_token": "admin-token-for-the-walk-0000",
         "evotraders_operator_token": "operator-token-for-the-walk-0", "evotraders_viewer_token": "viewer-token-walk-00000",
+        "agent_models": {"technical_analyst": "walk-model"},
     }.get(name)
     if chosen is None:
         annotation = field.annotation
