@@ -41,7 +41,7 @@ def run(docker_client: Any, image: str, argv: list[str], **extra: Any) -> tuple[
         code = container.wait(timeout=120)["StatusCode"]
         return code, container.logs(stdout=True, stderr=True).decode(errors="replace")
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)
 
 
 COMMANDS = container_commands()
@@ -79,6 +79,16 @@ def test_runs_as_uid_10001_and_writes_only_tmp(docker_client: Any, image: str) -
     assert docker_client.images.get(image).attrs["Config"]["User"] == "10001:10001"
 
 
+def test_a_container_without_a_data_volume_leaves_no_volume_behind(docker_client: Any, image: str) -> None:
+    before = {v.name for v in docker_client.volumes.list()}
+    container = docker_client.containers.create(image, ["help"], **LOCKED_DOWN)
+    try:
+        assert [m for m in container.attrs["Mounts"] if m["Type"] == "volume"] == []
+    finally:
+        container.remove(force=True)
+    assert {v.name for v in docker_client.volumes.list()} - before == set()
+
+
 def test_unknown_command_is_named(docker_client: Any, image: str) -> None:
     code, output = run(docker_client, image, ["agent_servcie"])
     assert code == 127 and "unknown command 'agent_servcie'" in output
@@ -113,7 +123,7 @@ async def test_healthcheck_reports_a_service_and_a_gateway_healthy(docker_client
         assert "gateway: http://127.0.0.1:8765/health -> 200" in log
     finally:
         for c in started:
-            c.remove(force=True)
+            c.remove(force=True, v=True)
 
 
 def _healthcheck_module() -> Any:
