@@ -4,6 +4,12 @@ Each chart has its own view, so an update repaints that chart only. Each chart's
 into existing items (``setData`` / ``setOpts``): nothing is created per
 refresh, so a 30 Hz refresh stays cheap. Curves are clipped to the view and
 downsampled by pyqtgraph; the model already bounds how many points exist.
+
+The view ranges are sticky (:class:`StickyRange`), not auto-ranged: a range
+moves only when the data leave it (with headroom ahead of a growing time
+axis) or shrink well inside it. Between such moves the axes keep their ticks
+and redraw from their cached pixmaps; axes re-laid out and their text drawn
+again on every update were most of a chart's paint under a flood of events.
 """
 
 from __future__ import annotations
@@ -52,6 +58,63 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, da
     return plot
 
 
+def _span(lo: float, hi: float) -> float:
+    return hi - lo if hi > lo else max(abs(hi) * 0.01, 1e-9)
+
+
+class StickyRange:
+    """A plot's view range that stays put while the data stay inside it.
+
+    Args:
+        plot: the plot whose view box it sets (its auto-range is turned off).
+        x_ahead: for a growing x axis, the share of the data's span left free
+            ahead of the newest point when the range moves (0: fixed x, not managed).
+        y_pad: the share of the data's span added above and below when y moves.
+        shrink: the range is refitted when the data fill less than this share of it.
+    """
+
+    def __init__(self, plot: pg.PlotItem, *, x_ahead: float | None = 0.5, y_pad: float = 0.08,
+                 shrink: float = 0.4) -> None:
+        self.plot = plot
+        self.x_ahead = x_ahead
+        self.y_pad = y_pad
+        self.shrink = shrink
+        self.x: tuple[float, float] | None = None
+        self.y: tuple[float, float] | None = None
+        self.moves = 0  # how often the range moved (tests, benchmarks)
+        plot.disableAutoRange()
+
+    def _needs(self, current: tuple[float, float] | None, lo: float, hi: float) -> bool:
+        if current is None:
+            return True
+        c0, c1 = current
+        return lo < c0 or hi > c1 or (hi - lo) < self.shrink * (c1 - c0)
+
+    def fit(self, x: tuple[float, float] | None, y: tuple[float, float] | None) -> None:
+        """Make sure ``x = (lo, hi)`` and ``y = (lo, hi)`` (None: no data / not managed) are in view."""
+        ranges: dict[str, tuple[float, float]] = {}
+        if x is not None and self.x_ahead is not None and self._needs(self.x, *x):
+            span = _span(*x)
+            self.x = (x[0] - span * 0.02, x[1] + span * self.x_ahead)
+            ranges["xRange"] = self.x
+        if y is not None and self._needs(self.y, *y):
+            span = _span(*y)
+            self.y = (y[0] - span * self.y_pad, y[1] + span * self.y_pad)
+            ranges["yRange"] = self.y
+        if ranges:
+            self.moves += 1
+            self.plot.getViewBox().setRange(**ranges, padding=0)
+
+
+def _bounds(values: list[float] | tuple[float, ...]) -> tuple[float, float] | None:
+    return (min(values), max(values)) if values else None
+
+
+def _join(*bounds: tuple[float, float] | None) -> tuple[float, float] | None:
+    known = [b for b in bounds if b is not None]
+    return (min(b[0] for b in known), max(b[1] for b in known)) if known else None
+
+
 class EquityChart:
     """Team equity against the three baselines (x = date)."""
 
@@ -59,11 +122,17 @@ class EquityChart:
         self.plot = _plot(layout, row, col, "Equity vs baselines", dates=True)
         self.curves = {name: self.plot.plot([], [], name=CURVE_LABELS[name], pen=_pen(i, 2.0 if i == 0 else 1.0))
                        for i, name in enumerate(CURVES)}
+        self.range = StickyRange(self.plot)
 
     def update(self, model: LiveModel) -> None:
+        xb, yb = [], []
         for name, item in self.curves.items():
             series = model.curves[name]
             item.setData(series.xs, series.ys)
+            if series.xs:
+                xb.append((series.xs[0], series.xs[-1]))  # points are kept in x order
+                yb.append(_bounds(series.ys))
+        self.range.fit(_join(*xb), _join(*yb))
 
 
 class StageChart:
@@ -79,6 +148,10 @@ class StageChart:
             self.bars[stage] = bar
         self.plot.legend.setColumnCount(3)  # nine stages: three short rows, not a column over the bars
         self.dates: list[str] = []
+        self._ticks: list[tuple[int, str]] = []
+        self.range = StickyRange(self.plot, x_ahead=None)
+        # x: one slot per shown day, fixed; y: sticky, from 0.
+        self.plot.getViewBox().setRange(xRange=(-0.6, MAX_STAGE_DAYS - 0.4), padding=0)
 
     def update(self, model: LiveModel) -> None:
         self.dates = list(model.stages)[-MAX_STAGE_DAYS:]
@@ -88,9 +161,12 @@ class StageChart:
             heights = [model.stages[d].get(stage, 0.0) for d in self.dates]
             bar.setOpts(x=xs, height=heights, y0=list(base), width=0.8)
             base = [b + h for b, h in zip(base, heights)]
-        axis = self.plot.getAxis("bottom")
+        self.range.fit(None, (0.0, max(base)) if base else None)
         step = max(1, len(self.dates) // 6)
-        axis.setTicks([[(i, d[5:]) for i, d in enumerate(self.dates) if i % step == 0]])
+        ticks = [(i, d[5:]) for i, d in enumerate(self.dates) if i % step == 0]
+        if ticks != self._ticks:  # new ticks redraw the axis: only when the labels change
+            self._ticks = ticks
+            self.plot.getAxis("bottom").setTicks([ticks])
 
 
 class RateChart:
@@ -99,8 +175,8 @@ class RateChart:
     def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
         self.plot = _plot(layout, row, col, "Events per second by type")
         self.plot.setLabel("bottom", "seconds ago")
+        self.range = StickyRange(self.plot, x_ahead=None, y_pad=0.15)
         self.plot.setXRange(-120, 0, padding=0)  # a fixed window: the x axis never needs redrawing
-        self.plot.enableAutoRange(x=False, y=True)
         self.lines: dict[str, Any] = {}
 
     def update(self, model: LiveModel, now: float | None = None) -> None:
@@ -108,6 +184,7 @@ class RateChart:
         rates = model.rates
         totals = {kind: sum(rates.series(kind, now)[1]) for kind in rates.types}
         shown = [k for k, v in sorted(totals.items(), key=lambda kv: -kv[1]) if v > 0][:MAX_RATE_TYPES]
+        top = 0.0
         for kind in list(self.lines):
             if kind not in shown:
                 self.plot.removeItem(self.lines.pop(kind))
@@ -118,6 +195,8 @@ class RateChart:
             if line is None:
                 line = self.lines[kind] = self.plot.plot([], [], name=kind, pen=_pen(len(self.lines)))
             line.setData(xs, ys)
+            top = max(top, max(ys, default=0.0))
+        self.range.fit(None, (0.0, top) if shown else None)
 
 
 class PriceChart:
@@ -128,6 +207,7 @@ class PriceChart:
         self.plot = _plot(layout, row, col, "Prices per ticker", dates=True, legend=False)
         self.lines: dict[str, Any] = {}
         self.colors: dict[str, str] = {}
+        self.range = StickyRange(self.plot)
 
     def color_of(self, ticker: str) -> str:
         if ticker not in self.colors:
@@ -135,12 +215,17 @@ class PriceChart:
         return self.colors[ticker]
 
     def update(self, model: LiveModel) -> None:
+        xb, yb = [], []
         for ticker in sorted(model.prices):
             series = model.prices[ticker]
             line = self.lines.get(ticker)
             if line is None:
                 line = self.lines[ticker] = self.plot.plot([], [], name=ticker, pen=pg.mkPen(self.color_of(ticker)))
             line.setData(series.xs, series.ys)
+            if series.xs:
+                xb.append((series.xs[0], series.xs[-1]))
+                yb.append(_bounds(series.ys))
+        self.range.fit(_join(*xb), _join(*yb))
         for ticker in [t for t in self.lines if t not in model.prices]:
             self.plot.removeItem(self.lines.pop(ticker))
 
