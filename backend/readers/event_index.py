@@ -16,6 +16,8 @@ resumed after an interruption) replaces what the interrupted attempt left.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from backend.storage.run_store import RunStore
 CONFERENCE_SUMMARY = "conference summary"
 WANTED = frozenset({"day_start", "agent_message", "conference_start", "conference_cycle_start",
                     "conference_message", "approval_requested", "approval_resolved"})
+_versions = itertools.count(1)
 _TYPE_RE = re.compile(rb'^\{\s*"type"\s*:\s*"([A-Za-z_]+)"')
 
 
@@ -75,6 +78,8 @@ class EventIndex:
         self._day: DayRecord | None = None
         self._cycle = 0
         self._signal_records: list[SignalRecord] | None = None
+        self._signal_groups: dict[str, dict[str, list[SignalRecord]]] | None = None
+        self.version = next(_versions)  # changes whenever what the index says changes
 
     def refresh(self) -> "EventIndex":
         with self.lock:
@@ -84,8 +89,17 @@ class EventIndex:
             if events:
                 for event in events:
                     self._add(event)
-                self._signal_records = None
+                self._signal_records = self._signal_groups = None
+                self.version = next(_versions)
         return self
+
+    def up_to_date(self) -> bool:
+        """True when the log has not grown or been replaced since the last refresh (one ``stat``, no read)."""
+        try:
+            st = os.stat(self.tail.path)
+        except FileNotFoundError:
+            return False
+        return st.st_ino == self.tail._ino and st.st_size == self.tail.offset
 
     def _current(self, event: dict[str, Any]) -> DayRecord | None:
         if self._day is None:
@@ -164,6 +178,33 @@ class EventIndex:
                 self._signal_records = records
             return records
 
+    def signals_where(self, agent_id: str | None = None, ticker: str | None = None,
+                      date: str | None = None) -> list[SignalRecord]:
+        """The signal records matching every given filter, in :meth:`signal_records` order.
+
+        Records are grouped by agent, ticker and date once per growth of the
+        log; a query starts from the smallest group it names and filters
+        only that, so it costs the size of the answer, not of the run.
+        """
+        records = self.signal_records()
+        if not (agent_id or ticker or date):
+            return records
+        with self.lock:
+            groups = self._signal_groups
+            if groups is None:
+                groups = {"agent": {}, "ticker": {}, "date": {}}
+                for r in records:
+                    groups["agent"].setdefault(r.agent_id, []).append(r)
+                    groups["ticker"].setdefault(r.ticker, []).append(r)
+                    groups["date"].setdefault(r.date, []).append(r)
+                self._signal_groups = groups
+        wanted = [(kind, value) for kind, value in (("agent", agent_id), ("ticker", ticker), ("date", date)) if value]
+        start = min((groups[kind].get(value, []) for kind, value in wanted), key=len)
+        if len(wanted) == 1:
+            return start
+        return [r for r in start if (not agent_id or r.agent_id == agent_id) and (not ticker or r.ticker == ticker)
+                and (not date or r.date == date)]
+
     def approvals_for(self, date: str, ticker: str) -> list[tuple[str, dict[str, Any]]]:
         """Approvals requested for a ticker on a date, in the order they were filed."""
         return [(aid, entry) for aid, entry in self.approvals.items()
@@ -184,6 +225,11 @@ class EventIndexes:
         self.capacity = capacity
         self._indexes: dict[str, EventIndex] = {}
         self._lock = threading.Lock()
+
+    def peek(self, run_id: str) -> EventIndex | None:
+        """The run's index as it stands, if there is one (neither refreshed nor created)."""
+        with self._lock:
+            return self._indexes.get(run_id)
 
     def get(self, run_id: str) -> EventIndex:
         """The run's index, brought up to date with its log."""

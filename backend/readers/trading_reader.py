@@ -159,12 +159,42 @@ class TradingReader:
                 date: dt.date | None = None, offset: int = 0, limit: int = DEFAULT_PAGE) -> api.SignalsPage:
         """Analysts' morning signals from the events log, by date, filtered then paged."""
         index = self.events.get(run_id)
-        records = index.signal_records()
-        ticker = norm_ticker(ticker)
-        day = date.isoformat() if date else None
-        if agent_id or ticker or day:
-            records = [r for r in records
-                       if (not agent_id or r.agent_id == agent_id) and (not ticker or r.ticker == ticker)
-                       and (not day or r.date == day)]
+        records = index.signals_where(agent_id, norm_ticker(ticker), date.isoformat() if date else None)
         return api.SignalsPage(run_id=run_id, items=page(records, offset, limit), total=len(records),
                                offset=offset, limit=limit)
+
+    def _signals_key(self, run_id: str, version: int, agent_id: str | None, ticker: str | None,
+                     date: dt.date | None, offset: int, limit: int) -> tuple:
+        return ("signals", run_id, version, agent_id, norm_ticker(ticker), date, offset, limit)
+
+    def signals_json(self, run_id: str, agent_id: str | None = None, ticker: str | None = None,
+                     date: dt.date | None = None, offset: int = 0, limit: int = DEFAULT_PAGE) -> bytes:
+        """``signals(...)`` encoded, remembered per version of the run's events index (clients poll the same pages)."""
+        check_paging(offset, limit)
+        index = self.events.get(run_id)
+        key = self._signals_key(run_id, index.version, agent_id, ticker, date, offset, limit)
+        with self._pages_lock:
+            data = self._pages.get(key)
+        if data is None:
+            data = self.signals(run_id, agent_id, ticker, date, offset, limit).model_dump_json().encode()
+            self._remember(key, data)
+        return data
+
+    def cached_signals_json(self, run_id: str, agent_id: str | None = None, ticker: str | None = None,
+                            date: dt.date | None = None, offset: int = 0, limit: int = DEFAULT_PAGE) -> bytes | None:
+        """The encoded page if the run's events log has not changed since it was built, else None.
+
+        One ``stat`` and a dictionary lookup: an async server calls it on its
+        event loop and hands only misses (a grown log) to a thread.
+        """
+        index = self.events.peek(run_id)
+        if index is None or not index.up_to_date():
+            return None
+        with self._pages_lock:
+            return self._pages.get(self._signals_key(run_id, index.version, agent_id, ticker, date, offset, limit))
+
+    def _remember(self, key: tuple, data: bytes) -> None:
+        with self._pages_lock:
+            self._pages[key] = data
+            while len(self._pages) > PAGE_CACHE_SIZE:
+                self._pages.pop(next(iter(self._pages)))

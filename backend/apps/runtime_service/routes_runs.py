@@ -66,7 +66,9 @@ def list_runs(request: Request, _: ViewerDep,
     """
     if sort not in RUN_SORT_KEYS:
         raise BadRequestError(f"cannot sort runs by {sort!r}: use one of {', '.join(RUN_SORT_KEYS)}")
-    rows = sort_runs(_controller(request).list_runs(), sort, order == "desc")
+    rows = _controller(request).list_runs()  # newest run id first already
+    if sort != "run_id" or order != "desc":
+        rows = sort_runs(rows, sort, order == "desc")
     return Response(pydantic_core.to_json(rows), media_type="application/json")
 
 

@@ -75,7 +75,10 @@ async def get_trades(run_id: RunId, request: Request, ticker: Ticker = None, dat
 
 @router.get("/signals", response_model=api.SignalsPage, operation_id="get_signals",
             summary="Analysts' signals history from the events log")
-def get_signals(run_id: RunId, request: Request, agent_id: AgentId = None, ticker: Ticker = None,
-                date: dt.date | None = None, offset: Offset = 0, limit: Limit = DEFAULT_PAGE) -> Response:
-    page = _reader(request).signals(run_id, agent_id, ticker, date, offset, limit)
-    return _json(page.model_dump_json().encode())
+async def get_signals(run_id: RunId, request: Request, agent_id: AgentId = None, ticker: Ticker = None,
+                      date: dt.date | None = None, offset: Offset = 0, limit: Limit = DEFAULT_PAGE) -> Response:
+    reader = _reader(request)
+    data = reader.cached_signals_json(run_id, agent_id, ticker, date, offset, limit)
+    if data is None:  # a page not asked before, or the log grew: read and build it off the event loop
+        data = await run_in_threadpool(reader.signals_json, run_id, agent_id, ticker, date, offset, limit)
+    return _json(data)
