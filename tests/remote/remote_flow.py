@@ -28,6 +28,12 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 READS_BY_POST = {("agent", "POST", "/bootstrap/validate")}
 
 
+# Skills run in the "process" sandbox inside the Gateway containers: the docker launcher starts them without the
+# engine's socket, so with the compose file's default (SKILL_SANDBOX_MODE=docker) every skill call fails
+# backend_unavailable, the analysts say nothing and no order is ever placed (nor held for a human).
+COMPOSE_OVERRIDES = {"SKILL_SANDBOX_MODE": "process"}
+
+
 @dataclass(frozen=True)
 class Deployment:
     """A running deployment as a remote desk sees it.
@@ -36,11 +42,13 @@ class Deployment:
         name: what the profiles are called after ("compose", "local stack").
         urls: ``{agent, trading, news, runtime}`` -> ``http://host:port``.
         tokens: ``{viewer, operator, admin}`` -> the bearer token of that role.
+        project: the compose project's name, for a compose deployment.
     """
 
     name: str
     urls: dict[str, str]
     tokens: dict[str, str]
+    project: str | None = None  # the compose project, for a compose deployment
 
     def profile(self, role: str) -> Profile:
         """The profile a user types: four URLs and a token; no role, no Gateway URL."""
@@ -73,10 +81,10 @@ async def local_deployment() -> AsyncIterator[Any]:
 
 @contextlib.asynccontextmanager
 async def compose_deployment() -> AsyncIterator[Any]:
-    """The compose deployment (deploy/compose/compose.yaml), up for the bench and down after."""
+    """The compose deployment (deploy/compose/compose.yaml) on free ports, up for a bench or a script, down after."""
     from tests.support.compose_deployment import running_deployment
 
-    async with running_deployment(project_prefix="evobench") as deployment:
+    async with running_deployment("evodesk", COMPOSE_OVERRIDES) as deployment:
         yield deployment
 
 
