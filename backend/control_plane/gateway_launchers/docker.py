@@ -153,8 +153,8 @@ class DockerWorkload:
                 attached = self.client.networks.get(self.network).attrs.get("Containers") or {}
             except Exception:  # noqa: BLE001 - no network info: use the published port
                 attached = {}
-            me = socket.gethostname()
-            if any(cid.startswith(me) for cid in attached):
+            me = socket.gethostname()  # a container's hostname is its short id unless compose sets `hostname:`
+            if any(cid.startswith(me) or (entry or {}).get("Name") == me for cid, entry in attached.items()):
                 return self.container_name
         return advertised_host(self.publish_host)
 
