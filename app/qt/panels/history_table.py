@@ -138,8 +138,9 @@ def make_run_table(parent: QWidget | None = None) -> tuple[QTableView, RunTableM
     view.verticalHeader().hide()
     # Column widths from the header and a sample of rows, not from every row's text.
     header = view.horizontalHeader()
-    header.setResizeContentsPrecision(100)
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setResizeContentsPrecision(0)  # measured on the visible rows only
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # sized once, not on every sort
+    model.modelReset.connect(lambda: _fit_once(view, model))
     header.setStretchLastSection(False)
     header.setSortIndicatorShown(True)
     header.setSortIndicator(0, Qt.SortOrder.DescendingOrder)  # newest run first, as listed
@@ -147,3 +148,19 @@ def make_run_table(parent: QWidget | None = None) -> tuple[QTableView, RunTableM
     view.setAlternatingRowColors(True)
     view.setWordWrap(False)
     return view, model
+
+
+def _fit_once(view: QTableView, model: RunTableModel, sample: int = 60) -> None:
+    """Size the columns to the header and the first ``sample`` rows, the first time there are rows.
+
+    Measured here with the font's metrics rather than by Qt's size hints of
+    every cell; later the user's widths stay.
+    """
+    if not model.rows or view.property("fitted"):
+        return
+    view.setProperty("fitted", True)
+    metrics = view.fontMetrics()
+    header = view.horizontalHeader()
+    for c, title in enumerate(RUN_COLUMNS):
+        texts = [title] + [model.cells(r)[c][0] for r in range(min(sample, len(model.rows)))]
+        header.resizeSection(c, max(metrics.horizontalAdvance(t) for t in texts) + 24)
