@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OPTIONAL_PARAMS = ("response_format", "seed", "tools")  # dropped in this order when a 400 names none
+# A 400 naming no parameter is about one only if it says something like this.
+PARAM_WORDS = ("unrecognized", "unknown", "unsupported", "not supported", "extra", "not permitted", "unexpected")
 REASON_LIMIT = 240
 
 
@@ -93,6 +95,8 @@ def _rejected_param(err: openai.APIStatusError, sent: list[str]) -> str | None:
     named = [p for p in sent if p in text or (p == "tools" and ("tool_choice" in text or "function" in text))]
     if named:
         return named[0]
+    if not any(word in text for word in PARAM_WORDS):  # a 400 about something else (say, the context length)
+        return None
     return next((p for p in OPTIONAL_PARAMS if p in sent), None)
 
 

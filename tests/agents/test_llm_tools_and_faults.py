@@ -311,3 +311,21 @@ async def test_an_llm_risk_manager_may_only_tighten(tmp_path, serve):
         _agent(tmp_path, "risk_manager", "risk_b"), _work(), report, {"tickers": {}}, 1.0, {}, emit) == report
     assert _systems(seen) == ["risk_b: LLM answer unusable (not JSON (Expecting value at line 1 column 1)); "
                               "fell back to the computed limits"]
+
+
+async def test_a_400_about_something_else_drops_no_parameter(tmp_path, serve):
+    chat = serve()
+    chat.queue(http_error(400, '{"error": {"message": "This model\'s maximum context length is 8192 tokens"}}'),
+               http_error(400, '{"error": {"message": "Unexpected field in the request body"}}'),
+               answer(_signals("THIRD")))
+    policy = LlmPolicy(_settings(tmp_path, chat.base_url), "brief")
+    seen, emit = _events()
+    assert await policy.analyse(_agent(tmp_path), _work(), _rules(), emit) == _rules()
+    assert "maximum context length is 8192 tokens" in _systems(seen)[0]
+    seen, emit = _events()
+    signals = await policy.analyse(_agent(tmp_path, agent_id="tech_b"), _work(), _rules(), emit)
+    assert signals[0].reasoning == "THIRD AAPL"
+    # The first 400 changed nothing; the second named no parameter but was about one: the first sent is dropped.
+    assert [("seed" in r.body, "response_format" in r.body) for r in chat.requests] == [
+        (True, True), (True, True), (True, False)]
+    assert "rejects `response_format`" in _systems(seen)[0]
