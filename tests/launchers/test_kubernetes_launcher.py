@@ -144,3 +144,15 @@ async def test_a_missing_namespace_is_a_clear_error_not_a_hang(kube, fake):
     with pytest.raises(UnavailableError, match="nowhere"):
         await controller.start_run(run_id)
     assert controller.gateway_info(run_id)["status"] == "crashed"
+
+
+async def test_every_object_the_launcher_creates_validates_against_the_kubernetes_schemas(kube, fake):
+    import kubernetes_validate
+
+    controller, api, store = kube
+    await controller.start_run(make_run(store, "launch-3"), paused=True)
+    await controller.stop_run("launch-3")
+    kinds = sorted(body["kind"] for body in fake.created)
+    assert kinds == ["ConfigMap", "Pod", "Service"]
+    for body in fake.created:  # strict: a misspelt field is an error, not silently dropped by the API server
+        kubernetes_validate.validate(body, kubernetes_validate.latest_version(), strict=True)
