@@ -22,10 +22,12 @@ class SimClock:
         self._last = 0
         self._date = dt.date(1970, 1, 1)
         self._stage_ms: dict[str, int] = {}  # the day's stage times (a day asks ~50 times)
+        self._iso: dict[int, str] = {}  # the day's ISO timestamps by whole second
 
     def set_day(self, date: dt.date) -> None:
         self._date = date
         self._stage_ms = {}
+        self._iso = {}
 
     def stage_ms(self, stage: str) -> int:
         ms = self._stage_ms.get(stage)
@@ -38,7 +40,13 @@ class SimClock:
         return self._last
 
     def iso(self, ms: int) -> str:
-        return dt.datetime.fromtimestamp(ms / 1000, tz=calendar.NEW_YORK).isoformat(timespec="seconds")
+        """``ms`` as ISO-8601 New York time, to the second (the same for every ms of a second)."""
+        second = ms // 1000
+        text = self._iso.get(second)
+        if text is None:
+            text = self._iso[second] = dt.datetime.fromtimestamp(second, tz=calendar.NEW_YORK).isoformat(
+                timespec="seconds")
+        return text
 
     def close_ms(self, date: dt.date) -> int:
         return _ms(calendar.close_at(date))

@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import time
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
@@ -55,7 +56,7 @@ class NoSandboxBackend(SandboxBackend):
 
     def __init__(self, on_first_use: Callable[[str], None] | None = None, scrub_environ: bool = False) -> None:
         self._on_first_use = on_first_use
-        self._modules: dict[str, ModuleType] = {}
+        self._modules: dict[tuple[Path, str], ModuleType] = {}
         if scrub_environ:
             # What this process already read (its settings) stays in memory: an
             # in-process skill is not isolated, which is why a floor exists.
@@ -73,15 +74,16 @@ class NoSandboxBackend(SandboxBackend):
                 self._on_first_use(NONE_BACKEND_WARNING)
 
     def _load(self, spec: SkillSpec) -> Callable[[dict[str, Any]], Any]:
-        key = str(spec.code_path)
-        module = self._modules.get(key)
+        # Keyed without building the code path: a backtest calls skills ~5 times a day.
+        module = self._modules.get((spec.path, spec.entry))
         if module is None:
+            key = str(spec.code_path)
             mod_name = f"evotraders_skill_{spec.name}_{abs(hash(key)):x}"
             loader_spec = importlib.util.spec_from_file_location(mod_name, spec.code_path)
             assert loader_spec is not None and loader_spec.loader is not None
             module = importlib.util.module_from_spec(loader_spec)
             loader_spec.loader.exec_module(module)
-            self._modules[key] = module
+            self._modules[(spec.path, spec.entry)] = module
         return getattr(module, spec.entry_function)
 
     def call_sync(self, spec: SkillSpec, payload: dict[str, Any], limits: SandboxLimits) -> SkillResult:
