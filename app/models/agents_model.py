@@ -212,6 +212,10 @@ class AgentsModel(ObservableModel):
                     self.profile = await self.agent.run_agent(name, agent_id)
                     # The profile carries a short preview; the panel shows more.
                     self.memory = await self.agent.agent_memory(name, agent_id, limit=MEMORY_LIMIT)
+                    row = self.row(agent_id)
+                    if row is not None and row.policy == "llm":  # its exchanges so far; events add the next
+                        found = await self.agent.agent_exchanges(name, agent_id, limit=EXCHANGE_LIMIT)
+                        self.exchanges[agent_id] = [AgentExchange.model_validate(x) for x in found]
                 else:
                     self.profile = await self.agent.workspace_agent(name, agent_id)
             except ServiceError as err:

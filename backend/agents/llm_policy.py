@@ -441,7 +441,6 @@ class LlmPolicy:
     def _record(self, turn: Turn, model: str, messages: list[dict[str, Any]], steps: list[dict[str, Any]],
                 answer: str | None, fallback: str | None, tools_offered: bool, emit: Emit) -> None:
         agent = turn.agent
-        calls = [c for s in steps for c in s.get("tool_calls", [])]
         tokens = sum(s.get("prompt_tokens", 0) + s.get("completion_tokens", 0) for s in steps)
         latency = round(sum(s.get("latency_ms", 0.0) for s in steps), 3)
         record = {"agent": agent.id, "date": turn.date, "stage": turn.stage, "kind": turn.kind, "model": model,
@@ -452,10 +451,4 @@ class LlmPolicy:
             transcripts.append(agent.memory.path.parent, record, self.client.scrub)
         except OSError as err:  # a full disk must not stop the day: say so
             emit(ev.System(content=f"{agent.id}: cannot record its LLM transcript: {err}"))
-        emit(ev.AgentExchange(
-            agentId=agent.id, date=turn.date, stage=turn.stage, model=model, requests=len(steps), tokens=tokens,
-            latency_ms=latency, fallback=fallback,
-            tool_calls=[ev.ToolCallView(name=c["name"], arguments=self.client.scrub(json.dumps(c["arguments"],
-                                                                                                sort_keys=True)),
-                                        ok=bool(c["ok"])) for c in calls],
-            memories=[one_line(f"{m.get('date', '?')}: {m.get('content', '')}", 160) for m in turn.memories]))
+        emit(transcripts.exchange_event(json.loads(self.client.scrub(json.dumps(record, default=str)))))

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from backend.schema import events as ev
 from backend.storage.jsonl import append_lines, read_jsonl
 
 FILE_NAME = "transcripts.jsonl"
@@ -57,3 +58,21 @@ def tool_calls(record: dict[str, Any], ticker: str | None = None) -> list[dict[s
     if ticker is None:
         return calls
     return [c for c in calls if ticker in (c.get("tickers") or []) or not c.get("tickers")]
+
+
+def _one_line(text: str, limit: int) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def exchange_event(record: dict[str, Any]) -> ev.AgentExchange:
+    """The ``agent_exchange`` event (the desk's view) of one recorded exchange."""
+    steps = record.get("steps") or []
+    return ev.AgentExchange(
+        agentId=str(record.get("agent", "")), date=str(record.get("date", "")), stage=str(record.get("stage", "")),
+        model=str(record.get("model", "")), requests=len(steps), tokens=int(record.get("tokens") or 0),
+        latency_ms=float(record.get("latency_ms") or 0.0), fallback=record.get("fallback"),
+        tool_calls=[ev.ToolCallView(name=str(c.get("name")), arguments=json.dumps(c.get("arguments"), sort_keys=True),
+                                    ok=bool(c.get("ok"))) for c in tool_calls(record)],
+        memories=[_one_line(f"{m.get('date', '?')}: {m.get('content', '')}", 160)
+                  for m in record.get("memories") or []])

@@ -102,6 +102,11 @@ class AgentServiceClient(_Routes):
         body = await self.http.get(f"/runs/{_seg(run_id)}/agents/{_seg(agent_id)}/memory", limit=limit)
         return body.get("items", []) if isinstance(body, dict) else body
 
+    async def agent_exchanges(self, run_id: str, agent_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """An llm agent's exchanges with its model, newest last (``agent_exchange`` event shapes)."""
+        body = await self.http.get(f"/runs/{_seg(run_id)}/agents/{_seg(agent_id)}/exchanges", limit=limit)
+        return body if isinstance(body, list) else []
+
     # Approvals --------------------------------------------------------------
     async def list_approvals(self, run_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         body = await self.http.get("/approvals", run_id=run_id, status=status)

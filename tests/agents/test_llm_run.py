@@ -13,11 +13,17 @@ from typing import Any
 
 import pytest
 
+from app.models.agents_model import AgentsModel
+from backend.apps.agent_service.app import create_app
+from backend.clients.http import ServiceClient
+from backend.clients.services import AgentServiceClient
 from backend.config import load_settings
 from backend.pipeline.engine import RunEngine
 from backend.readers.explain import Explainer
 from backend.storage.run_store import RunStore
+from backend.security.tokens import TokenRegistry
 from backend.storage.workspaces import WorkspaceStore
+from tests.approvals.live_server import serve
 
 _spec = importlib.util.spec_from_file_location("agents_chat_server", Path(__file__).with_name("chat_server.py"))
 assert _spec is not None and _spec.loader is not None
@@ -118,6 +124,23 @@ async def test_an_llm_run_calls_tools_confers_in_rounds_and_keeps_transcripts(tm
     assert technical.stage == "analysis" and technical.arguments == {"tickers": TICKERS}
     assert list(technical.result["tickers"]) == ["AAPL"] and "trend" in technical.result["tickers"]["AAPL"]["features"]
     assert "Tools called: sentiment_analyst news_sentiment, " in explained.summary
+
+    # agent_service serves the exchanges, and the desk's Agents model shows them for a finished run.
+    settings = load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws")
+    with serve(create_app(settings, TokenRegistry())) as base:
+        client = ServiceClient("agent", base, timeout=30)
+        try:
+            model = AgentsModel(AgentServiceClient(client))
+            await model.show_run(run_id)
+            await model.select("technical_analyst")
+            lines = model.exchange_lines("technical_analyst")
+            assert lines[0].startswith("2025-03-05 conference: toy, 1 request(s), 150 tokens")
+            assert '  tool technical_indicators({"tickers": ["AAPL", "MSFT"]})' in lines
+            await model.select("valuation_analyst")  # a rules agent: nothing asked
+            assert model.exchange_lines("valuation_analyst") == []
+            assert len(await AgentServiceClient(client).agent_exchanges(run_id, "portfolio_manager", limit=2)) == 2
+        finally:
+            await client.aclose()
 
 
 async def test_an_llm_run_against_a_dead_server_completes_and_says_why_every_day(tmp_path):

@@ -1,4 +1,4 @@
-"""agent_service routes: the agents and skills of a workspace or of a run, and a run's agent memory."""
+"""agent_service routes: the agents and skills of a workspace or of a run, a run's agent memory and llm exchanges."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from backend.agents import transcripts
 from backend.apps.agent_service import team
 from backend.apps.common.auth import ViewerDep
 from backend.errors import NotFoundError
 from backend.schema.api_agents import AgentProfileView, AgentSummary
+from backend.schema.events import AgentExchange
 from backend.storage.run_store import RunStore
 from backend.storage.workspaces import WorkspaceStore
 
@@ -63,3 +65,16 @@ def run_agent_memory(run_id: str, agent_id: str, request: Request, role: ViewerD
     except KeyError:
         raise NotFoundError(f"no agent {agent_id!r} in the roster of run {run_id!r}") from None
     return team.memory(runs.paths(run_id).agent_dir(spec.id), limit)
+
+
+@router.get("/runs/{run_id}/agents/{agent_id}/exchanges", response_model=list[AgentExchange])
+def run_agent_exchanges(run_id: str, agent_id: str, request: Request, role: ViewerDep,
+                        limit: Annotated[int, Query(ge=1, le=MEMORY_MAX)] = 50) -> list[AgentExchange]:
+    """An llm agent's exchanges with its model (tool calls, retrieved reflections, fallbacks), newest last."""
+    runs = _runs(request)
+    config, _ = runs.read_bootstrap(run_id)
+    try:
+        spec = config.agent(agent_id)
+    except KeyError:
+        raise NotFoundError(f"no agent {agent_id!r} in the roster of run {run_id!r}") from None
+    return [transcripts.exchange_event(r) for r in transcripts.read(runs.paths(run_id).agent_dir(spec.id))[-limit:]]
