@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backend.agents.evo_agent import EvoAgent
 from backend.agents.llm_policy import LlmPolicy
@@ -329,3 +331,54 @@ async def test_a_400_about_something_else_drops_no_parameter(tmp_path, serve):
     assert [("seed" in r.body, "response_format" in r.body) for r in chat.requests] == [
         (True, True), (True, True), (True, False)]
     assert "rejects `response_format`" in _systems(seen)[0]
+
+
+FAST = (("retry-after-ms", "1"),)  # the SDK waits what the server asks: keep the property test quick
+REPLIES = {
+    "good": answer(_signals("GOOD")),
+    "fenced": fenced(_signals("GOOD")),
+    "prose": answer("I think AAPL will go up."),
+    "short": answer({"signals": _signals()["signals"][:1]}),
+    "500": chat_server.Reply(status=500, body='{"error": {"message": "boom"}}', headers=FAST),
+    "429": chat_server.Reply(status=429, body='{"error": {"message": "slow down"}}', headers=FAST),
+    "not-chat": http_error(200, '{"hello": "world"}'),
+}
+
+
+def _expected(script: list[str], retries: int) -> tuple[str, int]:
+    """What the policy must do with ``script`` (then 500s): ("used" | "fell back", requests made)."""
+    replies = iter(script)
+    requests, corrected = 0, False
+    while True:
+        for _attempt in range(retries + 1):  # one SDK call: transport failures are retried
+            reply = next(replies, "500")
+            requests += 1
+            if reply not in ("500", "429"):
+                break
+        else:
+            return "fell back", requests
+        if reply == "not-chat":
+            return "fell back", requests
+        if reply in ("good", "fenced"):
+            return "used", requests
+        if corrected:
+            return "fell back", requests
+        corrected = True
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(script=st.lists(st.sampled_from(sorted(REPLIES)), min_size=1, max_size=6))
+async def test_any_sequence_of_faults_ends_in_the_answer_or_one_visible_fallback(tmp_path, serve, script):
+    chat = serve()
+    chat.queue(*(REPLIES[name] for name in script))
+    seen, emit = _events()
+    signals = await LlmPolicy(_settings(tmp_path, chat.base_url, llm_max_retries=1), "brief").analyse(
+        _agent(tmp_path), _work(), _rules(), emit)
+    outcome, requests = _expected(script, retries=1)
+    assert len(chat.requests) == requests
+    if outcome == "used":
+        assert signals[0].reasoning == "GOOD AAPL" and _systems(seen) == []
+    else:
+        assert signals == _rules()
+        [content] = _systems(seen)
+        assert content.startswith("technical_analyst: LLM answer unusable (") and content.endswith("to rules")
