@@ -3,7 +3,8 @@
 A Gateway-compatible WebSocket server (a separate process, so its CPU is not
 counted) greets with ``hello`` + ``initial_state`` then emits a realistic mix
 of run events (prices, agent messages, stage timings, conference messages,
-memories, and per "day" trades, holdings and a growing equity curve) at
+memories, and per "day" trades, holdings and the day's curve points, as a
+Gateway sends them to a desk that asks for incremental curves) at
 ``--rate`` events/s for ``--duration`` seconds. The app side is the real
 thing, offscreen: a ``MainWindow`` with the Live panel, its ``Session`` and
 ``GatewayClient``, all on one qasync loop.
@@ -61,6 +62,7 @@ class EventMix:
         self.prices = {t: 100.0 + 50 * i for i, t in enumerate(TICKERS)}
         self.equity: list[dict[str, Any]] = []
         self.curves: dict[str, list[dict[str, Any]]] = {"baseline": [], "baseline_vw": [], "momentum": []}
+        self.incremental = False  # the client asked for incremental curves (the desk does)
 
     def date(self) -> str:
         return time.strftime("%Y-%m-%d", time.gmtime(self.t0 / 1000 + self.day * 86400))
@@ -114,6 +116,11 @@ class EventMix:
         self.equity.append({"t": ts, "v": round(value, 2)})
         for name in self.curves:
             self.curves[name].append({"t": ts, "v": round(100_000 + 8 * self.day + self.rng.gauss(0, 200), 2)})
+        if self.incremental:  # as a Gateway answers a desk that asked for ?curves=incremental: the day's points
+            index = len(self.equity) - 1
+            return {"type": "team_summary", "balance": value, "pnlPct": 0.1, "equity": self.equity[index:],
+                    **{name: curve[index:] for name, curve in self.curves.items()}, "totalAssetValue": value,
+                    "append": True, "index": index}
         return {"type": "team_summary", "balance": value, "pnlPct": 0.1, "equity": self.equity,
                 **self.curves, "totalAssetValue": value}
 
@@ -125,8 +132,10 @@ async def serve(rate: int, duration: float) -> None:
     done = asyncio.Event()
 
     async def handler(ws: Any) -> None:
+        mix.incremental = "curves=incremental" in (ws.request.path if ws.request is not None else "")
         await ws.send(json.dumps({"type": "hello", "protocol_version": "1.0", "run_id": "flood",
-                                  "server_mode": "backtest", "read_only": False, "role": "admin"}))
+                                  "server_mode": "backtest", "read_only": False, "role": "admin",
+                                  "curves": "incremental" if mix.incremental else "bounded"}))
         await ws.send(json.dumps({"type": "initial_state", "state": {
             "run_id": "flood", "status": "running", "current_date": "2025-01-02", "trading_days_total": 1000,
             "trading_days_completed": 0, "holdings": [], "trades": [], "realtime_prices": {},

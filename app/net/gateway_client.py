@@ -117,7 +117,7 @@ class GatewayClient:
 
     def __init__(self, url: str, token: str | None = None, *, ping_interval: float = 5.0,
                  ping_timeout: float = 15.0, backoff_base: float = 1.0, backoff_factor: float = 1.5,
-                 backoff_cap: float = 30.0, open_timeout: float = 5.0, yield_every: float = 0.004,
+                 backoff_cap: float = 30.0, open_timeout: float = 5.0, yield_every: float = 0.002,
                  curves: Literal["incremental", "bounded"] = "incremental") -> None:
         self.url = url
         self.curves = curves

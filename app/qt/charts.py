@@ -50,6 +50,10 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, da
     if legend:
         plot.addLegend(offset=(5, 5), labelTextSize="8pt")
     plot.setMenuEnabled(False)
+    # The title and legend only change when a series comes or goes: repainted from a pixmap.
+    for item in (plot.titleLabel, plot.legend):
+        if item is not None:
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     for name in ("left", "bottom"):
         # Axes redraw as a cached pixmap unless their range changed: text is the costliest part of a paint.
         plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)

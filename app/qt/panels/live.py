@@ -50,9 +50,11 @@ from backend.schema.events import Event, FrameRefused, System
 
 HOLDING_COLUMNS = ("Ticker", "Quantity", "Avg", "Price", "Market value", "Weight")
 TRADE_COLUMNS = ("Id", "Ticker", "Side", "Quantity", "Price", "Date")
-# Minimum seconds between redraws of a section (tables and labels: every refresh, up to 30 Hz).
-# Charts cost the most to paint; the rate chart's data only changes once a second anyway.
-SECTION_INTERVALS = {"rates": 1.0, "prices": 0.5, "equity": 0.25, "stages": 0.5, "feed": 0.25}
+# Minimum seconds between redraws of a section. Charts cost the most to paint; the rate chart's
+# data only changes once a second, the stage chart's once a trading day. Labels and tables are
+# cheap, but each redraw repaints them: a few times a second is as fast as anyone reads them.
+SECTION_INTERVALS = {"rates": 1.0, "prices": 0.5, "equity": 0.25, "stages": 1.0, "feed": 0.25,
+                     "tickers": 0.2, "holdings": 0.25, "trades": 0.25, "status": 0.1}
 # Sections whose repaint costs several ms: at most one of them is redrawn per refresh.
 HEAVY_SECTIONS = frozenset({"rates", "prices", "equity", "stages", "feed"})
 
