@@ -149,3 +149,40 @@ async def test_a_missing_image_is_a_clear_error_and_nothing_is_pulled(docker_con
     with pytest.raises(UnavailableError, match="evotraders/nope:0 not found.*build_image"):
         await controller.start_run(run_id)
     assert _labelled(engine, run_id) == []
+
+
+def test_runtime_service_with_gateway_launcher_docker_returns_the_published_url(engine, network, tmp_path):
+    """GATEWAY_LAUNCHER=docker from the environment alone, served over HTTP: a viewer gets a URL that greets."""
+    import asyncio
+
+    import httpx
+
+    from tests.support.service_process import ServiceProcess, service_env
+
+    admin, viewer = "admin-token-for-docker-launcher", "viewer-token-for-docker-launcher"
+    run_id = f"dock-http-{uuid.uuid4().hex[:8]}"
+    env = service_env(tmp_path, EVOTRADERS_ADMIN_TOKEN=admin, EVOTRADERS_VIEWER_TOKEN=viewer,
+                      GATEWAY_LAUNCHER="docker", GATEWAY_IMAGE=IMAGE, GATEWAY_DOCKER_NETWORK=network,
+                      DOCKER_HOST=os.environ["DOCKER_HOST"])
+    as_admin, as_viewer = {"Authorization": f"Bearer {admin}"}, {"Authorization": f"Bearer {viewer}"}
+    with ServiceProcess("runtime_service", env).start(timeout=60) as service:
+        created = httpx.post(f"{service.url}/runs", headers=as_admin, json={
+            "workspace": "default", "run_id": run_id, "start_date": "2025-03-03", "end_date": "2025-03-07",
+            "tickers": ["AAPL"]})
+        assert created.status_code == 201, created.text
+        started = httpx.post(f"{service.url}/runs/{run_id}/start", headers=as_admin, json={"paused": True},
+                             timeout=120)
+        assert started.status_code == 200, started.text
+        info = httpx.get(f"{service.url}/runs/{run_id}/gateway", headers=as_viewer, timeout=10).json()
+        assert info["status"] == "healthy" and info["url"] == f"ws://127.0.0.1:{info['port']}/"
+        assert info["health"]["run_id"] == run_id  # runtime_service reaches the container's /health
+        assert asyncio.run(_greeting(info["url"], viewer)) == ["hello", "initial_state"]
+        assert _labelled(engine, run_id) == [object_name(run_id)]
+        stopped = httpx.post(f"{service.url}/runs/{run_id}/stop", headers=as_admin, timeout=60).json()
+        assert stopped["status"] == "stopped"
+    assert _labelled(engine, run_id) == []
+
+
+async def _greeting(url: str, token: str) -> list[str]:
+    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None) as ws:
+        return [json.loads(await ws.recv())["type"] for _ in range(2)]
