@@ -27,7 +27,7 @@ def transcript_path(agent_dir: Path) -> Path:
 def append(agent_dir: Path, record: dict[str, Any], scrub: Callable[[str], str] = lambda text: text) -> None:
     """Append one exchange (scrubbed) to the agent's transcripts."""
     line = scrub(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str))
-    append_lines(transcript_path(agent_dir), [line], failpoint="transcripts.mid_line")
+    append_lines(transcript_path(agent_dir), [line])  # whole lines; a torn tail is cut at the next append
 
 
 def read(agent_dir: Path, date: str | None = None) -> list[dict[str, Any]]:
