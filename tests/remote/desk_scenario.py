@@ -154,3 +154,19 @@ async def history_lists_and_replays(window: Any, run_id: str, approved: list[str
     await until(lambda: live.replaying, timeout=10, what="the Live panel replaying")
     await until(lambda: live.model.status == "completed" and {t.approval_id for t in live.model.trades} & set(approved),
                 timeout=60, what="the replay reaching the approved trades and the run's end")
+
+
+async def switching_down_never_keeps_the_role(window: Any, session: Session, deployment: Deployment,
+                                              run_id: str) -> None:
+    """An operator desk switched to the viewer profile is never an operator there, not even before the hello."""
+    assert session.role == "operator"
+    viewer = deployment.profile("viewer")
+    seen: list[str | None] = []  # the role at every session event once the viewer profile is looked at
+    session.changed.connect(lambda event: seen.append(session.role) if session.profile.name == viewer.name else None)
+    await session.open(viewer)
+    assert session.role is None and "not confirmed" in (session.read_only_reason or "")
+    assert not window.panel("approvals").approve_button.isEnabled()
+    await until(lambda: session.role == "viewer" and session.run_id == run_id, timeout=30,
+                what="the viewer's hello on the switched desk")
+    assert "operator" not in seen, seen
+    assert all(not control.isEnabled() for _, control in mutating_controls(window))

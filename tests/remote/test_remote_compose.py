@@ -53,6 +53,7 @@ def test_viewer_follows_the_gateway_container_operator_approves_viewer_replays(q
             await scenario.until(lambda: {t.approval_id for t in live.model.trades} & set(approved), timeout=30,
                                  what="the approved trades in the viewer's Live panel")
             await scenario.history_lists_and_replays(viewer_window, "compose-1", approved)
+            await scenario.switching_down_never_keeps_the_role(operator_window, operator, deployment, "compose-1")
         finally:
             await viewer_window.shutdown()
             await operator_window.shutdown()

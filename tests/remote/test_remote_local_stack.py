@@ -52,6 +52,7 @@ def test_viewer_follows_is_refused_operator_approves_viewer_replays(qtbot, arun,
             await scenario.until(lambda: {t.approval_id for t in live.model.trades} & set(approved), timeout=30,
                                  what="the approved trades in the viewer's Live panel")
             await scenario.history_lists_and_replays(viewer_window, "remote-1", approved)
+            await scenario.switching_down_never_keeps_the_role(operator_window, operator, deployment, "remote-1")
         finally:
             await viewer_window.shutdown()
             await operator_window.shutdown()
