@@ -156,3 +156,15 @@ async def test_every_object_the_launcher_creates_validates_against_the_kubernete
     assert kinds == ["ConfigMap", "Pod", "Service"]
     for body in fake.created:  # strict: a misspelt field is an error, not silently dropped by the API server
         kubernetes_validate.validate(body, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_container_gateways_without_tokens_are_refused_before_anything_is_created(fake, tmp_path):
+    """A Pod's Gateway listens beyond loopback: with no tokens the controller will not be built."""
+    from backend.control_plane.gateway_launchers import LauncherError
+    from backend.security.tokens import TokenRegistry
+
+    settings = load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws", gateway_launcher="kubernetes")
+    launcher = KubernetesGatewayLauncher(settings, api_client=client.ApiClient(client.Configuration(host=fake.host)))
+    with pytest.raises(LauncherError, match="needs tokens.*EVOTRADERS_ADMIN_TOKEN"):
+        RuntimeController(settings, registry=TokenRegistry(), launcher=launcher)
+    assert fake.created == []
