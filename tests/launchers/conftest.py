@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from backend.security.tokens import generate_registry
+from tests.supervisor.conftest import no_leftover_children  # noqa: F401 - autouse: every Gateway process is gone
 
 
 @pytest.fixture
