@@ -42,7 +42,7 @@ from backend.agents.llm_client import (Completion, LlmAnswerError, LlmClient, Ll
                                        one_line)
 from backend.agents.llm_tools import AgentTools
 from backend.schema import events as ev
-from backend.schema.trading import Action, OrderDecision, RiskLimits, RiskReport, SignalValue, TickerSignal
+from backend.schema.trading import Action, OrderDecision, RiskReport, SignalValue, TickerSignal
 
 if TYPE_CHECKING:
     from backend.config import Settings
