@@ -22,7 +22,8 @@ async def test_two_clients_see_the_whole_run_in_protocol_order(tmp_path):
     env = gateway_env(tmp_path)
     proc, url = start_gateway(env, "--run-id", "g1", "--paused", *RUN_ARGS)
     try:
-        async with connect(url) as driver_ws, connect(url) as watcher:
+        # The watcher asks for incremental curves (as the desk does): it then gets the log's very lines.
+        async with connect(url) as driver_ws, connect(url + "?curves=incremental") as watcher:
             for ws in (driver_ws, watcher):
                 hello = await recv_json(ws)
                 assert hello["type"] == "hello" and hello["run_id"] == "g1" and hello["server_mode"] == "backtest"
@@ -53,10 +54,11 @@ async def test_two_clients_see_the_whole_run_in_protocol_order(tmp_path):
 
     run = tmp_path / "runs" / "g1"
     logged = [json.loads(line) for line in (run / "logs/events.jsonl").read_text().splitlines()]
-    # The log is exactly what a passive client received, preceded only by what
-    # happened before it connected (the run announcing it is paused).
+    # The log is exactly what a passive incremental client received, preceded
+    # only by what happened before it connected (the run announcing it is paused).
     before = logged[: len(logged) - len(frames)]
     assert logged[len(before):] == frames
+    assert all(f["append"] for f in frames if f["type"] == "team_summary")
     assert [(e["type"], e["status"]) for e in before] == [("run_status", "paused")]
 
     server = json.loads((run / "state/server_state.json").read_text())
