@@ -13,7 +13,9 @@ Each repeat measures, one after the other on the same ports:
   up), the live run is followed at the URL runtime_service returns (its
   ``hello`` arrived) and the Live panel drew the run's ``initial_state``
   (its status line names the run). Ours also asks runtime_service which run
-  is live (``GET /runs``), which the bare client is told.
+  is live (``GET /runs``), which the bare client is told, closes the previous
+  profile's connections (each repeat is a switch to a fresh profile) and
+  reloads every panel for the new profile on the same loop.
 
 Printed per repeat and as medians, with the ratio ours / bare (issue 12's
 target: ours under 1 s).
