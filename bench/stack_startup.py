@@ -49,12 +49,24 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) the live processes under this one have used."""
+    total = 0.0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 async def _no_children() -> None:
     while psutil.Process().children(recursive=True):
         await asyncio.sleep(0.01)
 
 
-async def bare_once() -> float:
+async def bare_once() -> tuple[float, float]:
     supervisor = ProcessSupervisor()
     for i in range(4):
         port = free_port("127.0.0.1")
@@ -64,13 +76,14 @@ async def bare_once() -> float:
     started = time.perf_counter()
     statuses = await supervisor.start_all(wait_ready=True, parallel=True)
     up = time.perf_counter() - started
+    cpu = _children_cpu()
     assert all(s is ProcessStatus.healthy for s in statuses.values()), statuses
     await supervisor.stop_all()
     await _no_children()
-    return up
+    return up, cpu
 
 
-async def ours_once(root: Path, i: int) -> tuple[float, float, float]:
+async def ours_once(root: Path, i: int) -> tuple[float, float, float, float]:
     settings = load_settings(runs_dir=root / f"runs{i}", workspaces_dir=root / f"ws{i}")
     stack = LocalStack(settings, state_dir=root / f"stack{i}",
                        ports={"agent": 0, "trading": 0, "news": 0, "runtime": 0})
@@ -85,13 +98,14 @@ async def ours_once(root: Path, i: int) -> tuple[float, float, float]:
     result = await services
     services_up = time.perf_counter() - started
     all_up = max(gateway_up, services_up)
+    cpu = _children_cpu()
     assert gateway["status"] == "healthy", gateway
     assert result.started and not result.problems, result
     stopping = time.perf_counter()
     await stack.down()
     await _no_children()
     down = time.perf_counter() - stopping
-    return services_up, all_up, down
+    return services_up, all_up, down, cpu
 
 
 def main() -> None:
@@ -108,15 +122,20 @@ def main() -> None:
         for i in range(args.repeat):
             bare_rows.append(asyncio.run(bare_once()))
             rows.append(asyncio.run(ours_once(Path(tmp), i)))
-            services, everything, down = rows[-1]
-            print(f"run {i + 1}: bare four {bare_rows[-1]:.2f} s | ours: 4 services {services:.2f} s, "
-                  f"all five {everything:.2f} s ({everything / bare_rows[-1]:.2f}x), down {down:.2f} s")
-    bare = statistics.median(bare_rows)
+            services, everything, down, cpu = rows[-1]
+            print(f"run {i + 1}: bare four {bare_rows[-1][0]:.2f} s ({bare_rows[-1][1]:.2f} CPU-s) | ours: "
+                  f"4 services {services:.2f} s, all five {everything:.2f} s ({cpu:.2f} CPU-s, "
+                  f"{everything / bare_rows[-1][0]:.2f}x), down {down:.2f} s")
+    bare = statistics.median(r[0] for r in bare_rows)
     everything = statistics.median(r[1] for r in rows)
     print(f"median: bare four uvicorn+FastAPI healthy {bare:.2f} s; ours: 4 services "
           f"{statistics.median(r[0] for r in rows):.2f} s, all five healthy {everything:.2f} s, "
           f"down to no process {statistics.median(r[2] for r in rows):.2f} s")
-    print(f"ratio all five / bare four: {everything / bare:.2f}x (target <= 1.00x)")
+    print(f"ratio all five / bare four: {everything / bare:.2f}x (target <= 1.00x); CPU used until healthy: "
+          f"bare {statistics.median(r[1] for r in bare_rows):.2f} CPU-s, ours "
+          f"{statistics.median(r[3] for r in rows):.2f} CPU-s (fork server and Gateway included)")
+    print(f"load average {os.getloadavg()[0]:.2f} at the end (other processes on the machine slow a serial "
+          f"preload more than four parallel imports)")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import psutil
 
 from backend.paths import PROJECT_ROOT
 from backend.control_plane.controller import settings_env
-from backend.stack.preload import PRELOAD_MODULES
+from backend.stack.preload import LATER_MODULES, PRELOAD_MODULES
 from backend.supervisor.forkserver import ENV_VAR as FORKSERVER_ENV
 from backend.supervisor.forkserver_process import ForkServerProcess
 from backend.supervisor.ports import check_port_free, free_port
@@ -192,7 +192,7 @@ class LocalStack:
             # Started first and not awaited: it listens at once and forks each request
             # as soon as the shared modules are imported.
             self.forkserver = ForkServerProcess(self.state_dir / "logs" / "forkserver.log", cwd=PROJECT_ROOT)
-            await self.forkserver.start(PRELOAD_MODULES)
+            await self.forkserver.start(PRELOAD_MODULES, later=LATER_MODULES)
             self.supervisor.forkserver = self.forkserver.address
         for spec in self._specs():
             if spec.name not in self.supervisor:

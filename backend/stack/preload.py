@@ -14,6 +14,7 @@ settings.
 from __future__ import annotations
 
 PRELOAD_MODULES: tuple[str, ...] = (
+    "backend.stack.lean_imports",  # first: keeps httpx's command-line client out
     "fastapi",
     "fastapi.middleware.cors",
     "fastapi.openapi.docs",
@@ -43,4 +44,15 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "backend.schema.commands",
     "backend.schema.bootstrap",
     "backend.storage.run_store",
+)
+
+# Imported by the fork server after it forked the services, between requests, for the
+# run's Gateway that runtime_service asks for a moment later (the pipeline, the agents,
+# the market, numpy): off the critical path of the services, on none of the Gateway's.
+LATER_MODULES: tuple[str, ...] = (
+    "backend.pipeline.engine",
+    "gateway.cli",
+    "gateway.server",
+    "gateway.engine_driver",
+    "gateway.approvals_wiring",
 )

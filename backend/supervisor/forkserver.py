@@ -22,8 +22,10 @@ Safety:
 - a request whose interpreter settings (``PYTHON*`` variables) differ from the
   server's is refused, and the caller spawns a fresh interpreter instead.
 
-Server:  ``python -m backend.supervisor.forkserver ADDRESS [MODULE ...]``
-(prints ``forkserver ready`` once the modules are imported).
+Server:  ``python -m backend.supervisor.forkserver ADDRESS [MODULE ...] [--later MODULE ...]``
+(prints ``forkserver ready`` once the modules are imported; the ``--later``
+ones are imported one at a time while no request waits, for children that
+are asked for later, such as a run's Gateway).
 Client: :func:`fork_child` (used by :func:`backend.supervisor.child.spawn_child`).
 """
 
@@ -75,13 +77,26 @@ class _Server:
         os.set_blocking(self.wake_r, False)
         self.selector.register(self.wake_r, selectors.EVENT_READ, "sigchld")
         self.owner: dict[int, socket.socket] = {}  # child pid -> the connection that asked for it
+        self.refusing = ""  # why it no longer forks (a thread appeared): callers spawn instead
         self.conns: set[socket.socket] = set()
 
-    def serve(self) -> None:
+    def serve(self, later: Sequence[str] = ()) -> None:
+        """Serve requests; between them, while none is waiting, import the ``later`` modules one by one."""
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # the wake-up fd does the work
+        pending = list(later)
         while True:
-            for key, _ in self.selector.select():
+            ready = self.selector.select(0 if pending else None)
+            if not ready and pending:
+                _preload(pending.pop(0))
+                if not _single_threaded():
+                    self.refusing = "a preloaded module started a thread"
+                    pending.clear()
+                if not pending:
+                    _freeze()
+                    print(f"forkserver: later modules preloaded ({len(sys.modules)} in memory)", flush=True)
+                continue
+            for key, _ in ready:
                 if key.data == "accept":
                     self._accept()
                 elif key.data == "sigchld":
@@ -130,6 +145,8 @@ class _Server:
                 os.close(fd)
 
     def _fork(self, request: dict[str, Any], out_fd: int, conn: socket.socket) -> int:
+        if self.refusing:
+            raise RuntimeError(f"not forking: {self.refusing}")
         argv = [str(a) for a in request["argv"]]
         if len(argv) < 3 or argv[1] != "-m":
             raise ValueError("only 'python -m MODULE ...' can be forked")
@@ -260,34 +277,54 @@ def _exit_code(value: object) -> int:
     return 1
 
 
+def _preload(name: str) -> None:
+    import importlib
+
+    try:
+        importlib.import_module(name)
+    except Exception as err:  # noqa: BLE001 - a child imports it again and reports it properly
+        print(f"forkserver: cannot preload {name}: {type(err).__name__}: {err}", file=sys.stderr)
+
+
+def _single_threaded() -> bool:
+    import threading
+
+    return threading.active_count() == 1
+
+
+def _freeze() -> None:
+    # What was imported stays put: the children's collections neither scan it nor
+    # touch its pages (copy-on-write keeps them shared).
+    import gc
+
+    gc.freeze()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """``ADDRESS [MODULE ...] [--later MODULE ...]``: the modules before ``--later`` are imported
+    before the first fork; those after it while no request waits (for children that come later)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
-        print("usage: python -m backend.supervisor.forkserver ADDRESS [MODULE ...]", file=sys.stderr)
+        print("usage: python -m backend.supervisor.forkserver ADDRESS [MODULE ...] [--later MODULE ...]",
+              file=sys.stderr)
         return 2
-    address, modules = args[0], args[1:]
+    address, rest = args[0], args[1:]
+    modules, later = (rest[:rest.index("--later")], rest[rest.index("--later") + 1:]) if "--later" in rest \
+        else (rest, [])
     server = _Server(address)  # listening first: callers may queue while the modules import
     print("forkserver listening", flush=True)
     import gc
-    import importlib
 
     gc.disable()  # nothing to collect while importing; frozen below
     for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception as err:  # noqa: BLE001 - a child imports it again and reports it properly
-            print(f"forkserver: cannot preload {name}: {type(err).__name__}: {err}", file=sys.stderr)
-    import threading
-
-    if threading.active_count() != 1:
+        _preload(name)
+    if not _single_threaded():
         print("forkserver: a preloaded module started a thread; refusing to fork", file=sys.stderr)
         return 1
-    # What was imported stays put: the children's collections neither scan it nor
-    # touch its pages (copy-on-write keeps them shared).
-    gc.freeze()
+    _freeze()
     gc.enable()
     print(f"forkserver ready ({len(modules)} modules preloaded, {len(sys.modules)} in memory)", flush=True)
-    server.serve()
+    server.serve(later)
     return 0
 
 

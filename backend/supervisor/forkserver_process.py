@@ -44,8 +44,11 @@ class ForkServerProcess:
         self._listening: asyncio.Future[None] | None = None
         self.ready = asyncio.Event()
 
-    async def start(self, modules: Sequence[str]) -> str | None:
-        """Spawn it; returns its address once it listens (None if it could not start)."""
+    async def start(self, modules: Sequence[str], later: Sequence[str] = ()) -> str | None:
+        """Spawn it; returns its address once it listens (None if it could not start).
+
+        ``modules`` are imported before the first fork, ``later`` ones between requests.
+        """
         address = new_address()
         loop = asyncio.get_running_loop()
         self._listening = loop.create_future()
@@ -56,7 +59,8 @@ class ForkServerProcess:
             except OSError as err:
                 log.warning("fork server: cannot open log %s: %s", self.log_path, err)
         spec = ProcessSpec(name="forkserver", argv=[sys.executable, "-m", "backend.supervisor.forkserver",
-                                                    address, *modules], cwd=self.cwd)
+                                                    address, *modules,
+                                                    *(("--later", *later) if later else ())], cwd=self.cwd)
         try:
             self._child = await spawn_child(spec, self._on_line)  # type: ignore[assignment]
             await asyncio.wait_for(asyncio.shield(self._listening), self.start_timeout)

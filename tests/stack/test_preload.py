@@ -26,7 +26,7 @@ from backend.clients.services import runtime_client
 from backend.config import load_settings
 from backend.stack.launcher import StackLauncher
 from backend.stack.local_stack import LocalStack
-from backend.stack.preload import PRELOAD_MODULES
+from backend.stack.preload import LATER_MODULES, PRELOAD_MODULES
 from backend.supervisor import ProcessStatus
 from tests.support.waiting import until
 
@@ -57,12 +57,13 @@ def test_the_gateway_does_not_import_the_llm_sdk_for_a_rules_run():
 
 def test_preloaded_modules_start_no_thread_and_read_no_settings():
     code = ("import importlib, threading\n"
-            f"for name in {PRELOAD_MODULES!r}: importlib.import_module(name)\n"
+            f"for name in {PRELOAD_MODULES + LATER_MODULES!r}: importlib.import_module(name)\n"
             "import backend.config as c\n"
             "assert threading.active_count() == 1, threading.enumerate()\n"
             "assert c.get_settings.cache_info().currsize == 0, 'settings read at import'\n")
     modules = imported_by(code)
-    assert set(PRELOAD_MODULES) <= modules
+    assert set(PRELOAD_MODULES + LATER_MODULES) <= modules
+    assert "httpx" in modules and "rich" not in modules  # httpx's command-line client is kept out
 
 
 def _parent(pid: int) -> int:

@@ -151,3 +151,18 @@ async def test_a_script_child_is_spawned_fresh_and_a_missing_directory_is_refuse
             await sup.start("missing")
         assert missing.status is ProcessStatus.crashed
         assert missing.last_exit is not None and "nope" in missing.last_exit.reason
+
+
+async def test_modules_preloaded_later_reach_the_children_forked_after_them(tmp_path):
+    server = ForkServerProcess(cwd=ROOT, log_path=tmp_path / "forkserver.log")
+    address = await server.start([], later=["tests.supervisor.children.preload_marker"])
+    try:
+        async with ProcessSupervisor(forkserver=address) as sup:
+            await until(lambda: "later modules preloaded" in (tmp_path / "forkserver.log").read_text(), 20,
+                        "the later modules imported")
+            proc = sup.add(probe("probe", "hold"))
+            await sup.start("probe")
+            assert await wait_line(proc, "preloaded=") == "preloaded=True"
+            assert psutil.Process(proc.pid).ppid() == server_pid(server)
+    finally:
+        await server.stop()
