@@ -60,6 +60,8 @@ async def viewer_is_read_only_and_refused(qtbot: Any, window: Any, session: Sess
         assert not control.isEnabled(), f"{panel_id}: {control.objectName() or control!r} is enabled for a viewer"
         assert reason in control.toolTip() or "needs the" in control.toolTip(), (panel_id, control.toolTip())
     assert "viewer" in window.windowTitle() and window.role_label.text() == "Role: viewer"
+    # No local stack is started or stopped from a remote profile either.
+    assert not window.action("start_stack").isEnabled() and not window.action("stop_stack").isEnabled()
     # ... and a locked panel with nothing else to say says it on its message line, not only in tooltips.
     await until(lambda: window.panel("approvals").message.text() == reason, timeout=5,
                 what="the Approvals panel's message line naming the lock")
