@@ -53,7 +53,9 @@ build_local_base() {
     realpy=$(readlink -f "$HOST_PY")
     version=$("$HOST_PY" -I -c 'import sys; print(sys.version.split()[0])')
     local base_hash
-    base_hash=$( { echo "$version"; sha256sum "$realpy" "$0"; } | sha256sum | cut -c1-64)
+    # Contents only (not paths): the same interpreter and script give the same base, however invoked.
+    base_hash=$( { echo "$version"; sha256sum <"$realpy"; sha256sum <"$ROOT/scripts/build_image.sh"; } \
+                 | sha256sum | cut -c1-64)
     if [ "$(label_of "$LOCAL_BASE" "$HASH_LABEL")" = "$base_hash" ]; then
         say "base $LOCAL_BASE up to date"
         return
