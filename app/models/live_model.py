@@ -429,10 +429,16 @@ def _yield_to_loop() -> Any:
     yield
 
 
-async def _file_lines(path: Path) -> AsyncIterator[bytes]:
-    """The whole lines of a local events.jsonl, read a chunk at a time."""
-    for line in JsonlTail(path).raw_lines():
-        yield line
+async def _file_lines(path: Path, batch: int = 2000) -> AsyncIterator[bytes]:
+    """The whole lines of a local events.jsonl, ``batch`` lines at a time, each batch read in a worker thread
+    (a read that waits on the disk never stalls the loop; the thread makes bytes, never a Qt object)."""
+    tail = JsonlTail(path)
+    while True:
+        lines = await asyncio.to_thread(lambda: list(tail.raw_lines(batch)))
+        if not lines:
+            return
+        for line in lines:
+            yield line
 
 
 _HANDLERS: dict[type[ev.Event], Callable[[LiveModel, Any], None]] = {
