@@ -93,9 +93,12 @@ def label_value(run_id: str) -> str:
     return "h" + hashlib.sha256(run_id.encode()).hexdigest()[:40]
 
 
-def object_name(run_id: str, prefix: str = "evotraders-gw-") -> str:
-    """A DNS-1123 label for ``run_id``'s container, Pod or Service: lower case, 63 characters at most, unique."""
+def object_name(run_id: str, prefix: str = "evotraders-gw-", scope: str = "") -> str:
+    """A DNS-1123 label for ``run_id``'s container, Pod or Service: lower case, 63 characters at most, unique.
+
+    ``scope`` tells deployments sharing one engine apart (two with a run of the same id).
+    """
     slug = re.sub(r"[^a-z0-9-]+", "-", run_id.lower()).strip("-")
-    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    digest = hashlib.sha256(f"{scope}\0{run_id}".encode() if scope else run_id.encode()).hexdigest()[:8]
     room = 63 - len(prefix) - len(digest) - 1
     return f"{prefix}{slug[:room].strip('-') or 'run'}-{digest}"

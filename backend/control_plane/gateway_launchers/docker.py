@@ -77,7 +77,8 @@ class DockerWorkload:
                  entrypoint: Sequence[str] | None = None) -> None:
         self.client = client
         self.run_id = run_id
-        self.container_name = object_name(run_id)
+        # Scoped by the deployment's data: two deployments on one engine may both have a run "demo".
+        self.container_name = object_name(run_id, scope=volume or (str(data_dirs[0]) if data_dirs else ""))
         self.image, self.args, self.env = image, list(args), dict(env)
         self.network, self.volume, self.publish_host = network, volume, publish_host
         self.data_dirs, self.extra_mounts, self.user = list(data_dirs), list(extra_mounts), user
