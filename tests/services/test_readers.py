@@ -226,6 +226,42 @@ def test_index_built_from_a_growing_log_equals_one_built_at_once(data, tmp_path)
         assert grown.days[date] == full.days[date]
 
 
+def test_encoded_signal_pages_equal_a_plain_filter_and_follow_the_growing_log(data, tmp_path):
+    """The grouped, cached signal pages say what filtering every record says, before and after the log grows;
+    the cache answers on the event loop only while the log is unchanged."""
+    import json as _json
+    import random as _random
+
+    store, run = copy_run(data, tmp_path)
+    log = run / "logs/events.jsonl"
+    whole = log.read_bytes()
+    cut = whole.index(b"\n", len(whole) // 2) + 1
+    log.write_bytes(whole[:cut])
+    reader = TradingReader(store)
+    rng = _random.Random(5)
+    for part in ("half", "whole"):
+        every = EventIndexes(store).get("copy").signal_records()
+        dates = sorted({r.date for r in every})
+        for _ in range(40):
+            agent = rng.choice([None, *ANALYSTS])
+            ticker = rng.choice([None, "AAPL", "MSFT", "NVDA"])
+            date = rng.choice([None, *dates[:3], dates[-1]])
+            offset, limit = rng.choice([(0, 50), (3, 7), (40, 500)])
+            want = [r for r in every if (agent is None or r.agent_id == agent) and
+                    (ticker is None or r.ticker == ticker) and (date is None or r.date == date)]
+            day = dt.date.fromisoformat(date) if date else None
+            got = _json.loads(reader.signals_json("copy", agent, ticker, day, offset, limit))
+            assert got["total"] == len(want), (part, agent, ticker, date)
+            assert [(i["date"], i["agent_id"], i["ticker"]) for i in got["items"]] == \
+                [(r.date, r.agent_id, r.ticker) for r in want[offset: offset + limit]]
+            assert reader.cached_signals_json("copy", agent, ticker, day, offset, limit) == \
+                reader.signals_json("copy", agent, ticker, day, offset, limit)
+        if part == "half":
+            with open(log, "ab") as fh:
+                fh.write(whole[cut:])
+            assert reader.cached_signals_json("copy", None, None, None, 0, 50) is None  # the log grew: rebuilt
+
+
 # -- explanations -----------------------------------------------------------------------------
 def test_explanation_of_a_trade_names_the_days_signals_and_the_pm_reasoning(store, data):
     journal = jsonl(data / "runs/r1/state/trades.jsonl")
