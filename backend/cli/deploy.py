@@ -23,6 +23,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -151,9 +152,26 @@ def image_present(image: str) -> bool:
     return subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0
 
 
+def staging_dir(name: str) -> Path:
+    """Where runtime_service stages skills for the docker sandbox: the same path on the host and inside."""
+    override = os.environ.get("EVOTRADERS_STAGING_DIR")
+    return Path(override) if override else Path(tempfile.gettempdir()) / f"evotraders-staging-{name}"
+
+
+def ensure_staging(path: Path) -> None:
+    """The staging folder, writable by uid 10001 only (root hands it over; anyone else gets a /tmp-like 1777)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(path, CONTAINER_UID, CONTAINER_UID)
+        path.chmod(0o700)
+    elif path.stat().st_uid == os.geteuid():
+        path.chmod(0o1777)
+
+
 def compose_env(name: str, tokens_secret: Path | None = None) -> dict[str, str]:
     socket_path = docker_socket()
-    env = {**os.environ, "EVOTRADERS_DEPLOY_NAME": name, "DOCKER_SOCKET": str(socket_path)}
+    env = {**os.environ, "EVOTRADERS_DEPLOY_NAME": name, "DOCKER_SOCKET": str(socket_path),
+           "EVOTRADERS_STAGING_DIR": str(staging_dir(name))}
     if "DOCKER_GID" not in os.environ and socket_path.exists():
         env["DOCKER_GID"] = str(socket_path.stat().st_gid)
     if tokens_secret is not None:
@@ -209,6 +227,7 @@ def deploy_up(args: argparse.Namespace) -> int:
     tokens_path = args.tokens.expanduser().absolute()
     ensure_tokens(tokens_path)
     env = compose_env(name, container_copy(tokens_path, image))
+    ensure_staging(Path(env["EVOTRADERS_STAGING_DIR"]))
     run_compose(name, env, "up", "--detach", "--remove-orphans")
     urls = service_urls(env)
     if not args.no_wait:
@@ -229,6 +248,7 @@ def deploy_down(args: argparse.Namespace) -> int:
     if leftovers:
         subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True)
     run_compose(name, env, "down", "--volumes", "--remove-orphans")
+    shutil.rmtree(env["EVOTRADERS_STAGING_DIR"], ignore_errors=True)
     print(f"deploy: {name} removed (containers, network {name}-net, volume {name}-data)")
     return 0
 

@@ -16,13 +16,12 @@ import secrets
 import stat
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 import pytest
 
-from backend.cli.deploy import SERVICES
+from backend.cli.deploy import SERVICES, staging_dir
 from backend.supervisor.ports import free_port
 from deploy_helpers import ROOT, compose_services
 from backend.config import Settings, env_name
@@ -79,7 +78,7 @@ def auth(token: str) -> dict[str, str]:
 
 
 def test_compose_environment_names_only_real_settings() -> None:
-    known = {env_name(f) for f in Settings.model_fields} | {"DOCKER_HOST"}  # the docker SDK's own variable
+    known = {env_name(f) for f in Settings.model_fields} | {"DOCKER_HOST", "TMPDIR"}  # the docker SDK's, Python's
     for name, service in compose_services().items():
         assert set(service["environment"]) - known == set(), name
 
@@ -169,6 +168,15 @@ async def test_a_run_gets_its_gateway_container_from_runtime_service(deployment:
     await until(removed, timeout=90, what="the Gateway container removed after stop")
 
 
+def test_a_skill_runs_in_the_docker_sandbox_from_runtime_service(deployment: dict) -> None:
+    runtime = deployment["urls"]["runtime-service"]
+    probe = httpx.post(f"{runtime}/sandbox/probe", json={"mode": "docker"},
+                       headers=auth(deployment["tokens"]["admin"]), timeout=120)
+    assert probe.status_code == 200, probe.text
+    body = probe.json()
+    assert body["ok"] is True and body["result"]["backend"] == "docker", body
+
+
 def test_down_leaves_no_container_network_or_volume(deployment: dict, docker_client: Any) -> None:
     name = deployment["name"]
     assert docker_client.networks.list(names=[f"{name}-net"]) and \
@@ -177,3 +185,4 @@ def test_down_leaves_no_container_network_or_volume(deployment: dict, docker_cli
     deployment["down"] = True
     assert down.returncode == 0, f"{down.stdout[-2000:]}\n{down.stderr[-2000:]}"
     assert leftovers(docker_client, name, deployment["gateways"]) == []
+    assert not staging_dir(name).exists()
