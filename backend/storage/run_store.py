@@ -118,6 +118,7 @@ class RunStore:
         self.runs_dir = Path(runs_dir)
         self.workspaces = workspaces
         self._index: RunIndex | None = None
+        self._paths: dict[str, RunPaths] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RunStore":
@@ -125,7 +126,13 @@ class RunStore:
 
     def paths(self, run_id: str) -> RunPaths:
         """Paths of a run (the id is validated; the run need not exist)."""
-        return RunPaths(self.runs_dir / validate_run_id(run_id))
+        paths = self._paths.get(run_id)
+        if paths is None:  # validated and joined once per id (listing 1,000 runs asks for each one's paths)
+            paths = RunPaths(self.runs_dir / validate_run_id(run_id))
+            if len(self._paths) >= 50_000:
+                self._paths.clear()
+            self._paths[run_id] = paths
+        return paths
 
     def exists(self, run_id: str) -> bool:
         return self.paths(run_id).bootstrap.is_file()
