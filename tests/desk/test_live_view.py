@@ -152,3 +152,66 @@ def test_one_costly_section_per_refresh_the_rest_catch_up(qtbot: Any) -> None:
     panel.flush()
     assert panel.model.dirty == set() and panel.feed.topLevelItemCount() == 1
     assert list(panel.charts.equity.curves["equity"].getData()[1]) == [1.0]
+
+
+def test_feed_tree_follows_the_model_through_any_bursts_and_filter(qtbot: Any) -> None:
+    """Whatever arrives between two refreshes (none, a few, more than the model keeps), from
+    whichever agents, the tree shows exactly the model's matching items, oldest first."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    panel = _panel(qtbot, max_feed=40)
+    agents = ("a", "b", "c")
+    counter = iter(range(10**9))
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(bursts=st.lists(st.lists(st.sampled_from(agents), max_size=90), min_size=1, max_size=6),
+           shown=st.sampled_from((None, "a", "b")))
+    def check(bursts: list[list[str]], shown: str | None) -> None:
+        index = panel.agent_filter.findData(shown) if shown is not None else 0
+        if index < 0:
+            panel.agent_filter.addItem(shown, shown)
+            index = panel.agent_filter.findData(shown)
+        panel.agent_filter.setCurrentIndex(index)  # a filter change rebuilds the tree
+        for burst in bursts:
+            for agent in burst:
+                n = next(counter)
+                panel.model.apply_frame({"type": "agent_message", "agentId": agent, "content": f"m{n}",
+                                         "ts": n, "timestamp": _iso(n)})
+            panel.flush()
+            tree = [(panel.feed.topLevelItem(i).text(1), panel.feed.topLevelItem(i).text(3))
+                    for i in range(panel.feed.topLevelItemCount())]
+            expected = [(item.agent, item.text) for item in panel.model.feed if shown is None or item.agent == shown]
+            assert tree == expected
+
+    check()
+
+
+def test_chart_ranges_keep_every_point_in_view_and_move_seldom(qtbot: Any) -> None:
+    """A chart's view always contains its data, whatever the data do; a steadily growing run
+    moves the range only now and then (each move redraws the axes)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    panel = _panel(qtbot)
+    plot = panel.charts.equity.plot
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(steps=st.lists(st.floats(-0.2, 0.2), min_size=1, max_size=300), start=st.floats(1.0, 1e6))
+    def check(steps: list[float], start: float) -> None:
+        from app.qt.charts import StickyRange
+
+        sticky = StickyRange(plot)
+        xs, ys = [], []
+        value = start
+        for day, step in enumerate(steps):
+            value = max(0.01, value * (1 + step))
+            xs.append(1.7e9 + 86400 * day)
+            ys.append(value)
+            sticky.fit((xs[0], xs[-1]), (min(ys), max(ys)))
+            (x0, x1), (y0, y1) = plot.getViewBox().viewRange()
+            assert x0 <= xs[0] and xs[-1] <= x1 and y0 <= min(ys) and max(ys) <= y1
+        if len(steps) >= 100:
+            assert sticky.moves < len(steps) / 4
+
+    check()

@@ -74,12 +74,26 @@ class FeedView(QWidget):
         bar = self.tree.verticalScrollBar()
         follow = bar.value() >= bar.maximum() - 2  # keep following only if the user has not scrolled up
         oldest = model.feed[0].seq if model.feed else model.feed_seq + 1
-        for seq in [s for s in self._items if s < oldest]:  # rolled out of the bounded model
-            item = self._items.pop(seq)
-            self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(item))
-        for item in model.feed:
-            if item.seq > self._shown_seq and feed_matches(item, agent, types):
-                self._items[item.seq] = self._add(item, agent)
+        # Rolled out of the bounded model: the oldest shown, so the first rows (the tree
+        # holds the shown items in order); removed as one block, one signal for the view.
+        stale = [seq for seq in self._items if seq < oldest]
+        for seq in stale:
+            del self._items[seq]
+        if stale:
+            self.tree.model().removeRows(0, len(stale))
+        fresh = []
+        for item in reversed(model.feed):  # the new ones are at the end
+            if item.seq <= self._shown_seq:
+                break
+            if feed_matches(item, agent, types):
+                fresh.append(item)
+        fresh.reverse()
+        widgets = [self._widget(item) for item in fresh]
+        self.tree.addTopLevelItems(widgets)  # one insertion for the view, not one per item
+        for item, widget in zip(fresh, widgets):
+            self._items[item.seq] = widget
+            if item.children:
+                self._sync_children(widget, item, agent)
         self._shown_seq = model.feed_seq
         for seq in model.take_feed_touched():
             widget = self._items.get(seq)
@@ -97,13 +111,11 @@ class FeedView(QWidget):
         self.model.take_feed_touched()
         self.refresh()
 
-    def _add(self, item: FeedItem, agent: str | None) -> QTreeWidgetItem:
+    @staticmethod
+    def _widget(item: FeedItem) -> QTreeWidgetItem:
         title = item.text if item.type != "conference" else f"{item.text}{' (in progress)' if item.open else ''}"
         widget = QTreeWidgetItem([_time(item.ts), item.agent, item.type, title])
         widget.setToolTip(3, item.text)
-        self.tree.addTopLevelItem(widget)
-        if item.children:
-            self._sync_children(widget, item, agent)
         return widget
 
     def _sync_children(self, widget: QTreeWidgetItem, block: FeedItem, agent: str | None) -> None:
