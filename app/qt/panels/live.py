@@ -91,6 +91,7 @@ class LivePanel(QWidget):
         self._replay_mode = False  # True from replay() until stop_replay(): live events are ignored
         self._build()
         self._last_update: dict[str, float] = {}
+        self._cheap_waited = False  # the last refresh drew a costly section while cheap ones were due
         self.throttle = Throttle(self.refresh, hz=hz, parent=self)
         observe(self.model.changed, self, self._on_model_changed)
         self._clock = QTimer(self)  # the rate chart scrolls even when no event arrives
@@ -327,21 +328,29 @@ class LivePanel(QWidget):
                                      for t in self.model.todays_trades()])
 
     def _due(self, dirty: set[str]) -> set[str]:
-        """The dirty sections whose minimum interval has passed; the others wait for a later refresh."""
+        """The dirty sections whose minimum interval has passed; the others wait for a later refresh.
+
+        A refresh draws either one costly section (a chart, the feed) or the cheap ones
+        (labels, tables): each refresh is followed by its paint, and a chart's paint plus
+        the window's would make one frame long enough to stall the loop.
+        """
         now = time.monotonic()
         due, later = set(), set()
-        heavy_drawn = False
-        # Oldest-drawn first, and at most one heavy section per refresh: two such paints in one frame would stall it.
-        for section in sorted(dirty, key=lambda name: self._last_update.get(name, 0.0)):
-            heavy = section in HEAVY_SECTIONS
-            if heavy and heavy_drawn:
-                later.add(section)
-            elif now - self._last_update.get(section, 0.0) >= SECTION_INTERVALS.get(section, 0.0):
-                heavy_drawn = heavy_drawn or heavy
-                due.add(section)
-                self._last_update[section] = now
-            else:
-                later.add(section)
+        ready = [s for s in dirty if now - self._last_update.get(s, 0.0) >= SECTION_INTERVALS.get(s, 0.0)]
+        later = set(dirty) - set(ready)
+        heavy = sorted((s for s in ready if s in HEAVY_SECTIONS), key=lambda name: self._last_update.get(name, 0.0))
+        cheap = [s for s in ready if s not in HEAVY_SECTIONS]
+        # Alternate: a costly section unless the cheap ones waited through the last refresh.
+        if heavy and not (cheap and self._cheap_waited):
+            due = {heavy[0]}  # the one drawn longest ago
+            later |= set(heavy[1:]) | set(cheap)
+            self._cheap_waited = bool(cheap)
+        else:
+            due = set(cheap)
+            later |= set(heavy)
+            self._cheap_waited = False
+        for section in due:
+            self._last_update[section] = now
         if later:
             self.model.dirty |= later
             self.throttle.mark()
