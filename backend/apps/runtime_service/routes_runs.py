@@ -69,7 +69,8 @@ def list_runs(request: Request, _: ViewerDep,
     rows = _controller(request).list_runs()  # newest run id first already
     if sort != "run_id" or order != "desc":
         rows = sort_runs(rows, sort, order == "desc")
-    return Response(pydantic_core.to_json(rows), media_type="application/json")
+    # A figure that is not finite (a Sharpe of a flat curve) is null, never a NaN that no JSON parser reads.
+    return Response(pydantic_core.to_json(rows, inf_nan_mode="null"), media_type="application/json")
 
 
 @router.post("/runs", response_model=CreateRunResponse, status_code=status.HTTP_201_CREATED)
