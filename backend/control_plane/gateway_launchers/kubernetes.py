@@ -143,14 +143,19 @@ class KubeWorkload:
             "name": "gateway", "image": self.image, "imagePullPolicy": "IfNotPresent", "args": command, "env": env,
             "ports": [{"name": "ws", "containerPort": CONTAINER_PORT}],
             "readinessProbe": {"httpGet": {"path": "/health", "port": CONTAINER_PORT}, "periodSeconds": 5},
+            "livenessProbe": {"httpGet": {"path": "/health", "port": CONTAINER_PORT}, "periodSeconds": 10,
+                              "timeoutSeconds": 5},
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
             "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+                                "capabilities": {"drop": ["ALL"]}},
             "volumeMounts": [{"name": "data", "mountPath": DATA_MOUNT}, {"name": "tmp", "mountPath": "/tmp"}],
         }
         spec: dict[str, Any] = {
             "restartPolicy": "Never", "automountServiceAccountToken": False, "containers": [container],
             "terminationGracePeriodSeconds": 30,
+            # The image's user; fsGroup lets it write the data volume.
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
             "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": self.data_claim}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
         }
