@@ -51,10 +51,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+YEAR_DAYS = 252
+
+
 class Result:
     def __init__(self, days: int, seconds: float, cpu: float, log_bytes: int, summary_bytes: int,
-                 summary_max: int) -> None:
+                 summary_max: int, marks: list[tuple[float, float]]) -> None:
         self.days, self.seconds, self.cpu = days, seconds, cpu
+        self.marks = marks  # (wall, CPU) clock after each day
         self.log_bytes, self.summary_bytes, self.summary_max = log_bytes, summary_bytes, summary_max
 
     @property
@@ -65,6 +69,13 @@ class Result:
     def cpu_rate(self) -> float:
         """Days per CPU second of this process: steadier than wall time on a shared machine."""
         return self.days / self.cpu
+
+    def year_rates(self) -> tuple[float, float]:
+        """CPU days/s of the run's first and last YEAR_DAYS days: where a day falls in the run,
+        measured within one run (steadier than two runs apart on a shared machine)."""
+        cpu = [c for _, c in self.marks]
+        n = min(YEAR_DAYS, len(cpu) // 2)
+        return n / (cpu[n] - cpu[0]), n / (cpu[-1] - cpu[-1 - n])
 
     @property
     def bytes_per_day(self) -> float:
@@ -77,9 +88,11 @@ def in_process_once(root: Path, run_id: str, overrides: dict | None = None) -> R
     store.create_run("default", run_id=run_id, overrides=overrides or YEAR)
     engine = RunEngine(store, run_id, settings, write_every_stage=False)
 
-    async def go() -> None:
+    marks: list[tuple[float, float]] = []
+
+    async def go() -> None:  # the run, marking each day's end
         try:
-            await engine.run()
+            await engine.run(on_day=lambda *_: marks.append((time.perf_counter(), time.process_time())))
         finally:
             await engine.close()
 
@@ -93,7 +106,7 @@ def in_process_once(root: Path, run_id: str, overrides: dict | None = None) -> R
             if line.startswith(b'{"type":"team_summary"'):
                 summary_bytes += len(line)
                 summary_max = max(summary_max, len(line))
-    return Result(engine.state.days_completed, seconds, cpu, log.stat().st_size, summary_bytes, summary_max)
+    return Result(engine.state.days_completed, seconds, cpu, log.stat().st_size, summary_bytes, summary_max, marks)
 
 
 def main() -> None:
@@ -129,6 +142,11 @@ def main() -> None:
                   f"{r.cpu_rate / base.cpu_rate:>6.2f} {r.bytes_per_day:>10.0f} "
                   f"{r.bytes_per_day / base.bytes_per_day:>6.2f} {100 * r.summary_bytes / r.log_bytes:>9.1f} "
                   f"{r.summary_max:>13}")
+        for years, r in results.items():
+            if years > 1:
+                first, last = r.year_rates()
+                print(f"{years}y run: first year {first:.1f}, last year {last:.1f} days per CPU second "
+                      f"(last/first {last / first:.2f})")
         print(f"in-process (10 tickers, rules agents, skills in-process): 1 year median {base.rate:.1f} "
               f"trading days/s; peak RSS {peak_rss_mb():.0f} MB")
         if args.via_gateway:

@@ -49,9 +49,11 @@ HEADLESS_SNAPSHOT_DAYS = 10
 # file holds the whole curves, so a write costs O(days done), and spacing the
 # writes in proportion keeps their total cost linear in the run's length.
 HEADLESS_SNAPSHOT_SHARE = 0.05
-# ... and at most every HEADLESS_SNAPSHOT_MIN_S seconds (a fast backtest's
+# ... and at most every HEADLESS_SNAPSHOT_MIN_S seconds, or HEADLESS_SNAPSHOT_COST_RATIO
+# times what the last snapshot took to write if that is longer (a fast backtest's
 # snapshots were a tenth of its time; nobody resumes it mid-second).
 HEADLESS_SNAPSHOT_MIN_S = 0.5
+HEADLESS_SNAPSHOT_COST_RATIO = 50.0
 # The Gateway snapshots state after every stage that changes it (execution,
 # settlement, the day's end) unless the last snapshot is younger than this: a
 # run a human watches (paced) is snapshotted at every such stage, a run at full
@@ -123,6 +125,7 @@ class RunEngine:
         self._feed: collections.deque[dict[str, Any] | ev.Event] = collections.deque(maxlen=ev.FEED_HISTORY_LIMIT)
         self._last_snapshot = 0.0
         self._snapshot_gap = SNAPSHOT_INTERVAL_S  # seconds until the next Gateway snapshot is due
+        self._headless_gap = HEADLESS_SNAPSHOT_MIN_S  # the same for a headless backtest
         self._snapshot_day = 0  # days completed at the last headless snapshot
         self._resume: dict[str, Any] | None = None
         self._resumed_from: str | None = None
@@ -273,8 +276,8 @@ class RunEngine:
         - Day end: also fsynced (the resume checkpoint), and the dashboard
           exports when the Gateway runs the day.
         - Final: everything, fsynced.
-        The headless backtest snapshots every HEADLESS_SNAPSHOT_DAYS days and
-        at the end; a backtest that loses power is simply run again.
+        The headless backtest snapshots now and then (see the HEADLESS_SNAPSHOT_*
+        constants) and at the end; a backtest that loses power is simply run again.
         """
         exports = self.exports and (final or (day_end and self.write_every_stage))
         durable = final or (day_end and self.write_every_stage)
@@ -282,7 +285,9 @@ class RunEngine:
         state_files.write_all(self, self.snapshot_state(), state_files.runtime_state(self, utc_now_iso()),
                               self._resume, exports, fsync=durable)
         self._last_snapshot = now = time.monotonic()
-        self._snapshot_gap = max(SNAPSHOT_INTERVAL_S, SNAPSHOT_COST_RATIO * (now - started))
+        took = now - started
+        self._snapshot_gap = max(SNAPSHOT_INTERVAL_S, SNAPSHOT_COST_RATIO * took)
+        self._headless_gap = max(HEADLESS_SNAPSHOT_MIN_S, HEADLESS_SNAPSHOT_COST_RATIO * took)
         self._snapshot_day = self.state.days_completed
 
     # -- control (called by the pipeline between stages) ----------------------------
@@ -364,16 +369,18 @@ class RunEngine:
                                      "trades": len(work.trades)})
         del state.day_history[30:]
         self.stage = None
-        # The Gateway checkpoints every day (it may be killed and resumed); a
-        # headless backtest, which nobody resumes, every HEADLESS_SNAPSHOT_DAYS
-        # days and at the end: the daily state snapshot was most of its time.
+        # The Gateway snapshots a few times a second (it may be killed and
+        # resumed); a headless backtest, which nobody resumes, far less often
+        # (HEADLESS_SNAPSHOT_*) and at the end: the daily state snapshot was
+        # most of its time. Either way a snapshot's cost grows with the run
+        # (the whole curves), so they are spaced in proportion.
         self._resume = state.checkpoint(self.team, share_points=True)
         if self.write_every_stage:
             due = time.monotonic() - self._last_snapshot >= self._snapshot_gap
         else:
             done = state.days_completed
             due = (done - self._snapshot_day >= max(HEADLESS_SNAPSHOT_DAYS, int(done * HEADLESS_SNAPSHOT_SHARE))
-                   and time.monotonic() - self._last_snapshot >= HEADLESS_SNAPSHOT_MIN_S)
+                   and time.monotonic() - self._last_snapshot >= self._headless_gap)
         if due:
             self.log.flush()
             self.write_state(day_end=True)
