@@ -66,6 +66,23 @@ async def test_a_gateway_port_held_by_another_program_is_left_alone(local):
     assert info["status"] == "healthy" and info["port"] != preferred
 
 
+@pytest.mark.parametrize("found_by", ["the supervisor's check", "the Gateway's bind"])
+async def test_gateway_port_taken_after_the_check_moves_to_a_free_port(local, monkeypatch, found_by):
+    """The race with another program: our check said free, then it took the port (fault injection)."""
+    controller, preferred = local
+    controller.launcher.pick_port = lambda: preferred  # the check ran before the squatter came
+    if found_by == "the Gateway's bind":  # ... and the supervisor's own check too: the bind is what fails
+        import backend.supervisor.managed_process as managed_process
+
+        monkeypatch.setattr(managed_process, "check_port_free", lambda host, port: None)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", preferred))
+        squatter.listen()
+        info = await controller.start_run(make_run(controller.store), paused=True)
+    assert info["status"] == "healthy" and info["port"] != preferred and info["restarts"] == 0
+    assert await _greeting(info["url"], controller.registry.tokens[Role.viewer]) == ["hello", "initial_state"]
+
+
 async def test_the_public_url_template_is_what_clients_are_given(tmp_path, registry):
     settings = load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws",
                              gateway_public_url="wss://desk.example.test/gateways/{run_id}/?port={port}")

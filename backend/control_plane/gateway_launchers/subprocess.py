@@ -99,20 +99,29 @@ class SubprocessLauncher:
         if launch.name in self.supervisor:
             await self.supervisor.remove(launch.name)
         port = launch.port or self.pick_port()
+        movable = not launch.port and port == self.preferred_port
         self.supervisor.add(self._spec(launch, port))
-        proc = await self.supervisor.start(launch.name)
+        try:
+            proc = await self.supervisor.start(launch.name)
+        except PortError:
+            if not movable:
+                raise
+            proc = await self._move(launch, port)  # taken since pick_port looked
         if not wait:
             return proc
         timeout = launch.ready_timeout + 5.0
         status = await proc.wait_status(*_SETTLED, timeout=timeout)
-        if not launch.port and port == self.preferred_port and status in _DOWN and _lost_the_port(proc):
-            # Another process took the preferred port between our check and the Gateway's bind.
-            log.info("%s: port %d was taken meanwhile; using a free port", launch.name, port)
-            await self.supervisor.remove(launch.name)
-            self.supervisor.add(self._spec(launch, free_port(self.host)))
-            proc = await self.supervisor.start(launch.name)
+        if movable and status in _DOWN and _lost_the_port(proc):
+            proc = await self._move(launch, port)  # taken between the supervisor's check and the Gateway's bind
         await proc.wait_ready(timeout)
         return proc
+
+    async def _move(self, launch: GatewayLaunch, port: int) -> ManagedProcess:
+        """Another program took the preferred port meanwhile: the Gateway gets a free one instead."""
+        log.info("%s: port %d was taken meanwhile; using a free port", launch.name, port)
+        await self.supervisor.remove(launch.name)
+        self.supervisor.add(self._spec(launch, free_port(self.host)))
+        return await self.supervisor.start(launch.name)
 
     async def stop(self, run_id: str) -> None:
         await self.supervisor.stop(GATEWAY_PREFIX + run_id)
