@@ -19,6 +19,7 @@ import pytest
 from kubernetes import client
 from websockets.asyncio.client import connect
 
+from app.models.stack_model import StackModel
 from backend.config import load_settings
 from backend.control_plane.controller import RuntimeController
 from backend.control_plane.gateway_launchers.base import object_name
@@ -122,6 +123,12 @@ async def test_a_gateway_pod_serves_its_run_restarts_under_the_progress_rule_and
     assert controller.gateway_info(run_id)["status"] == "crashed"
     assert "without progress" in controller.gateway_info(run_id)["message"]
     assert controller.run_summary(run_id)["status"] == "crashed"
+    # The desk's Stack panel shows the Pod Gateway as it shows a child process.
+    stack = StackModel()
+    stack.set_gateways(controller.list_runs())
+    row = stack.row(f"gateway-{run_id}")
+    assert (row.status_text, row.restarts, row.last_exit, row.pid) == ("crashed, gave up", 1, "killed by SIGKILL", None)
+    assert row.detail.startswith("gave up after 1 restarts without progress")
 
     # Deleting the run's record garbage-collects its Service and Pod.
     api.delete_namespaced_config_map(name, NS)
