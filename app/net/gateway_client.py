@@ -285,8 +285,11 @@ class GatewayClient:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         # No compression: the Gateway does not offer it (deflate costs ~35 % CPU at event rates),
         # and proxy=None: a proxy from the environment must never see the event stream.
+        # max_queue: frames received but not read yet before reading pauses; websockets' 16 made
+        # the transport pause and resume reading hundreds of times a second under a flood, and
+        # each resume builds a new socket notifier on the Qt loop (qasync).
         async with connect(with_curves(self.url, self.curves), additional_headers=headers, open_timeout=self.open_timeout,
-                           ping_interval=None, max_size=16 * 1024 * 1024, compression=None,
+                           ping_interval=None, max_size=16 * 1024 * 1024, max_queue=1024, compression=None,
                            proxy=None) as ws:
             self._ws = ws
             self._last_frame = time.monotonic()
