@@ -83,8 +83,8 @@ async def bare_once() -> tuple[float, float]:
     return up, cpu
 
 
-async def ours_once(root: Path, i: int) -> tuple[float, float, float, float]:
-    settings = load_settings(runs_dir=root / f"runs{i}", workspaces_dir=root / f"ws{i}")
+async def ours_once(root: Path, i: int, preload: bool = True) -> tuple[float, float, float, float]:
+    settings = load_settings(runs_dir=root / f"runs{i}", workspaces_dir=root / f"ws{i}", stack_preload=preload)
     stack = LocalStack(settings, state_dir=root / f"stack{i}",
                        ports={"agent": 0, "trading": 0, "news": 0, "runtime": 0})
     launcher = StackLauncher(stack)
@@ -112,16 +112,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-preload", action="store_true",
-                        help="spawn every service with a fresh interpreter (EVOTRADERS_STACK_PRELOAD=0)")
+                        help="spawn every service with a fresh interpreter (settings.stack_preload off)")
     args = parser.parse_args()
-    if args.no_preload:
-        os.environ["EVOTRADERS_STACK_PRELOAD"] = "0"
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     bare_rows, rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
             bare_rows.append(asyncio.run(bare_once()))
-            rows.append(asyncio.run(ours_once(Path(tmp), i)))
+            rows.append(asyncio.run(ours_once(Path(tmp), i, preload=not args.no_preload)))
             services, everything, down, cpu = rows[-1]
             print(f"run {i + 1}: bare four {bare_rows[-1][0]:.2f} s ({bare_rows[-1][1]:.2f} CPU-s) | ours: "
                   f"4 services {services:.2f} s, all five {everything:.2f} s ({cpu:.2f} CPU-s, "
