@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     gateway_docker_network: str | None = None
     gateway_docker_volume: str | None = None
     gateway_publish_host: str = "127.0.0.1"
+    # Gateway containers whose skills run in the docker sandbox get the engine's socket (its HOST path;
+    # default: the path of this process's unix:// DOCKER_HOST) and a staging folder at the same path on
+    # the host and inside (default: made under this machine's temp folder when runtime_service runs here).
+    gateway_docker_socket: str | None = None
+    gateway_docker_staging_dir: Path | None = None
     gateway_namespace: str = "evotraders"
     gateway_kube_context: str | None = None
     gateway_service_account: str | None = None
