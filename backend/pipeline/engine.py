@@ -282,8 +282,9 @@ class RunEngine:
         exports = self.exports and (final or (day_end and self.write_every_stage))
         durable = final or (day_end and self.write_every_stage)
         started = time.monotonic()
+        resume = None if self._resume is None else self.state.curves_upto(self._resume)
         state_files.write_all(self, self.snapshot_state(), state_files.runtime_state(self, utc_now_iso()),
-                              self._resume, exports, fsync=durable)
+                              resume, exports, fsync=durable)
         self._last_snapshot = now = time.monotonic()
         took = now - started
         self._snapshot_gap = max(SNAPSHOT_INTERVAL_S, SNAPSHOT_COST_RATIO * took)
@@ -374,7 +375,7 @@ class RunEngine:
         # (HEADLESS_SNAPSHOT_*) and at the end: the daily state snapshot was
         # most of its time. Either way a snapshot's cost grows with the run
         # (the whole curves), so they are spaced in proportion.
-        self._resume = state.checkpoint(self.team, share_points=True)
+        self._resume = state.checkpoint(self.team, curve_lengths=True)
         if self.write_every_stage:
             due = time.monotonic() - self._last_snapshot >= self._snapshot_gap
         else:

@@ -85,7 +85,7 @@ class RunState:
         del self.recent_trades[RECENT_TRADES:]
 
     # -- resume checkpoint (taken at the end of each completed day) ------------
-    def checkpoint(self, team: list[EvoAgent], *, share_points: bool = False) -> dict[str, Any]:
+    def checkpoint(self, team: list[EvoAgent], *, curve_lengths: bool = False) -> dict[str, Any]:
         """A deep snapshot of the state, sharing no container the run goes on changing.
 
         Every curve point, trade row, price and history row holds scalars
@@ -93,18 +93,19 @@ class RunState:
         and ``state_dict`` build fresh containers. (A JSON round trip would do
         the same at several times the cost, paid every day of a backtest.)
 
-        ``share_points``: copy the curves' lists but share their points. The
-        run never changes a point once added, so this is still a snapshot
-        for a holder that does not change them either: the engine's own
-        day-end checkpoint, which only the state file's writer reads. It costs
-        a pointer per point instead of a dict: the one part of a day's
-        checkpoint that grows with the run.
+        ``curve_lengths``: each curve as its length instead of its points
+        (:meth:`curves_upto` turns them back into points). The curves only
+        grow by appending until the next restore, so the length at a day's
+        end names exactly that day's curves, at O(1) instead of a copy of
+        every point: the engine's own day-end checkpoint, taken every day and
+        written only now and then, uses it (the one part of a checkpoint that
+        grows with the run).
         """
         return {
             "portfolio": self.portfolio.to_dict(),
             "baselines": self.baselines.to_dict(),
             "leaderboard": self.leaderboard.to_dict(),
-            "curves": {k: v.copy() if share_points else [dict(p) for p in v] for k, v in self.curves.items()},
+            "curves": {k: len(v) if curve_lengths else [dict(p) for p in v] for k, v in self.curves.items()},
             "recent_trades": [dict(t) for t in self.recent_trades],
             "trade_count": self.trade_count,
             "days_completed": self.days_completed,
@@ -113,6 +114,17 @@ class RunState:
             "day_history": [dict(d) for d in self.day_history],
             "agents": {a.id: a.state_dict() for a in team},
         }
+
+    def curves_upto(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        """``checkpoint`` with curves given as lengths (``curve_lengths``) as their points then.
+
+        The points are shared with the run (never changed once added); a
+        checkpoint with whole curves is returned as it is.
+        """
+        curves = checkpoint.get("curves") or {}
+        if not all(isinstance(n, int) for n in curves.values()):
+            return checkpoint
+        return {**checkpoint, "curves": {k: self.curves[k][:n] for k, n in curves.items()}}
 
     def restore(self, data: dict[str, Any], team: list[EvoAgent]) -> None:
         """Continue from a checkpoint; the run never shares (so never changes) ``data``."""
