@@ -175,3 +175,98 @@ def test_container_gateways_without_tokens_are_refused_before_anything_is_create
     with pytest.raises(LauncherError, match="needs tokens.*EVOTRADERS_ADMIN_TOKEN"):
         RuntimeController(settings, registry=TokenRegistry(), launcher=launcher)
     assert fake.created == []
+
+
+# -- the service account token follows the run's skill sandbox ------------------------------------------------------
+SANDBOX_MODES = ["none", "process", "docker", "kubernetes"]
+STRENGTH = {"none": 0, "process": 1, "docker": 2, "kubernetes": 2}
+
+
+def _expected_mode(floor: str, requested: str | None) -> str:
+    """The floor unless the run's BOOTSTRAP asks for strictly more isolation (docker and kubernetes are equal)."""
+    return requested if requested is not None and STRENGTH[requested] > STRENGTH[floor] else floor
+
+
+async def test_a_pod_whose_skills_use_the_kubernetes_sandbox_gets_its_token_and_others_do_not(kube, fake):
+    """Through the API: the Pod as created says automountServiceAccountToken true only for that sandbox."""
+    controller, api, store = kube
+    for floor, token in (("kubernetes", True), ("process", False)):
+        controller.settings = controller.launcher.settings = controller.settings.model_copy(
+            update={"skill_sandbox_mode": floor})
+        run_id = make_run(store, f"launch-sbx-{floor}")
+        assert (await controller.start_run(run_id, paused=True))["status"] == "healthy"
+        pod = api.read_namespaced_pod(f"{object_name(run_id)}-1", NS)
+        env = {e.name: e.value for e in pod.spec.containers[0].env}
+        assert env["SKILL_SANDBOX_MODE"] == floor
+        assert pod.spec.automount_service_account_token is token, floor
+        assert pod.spec.service_account_name == "evotraders-gateway"
+        await controller.stop_run(run_id)
+
+
+async def test_a_run_whose_skills_need_the_docker_sandbox_is_refused_before_any_pod(kube, fake):
+    from backend.errors import UnavailableError
+
+    controller, api, store = kube
+    controller.settings = controller.launcher.settings = controller.settings.model_copy(
+        update={"skill_sandbox_mode": "docker"})
+    run_id = make_run(store, "launch-sbx-docker")
+    with pytest.raises(UnavailableError, match="docker sandbox.*no docker engine.*SKILL_SANDBOX_MODE=kubernetes"):
+        await controller.start_run(run_id)
+    assert _names(api, "pods") == [] and not [b for b in fake.created if b["kind"] == "Pod"]
+
+
+@pytest.fixture(scope="module")
+def sandbox_store(tmp_path_factory):
+    base = tmp_path_factory.mktemp("sandbox-modes")
+    settings = load_settings(runs_dir=base / "runs", workspaces_dir=base / "ws", gateway_launcher="kubernetes",
+                             gateway_namespace=NS, gateway_service_account="evotraders-gateway")
+    return settings, RunStore.from_settings(settings)
+
+
+def test_the_token_is_mounted_exactly_when_the_effective_sandbox_is_kubernetes(sandbox_store):
+    """For every floor and every BOOTSTRAP request: token iff kubernetes; docker refused; nothing else changes."""
+    import itertools
+
+    from backend.control_plane.gateway_launchers.base import GatewayLaunch
+    from backend.control_plane.gateway_launchers.workload import WorkloadError
+
+    settings, store = sandbox_store
+    launcher = KubernetesGatewayLauncher(settings, api_client=client.ApiClient(
+        client.Configuration(host="http://127.0.0.1:9")))  # _workload makes no API call
+    for i, (floor, requested) in enumerate(itertools.product(SANDBOX_MODES, [None, *SANDBOX_MODES])):
+        run_id = f"sbx-{i}"
+        store.create_run("default", run_id=run_id, overrides={"sandbox_mode": requested, "tickers": ["AAPL"]})
+        launch = GatewayLaunch(run_id=run_id, args=["--run-id", run_id], env={"SKILL_SANDBOX_MODE": floor},
+                               log_path=store.paths(run_id).logs_dir / "gateway.log")
+        expected = _expected_mode(floor, requested)
+        if expected == "docker":
+            with pytest.raises(WorkloadError, match=f"run '{run_id}' runs its skills in the docker sandbox"):
+                launcher._workload(launch, None)
+            continue
+        spec = launcher._workload(launch, None)._pod_body("p", None)["spec"]
+        assert spec["automountServiceAccountToken"] is (expected == "kubernetes"), (floor, requested)
+        assert spec["serviceAccountName"] == "evotraders-gateway"
+
+
+def test_the_gateway_pod_template_mounts_the_token_as_the_launcher_does_with_the_deployment_settings(sandbox_store):
+    """deploy/kubernetes/gateway-pod-template.yaml matches the Pod the launcher makes with settings.yaml's sandbox."""
+    from pathlib import Path
+
+    import yaml
+
+    from backend.control_plane.gateway_launchers.base import GatewayLaunch
+
+    root = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+    deployed = yaml.safe_load((root / "settings.yaml").read_text())["data"]
+    template = yaml.safe_load(yaml.safe_load((root / "gateway-pod-template.yaml").read_text())["data"]["pod.yaml"])
+    settings, store = sandbox_store
+    launcher = KubernetesGatewayLauncher(settings, api_client=client.ApiClient(
+        client.Configuration(host="http://127.0.0.1:9")))
+    run_id = store.create_run("default", run_id="sbx-template", overrides={"tickers": ["AAPL"]})
+    launch = GatewayLaunch(run_id=run_id, args=["--run-id", run_id],
+                           env={"SKILL_SANDBOX_MODE": deployed["SKILL_SANDBOX_MODE"]},
+                           log_path=store.paths(run_id).logs_dir / "gateway.log")
+    made = launcher._workload(launch, None)._pod_body("p", None)["spec"]
+    assert deployed["SKILL_SANDBOX_MODE"] == "kubernetes"
+    assert template["spec"]["automountServiceAccountToken"] is made["automountServiceAccountToken"] is True
+    assert template["spec"]["serviceAccountName"] == deployed["GATEWAY_SERVICE_ACCOUNT"] == made["serviceAccountName"]

@@ -19,6 +19,14 @@ from ``pods/log`` (``follow``) into the run's ``logs/gateway.log``. A Pod
 that ends is replaced under the same progress rule as a child process. On
 stop the Pod gets SIGTERM with the grace period, then the record is deleted
 and with it the Service.
+
+The Pod's service account token is mounted exactly when the run's skills run
+in the kubernetes sandbox (the floor ``SKILL_SANDBOX_MODE`` or the run's
+BOOTSTRAP, see :mod:`.skill_sandbox`): its skills then create sandbox Pods
+as ``GATEWAY_SERVICE_ACCOUNT`` (deploy/kubernetes binds the sandbox's Role
+to it). Otherwise the Gateway gets no credential for the API. A run whose
+skills would need the docker sandbox is refused (a Pod has no engine):
+its skills never run with less isolation than asked.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from backend.control_plane.gateway_launchers.base import (
     CONTAINER_PORT, RUN_ID_LABEL, COMPONENT_LABEL, GatewayLaunch, LauncherError, label_value, labels, object_name,
 )
 from backend.control_plane.gateway_launchers.remote import WorkloadLauncher
+from backend.control_plane.gateway_launchers.skill_sandbox import effective_mode
 from backend.control_plane.gateway_launchers.workload import LineSink, SupervisedWorkload, WorkloadError
 
 if TYPE_CHECKING:
@@ -83,11 +92,13 @@ class KubeWorkload:
     """One run's record, Service and Pods (see the module docstring)."""
 
     def __init__(self, api: Any, run_id: str, *, namespace: str, image: str, args: Sequence[str],
-                 env: Mapping[str, str], service_account: str | None, data_claim: str = DATA_CLAIM) -> None:
+                 env: Mapping[str, str], service_account: str | None, data_claim: str = DATA_CLAIM,
+                 mount_token: bool = False) -> None:
         self.api, self.run_id, self.namespace = api, run_id, namespace
         self.name = object_name(run_id)
         self.image, self.args, self.env = image, list(args), dict(env)
         self.service_account, self.data_claim = service_account, data_claim
+        self.mount_token = mount_token  # only for skills in the kubernetes sandbox (sandbox Pods)
         self.attempt = 0
         self.pod_name: str | None = None
         self.pod_ip: str | None = None
@@ -151,7 +162,7 @@ class KubeWorkload:
             "volumeMounts": [{"name": "data", "mountPath": DATA_MOUNT}, {"name": "tmp", "mountPath": "/tmp"}],
         }
         spec: dict[str, Any] = {
-            "restartPolicy": "Never", "automountServiceAccountToken": False, "containers": [container],
+            "restartPolicy": "Never", "automountServiceAccountToken": self.mount_token, "containers": [container],
             "terminationGracePeriodSeconds": 30,
             # The image's user; fsGroup lets it write the data volume.
             "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
@@ -334,9 +345,14 @@ class KubernetesGatewayLauncher(WorkloadLauncher):
 
     def _workload(self, launch: GatewayLaunch, previous: Any) -> KubeWorkload:
         s = self.settings
+        mode = effective_mode(s, launch)
+        if mode == "docker":
+            raise WorkloadError(f"run {launch.run_id!r} runs its skills in the docker sandbox, and a Gateway Pod "
+                                f"has no docker engine; use SKILL_SANDBOX_MODE=kubernetes with "
+                                f"GATEWAY_LAUNCHER=kubernetes")
         workload = KubeWorkload(self.api, launch.run_id, namespace=s.gateway_namespace, image=s.gateway_image,
                                 args=launch.args, env=launch.env, service_account=s.gateway_service_account,
-                                data_claim=self.data_claim)
+                                data_claim=self.data_claim, mount_token=mode == "kubernetes")
         if isinstance(previous, KubeWorkload):
             workload.attempt = previous.attempt  # Pod names keep counting
         return workload
