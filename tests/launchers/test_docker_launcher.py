@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -189,3 +190,85 @@ def test_runtime_service_with_gateway_launcher_docker_returns_the_published_url(
 async def _greeting(url: str, token: str) -> list[str]:
     async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None) as ws:
         return [json.loads(await ws.recv())["type"] for _ in range(2)]
+
+
+# -- skills in the docker sandbox, from inside a Gateway container -----------------------------------------------------
+SKILL_IMAGE = "evotraders/skill-python:3.11"
+
+
+@pytest.fixture
+async def sandboxed_controller(engine, network, tmp_path, registry):
+    """Gateways whose skills run in the docker sandbox (the compose deployment's default)."""
+    try:
+        engine.images.get(SKILL_IMAGE)
+    except Exception:  # noqa: BLE001 - absent image
+        _unusable(f"skill image {SKILL_IMAGE} missing; build it with scripts/docker_sandbox_setup.sh")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    settings = load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws", gateway_launcher="docker",
+                             gateway_image=IMAGE, gateway_docker_network=network, gateway_publish_host="127.0.0.1",
+                             skill_sandbox_mode="docker", skill_sandbox_image=SKILL_IMAGE,
+                             gateway_docker_staging_dir=staging)
+    store = RunStore.from_settings(settings)
+    controller = RuntimeController(settings, store, registry=registry, launcher=DockerGatewayLauncher(settings, engine))
+    yield controller, store, staging
+    await controller.shutdown()
+
+
+async def test_a_gateway_container_runs_its_skills_in_sandbox_containers_and_the_run_trades(
+        sandboxed_controller, engine):
+    controller, store, staging = sandboxed_controller
+    run_id = make_run(store, f"dock-sbx-{uuid.uuid4().hex[:8]}")
+    since = int(time.time()) - 1
+
+    info = await controller.start_run(run_id)
+    assert info["status"] == "healthy", info
+    attrs = engine.containers.get(controller.launcher.get(run_id).workload.container_name).attrs
+
+    await until(lambda: controller.run_summary(run_id)["status"] in ("completed", "failed", "crashed"),
+                timeout=600, what="the run finished")
+    assert controller.run_summary(run_id)["status"] == "completed"
+    events = [json.loads(line) for line in store.paths(run_id).events_log.read_text().splitlines() if line.strip()]
+    assert "backend_unavailable" not in json.dumps(events)
+    # The analysts' skills answered from sandbox containers the Gateway made on the engine ...
+    sandbox = controller.run_state(run_id)["runtime_state"]["sandbox"]
+    assert sandbox["mode"] == "docker" and sandbox["calls"].get("docker", 0) > 0, sandbox
+    assert set(sandbox["calls"]) == {"docker"}, sandbox  # every call, none in a weaker backend
+    created = list(engine.events(since=since, until=int(time.time()) + 1, decode=True, filters={
+        "type": "container", "event": "create", "label": "evotraders.sandbox=skill"}))
+    assert len(created) >= sandbox["calls"]["docker"], "fewer skill containers on the engine than skill calls"
+    # ... and the run traded on what they said.
+    trades = [t for e in events if e.get("type") == "team_trades" for t in e.get("data") or []]
+    assert trades, "the run made no trade"
+    assert list(staging.iterdir()) == []  # each call's staged copy removed after it
+    # What it took: the engine's socket (at the standard path), its group and the staging folder at its own path.
+    env = dict(item.split("=", 1) for item in attrs["Config"]["Env"])
+    assert env["SKILL_SANDBOX_MODE"] == "docker" and env["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    assert env["TMPDIR"] == str(staging)
+    socket_path = os.environ["DOCKER_HOST"][len("unix://"):]
+    binds = {m["Destination"]: m["Source"] for m in attrs["Mounts"]}
+    assert binds["/var/run/docker.sock"] == socket_path and binds[str(staging)] == str(staging)
+    assert attrs["HostConfig"]["GroupAdd"] == [str(os.stat(socket_path).st_gid)]
+    await controller.stop_run(run_id)
+
+
+async def test_without_an_engine_socket_a_docker_sandboxed_gateway_is_refused_not_started(
+        sandboxed_controller, engine, monkeypatch):
+    """Skills never run with less isolation: no socket to hand over is a clear error and no container."""
+    from backend.errors import UnavailableError
+
+    controller, store, _ = sandboxed_controller
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # this process's engine is not a local socket
+    run_id = make_run(store, f"dock-sbx-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(UnavailableError, match="docker sandbox.*engine's socket.*GATEWAY_DOCKER_SOCKET"):
+        await controller.start_run(run_id)
+    controller.launcher.settings = controller.settings.model_copy(update={
+        "gateway_docker_socket": "/nowhere/docker.sock"})
+    with pytest.raises(UnavailableError, match="/nowhere/docker.sock"):
+        await controller.start_run(run_id)
+    controller.launcher.settings = controller.settings.model_copy(update={
+        "gateway_docker_staging_dir": Path("/nowhere/staging")})
+    monkeypatch.setenv("DOCKER_HOST", DOCKER_HOST_DEFAULT)
+    with pytest.raises(UnavailableError, match="GATEWAY_DOCKER_STAGING_DIR=/nowhere/staging"):
+        await controller.start_run(run_id)
+    assert _labelled(engine, run_id) == []

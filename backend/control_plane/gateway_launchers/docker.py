@@ -14,6 +14,21 @@ port. Its output is streamed from the engine into the run's
 This process reaches the Gateway by its container name on the network when
 it is itself a container on that network (compose), else at the published
 port.
+
+When the run's skills will run in the docker sandbox (the floor
+``SKILL_SANDBOX_MODE`` or the run's BOOTSTRAP, see :mod:`.skill_sandbox`),
+the container gets what that sandbox needs: the engine's socket
+(``GATEWAY_DOCKER_SOCKET``, its path on the engine's host; default the path
+of this process's ``unix://`` ``DOCKER_HOST``) at ``/var/run/docker.sock``
+with ``DOCKER_HOST`` pointing at it, the socket's group, and a staging folder
+at the same path on the host and inside (``GATEWAY_DOCKER_STAGING_DIR``, as
+``TMPDIR``): the sandbox bind-mounts each staged skill by its path, which the
+engine resolves on its host. When any of that is missing the Gateway is not
+started and the error says what to set: its skills never run with less
+isolation than asked. (Copying the staged files in with ``put_archive``
+instead would need no shared folder, but the engine refuses to copy into a
+container whose root filesystem is read-only, as every skill container's is.)
+A Pod-only mode (``kubernetes``) is refused the same way.
 """
 
 from __future__ import annotations
@@ -22,8 +37,10 @@ import asyncio
 import logging
 import os
 import socket
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +49,7 @@ from backend.control_plane.gateway_launchers.base import (
 )
 from backend.control_plane.gateway_launchers.public_url import advertised_host
 from backend.control_plane.gateway_launchers.remote import WorkloadLauncher
+from backend.control_plane.gateway_launchers.skill_sandbox import effective_mode
 from backend.control_plane.gateway_launchers.workload import LineSink, SupervisedWorkload, WorkloadError
 
 if TYPE_CHECKING:
@@ -40,6 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DATA_MOUNT = "/data"
+SOCKET_MOUNT = "/var/run/docker.sock"  # where a Gateway container finds the engine
 _PORT_KEY = f"{CONTAINER_PORT}/tcp"
 WAIT_SLICE_S = 30.0  # one blocking wait on the engine; a slice that times out is simply waited again
 
@@ -62,6 +81,28 @@ def exit_status(code: int) -> int:
     return -(code - 128) if 128 < code < 128 + 65 else code
 
 
+@dataclass(frozen=True)
+class EngineAccess:
+    """What a Gateway container needs for docker-sandboxed skills (paths on the engine's host)."""
+
+    socket: str
+    gid: int
+    staging_dir: str
+
+    def env(self) -> dict[str, str]:
+        return {"DOCKER_HOST": f"unix://{SOCKET_MOUNT}", "TMPDIR": self.staging_dir,
+                "EVOTRADERS_STAGING_DIR": self.staging_dir}
+
+    def mounts(self) -> list[tuple[str, str]]:
+        return [(self.socket, SOCKET_MOUNT), (self.staging_dir, self.staging_dir)]
+
+
+def local_socket() -> str | None:
+    """The socket path of this process's ``DOCKER_HOST`` (the SDK's default when unset); None if not unix://."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return host[len("unix://"):] if host.startswith("unix://") else None
+
+
 def short(err: BaseException) -> str:
     explanation = getattr(err, "explanation", None)
     text = str(explanation or err)
@@ -74,12 +115,13 @@ class DockerWorkload:
     def __init__(self, client: Any, run_id: str, *, image: str, args: Sequence[str], env: Mapping[str, str],
                  network: str | None, volume: str | None, publish_host: str, data_dirs: Sequence[Path],
                  extra_mounts: Sequence[tuple[str, str]] = (), user: str | None = None,
-                 entrypoint: Sequence[str] | None = None) -> None:
+                 entrypoint: Sequence[str] | None = None, engine: EngineAccess | None = None) -> None:
         self.client = client
         self.run_id = run_id
         # Scoped by the deployment's data: two deployments on one engine may both have a run "demo".
         self.container_name = object_name(run_id, scope=volume or (str(data_dirs[0]) if data_dirs else ""))
-        self.image, self.args, self.env = image, list(args), dict(env)
+        self.image, self.args, self.env = image, list(args), {**env, **(engine.env() if engine else {})}
+        self.engine = engine
         self.network, self.volume, self.publish_host = network, volume, publish_host
         self.data_dirs, self.extra_mounts, self.user = list(data_dirs), list(extra_mounts), user
         self.entrypoint = list(entrypoint) if entrypoint else None
@@ -103,6 +145,8 @@ class DockerWorkload:
                 binds[str(folder)] = {"bind": str(folder), "mode": "rw"}
         for source, target in self.extra_mounts:
             binds[source] = {"bind": target, "mode": "ro"}
+        for source, target in self.engine.mounts() if self.engine else ():
+            binds[source] = {"bind": target, "mode": "rw"}
         return binds
 
     def _run(self, host_port: int | None) -> Any:
@@ -113,7 +157,7 @@ class DockerWorkload:
             labels=labels(self.run_id), environment={**self.env, "PYTHONUNBUFFERED": "1"},
             network=self.network, ports={_PORT_KEY: (self.publish_host, host_port)},
             volumes=self._volumes(), user=self.user, read_only=True, tmpfs={"/tmp": "rw,size=256m"},
-            init=True, stop_signal="SIGTERM",
+            init=True, stop_signal="SIGTERM", group_add=[self.engine.gid] if self.engine else None,
         )
         container.start()
         return container
@@ -282,14 +326,59 @@ class DockerGatewayLauncher(WorkloadLauncher):
         self.client = client or docker_client()
         self.extra_mounts, self.entrypoint = list(extra_mounts), entrypoint
 
+    def engine_access(self, run_id: str) -> EngineAccess:
+        """The engine's socket, its group and the staging folder for ``run_id``'s docker-sandboxed skills.
+
+        Raises:
+            WorkloadError: one of them is unknown or absent; the message names the setting.
+        """
+        s = self.settings
+        why = f"run {run_id!r} runs its skills in the docker sandbox, so its Gateway container needs"
+        local = local_socket()
+        host_socket = s.gateway_docker_socket or local
+        if not host_socket:
+            raise WorkloadError(f"{why} the engine's socket: DOCKER_HOST={os.environ.get('DOCKER_HOST')} is not a "
+                                f"unix:// socket; set GATEWAY_DOCKER_SOCKET to the socket's path on the engine's host")
+        gid = None
+        for candidate in (local, host_socket):
+            try:
+                gid = os.stat(candidate).st_gid if candidate else None
+            except OSError:
+                continue
+            if gid is not None:
+                break
+        if gid is None:
+            raise WorkloadError(f"{why} the engine's socket, and {host_socket} (GATEWAY_DOCKER_SOCKET) cannot be "
+                                f"found here to learn its group; mount it into runtime_service or fix the path")
+        staging = s.gateway_docker_staging_dir
+        if staging is None:
+            if s.gateway_docker_volume:
+                raise WorkloadError(f"{why} a staging folder at the same path on the engine's host and inside: "
+                                    f"set GATEWAY_DOCKER_STAGING_DIR (compose: EVOTRADERS_STAGING_DIR)")
+            # runtime_service on the engine's host: a private folder of its own temp folder.
+            staging = Path(tempfile.gettempdir()) / f"evotraders-gateway-staging-{os.getuid()}"
+            staging.mkdir(mode=0o700, exist_ok=True)
+            if staging.stat().st_uid != os.getuid():
+                raise WorkloadError(f"{why} a staging folder; {staging} belongs to another user: "
+                                    f"set GATEWAY_DOCKER_STAGING_DIR")
+        if not Path(staging).is_dir():
+            raise WorkloadError(f"{why} its staging folder GATEWAY_DOCKER_STAGING_DIR={staging}, which does not "
+                                f"exist (it must be the same path on the engine's host and in runtime_service)")
+        return EngineAccess(socket=host_socket, gid=gid, staging_dir=str(staging))
+
     def _workload(self, launch: GatewayLaunch, previous: Any) -> DockerWorkload:
         s = self.settings
+        mode = effective_mode(s, launch)
+        if mode == "kubernetes":
+            raise WorkloadError(f"run {launch.run_id!r} runs its skills in the kubernetes sandbox, which a Gateway "
+                                f"container cannot reach; use SKILL_SANDBOX_MODE=docker with GATEWAY_LAUNCHER=docker")
+        engine = self.engine_access(launch.run_id) if mode == "docker" else None
         user = None if s.gateway_docker_volume else data_owner(s.runs_dir)
         workload = DockerWorkload(
             self.client, launch.run_id, image=s.gateway_image, args=launch.args, env=launch.env,
             network=s.gateway_docker_network, volume=s.gateway_docker_volume, publish_host=s.gateway_publish_host,
             data_dirs=[s.runs_dir, s.workspaces_dir], extra_mounts=self.extra_mounts, user=user,
-            entrypoint=self.entrypoint)
+            entrypoint=self.entrypoint, engine=engine)
         if launch.port:
             workload.host_port = launch.port
         elif isinstance(previous, DockerWorkload):
