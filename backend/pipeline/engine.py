@@ -142,6 +142,7 @@ class RunEngine:
                                         self.executor, self.emit, gate=gate, record_trade=self._journal_trade,
                                         control=self, llm=llm)
         self._announce_sandbox()
+        self._announce_policies()
 
     # -- resume -----------------------------------------------------------------
     def _restore(self) -> None:
@@ -208,6 +209,17 @@ class RunEngine:
         if sandbox is not None and sandbox.reason == "raised_to_floor":
             log.warning("run %s: %s", self.run_id, sandbox.note)
             self.emit(ev.System(content=f"sandbox: {sandbox.note}"))
+
+    def _announce_policies(self) -> None:
+        # The roster in BOOTSTRAP.md decides an agent's policy. An agent whose
+        # AGENT.md asks for `llm` but is rostered as `rules` runs rules, and
+        # says so: nothing configured as llm runs rules silently.
+        for agent in self.team:
+            asked = agent.profile.policy if "policy" in agent.profile.model_fields_set else None
+            if asked == "llm" and agent.policy != "llm":
+                self.emit(ev.System(content=f"{agent.id}: its AGENT.md asks for policy llm, but the team roster "
+                                            f"in BOOTSTRAP.md says {agent.policy}; the roster decides, so it "
+                                            f"runs {agent.policy}"))
 
     def _warn(self, message: str) -> None:
         # Called from the executor on first in-process skill use.
