@@ -158,6 +158,14 @@ async def test_a_run_gets_its_gateway_container_from_runtime_service(deployment:
         assert f"{deployment['name']}-net" in container.attrs["NetworkSettings"]["Networks"]
         assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True
         assert any(m.get("Name") == f"{deployment['name']}-data" for m in container.attrs["Mounts"])
+        # Its skills use the docker sandbox, so it got the engine's socket, its group and the staging folder.
+        env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+        assert env["SKILL_SANDBOX_MODE"] == "docker" and env["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+        socket_path = deployment["env"].get("DOCKER_HOST", "unix:///var/run/docker.sock")[len("unix://"):]
+        staging = str(staging_dir(deployment["name"]))
+        binds = {m["Destination"]: m["Source"] for m in container.attrs["Mounts"] if m["Type"] == "bind"}
+        assert binds == {"/var/run/docker.sock": socket_path, staging: staging} and env["TMPDIR"] == staging
+        assert container.attrs["HostConfig"]["GroupAdd"] == [str(os.stat(socket_path).st_gid)]
 
         stopped = client.post(f"/runs/{run_id}/stop")
         assert stopped.status_code == 200, stopped.text
@@ -166,6 +174,30 @@ async def test_a_run_gets_its_gateway_container_from_runtime_service(deployment:
         return not docker_client.containers.list(all=True, filters={"label": f"evotraders.run-id={run_id}"})
 
     await until(removed, timeout=90, what="the Gateway container removed after stop")
+
+
+async def test_a_runs_skills_run_in_the_docker_sandbox_from_its_gateway_container(deployment: dict) -> None:
+    """Not only runtime_service's probe: a run's own skill calls, made by its Gateway container, succeed."""
+    runtime = deployment["urls"]["runtime-service"]
+    with httpx.Client(base_url=runtime, headers=auth(deployment["tokens"]["admin"]), timeout=30) as client:
+        created = client.post("/runs", json={"start_date": "2025-02-03", "end_date": "2025-02-04",
+                                             "tickers": ["AAPL", "MSFT"]})
+        assert created.status_code == 201, created.text
+        run_id = created.json()["run_id"]
+        started = client.post(f"/runs/{run_id}/start", json={}, timeout=180)
+        assert started.status_code == 200, started.text
+        await until(lambda: client.get(f"/runs/{run_id}").json()["status"] in ("completed", "failed", "crashed"),
+                    timeout=400, what="the run finished")
+        assert client.get(f"/runs/{run_id}").json()["status"] == "completed"
+        sandbox = client.get(f"/runs/{run_id}/state").json()["runtime_state"]["sandbox"]
+        assert sandbox["mode"] == "docker" and set(sandbox["calls"]) == {"docker"} and sandbox["calls"]["docker"] > 0
+        # None of those calls failed for want of the engine, and the run traded on what the skills said.
+        events = client.get(f"/runs/{run_id}/events", params={"limit": 50_000, "max_bytes": 16 << 20})
+        assert events.status_code == 200
+        assert "backend_unavailable" not in events.text
+        rows = [json.loads(line) for line in events.text.splitlines() if line.strip()]
+        assert any(e.get("data") for e in rows if e.get("type") == "team_trades"), "the run made no trade"
+        assert client.post(f"/runs/{run_id}/stop").status_code == 200
 
 
 def test_a_skill_runs_in_the_docker_sandbox_from_runtime_service(deployment: dict) -> None:
