@@ -12,23 +12,17 @@ Kubernetes Pod). Each restart is a new attempt (the old one is removed first).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timezone
-from typing import Protocol, TextIO
+from collections.abc import Callable
+from typing import Protocol
 
 from backend.schema.process import ProcessExit
-from backend.signals import Signal, emit_logged
-from backend.supervisor.health import watch_health
-from backend.supervisor.logbuffer import LogBuffer
-from backend.supervisor.process_spec import ProcessEvent, ProcessSpec, ProcessStatus
-from backend.supervisor.restart_policy import RestartDecision, RestartTracker
+from backend.supervisor.process_spec import ProcessSpec, ProcessStatus
+from backend.supervisor.supervised import Supervised
 
 log = logging.getLogger(__name__)
 
-_FINAL = (ProcessStatus.healthy, ProcessStatus.unhealthy, ProcessStatus.crashed, ProcessStatus.stopped)
 LineSink = Callable[[str], None]
 
 
@@ -62,8 +56,15 @@ class Workload(Protocol):
     async def close(self) -> None: ...
 
 
-class SupervisedWorkload:
+class SupervisedWorkload(Supervised):
     """One run's Gateway outside this machine's process table, with a ManagedProcess's observable state.
+
+    The status, signals, restart loop and log file are
+    :class:`~backend.supervisor.supervised.Supervised`'s; each attempt is a
+    :class:`Workload`'s. ``start()`` raises :class:`WorkloadError` when the
+    first attempt cannot be created (nothing runs, status crashed); ``stop()``
+    terminates the current attempt (SIGTERM, a kill after the grace), cancels
+    a pending restart and removes what the run left (``workload.close()``).
 
     Args:
         spec: name, log file, restart policy and progress probe, ready timeout and grace
@@ -73,39 +74,17 @@ class SupervisedWorkload:
     Signals: ``event(ProcessEvent)`` on every status change, ``line(ProcessEvent)`` on every log line.
     """
 
-    event = Signal(object)
-    line = Signal(object)
+    _logger = log
+    _noun = ""
+    _marker = "launcher"
+    _attempt_errors = (WorkloadError,)
 
     def __init__(self, spec: ProcessSpec, workload: Workload, clock: Callable[[], float] = time.monotonic) -> None:
-        self.spec = spec
+        super().__init__(spec, clock)
         self.workload = workload
-        self._clock = clock
-        self._tracker = RestartTracker(spec, clock)
-        self.log = LogBuffer(spec.log_lines)
-        self.message = ""
-        self.restarts = 0
-        self.last_exit: ProcessExit | None = None
-        self.started_at: datetime | None = None
-        self._status = ProcessStatus.stopped
-        self._started_mono: float | None = None
         self._running = False
-        self._health: asyncio.Task | None = None
-        self._task: asyncio.Task | None = None
-        self._lock = asyncio.Lock()
-        self._stop_requested = False
-        self._stop_event = asyncio.Event()
-        self._log_file: TextIO | None = None
-        self._waiters: list[tuple[frozenset[ProcessStatus], asyncio.Future]] = []
 
     # -- observable state (as ManagedProcess) ---------------------------------------
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def status(self) -> ProcessStatus:
-        return self._status
-
     @property
     def pid(self) -> None:
         return None  # not a process of this machine
@@ -114,80 +93,7 @@ class SupervisedWorkload:
     def port(self) -> int | None:
         return self.workload.port
 
-    @property
-    def uptime(self) -> float | None:
-        return None if self._started_mono is None else self._clock() - self._started_mono
-
-    @property
-    def gave_up(self) -> bool:
-        return self._tracker.gave_up and self._status is ProcessStatus.crashed
-
-    @property
-    def supervised(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def lines(self) -> list[str]:
-        return self.log.lines()
-
-    def follow(self, backlog: int = 0, *, forever: bool = False) -> AsyncIterator[str]:
-        return self.log.follow(backlog, forever=forever)
-
-    async def wait_status(self, *statuses: ProcessStatus, timeout: float | None = None) -> ProcessStatus:
-        wanted = frozenset(statuses)
-        if self._status in wanted:
-            return self._status
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        entry = (wanted, fut)
-        self._waiters.append(entry)
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            names = ", ".join(sorted(s.value for s in wanted))
-            raise TimeoutError(f"{self.name}: still {self._status.value} after {timeout}s "
-                               f"(waiting for {names})") from None
-        finally:
-            if entry in self._waiters:
-                self._waiters.remove(entry)
-
-    async def wait_ready(self, timeout: float | None = None) -> ProcessStatus:
-        return await self.wait_status(*_FINAL, timeout=timeout)
-
-    # -- control ------------------------------------------------------------------
-    async def start(self) -> None:
-        """Create the first attempt and supervise it (WorkloadError: nothing runs, status crashed)."""
-        async with self._lock:
-            if self.supervised:
-                return
-            self._stop_requested = False
-            self._stop_event = asyncio.Event()
-            self._tracker.reset()
-            self.restarts = 0
-            self.log.open()
-            self._open_log_file()
-            try:
-                await self._spawn()
-            except BaseException:
-                self._finish(ProcessStatus.crashed)
-                raise
-            self._task = asyncio.create_task(self._supervise(), name=f"supervise {self.name}")
-
-    async def stop(self) -> None:
-        """Stop the current attempt (SIGTERM, a kill after the grace), cancel a pending restart, remove it."""
-        async with self._lock:
-            task = self._task
-            if task is None or task.done():
-                if self._status is ProcessStatus.crashed:
-                    self._set_status(ProcessStatus.stopped)
-                await self.workload.close()
-                return
-            self._stop_requested = True
-            self._stop_event.set()
-            if self._running:
-                await self.workload.terminate(self.spec.grace_seconds)
-            await asyncio.wait({task})
-            await self.workload.close()
-
-    # -- internals ------------------------------------------------------------------
+    # -- one attempt: a container or a Pod ----------------------------------------------
     async def _spawn(self) -> None:
         self._set_status(ProcessStatus.starting)
         try:
@@ -197,64 +103,7 @@ class SupervisedWorkload:
             self._record(ProcessExit.not_started(f"not started: {err}"))
             raise
         self._running = True
-        self._started_mono = self._clock()
-        self._tracker.spawned()
-        self.started_at = datetime.now(timezone.utc)
-        self.message = ""
-        self._file_marker(f"started {self.workload.ident}")
-        if self.workload.health_url:
-            watch = watch_health(self.workload.health_url, ready_timeout=self.spec.ready_timeout,
-                                 check_interval=self.spec.check_interval, report=self._health_reporter())
-            self._health = asyncio.create_task(watch, name=f"health {self.name}")
-        else:
-            self._set_status(ProcessStatus.healthy)
-
-    async def _supervise(self) -> None:
-        try:
-            while True:
-                outcome = await self._await_exit()
-                if self._stop_requested:
-                    self._finish(ProcessStatus.stopped)
-                    return
-                decision = self._decided(self._tracker.ended(outcome.exit_code, outcome.reason))
-                if decision.delay is None:
-                    ok = outcome.exit_code == 0 and not decision.gave_up
-                    self._finish(ProcessStatus.stopped if ok else ProcessStatus.crashed)
-                    return
-                if not await self._restart_after(decision.delay):
-                    return
-        except asyncio.CancelledError:
-            self._finish(ProcessStatus.stopped)
-            raise
-
-    async def _restart_after(self, delay: float) -> bool:
-        while True:
-            reason = self.last_exit.reason if self.last_exit else "ended"
-            self._set_status(ProcessStatus.restarting)
-            self.message = (f"restarting in {delay:g}s after: {reason} "
-                            f"(restart {self._tracker.without_progress} of at most {self.spec.max_restarts} since "
-                            f"the last progress)")
-            try:
-                await asyncio.wait_for(self._stop_event.wait(), delay)
-            except TimeoutError:
-                pass
-            if self._stop_requested:
-                self._finish(ProcessStatus.stopped)
-                return False
-            self.restarts += 1
-            try:
-                await self._spawn()
-            except WorkloadError:
-                reason = self.last_exit.reason if self.last_exit else "not started"
-                decision = self._decided(self._tracker.not_spawned(reason))
-                if decision.delay is None:
-                    self._finish(ProcessStatus.crashed)
-                    return False
-                delay = decision.delay
-                continue
-            if self._stop_requested:
-                await self.workload.terminate(self.spec.grace_seconds)
-            return True
+        self._spawned(f"started {self.workload.ident}", self.workload.health_url)
 
     async def _await_exit(self) -> ProcessExit:
         try:
@@ -264,86 +113,24 @@ class SupervisedWorkload:
             returncode = -9
         requested = self._stop_requested
         self._running = False
-        if self._health is not None:
-            self._health.cancel()
-            self._health = None
+        self._cancel_health()
         outcome = ProcessExit.from_returncode(returncode, self.log.tail(self.spec.outcome_lines),
                                               requested=requested)
-        self._started_mono = None
-        self.started_at = None
-        self._record(outcome)
+        self._ended(outcome)
         return outcome
 
-    def _decided(self, decision: RestartDecision) -> RestartDecision:
-        if decision.delay is None:
-            self.message = decision.message
-        return decision
+    @property
+    def _attempt_running(self) -> bool:
+        return self._running
 
-    def _on_line(self, line: str) -> None:
-        self.log.append(line)
-        self._write_file(line)
-        emit_logged(self.line, ProcessEvent(self.name, "line", self._status, line=line),
-                    logger=log, what=f"a line observer of {self.name}")
+    async def _terminate_attempt(self) -> None:
+        await self.workload.terminate(self.spec.grace_seconds)
 
-    def _health_reporter(self) -> Callable[[bool, str], bool]:
-        ident = self.workload.ident
+    async def _released(self) -> None:
+        await self.workload.close()
 
-        def report(healthy: bool, message: str) -> bool:
-            if not self._running or self._stop_requested or self.workload.ident != ident:
-                return False
-            self.message = message
-            self._set_status(ProcessStatus.healthy if healthy else ProcessStatus.unhealthy)
-            return True
+    def _attempt(self) -> str | None:
+        return self.workload.ident
 
-        return report
-
-    # -- bookkeeping (as ManagedProcess) ----------------------------------------------
-    def _set_status(self, status: ProcessStatus) -> None:
-        previous = self._status
-        if status is previous:
-            return
-        self._status = status
-        for wanted, fut in list(self._waiters):
-            if status in wanted and not fut.done():
-                fut.set_result(status)
-        emit_logged(self.event, ProcessEvent(self.name, "status", status, previous=previous),
-                    logger=log, what=f"a status observer of {self.name}")
-
-    def _record(self, outcome: ProcessExit) -> None:
-        self.last_exit = outcome
-        self._file_marker(outcome.reason)
-
-    def _finish(self, status: ProcessStatus) -> None:
-        if status is ProcessStatus.crashed and not self.message and self.last_exit:
-            self.message = self.last_exit.reason
-        if status is ProcessStatus.stopped and self._stop_requested:
-            self.message = ""
-        self._set_status(status)
-        self.log.close()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def _open_log_file(self) -> None:
-        path = self.spec.log_path
-        if path is None or self._log_file is not None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._log_file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives across awaits
-        except OSError as err:
-            log.warning("%s: cannot open log file %s: %s", self.name, path, err)
-
-    def _write_file(self, line: str) -> None:
-        if self._log_file is None:
-            return
-        try:
-            self._log_file.write(line + "\n")
-        except OSError as err:
-            log.warning("%s: cannot write log file: %s", self.name, err)
-            self._log_file.close()
-            self._log_file = None
-
-    def _file_marker(self, text: str) -> None:
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self._write_file(f"[launcher {stamp}] {self.name}: {text}")
+    def _is_current(self, attempt: object) -> bool:
+        return self._running and self.workload.ident == attempt
