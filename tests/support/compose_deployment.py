@@ -124,6 +124,7 @@ def compose_deployment(prefix: str = "evoremote", overrides: dict[str, str] | No
         env = deploy.compose_env(name, deploy.container_copy(tokens_path, image))
         env["EVOTRADERS_PUBLISH_HOST"] = "127.0.0.1"
         env.update(overrides or {})
+        deploy.ensure_staging(Path(env["EVOTRADERS_STAGING_DIR"]))  # as `deploy up` does: uid 10001 stages there
         for var, _default in deploy.SERVICES.values():
             env[var] = str(free_port("127.0.0.1"))
         urls = deploy.service_urls(env)

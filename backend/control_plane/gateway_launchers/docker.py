@@ -364,6 +364,11 @@ class DockerGatewayLauncher(WorkloadLauncher):
         if not Path(staging).is_dir():
             raise WorkloadError(f"{why} its staging folder GATEWAY_DOCKER_STAGING_DIR={staging}, which does not "
                                 f"exist (it must be the same path on the engine's host and in runtime_service)")
+        # Python's tempfile passes over a TMPDIR it cannot write (to /tmp, which the engine cannot see): refuse
+        # instead. The Gateway runs as this process's user in compose (10001), as the data's owner on a host.
+        if not os.access(staging, os.W_OK | os.X_OK):
+            raise WorkloadError(f"{why} a staging folder it can write; GATEWAY_DOCKER_STAGING_DIR={staging} is not "
+                                f"writable (`evotraders deploy up` makes it for uid 10001)")
         return EngineAccess(socket=host_socket, gid=gid, staging_dir=str(staging))
 
     def _workload(self, launch: GatewayLaunch, previous: Any) -> DockerWorkload:
