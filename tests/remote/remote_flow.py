@@ -28,10 +28,9 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 READS_BY_POST = {("agent", "POST", "/bootstrap/validate")}
 
 
-# Skills run in the "process" sandbox inside the Gateway containers: the docker launcher starts them without the
-# engine's socket, so with the compose file's default (SKILL_SANDBOX_MODE=docker) every skill call fails
-# backend_unavailable, the analysts say nothing and no order is ever placed (nor held for a human).
-COMPOSE_OVERRIDES = {"SKILL_SANDBOX_MODE": "process"}
+# None: the compose file's own settings, so a run's skills run in the docker sandbox (one container per call)
+# from its Gateway container, which the docker launcher hands the engine's socket and the staging folder.
+COMPOSE_OVERRIDES: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
