@@ -303,6 +303,16 @@ class RunEngine:
         self._headless_gap = max(HEADLESS_SNAPSHOT_MIN_S, HEADLESS_SNAPSHOT_COST_RATIO * took)
         self._snapshot_day = self.state.days_completed
 
+    def _gateway_snapshot_due(self) -> bool:
+        """A Gateway's next snapshot: after SNAPSHOT_INTERVAL_S (or its cost's share) at full speed;
+        a paced run (a human watches it; a day takes at least the pace) at every checkpoint stage
+        unless the last snapshot is younger than the pace."""
+        gap = self._snapshot_gap
+        pace = self.control.pace
+        if pace > 0:
+            gap = min(gap, pace)
+        return time.monotonic() - self._last_snapshot >= gap
+
     # -- control (called by the pipeline between stages) ----------------------------
     async def after_stage(self, stage: str) -> None:
         # Let the event loop breathe between stages: WebSocket clients, the
@@ -312,8 +322,7 @@ class RunEngine:
         if self.write_every_stage:
             await asyncio.sleep(0)
         self.stage = stage
-        if (self.write_every_stage and stage in CHECKPOINT_STAGES
-                and time.monotonic() - self._last_snapshot >= self._snapshot_gap):
+        if self.write_every_stage and stage in CHECKPOINT_STAGES and self._gateway_snapshot_due():
             self.write_state()
         control = self.control
         if control.stop_requested:
@@ -389,7 +398,7 @@ class RunEngine:
         # (the whole curves), so they are spaced in proportion.
         self._resume = state.checkpoint(self.team, curve_lengths=True)
         if self.write_every_stage:
-            due = time.monotonic() - self._last_snapshot >= self._snapshot_gap
+            due = self._gateway_snapshot_due()
         else:
             done = state.days_completed
             due = (done - self._snapshot_day >= max(HEADLESS_SNAPSHOT_DAYS, int(done * HEADLESS_SNAPSHOT_SHARE))
