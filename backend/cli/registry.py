@@ -18,7 +18,7 @@ PLUGIN_HELP = {
     "desk": "open the desktop control center (PySide6)",
 }
 # Listed in this order in --help; other entry points follow.
-PLUGIN_ORDER = ("gateway", "stack", "deploy", "desk")
+PLUGIN_ORDER = ("gateway", "stack", "deploy", "import-legacy", "desk")
 
 
 def _stack_args(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +29,12 @@ def _stack_args(parser: argparse.ArgumentParser) -> None:
 
 def _deploy_args(parser: argparse.ArgumentParser) -> None:
     from backend.cli.deploy import add_arguments
+
+    add_arguments(parser)
+
+
+def _import_legacy_args(parser: argparse.ArgumentParser) -> None:
+    from backend.cli.import_legacy import add_arguments
 
     add_arguments(parser)
 
@@ -53,6 +59,8 @@ def extra_commands() -> dict[str, tuple[str, AddArguments]]:
     """Every subcommand beyond ``backtest``: the stack command and the entry points."""
     commands = {"stack": ("start, inspect or stop the local split-service stack", _stack_args),
                 "deploy": ("bring the compose deployment (deploy/compose) up or down", _deploy_args),
+                "import-legacy": ("import run folders of the earlier EvoTraders layout into runs/",
+                                  _import_legacy_args),
                 **_plugin_commands()}
     ranked = sorted(commands, key=lambda name: (PLUGIN_ORDER.index(name) if name in PLUGIN_ORDER
                                                 else len(PLUGIN_ORDER), name))

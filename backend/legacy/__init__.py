@@ -1,0 +1,1 @@
+"""Importing runs written by the earlier EvoTraders layout (``evotraders import-legacy``)."""
