@@ -6,7 +6,10 @@ loop (:mod:`backend.pipeline.day_loop`) on its own clock: the backtest runs
 its days at a pace (pausable, restartable with ``start_backtest``); mock mode
 moves a virtual clock, streams intraday ticks and runs each trading day at
 its close (fast-forward supported); live mode does the same on the New York
-clock with real quotes.
+clock with real quotes. A backtest announces its market status
+(:func:`backend.market.calendar.backtest_market_status`) with a
+``market_status_update`` when its drive task starts and when it ends, so a
+client's header never keeps a running status after the run.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import datetime as dt
 import logging
 from typing import Any
 
+from backend.market import calendar
 from backend.pipeline.day_loop import BacktestClock, DayClock
 from backend.pipeline.engine import RunEngine
+from backend.schema import events as ev
 from backend.schema.state import ServerState
 from backend.signals import SignalInstance
 
@@ -43,6 +48,7 @@ class EngineRunDriver:
         self._task: asyncio.Task[Any] | None = None
         self._started = asyncio.Event()  # set each time start() begins a drive task
         self._clock: DayClock | None = None
+        self._announced: str | None = None   # the backtest market status last announced (its text)
         self.mock_speed = mock_speed
         self.live_poll_seconds = live_poll_seconds
         if paused:
@@ -92,8 +98,33 @@ class EngineRunDriver:
             return
         self._clock = self._clock or self._make_clock()
         name = f"{'run' if self.mode == 'backtest' else self.mode}-{self.run_id}"
-        self._task = asyncio.create_task(self.engine.run(clock=self._clock), name=name)
+        self._task = asyncio.create_task(self._drive(self._clock), name=name)
         self._started.set()
+
+    async def _drive(self, clock: DayClock) -> str:
+        if self.mode != "backtest":
+            return await self.engine.run(clock=clock)
+        self.engine.event.connect(self._on_run_event)
+        self._announce_market_status()
+        try:
+            return await self.engine.run(clock=clock)
+        finally:
+            self.engine.event.disconnect(self._on_run_event)
+            self._announce_market_status()   # completed, stopped or failed: closed
+
+    def _on_run_event(self, event: ev.Event) -> None:
+        # A backtest's market status follows its run status (paused, running); announced
+        # after the run_status's delivery, never from inside it.
+        if isinstance(event, ev.RunStatus) and event.status in calendar.BACKTEST_OPEN_STATES:
+            asyncio.get_running_loop().call_soon(self._announce_market_status)
+
+    def _announce_market_status(self) -> None:
+        status = self.engine.market_status()
+        if status["status_text"] == self._announced:
+            return
+        self._announced = str(status["status_text"])
+        stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.engine.emit(ev.MarketStatusUpdate(market_status=status, timestamp=stamp))
 
     def _make_clock(self) -> DayClock:
         if self.mode == "mock":

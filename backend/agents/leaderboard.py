@@ -1,4 +1,6 @@
-"""Analyst leaderboard: bull/bear records and recent signals, scored at the close."""
+"""The leaderboard, scored at the close: the analysts' bull/bear records and recent signals,
+then a ``portfolio_manager`` row (the team's record of money-making days) and a
+``risk_manager`` row (the days its limits warned). docs/protocol.md defines each row."""
 
 from __future__ import annotations
 
@@ -13,6 +15,12 @@ ROLE_NAMES = {
     "risk_manager": "Risk Manager", "portfolio_manager": "Portfolio Manager",
 }
 RECENT_SIGNALS = 20
+# Record keys of the team's rows (never an analyst's id: analysts are ``*_analyst``).
+TEAM_ROWS = ("portfolio_manager", "risk_manager")
+
+
+def _tally() -> dict[str, int]:
+    return {"n": 0, "win": 0, "unknown": 0}
 
 
 class Leaderboard:
@@ -26,6 +34,33 @@ class Leaderboard:
                       "signals": []}
             for a in agents
         }
+        # A checkpoint written before the team's rows existed has none: they start empty.
+        for key in TEAM_ROWS:
+            self.records.setdefault(key, {"bull": _tally(), "bear": _tally(), "signals": []})
+
+    def mark_day(self, pnl: float, risk_warnings: int) -> None:
+        """Record a settled day for the team's rows.
+
+        Portfolio manager, ``bull``: ``n`` days marked, ``win`` days the team's
+        equity rose (at the close, against the previous close or the initial
+        cash), ``unknown`` days it did not move by a cent (nothing held: not
+        decided); its ``winRate`` is win / (n - unknown). Risk manager: ``bull.n``
+        days assessed, ``bull.win`` days with no limit warning (its ``winRate``
+        is their share), ``bear.n`` days with a warning, ``bear.win`` the warnings.
+        """
+        pm = self.records["portfolio_manager"]["bull"]
+        pm["n"] += 1
+        if round(pnl, 2) == 0:
+            pm["unknown"] += 1
+        else:
+            pm["win"] += int(pnl > 0)
+        risk = self.records["risk_manager"]
+        risk["bull"]["n"] += 1
+        if risk_warnings:
+            risk["bear"]["n"] += 1
+            risk["bear"]["win"] += risk_warnings
+        else:
+            risk["bull"]["win"] += 1
 
     def score(self, preds: list[Prediction], realized: dict[str, float]) -> dict[str, float | None]:
         """Score a day's predictions; returns each analyst's hit rate that day (None if no calls)."""
@@ -73,6 +108,22 @@ class Leaderboard:
         rows.sort(key=lambda r: (-r["winRate"], r["agentId"]))
         for rank, row in enumerate(rows, start=1):
             row["rank"] = rank
+        return rows + self.team_rows()
+
+    def team_rows(self) -> list[dict[str, Any]]:
+        """The ``portfolio_manager`` and ``risk_manager`` rows (unranked: they make no calls)."""
+        pm = self.records["portfolio_manager"]["bull"]
+        decided = pm["n"] - pm["unknown"]
+        risk = self.records["risk_manager"]
+        assessed = risk["bull"]["n"]
+        rows = []
+        for role, win_rate, bull, bear in (
+                ("portfolio_manager", round(pm["win"] / decided, 6) if decided else 0.0, pm, _tally()),
+                ("risk_manager", round(risk["bull"]["win"] / assessed, 6) if assessed else 0.0,
+                 risk["bull"], risk["bear"])):
+            rows.append({"agentId": role, "name": ROLE_NAMES[role], "role": role, "avatar": role.split("_")[0],
+                         "winRate": win_rate, "bull": dict(bull), "bear": dict(bear), "signals": [],
+                         "modelName": "rules-v1", "modelProvider": "local", "rank": None})
         return rows
 
     def to_dict(self) -> dict[str, Any]:

@@ -201,6 +201,17 @@ def hours() -> dict[str, str]:
     return {"market_open": MARKET_OPEN.strftime("%H:%M"), "market_close": MARKET_CLOSE.strftime("%H:%M")}
 
 
+BACKTEST_OPEN_STATES = ("starting", "running", "paused")
+
+
+def backtest_market_status(run_status: str, current_date: str | None) -> dict[str, object]:
+    """A backtest's ``market_status`` payload: ``open`` while the run is starting, running or
+    paused, ``closed`` once it completed, stopped or failed; ``status_text`` names the run's state."""
+    status = "open" if run_status in BACKTEST_OPEN_STATES else "closed"
+    return {"status": status, "status_text": f"Backtest {run_status}", "is_trading_day": True, **hours(),
+            "current_time": current_date}
+
+
 def market_status_at(when: dt.datetime) -> dict[str, object]:
     """The NYSE session state at ``when`` (the ``market_status`` payload of mock and live mode)."""
     now = to_new_york(when)

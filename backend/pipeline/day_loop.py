@@ -137,10 +137,8 @@ class BacktestClock:
 
     def market_status(self) -> dict[str, Any]:
         engine = self.engine
-        status = engine.status if engine is not None else "starting"
-        return {"status": "closed" if status in ("completed", "stopped") else "open",
-                "status_text": f"Backtest {status}", "is_trading_day": True, **calendar.hours(),
-                "current_time": engine.current_date if engine is not None else None}
+        return calendar.backtest_market_status(engine.status if engine is not None else "starting",
+                                               engine.current_date if engine is not None else None)
 
     def fast_forward(self, minutes: float) -> dict[str, Any]:
         raise ValueError("fast_forward_time is only supported in mock mode")

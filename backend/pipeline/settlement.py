@@ -29,14 +29,18 @@ def settle(pipe: "TradingPipeline", work: "DayWork") -> None:
     history = {t: [b.close for b in work.snapshot.bars.get(t, [])] for t in pipe.config.tickers}
     base_values = state.baselines.on_day(work.iso, opens, closes, history, caps or None)
     equity = state.portfolio.equity(closes)
+    previous = state.curves["equity"][-1]["v"] if state.curves["equity"] else state.initial_cash
     t_ms = pipe.clock.close_ms(date)
     state.add_curve_point("equity", t_ms, equity)
     for name in ("baseline", "baseline_vw", "momentum"):
         state.add_curve_point(name, t_ms, base_values[name])
     work.hit_rates = state.leaderboard.score(work.predictions, realized)  # type: ignore[attr-defined]
+    state.leaderboard.mark_day(equity - previous, len(work.risk.warnings) if work.risk is not None else 0)
 
     pnl_pct = (equity / state.initial_cash - 1.0) * 100.0
     pipe.emit(team_summary(state, round(equity, 2), round(pnl_pct, 4)))
+    # Holdings at the close, as the run's state (server_state.json, initial_state) has them.
+    pipe.emit(ev.TeamHoldings(data=state.portfolio.holdings_rows(state.last_prices())))
     pipe.emit(ev.TeamStats(data=state.portfolio.stats(closes, state.trade_count)))
     pipe.emit(ev.TeamLeaderboard(data=state.leaderboard.rows()))
     stamp = pipe.clock.iso(pipe.clock.ts("settlement"))

@@ -328,7 +328,6 @@ class TradingPipeline:
             work.trades.append(row)
             self.state.add_trade(row)
             self.record_trade(row)
-        opens = {t: self.market.bar(t, work.date).open for t in self.config.tickers}
         if work.trades:
             self.emit(ev.TeamTrades(mode="incremental", data=work.trades))
-        self.emit(ev.TeamHoldings(data=portfolio.holdings_rows(opens)))
+        # The day's holdings are streamed at settlement, at the close (backend/pipeline/settlement.py).

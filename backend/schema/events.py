@@ -271,7 +271,7 @@ class TeamSummary(Event):
 
 
 class TeamHoldings(Event):
-    """The positions after execution: one row per ticker, then ``CASH``."""
+    """The positions after settlement, at the close (as the state has them): a row per ticker, then ``CASH``."""
 
     type: Literal["team_holdings"] = "team_holdings"
     data: list[st.HoldingRow]
@@ -293,7 +293,7 @@ class TeamStats(Event):
 
 
 class TeamLeaderboard(Event):
-    """The analysts' records after settlement."""
+    """The analysts' records, then the portfolio and risk managers' rows, after settlement."""
 
     _nulls_kept_inside: ClassVar[bool] = True
 
@@ -318,7 +318,7 @@ class PriceUpdate(Event):
 
 
 class MarketStatusUpdate(Event):
-    """The market session changed (mock and live mode)."""
+    """The market session changed (mock and live mode); a backtest sends its status when it starts and ends."""
 
     type: Literal["market_status_update"] = "market_status_update"
     market_status: st.MarketStatus

@@ -144,7 +144,10 @@ class LeaderboardSignal(StatePart):
 
 
 class LeaderboardRow(KeepsNulls):
-    """A ``team_leaderboard`` row: one analyst's record."""
+    """A ``team_leaderboard`` row: an analyst's record (ranked), then the unranked
+    ``portfolio_manager`` row (``winRate``: share of the team's decided days that made money)
+    and ``risk_manager`` row (``winRate``: share of days without a limit warning); see
+    docs/protocol.md, "Leaderboard"."""
 
     agentId: str
     name: str

@@ -46,7 +46,8 @@ def test_leaderboard_fills_records_and_newest_signals_first(leaderboard: list[di
     assert str(fundamentals.bear) == f"{source['bear']['win']}/{source['bear']['n']}"
     dates = [s["date"] for s in fundamentals.signals]
     assert dates == sorted(dates, reverse=True) and fundamentals.signals[0]["is_correct"] in (True, False, None)
-    assert model.row("portfolio_manager").win_rate is None  # not on the analyst leaderboard
+    team = next(r for r in leaderboard if r["agentId"] == "portfolio_manager")  # the team's days, unranked
+    assert model.row("portfolio_manager").win_rate == pytest.approx(team["winRate"]) and team["rank"] is None
 
 
 def test_gateway_events_update_only_the_shown_run(leaderboard: list[dict]) -> None:
