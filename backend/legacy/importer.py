@@ -83,7 +83,9 @@ class RunImport:
 
 
 def is_legacy_run(folder: Path) -> bool:
-    return folder.is_dir() and any((folder / name).is_file() for name in SOURCE_FILES)
+    """A folder holding a legacy file and no BOOTSTRAP.md (a run of this project is not imported again)."""
+    return (folder.is_dir() and not (folder / "BOOTSTRAP.md").exists()
+            and any((folder / name).is_file() for name in SOURCE_FILES))
 
 
 def find_legacy_runs(path: Path) -> list[Path]:
@@ -455,5 +457,12 @@ def import_run(folder: Path, runs_dir: Path) -> RunImport:
 
 
 def import_legacy(path: Path, runs_dir: Path) -> list[RunImport]:
-    """Import every legacy run folder at ``path`` (see :func:`find_legacy_runs`)."""
+    """Import every legacy run folder at ``path`` (see :func:`find_legacy_runs`).
+
+    Raises:
+        LegacyImportError: ``path`` holds no legacy run folder, or is inside ``runs_dir``.
+    """
+    resolved, runs = Path(path).resolve(), Path(runs_dir).resolve()
+    if resolved == runs or runs in resolved.parents:
+        raise LegacyImportError(f"{path}: is inside the runs folder {runs_dir}; import from outside it")
     return [import_run(folder, runs_dir) for folder in find_legacy_runs(path)]

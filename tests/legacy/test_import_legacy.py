@@ -132,6 +132,13 @@ def test_a_folder_without_a_legacy_run_is_refused_by_name(tmp_path: Path) -> Non
     with pytest.raises(LegacyImportError, match="no such folder"):
         find_legacy_runs(tmp_path / "missing")
     assert not (tmp_path / "runs").exists()
+    write_legacy_run(tmp_path / "legacy" / "backtest")
+    [done] = import_legacy(tmp_path / "legacy", tmp_path / "runs")
+    with pytest.raises(LegacyImportError, match="inside the runs folder"):  # this project's runs are no source
+        import_legacy(tmp_path / "runs", tmp_path / "runs")
+    with pytest.raises(LegacyImportError, match="no legacy EvoTraders run folder"):
+        find_legacy_runs(tmp_path / "runs")  # a folder of this project's runs (BOOTSTRAP.md) holds none
+    assert [p.name for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")] == [done.run_id]
 
 
 def test_the_cli_imports_reports_a_malformed_file_and_is_a_no_op_the_second_time(tmp_path: Path) -> None:
