@@ -8,8 +8,9 @@ moves a virtual clock, streams intraday ticks and runs each trading day at
 its close (fast-forward supported); live mode does the same on the New York
 clock with real quotes. A backtest announces its market status
 (:func:`backend.market.calendar.backtest_market_status`) with a
-``market_status_update`` when its drive task starts and when it ends, so a
-client's header never keeps a running status after the run.
+``market_status_update`` when it is resumed or paused and, after its final
+``run_status``, when it ends, so a client's header never keeps a running
+status after the run.
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ class EngineRunDriver:
     async def _drive(self, clock: DayClock) -> str:
         if self.mode != "backtest":
             return await self.engine.run(clock=clock)
+        # Its status at this moment is the one every client's initial_state carries; changes follow.
+        self._announced = str(self.engine.market_status()["status_text"])
         self.engine.event.connect(self._on_run_event)
-        self._announce_market_status()
         try:
             return await self.engine.run(clock=clock)
         finally:

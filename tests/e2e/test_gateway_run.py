@@ -33,6 +33,8 @@ async def test_two_clients_see_the_whole_run_in_protocol_order(tmp_path):
                 assert first_state["state"]["trading_days_completed"] == 0
             await driver_ws.send(json.dumps({"type": "resume"}))
             frames = await collect_until(watcher, is_done)
+            # After its last run_status a backtest announces its market status closed (docs/protocol.md).
+            frames += await collect_until(watcher, lambda f: f["type"] == "market_status_update")
             await collect_until(driver_ws, is_done)
             await watcher.send(json.dumps({"type": "get_state"}))
             final = (await collect_until(watcher, lambda f: f["type"] == "initial_state"))[-1]["state"]
@@ -55,11 +57,12 @@ async def test_two_clients_see_the_whole_run_in_protocol_order(tmp_path):
     run = tmp_path / "runs" / "g1"
     logged = [json.loads(line) for line in (run / "logs/events.jsonl").read_text().splitlines()]
     # The log is exactly what a passive incremental client received, preceded
-    # only by what happened before it connected (the run announcing it is paused).
+    # only by what happened before it connected (the run announcing it is paused, and its market status).
     before = logged[: len(logged) - len(frames)]
     assert logged[len(before):] == frames
     assert all(f["append"] for f in frames if f["type"] == "team_summary")
-    assert [(e["type"], e["status"]) for e in before] == [("run_status", "paused")]
+    assert [(e["type"], e["status"] if "status" in e else e["market_status"]["status_text"]) for e in before] \
+        == [("run_status", "paused"), ("market_status_update", "Backtest paused")]
 
     server = json.loads((run / "state/server_state.json").read_text())
     for key in ("holdings", "trades", "stats", "leaderboard", "portfolio", "realtime_prices"):
