@@ -33,7 +33,8 @@ def test_team_table_shows_policy_and_record(panel: AgentsPanel) -> None:
     assert panel.team.item(row, 6).text() == f"{agent.win_rate * 100:.0f} %"
     assert panel.team.item(row, 7).text() == f"{agent.bull.win}/{agent.bull.n}"
     pm = next(r for r in range(6) if panel.team.item(r, 0).text() == "portfolio_manager")
-    assert panel.team.item(pm, 6).text() == "-"
+    # The portfolio manager's record is the team's win rate (docs/protocol.md, "Leaderboard").
+    assert panel.team.item(pm, 6).text() == f"{panel.model.row('portfolio_manager').win_rate * 100:.0f} %"
     assert panel.team.selectionModel().selectedRows()[0].row() == row
 
 

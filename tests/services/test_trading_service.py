@@ -118,8 +118,11 @@ def test_portfolio_holdings_prices_stats_curves_and_leaderboard(client, data):
     assert lengths == {SHORT_RUN_DAYS}
     assert curves["equity"][-1]["v"] == portfolio["total_value"] and curves["equity"][0]["t"] > 1e12  # epoch ms
     board = client.get("/runs/x/leaderboard").json()["items"]
-    assert [r["rank"] for r in board] == [1, 2, 3, 4]
-    assert [r["winRate"] for r in board] == sorted((r["winRate"] for r in board), reverse=True)
+    # The analysts ranked, then the unranked portfolio and risk managers' rows (docs/protocol.md).
+    assert [r["rank"] for r in board] == [1, 2, 3, 4, None, None]
+    assert [r["agentId"] for r in board[-2:]] == ["portfolio_manager", "risk_manager"]
+    analysts = board[:-2]
+    assert [r["winRate"] for r in analysts] == sorted((r["winRate"] for r in analysts), reverse=True)
 
 
 def test_signals_history_filters_by_agent_ticker_and_date(client, data):
