@@ -38,9 +38,9 @@ def settle(pipe: "TradingPipeline", work: "DayWork") -> None:
     state.leaderboard.mark_day(equity - previous, len(work.risk.warnings) if work.risk is not None else 0)
 
     pnl_pct = (equity / state.initial_cash - 1.0) * 100.0
-    pipe.emit(team_summary(state, round(equity, 2), round(pnl_pct, 4)))
     # Holdings at the close, as the run's state (server_state.json, initial_state) has them.
     pipe.emit(ev.TeamHoldings(data=state.portfolio.holdings_rows(state.last_prices())))
+    pipe.emit(team_summary(state, round(equity, 2), round(pnl_pct, 4)))
     pipe.emit(ev.TeamStats(data=state.portfolio.stats(closes, state.trade_count)))
     pipe.emit(ev.TeamLeaderboard(data=state.leaderboard.rows()))
     stamp = pipe.clock.iso(pipe.clock.ts("settlement"))
