@@ -10,6 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backend.agents.leaderboard import Leaderboard
 from tests.e2e.gateway_process import collect_until, connect, gateway_env, recv_json, start_gateway
 
 
@@ -65,3 +69,27 @@ async def test_dashboard_reads_win_rate_final_status_and_closing_holdings(tmp_pa
     assert holdings[-1] == state["holdings"] == reloaded["holdings"]
     closes = {t: q["price"] for t, q in state["realtime_prices"].items()}
     assert all(row["currentPrice"] == closes[row["ticker"]] for row in holdings[-1] if row["ticker"] != "CASH")
+
+
+ANALYSTS = [{"id": "technical_analyst", "role": "technical_analyst"}]
+
+
+@given(st.lists(st.tuples(st.sampled_from([0.0, 0.004, -0.003, 12.5, -7.25, 0.01, -0.01]), st.integers(0, 3)),
+                max_size=30))
+def test_team_rows_count_decided_days_and_survive_a_checkpoint(days: list[tuple[float, int]]) -> None:
+    board = Leaderboard(ANALYSTS)
+    for pnl, warnings in days:
+        board.mark_day(pnl, warnings)
+    # Restored from a checkpoint (and from one written before the team's rows existed).
+    restored = Leaderboard(ANALYSTS, board.to_dict())
+    old = Leaderboard(ANALYSTS, {k: v for k, v in board.to_dict().items() if k == "technical_analyst"})
+    rows = restored.rows()
+    assert rows == board.rows()
+    pm, risk = rows[-2], rows[-1]
+    decided = [pnl for pnl, _ in days if round(pnl, 2) != 0]
+    assert pm["winRate"] == (round(sum(p > 0 for p in decided) / len(decided), 6) if decided else 0.0)
+    assert (pm["bull"]["n"], pm["bull"]["unknown"]) == (len(days), len(days) - len(decided))
+    quiet = sum(1 for _, w in days if not w)
+    assert risk["winRate"] == (round(quiet / len(days), 6) if days else 0.0)
+    assert (risk["bear"]["n"], risk["bear"]["win"]) == (len(days) - quiet, sum(w for _, w in days))
+    assert [r["winRate"] for r in old.rows()[-2:]] == [0.0, 0.0]
