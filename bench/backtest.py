@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import datetime as dt
 import resource
-import statistics
 import sys
 import tempfile
 import time

@@ -36,6 +36,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.http_load import free_port, wait_health  # noqa: E402
+
 from backend.schema.bootstrap import BootstrapConfig  # noqa: E402
 from backend.storage.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 from backend.storage.bootstrap_file import render_bootstrap  # noqa: E402
@@ -92,28 +94,6 @@ def make_runs(runs_dir: Path, count: int, seed: int = 1) -> None:
         atomic_write_json(root / "state" / "runtime_state.json",
                           {"run_id": run_id, "status": status, "progress": 1.0, "current_date": None,
                            "updated_at": "2026-01-01T00:00:00+00:00"}, fsync=False, indent=None)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_health(url: str, proc: subprocess.Popen, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"{what} did not answer /health in time")
 
 
 def measure_list(url: str, requests: int) -> tuple[dict, bytes]:
@@ -190,13 +170,13 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOTRADERS_", "AGENT_"))}
         env.update(RUNS_DIR=str(runs_dir), WORKSPACES_DIR=f"{tmp}/ws", PYTHONUNBUFFERED="1",
                    EVOTRADERS_VIEWER_TOKEN=TOKEN)
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         ours = subprocess.Popen([sys.executable, "-m", "backend.apps.runtime_service", "--port", str(port)], env=env,
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         bare = None
         try:
-            _wait_health(url, ours, "runtime_service")
+            wait_health(url, ours, "runtime_service")
             t0 = time.perf_counter()
             first = httpx.get(f"{url}/runs", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
             first.raise_for_status()
@@ -206,11 +186,11 @@ def main() -> int:
             assert len(rows) == args.runs and all(r["metrics"] for r in rows), "the listing lacks runs or figures"
             body_file = Path(tmp) / "runs.json"
             body_file.write_bytes(body)
-            bare_port = _free_port()
+            bare_port = free_port()
             bare_url = f"http://127.0.0.1:{bare_port}"
             bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), str(body_file)], cwd=ROOT,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-            _wait_health(bare_url, bare, "the bare uvicorn server")
+            wait_health(bare_url, bare, "the bare uvicorn server")
             baseline, _ = measure_list(bare_url, args.requests)
             panel = measure_panel(url)
         finally:

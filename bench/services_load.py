@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,10 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.http_load import free_port, load, wait_health  # noqa: E402
+
 RUN_ID = "bench-year"
 TOKEN = "bench-viewer-token-0123456789"
 TARGET_P99_MS = 100.0
@@ -53,80 +56,14 @@ def paths_mix(seed: int) -> list[str]:
 
 
 # -- client side (a separate process) -------------------------------------------------------
-async def _client(host: str, port: int, paths: list[str], deadline: float, budget: list[int],
-                  latencies: list[float], errors: list[str], seed: int) -> None:
-    rng = random.Random(seed)
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while budget[0] > 0 and time.perf_counter() < deadline:
-            budget[0] -= 1
-            path = rng.choice(paths)
-            request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                       f"Authorization: Bearer {TOKEN}\r\n\r\n").encode()
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            status = int(head.split(b" ", 2)[1])
-            if status != 200:
-                errors.append(f"{status} {path}")
-    except (OSError, asyncio.IncompleteReadError) as err:
-        errors.append(f"connection: {err!r}")
-    finally:
-        writer.close()
-
-
-async def _load(host: str, port: int, clients: int, requests: int, seconds: float) -> dict:
-    paths = paths_mix(1)
-    latencies: list[float] = []
-    errors: list[str] = []
-    budget = [requests]
-    started = time.perf_counter()
-    deadline = started + seconds
-    await asyncio.gather(*(_client(host, port, paths, deadline, budget, latencies, errors, seed)
-                           for seed in range(clients)))
-    elapsed = time.perf_counter() - started
-    ms = sorted(x * 1000 for x in latencies)
-    q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else [0.0] * 99
-    return {"clients": clients, "requests": len(ms), "seconds": round(elapsed, 2),
-            "requests_per_s": round(len(ms) / elapsed, 1), "p50_ms": round(q[49], 2), "p99_ms": round(q[98], 2),
-            "max_ms": round(ms[-1], 2) if ms else 0.0, "errors": len(errors), "first_errors": errors[:5]}
-
-
 def client_main(argv: list[str]) -> None:
     host, port, clients, requests, seconds = argv[0], int(argv[1]), int(argv[2]), int(argv[3]), float(argv[4])
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {os.cpu_count() - 1})
-    print(json.dumps(asyncio.run(_load(host, port, clients, requests, seconds))))
+    print(json.dumps(asyncio.run(load(host, port, TOKEN, paths_mix(1), clients, requests, seconds))))
 
 
 # -- orchestration -------------------------------------------------------------------------------
-def _free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_health(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"trading_service exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise SystemExit("trading_service did not answer /health in time")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -142,7 +79,7 @@ def main() -> int:
                        capture_output=True)
         print(f"one-year backtest created in {time.perf_counter() - t0:.1f} s")
         trades = sum(1 for _ in open(f"{tmp}/runs/{RUN_ID}/state/trades.jsonl"))
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         server_env = {**env, "EVOTRADERS_VIEWER_TOKEN": TOKEN}
         server = subprocess.Popen([sys.executable, "-m", "backend.apps.trading_service", "--port", str(port)],
@@ -151,7 +88,7 @@ def main() -> int:
         try:
             if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
                 os.sched_setaffinity(server.pid, {0})
-            _wait_health(url, server)
+            wait_health(url, server, "trading_service", timeout=30.0)
             auth = {"Authorization": f"Bearer {TOKEN}"}
             for path in paths_mix(1):  # warm the caches, and check every path answers
                 answer = httpx.get(url + path, headers=auth, timeout=10.0)

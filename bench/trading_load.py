@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,10 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.http_load import free_port, load, wait_health  # noqa: E402
+
 RUN_ID = "bench-8y"  # set from --years in main()
 TOKEN = "bench-trading-viewer-token-0123"
 TARGET_P99_MS = 100.0
@@ -111,82 +114,16 @@ def paths_mix(seed: int, years: int, trades: int) -> list[str]:
 
 
 # -- client side (a separate process) -------------------------------------------------------
-async def _client(host: str, port: int, paths: list[str], deadline: float, budget: list[int],
-                  latencies: list[float], errors: list[str], seed: int) -> None:
-    rng = random.Random(seed)
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while budget[0] > 0 and time.perf_counter() < deadline:
-            budget[0] -= 1
-            path = rng.choice(paths)
-            request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                       f"Authorization: Bearer {TOKEN}\r\n\r\n").encode()
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            status = int(head.split(b" ", 2)[1])
-            if status != 200:
-                errors.append(f"{status} {path}")
-    except (OSError, asyncio.IncompleteReadError) as err:
-        errors.append(f"connection: {err!r}")
-    finally:
-        writer.close()
-
-
-async def _load(host: str, port: int, paths: list[str], clients: int, requests: int, seconds: float) -> dict:
-    latencies: list[float] = []
-    errors: list[str] = []
-    budget = [requests]
-    started = time.perf_counter()
-    await asyncio.gather(*(_client(host, port, paths, started + seconds, budget, latencies, errors, seed)
-                           for seed in range(clients)))
-    elapsed = time.perf_counter() - started
-    ms = sorted(x * 1000 for x in latencies)
-    q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else [0.0] * 99
-    return {"requests": len(ms), "seconds": round(elapsed, 2), "requests_per_s": round(len(ms) / elapsed, 1),
-            "p50_ms": round(q[49], 2), "p99_ms": round(q[98], 2), "max_ms": round(ms[-1], 2) if ms else 0.0,
-            "errors": len(errors), "first_errors": errors[:5]}
-
-
 def client_main(argv: list[str]) -> None:
     host, port, clients, requests, seconds, paths_file = (argv[0], int(argv[1]), int(argv[2]), int(argv[3]),
                                                           float(argv[4]), argv[5])
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {os.cpu_count() - 1})
     paths = json.loads(Path(paths_file).read_text())
-    print(json.dumps(asyncio.run(_load(host, port, paths, clients, requests, seconds))))
+    print(json.dumps(asyncio.run(load(host, port, TOKEN, paths, clients, requests, seconds))))
 
 
 # -- orchestration -------------------------------------------------------------------------------
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_health(url: str, proc: subprocess.Popen, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"{what} did not answer /health in time")
-
-
 def _run_load(port: int, server: subprocess.Popen, paths_file: Path, args: argparse.Namespace) -> dict:
     cpu = psutil.Process(server.pid)
     before = sum(cpu.cpu_times()[:2])
@@ -225,7 +162,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="trading-load-") as tmp:
         paths_file = Path(tmp) / "paths.json"
         paths_file.write_text(json.dumps(paths))
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen([sys.executable, "-m", "backend.apps.trading_service", "--port", str(port)],
                                   env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -233,7 +170,7 @@ def main() -> int:
         bare = None
         try:
             _pin(server.pid)
-            _wait_health(url, server, "trading_service")
+            wait_health(url, server, "trading_service")
             answers = {}
             t0 = time.perf_counter()
             for path in sorted(set(paths)):  # warm the caches, check every path, keep the bytes for the baseline
@@ -245,11 +182,11 @@ def main() -> int:
             ours = _run_load(port, server, paths_file, args)
             answers_file = Path(tmp) / "answers.json"
             answers_file.write_text(json.dumps(answers))
-            bare_port = _free_port()
+            bare_port = free_port()
             bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), str(answers_file)], cwd=ROOT,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
             _pin(bare.pid)
-            _wait_health(f"http://127.0.0.1:{bare_port}", bare, "the bare uvicorn server")
+            wait_health(f"http://127.0.0.1:{bare_port}", bare, "the bare uvicorn server")
             baseline = _run_load(bare_port, bare, paths_file, args)
         finally:
             for proc in (server, bare):
