@@ -172,3 +172,30 @@ async def switching_down_never_keeps_the_role(window: Any, session: Session, dep
                 what="the viewer's hello on the switched desk")
     assert "operator" not in seen, seen
     assert all(not control.isEnabled() for _, control in mutating_controls(window))
+
+
+async def viewer_and_operator(qtbot: Any, deployment: Deployment, run_id: str, gateway_url: str) -> None:
+    """The whole remote scenario on a run held at an approval: a viewer desk follows it read-only and
+    is refused every write, an operator desk approves, the viewer sees the trades, lists and replays the
+    run, and an operator switched to the viewer profile is never an operator there."""
+    viewer = Session(health_interval=0.5)
+    operator = Session(health_interval=0.5)
+    viewer_window = window_for(qtbot, viewer)
+    operator_window = window_for(qtbot, operator)
+    try:
+        await attach(viewer, deployment, "viewer", run_id)
+        await viewer_is_read_only_and_refused(qtbot, viewer_window, viewer, deployment, run_id, gateway_url)
+        await attach(operator, deployment, "operator", run_id)
+        approved = await operator_approves(qtbot, operator_window, operator, run_id)
+        await run_completes(deployment, run_id)
+        # The viewer desk saw the approved trades execute live.
+        live = viewer_window.panel("live")
+        await until(lambda: {t.approval_id for t in live.model.trades} & set(approved), timeout=30,
+                    what="the approved trades in the viewer's Live panel")
+        await history_lists_and_replays(viewer_window, run_id, approved)
+        await switching_down_never_keeps_the_role(operator_window, operator, deployment, run_id)
+    finally:
+        await viewer_window.shutdown()
+        await operator_window.shutdown()
+        await viewer.close()
+        await operator.close()

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app.session import Session
 from tests.remote import desk_scenario as scenario
 from tests.remote.remote_flow import COMPOSE_OVERRIDES, start_held_run
 from tests.support.compose_deployment import compose_deployment, docker_or_skip, gateway_containers
@@ -38,26 +37,6 @@ def test_viewer_follows_the_gateway_container_operator_approves_viewer_replays(q
         assert urlsplit(gateway["url"]).hostname == "127.0.0.1" and gateway["pid"] is None, gateway
         assert all(urlsplit(url).hostname == "127.0.0.1" for url in deployment.urls.values())
         assert len(gateway_containers(deployment.project, "compose-1")) == 1
-        viewer = Session(health_interval=0.5)
-        operator = Session(health_interval=0.5)
-        viewer_window = scenario.window_for(qtbot, viewer)
-        operator_window = scenario.window_for(qtbot, operator)
-        try:
-            await scenario.attach(viewer, deployment, "viewer", "compose-1")
-            await scenario.viewer_is_read_only_and_refused(qtbot, viewer_window, viewer, deployment, "compose-1",
-                                                           gateway["url"])
-            await scenario.attach(operator, deployment, "operator", "compose-1")
-            approved = await scenario.operator_approves(qtbot, operator_window, operator, "compose-1")
-            await scenario.run_completes(deployment, "compose-1")
-            live = viewer_window.panel("live")
-            await scenario.until(lambda: {t.approval_id for t in live.model.trades} & set(approved), timeout=30,
-                                 what="the approved trades in the viewer's Live panel")
-            await scenario.history_lists_and_replays(viewer_window, "compose-1", approved)
-            await scenario.switching_down_never_keeps_the_role(operator_window, operator, deployment, "compose-1")
-        finally:
-            await viewer_window.shutdown()
-            await operator_window.shutdown()
-            await viewer.close()
-            await operator.close()
+        await scenario.viewer_and_operator(qtbot, deployment, "compose-1", gateway["url"])
 
     arun(flow(), timeout=400)

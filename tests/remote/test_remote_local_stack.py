@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from app.session import Session
 from backend.config import load_settings
 from backend.security.tokens import Role
 from backend.stack.local_stack import LocalStack
@@ -36,27 +35,6 @@ def test_viewer_follows_is_refused_operator_approves_viewer_replays(qtbot, arun,
 
     async def flow() -> None:
         gateway = await start_held_run(deployment, "remote-1")
-        viewer = Session(health_interval=0.5)
-        operator = Session(health_interval=0.5)
-        viewer_window = scenario.window_for(qtbot, viewer)
-        operator_window = scenario.window_for(qtbot, operator)
-        try:
-            await scenario.attach(viewer, deployment, "viewer", "remote-1")
-            await scenario.viewer_is_read_only_and_refused(qtbot, viewer_window, viewer, deployment, "remote-1",
-                                                           gateway["url"])
-            await scenario.attach(operator, deployment, "operator", "remote-1")
-            approved = await scenario.operator_approves(qtbot, operator_window, operator, "remote-1")
-            await scenario.run_completes(deployment, "remote-1")
-            # The viewer desk saw the approved trades execute live.
-            live = viewer_window.panel("live")
-            await scenario.until(lambda: {t.approval_id for t in live.model.trades} & set(approved), timeout=30,
-                                 what="the approved trades in the viewer's Live panel")
-            await scenario.history_lists_and_replays(viewer_window, "remote-1", approved)
-            await scenario.switching_down_never_keeps_the_role(operator_window, operator, deployment, "remote-1")
-        finally:
-            await viewer_window.shutdown()
-            await operator_window.shutdown()
-            await viewer.close()
-            await operator.close()
+        await scenario.viewer_and_operator(qtbot, deployment, "remote-1", gateway["url"])
 
     arun(flow(), timeout=400)
