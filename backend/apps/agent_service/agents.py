@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -54,27 +56,26 @@ def run_agent(run_id: str, agent_id: str, request: Request, role: ViewerDep) -> 
     return team.profile(runs.paths(run_id).root, config, agent_id, memory=team.MEMORY_PREVIEW)
 
 
-@router.get("/runs/{run_id}/agents/{agent_id}/memory")
-def run_agent_memory(run_id: str, agent_id: str, request: Request, role: ViewerDep,
-                     limit: Annotated[int, Query(ge=1, le=MEMORY_MAX)] = 20) -> list[dict[str, Any]]:
-    """The agent's reflections, newest last."""
+def _roster_agent_dir(request: Request, run_id: str, agent_id: str) -> Path:
+    """The folder of an agent of the run's roster; 404 naming both when the roster has no such agent."""
     runs = _runs(request)
     config, _ = runs.read_bootstrap(run_id)
     try:
         spec = config.agent(agent_id)
     except KeyError:
         raise NotFoundError(f"no agent {agent_id!r} in the roster of run {run_id!r}") from None
-    return team.memory(runs.paths(run_id).agent_dir(spec.id), limit)
+    return runs.paths(run_id).agent_dir(spec.id)
+
+
+@router.get("/runs/{run_id}/agents/{agent_id}/memory")
+def run_agent_memory(run_id: str, agent_id: str, request: Request, role: ViewerDep,
+                     limit: Annotated[int, Query(ge=1, le=MEMORY_MAX)] = 20) -> list[dict[str, Any]]:
+    """The agent's reflections, newest last."""
+    return team.memory(_roster_agent_dir(request, run_id, agent_id), limit)
 
 
 @router.get("/runs/{run_id}/agents/{agent_id}/exchanges", response_model=list[AgentExchange])
 def run_agent_exchanges(run_id: str, agent_id: str, request: Request, role: ViewerDep,
                         limit: Annotated[int, Query(ge=1, le=MEMORY_MAX)] = 50) -> list[AgentExchange]:
     """An llm agent's exchanges with its model (tool calls, retrieved reflections, fallbacks), newest last."""
-    runs = _runs(request)
-    config, _ = runs.read_bootstrap(run_id)
-    try:
-        spec = config.agent(agent_id)
-    except KeyError:
-        raise NotFoundError(f"no agent {agent_id!r} in the roster of run {run_id!r}") from None
-    return [transcripts.exchange_event(r) for r in transcripts.read(runs.paths(run_id).agent_dir(spec.id))[-limit:]]
+    return [transcripts.exchange_event(r) for r in transcripts.read(_roster_agent_dir(request, run_id, agent_id))[-limit:]]
