@@ -24,16 +24,23 @@ class ServiceState:
         status: unknown (not checked yet), up, down, off (nothing to reach, e.g. no run watched).
         detail: one line on why ("cannot reach http://127.0.0.1:8001 (ConnectError)").
         since: ``time.monotonic()`` of the last change.
+        reached: whether the service was up at some point since the profile opened.
     """
 
     service: str
     status: Status = "unknown"
     detail: str = ""
     since: float = 0.0
+    reached: bool = False
 
     @property
     def down(self) -> bool:
         return self.status == "down"
+
+    @property
+    def lost(self) -> bool:
+        """Down after it was reached: what the desk shows is its last known data."""
+        return self.status == "down" and self.reached
 
 
 class ConnectionStates:
@@ -61,7 +68,8 @@ class ConnectionStates:
         old = self._states.get(service)
         if old is not None and old.status == status and old.detail == detail:
             return
-        new = ServiceState(service, status, detail, time.monotonic())
+        reached = status == "up" or (old is not None and old.reached)
+        new = ServiceState(service, status, detail, time.monotonic(), reached)
         if old is not None and old.status == status:
             new = replace(new, since=old.since)
         self._states[service] = new
