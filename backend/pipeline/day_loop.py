@@ -52,6 +52,7 @@ class RunControl:
         self._running = asyncio.Event()
         self._running.set()
         self._stop = False
+        self._day_stop = False
         self._wake = asyncio.Event()
         self._nudged = False
 
@@ -77,6 +78,15 @@ class RunControl:
         """Stop after the current stage (a paused run wakes up to stop)."""
         self._stop = True
         self._running.set()
+        self._wake.set()
+
+    @property
+    def day_stop_requested(self) -> bool:
+        return self._day_stop
+
+    def stop_at_day_boundary(self) -> None:
+        """Stop before the next trading day starts: the current one finishes and checkpoints."""
+        self._day_stop = True
         self._wake.set()
 
     def nudge(self) -> None:
@@ -165,9 +175,9 @@ class DayLoop:
             engine.emit(ev.System(content=f"Resuming run {engine.run_id} after {engine.resumed_from}"))
         engine.set_status("paused" if control.paused else "running")
         try:
-            while engine.remaining_dates and not control.stop_requested:
+            while engine.remaining_dates and not control.stop_requested and not control.day_stop_requested:
                 await self.turn(on_day)
-                if control.stop_requested:
+                if control.stop_requested or control.day_stop_requested:
                     break
                 await control.sleep(self.clock.period())
         except RunStopped:
@@ -195,6 +205,8 @@ class DayLoop:
 
     async def _may_start_a_day(self) -> bool:
         engine, control = self.engine, self.engine.control
+        if control.day_stop_requested:
+            return False
         if control.paused and not control.stop_requested:
             engine.set_status("paused")
             await control.wait_resumed()
