@@ -6,7 +6,9 @@
 
 SIGTERM stops the run after the current stage with its state flushed, then
 exits; a second SIGTERM exits at once (every state file is written
-atomically, so no file is left torn).
+atomically, so no file is left torn). After ``restart_at_day_boundary`` it
+exits with ``RESTART_REQUESTED_EXIT`` once the current day is checkpointed
+(at once if the run has finished): its supervisor starts it again at once.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def serve(store: RunStore, settings: Settings, args: argparse.Namespace, host: str, port: int, registry: TokenRegistry) -> int:
     from backend.pipeline.engine import RunEngine
+    from backend.supervisor.restart_policy import RESTART_REQUESTED_EXIT
     from gateway.approvals_wiring import make_gate
     from gateway.engine_driver import EngineRunDriver
     from gateway.server import GatewayServer
@@ -116,21 +119,33 @@ async def serve(store: RunStore, settings: Settings, args: argparse.Namespace, h
     runtime.start()
     done = asyncio.create_task(runtime.wait())
     stop_wait = asyncio.create_task(stopping.wait())
+    restart_wait = asyncio.create_task(runtime.restart_requested.wait())
+    code = 0
     while True:
-        finished, _ = await asyncio.wait({done, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finished, _ = await asyncio.wait({done, stop_wait, restart_wait}, return_when=asyncio.FIRST_COMPLETED)
         if stop_wait in finished:
             break
+        if restart_wait in finished:
+            if runtime.running:  # the day loop stops at the next day boundary
+                await asyncio.wait({done, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if stop_wait.done():
+                    break
+            code = RESTART_REQUESTED_EXIT
+            break
         if done in finished:
-            if args.exit_when_done:
+            if args.exit_when_done and not runtime.restart_requested.is_set():
                 break
             # Keep serving the finished run's state until told to stop.
             done = asyncio.create_task(_wait_for_restart(runtime))
+    restart_wait.cancel()
     await runtime.close()
     engine.write_state(final=True)
     await server.stop()
     if gate is not None:
         await gate.close()
-    return 0
+    if code:
+        log.info("exiting with %d: restart requested, the run resumes from its checkpoint", code)
+    return code
 
 
 async def _wait_for_restart(runtime: Any) -> None:

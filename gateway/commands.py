@@ -25,6 +25,7 @@ from backend.schema.commands import (
     GetState,
     Pause,
     Ping,
+    RestartAtDayBoundary,
     Resume,
     SetPace,
     StartBacktest,
@@ -88,7 +89,8 @@ def parse_command(data: dict[str, Any], read_only: bool, is_admin: bool = True) 
     if read_only and kind in MUTATING_COMMANDS:
         raise CommandError(f"{kind} requires the operator role; this connection is read-only")
     if kind in ADMIN_COMMANDS and not is_admin:
-        raise CommandError(f"{kind} starts a run and requires the admin role")
+        what = "restarts the Gateway" if kind == "restart_at_day_boundary" else "starts a run"
+        raise CommandError(f"{kind} {what} and requires the admin role")
     try:
         return model.model_validate(data)
     except ValidationError as err:
@@ -171,6 +173,9 @@ class CommandDispatcher:
         elif isinstance(command, SetPace):
             self.driver.set_pace(command.seconds)
             reply = System(content=f"pace set to {command.seconds:g} s", command="set_pace", **rid)
+        elif isinstance(command, RestartAtDayBoundary):
+            self.driver.restart_at_day_boundary()
+            reply = System(content="restart at the day boundary accepted", command="restart_at_day_boundary", **rid)
         elif isinstance(command, StartBacktest):
             # Run apart from the read loop: pings keep being answered while
             # the driver prepares the run.

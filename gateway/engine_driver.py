@@ -52,6 +52,8 @@ class EngineRunDriver:
         self._announced: str | None = None   # the backtest market status last announced (its text)
         self.mock_speed = mock_speed
         self.live_poll_seconds = live_poll_seconds
+        # restart_at_day_boundary: set once asked; the Gateway process exits to be started again.
+        self.restart_requested = asyncio.Event()
         if paused:
             engine.pause()
 
@@ -149,6 +151,19 @@ class EngineRunDriver:
         if self._task is not None:
             await self._task
         return self.engine.status
+
+    def restart_at_day_boundary(self) -> None:
+        """Finish the current day (checkpointed), start no next one, then let the process exit to restart.
+
+        A finished run restarts at once (``gateway.cli``); a paused one once resumed and at the boundary.
+        """
+        if self.restart_requested.is_set():
+            return
+        day = self.engine.current_date
+        self.engine.emit(ev.System(content=f"Gateway restart requested (source changed): the run {self.run_id} "
+                                           f"stops after the current day{f' ({day})' if day else ''} and resumes"))
+        self.engine.control.stop_at_day_boundary()
+        self.restart_requested.set()
 
     def request_stop(self) -> None:
         self.engine.request_stop()

@@ -213,4 +213,4 @@ class DayLoop:
             if control.stop_requested:
                 return False
             engine.set_status("running")
-        return not control.stop_requested
+        return not control.stop_requested and not control.day_stop_requested

@@ -88,11 +88,25 @@ class SetPace(Command):
     seconds: float = Field(ge=0, le=3600)
 
 
-COMMAND_MODELS: tuple[type[Command], ...] = (Ping, GetState, StartBacktest, FastForwardTime, Pause, Resume, SetPace)
+class RestartAtDayBoundary(Command):
+    """Admin only: finish the current trading day (its checkpoint written), start no next one and exit
+    so the supervisor starts the Gateway again on the current source; the new process resumes the
+    same run from that checkpoint (``system`` "Resuming run ..."). Answered by ``system {content,
+    command}`` ("restart at the day boundary accepted"); a finished run restarts at once, a paused one
+    once it is resumed and reaches the boundary.
+    Sent by ``evotraders stack up --reload`` when the Gateway's source changed.
+    """
+
+    type: Literal["restart_at_day_boundary"] = "restart_at_day_boundary"
+
+
+COMMAND_MODELS: tuple[type[Command], ...] = (Ping, GetState, StartBacktest, FastForwardTime, Pause, Resume, SetPace,
+                                              RestartAtDayBoundary)
 AnyCommand = Annotated[Union[COMMAND_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(AnyCommand)
 COMMAND_TYPES: dict[str, type[Command]] = {c.model_fields["type"].default: c for c in COMMAND_MODELS}
 # Commands that change the run: refused for read-only (viewer) connections.
-MUTATING_COMMANDS = frozenset({"start_backtest", "fast_forward_time", "pause", "resume", "set_pace"})
-# Commands that start a run: admin only (operators pause, resume and pace).
-ADMIN_COMMANDS = frozenset({"start_backtest"})
+MUTATING_COMMANDS = frozenset({"start_backtest", "fast_forward_time", "pause", "resume", "set_pace",
+                               "restart_at_day_boundary"})
+# Commands that start a run or restart its process: admin only (operators pause, resume and pace).
+ADMIN_COMMANDS = frozenset({"start_backtest", "restart_at_day_boundary"})

@@ -35,6 +35,11 @@ from backend.supervisor.process_spec import ProcessSpec, RestartPolicy
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+
+# A child that exits with this code asks to be started again at once (EX_TEMPFAIL): a Gateway
+# after ``restart_at_day_boundary`` (its source changed under ``stack up --reload``). Not a crash:
+# no back-off, and it counts as progress.
+RESTART_REQUESTED_EXIT = 75
 ProgressProbe = Callable[[], Hashable]
 
 
@@ -94,6 +99,10 @@ class RestartTracker:
         spec = self.spec
         if spec.restart is RestartPolicy.never or (spec.restart is RestartPolicy.on_failure and exit_code == 0):
             return RestartDecision(None, "" if exit_code == 0 else reason)
+        if exit_code == RESTART_REQUESTED_EXIT:
+            self.streak = self.without_progress = 0
+            self._mark = self._probe()
+            return RestartDecision(0.0, "restart requested", progressed=True)
         stable = ran_for >= spec.stable_after
         moved = self._moved()
         if stable:
