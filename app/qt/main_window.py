@@ -45,6 +45,7 @@ from app.models.profile import LOCAL
 from app.models.settings_store import AppSettings, MemorySettings
 from app.qt import theme
 from app.qt.async_helpers import spawn
+from app.qt.panels.base import nothing_started
 from app.session import HTTP_SERVICES, Session, SessionEvent
 from backend.stack.launcher import DEMO_RUN, StackEndpoint, StackLauncher
 
@@ -117,7 +118,6 @@ class MainWindow(QMainWindow):
         self._shutting_down = False
         self._shutdown_done = False
         self._stack_busy = False
-        self._seen_up: set[str] = set()  # services reachable at some point since the profile opened
         self.stack_error = ""  # why the last "Start local stack" failed, shown in the banner
         self.setObjectName("main_window")
         self.setDockNestingEnabled(True)
@@ -478,7 +478,6 @@ class MainWindow(QMainWindow):
                 except Exception:  # noqa: BLE001
                     log.exception("panel %s failed set_read_only", panel_id)
         if event.kind == "profile":
-            self._seen_up = set()
             self._fill_profiles()
 
     def _refresh_identity(self) -> None:
@@ -495,37 +494,51 @@ class MainWindow(QMainWindow):
         stop.setEnabled(owns and not self._stack_busy)
         stop.setToolTip("" if owns else "This app did not start a local stack")
 
+    def first_run(self) -> bool:
+        """Nothing to look at yet: the Local profile, no stack started or attached, no service ever reached."""
+        return not self._stack_busy and nothing_started(self.session)
+
     def _refresh_connection(self) -> None:
         s = self.session
-        down = []
+        first_run = self.first_run()
+        lost, unreached = [], []
         for service, label in self.service_labels.items():
             state = s.state(service)
-            color = theme.status_color(state.status)
+            status, detail = state.status, state.detail
+            if state.down and not state.reached and (first_run or self._stack_busy):
+                status, detail = "off", "not started yet"  # not a failure: nothing was started yet
+            color = theme.status_color(status)
             label.setText(f"<span style='color:{color}'>&#9679;</span> {service}")
-            label.setToolTip(f"{service}: {state.status}" + (f" - {state.detail}" if state.detail else ""))
-            if state.down:
-                down.append(state)
-        self._seen_up.update(name for name, st in s.states().items() if st.status == "up")
+            label.setToolTip(f"{service}: {status}" + (f" - {detail}" if detail else ""))
+            if state.lost:
+                lost.append(state)
+            elif state.down:
+                unreached.append(state)
         offer = s.profile.is_local and s.stack is None and s.attached_stack is None and not self._stack_busy
         self.offer_button.setVisible(offer)
-        self.retry_button.setVisible(bool(down))
-        if offer and not self._seen_up and not self.stack_error:  # nothing ever reachable: no stack yet
-            self.top_banner.say("No local stack is running. Start one with one click, or pick a remote runtime.",
-                                "info")
+        self.retry_button.setVisible(bool(lost or unreached) and not first_run)
+        if first_run and not self.stack_error:
+            self.top_banner.say("No local stack is running. Start one with one click, or pick a remote runtime "
+                                "(Profile).", "info")
         elif self.stack_error and offer:
             self.top_banner.say(self.stack_error, "error")
-        elif down:
-            text = "; ".join(f"{st.service}: {st.detail or 'unreachable'}" for st in down)
+        elif lost:
+            text = "; ".join(f"{st.service}: {st.detail or 'unreachable'}" for st in lost)
             self.top_banner.say(f"Connection lost - {text}", "error")
         elif self._stack_busy:
             self.top_banner.say("Starting the local stack...", "info")
+        elif unreached:
+            text = "; ".join(f"{st.service}: {st.detail or 'unreachable'}" for st in unreached)
+            self.top_banner.say(f"Cannot reach profile {s.profile.name!r} - {text}", "error")
         else:
             self.top_banner.say("")
+        # A panel's banner only once a service it needs WAS reached and then lost: before that
+        # there is no "last known data" (the panel itself invites to start a stack).
         for panel_id, panel in self.panels.items():
             needs = getattr(panel, "services", ())
-            lost = [st for st in (s.state(n) for n in needs) if st.down]
+            gone = [st for st in (s.state(n) for n in needs) if st.lost]
             self._dock_banners[panel_id].say(
-                "; ".join(f"{st.service} unreachable: {st.detail} (showing last known data)" for st in lost),
+                "; ".join(f"{st.service} unreachable: {st.detail} (showing last known data)" for st in gone),
                 "warning")
 
     def _offer_attach(self, endpoint: StackEndpoint, text: str) -> None:

@@ -9,21 +9,91 @@ rule (a reason from the window, else the session's denial of
 the message line says it while it has nothing else to say). A panel fills in
 ``_use_profile`` and, where it has more to do, ``_on_session_event``,
 ``_on_gateway_event`` and ``_permissions_applied``.
+
+First run: while nothing was started yet (the Local profile, no stack started
+or attached, no service ever reached: :func:`nothing_started`) the body and
+the message line give way to an invitation (``<panel_id>_invitation``) with a
+"Start the local stack" and a "Pick a profile" button, instead of the errors
+of services nobody started. Once a service was reached the body is back, and
+losing it later is the window's "unreachable (showing last known data)" banner.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from PySide6.QtWidgets import QLabel, QLayout, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLayout, QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
 from app.panel_api import MutatingControls
+from app.qt.async_helpers import spawn
 from app.qt.observe import observe
 
 
 def came_up(event: Any, service: str) -> bool:
     """Whether a session event says ``service`` is reachable again."""
     return event.kind == "connection" and event.service == service and event.state.status == "up"
+
+
+def nothing_started(session: Any) -> bool:
+    """The first-run state: the Local profile, no stack started or attached, no service reached yet."""
+    return (session.profile.is_local and session.stack is None and session.attached_stack is None
+            and not any(state.reached for state in session.states().values()))
+
+
+def _host_window(widget: QWidget) -> Any:
+    """The main window holding ``widget`` (also from a floating dock), or None."""
+    while widget is not None:
+        if hasattr(widget, "start_local_stack") and hasattr(widget, "open_profiles"):
+            return widget
+        widget = widget.parentWidget()
+    return None
+
+
+class Invitation(QWidget):
+    """What a panel shows before anything was started: what it needs, and the two ways to get it."""
+
+    def __init__(self, panel_id: str, title: str, needs: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(f"{panel_id}_invitation")
+        self.text = QLabel(f"Nothing is running yet. {title} needs the {needs}: start the local stack "
+                           "on this machine, or pick a profile of a remote runtime.")
+        self.text.setObjectName(f"{panel_id}_invitation_text")
+        self.text.setWordWrap(True)
+        self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.start_button = QPushButton("Start the local stack")
+        self.start_button.setObjectName(f"{panel_id}_start_stack")
+        self.start_button.setToolTip("Start agent, trading, news and runtime services on this machine")
+        self.profile_button = QPushButton("Pick a profile")
+        self.profile_button.setObjectName(f"{panel_id}_pick_profile")
+        self.profile_button.setToolTip("Look at a remote runtime (service URLs and a token)")
+        self.start_button.clicked.connect(lambda *_: self._start())
+        self.profile_button.clicked.connect(lambda *_: self._pick())
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.profile_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(self.text)
+        layout.addLayout(buttons)
+        layout.addStretch(2)
+
+    def _start(self) -> None:
+        window = _host_window(self)
+        if window is not None:
+            spawn(window.start_local_stack())
+
+    def _pick(self) -> None:
+        window = _host_window(self)
+        if window is None:
+            return
+        combo = getattr(window, "profile_combo", None)
+        if combo is not None and combo.count() > 1:
+            combo.showPopup()  # the profiles there are: pick one
+        else:
+            window.open_profiles()  # only Local: add a remote one
 
 
 class SessionPanel(QWidget):
@@ -43,16 +113,37 @@ class SessionPanel(QWidget):
         self.message = QLabel()
         self.message.setObjectName(f"{self.panel_id}_message")
         self.message.setWordWrap(True)
+        self.pages = QStackedWidget()  # the top bar and body, or the first-run invitation
+        needs = [name for name in getattr(self, "services", ()) if name != "gateway"]
+        self.invitation = Invitation(self.panel_id, getattr(self, "title", self.panel_id.title()),
+                                     " and ".join(f"{name} service" for name in needs) or "services")
+
+    @property
+    def inviting(self) -> bool:
+        """Whether the first-run invitation stands in for the body."""
+        return self.pages.currentWidget() is self.invitation
 
     def _lay_out(self, body: QWidget, top: QLayout | None = None) -> QVBoxLayout:
-        """The top bar (if any), the body taking the room, the message line below."""
+        """The top bar (if any), the body taking the room, the message line below (or the invitation)."""
+        page = QWidget()
+        inner = QVBoxLayout(page)
+        inner.setContentsMargins(0, 0, 0, 0)
+        if top is not None:
+            inner.addLayout(top)
+        inner.addWidget(body, 1)
+        self.pages.addWidget(page)
+        self.pages.addWidget(self.invitation)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        if top is not None:
-            layout.addLayout(top)
-        layout.addWidget(body, 1)
+        layout.addWidget(self.pages, 1)
         layout.addWidget(self.message)
         return layout
+
+    def _update_invitation(self) -> None:
+        invite = self.session is not None and nothing_started(self.session)
+        if invite != self.inviting and self.pages.count() == 2:
+            self.pages.setCurrentIndex(1 if invite else 0)
+            self.message.setVisible(not invite)  # no errors of services nobody started
 
     def _show_message(self, text: str | None) -> None:
         # With nothing else to say, a locked panel says why it is locked.
@@ -61,6 +152,7 @@ class SessionPanel(QWidget):
     # -- panel API ----------------------------------------------------------------
     def attach(self, session: Any) -> None:
         self.session = session
+        self._update_invitation()
         self._use_profile()
         observe(session.changed, self, self._on_session)
         if self.follows_gateway:
@@ -101,6 +193,8 @@ class SessionPanel(QWidget):
         raise NotImplementedError
 
     def _on_session(self, event: Any) -> None:
+        if event.kind in ("profile", "stack", "connection"):
+            self._update_invitation()
         if event.kind == "profile":
             self._use_profile()
         elif event.kind == "role":
