@@ -176,14 +176,20 @@ class StackModel(ObservableModel):
         self._services = {}
         self._changed(None)
 
-    def set_remote(self, states: dict[str, Any]) -> None:
-        """Reachability rows for a runtime the app does not own: ``{service: ServiceState}``."""
+    def set_remote(self, states: dict[str, Any], not_started: bool = False) -> None:
+        """Reachability rows for a runtime the app does not own: ``{service: ServiceState}``.
+
+        ``not_started``: the first run (nothing started, nothing reached yet): a service that
+        does not answer is "not started", not a failure.
+        """
         rows = {}
         for name in SERVICE_ORDER:
             state = states.get(name)
             status = {"up": "healthy", "down": "unreachable"}.get(getattr(state, "status", ""), "unknown")
-            rows[name] = ProcessRow(name, LABELS[name], "remote", status, message=getattr(state, "detail", ""),
-                                    as_of=self.clock())
+            message = getattr(state, "detail", "")
+            if not_started and status in ("unreachable", "unknown"):
+                status, message = "not started", ""
+            rows[name] = ProcessRow(name, LABELS[name], "remote", status, message=message, as_of=self.clock())
         if rows != self._remote:
             self._remote = rows
             self._changed(None)

@@ -28,6 +28,7 @@ from app.qt import theme
 from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.observe import observe
+from app.qt.panels.base import nothing_started
 from app.qt.panels.log_view import LogView
 
 log = logging.getLogger(__name__)
@@ -272,7 +273,7 @@ class StackPanel(QWidget):
         else:
             if self.model.supervisor is not None:
                 self.model.unbind()
-            self.model.set_remote(session.states())
+            self.model.set_remote(session.states(), not_started=nothing_started(session))
         self.model.runtime = session.client("runtime")
 
     def _on_model(self, _kind: str, _name: Any) -> None:
