@@ -88,6 +88,9 @@ class FeedItem:
     ts: float | None = None  # epoch seconds when known
     children: list["FeedItem"] = field(default_factory=list)
     open: bool = False  # a conference still in progress
+    # True when the event carried no time and ``ts`` is the desk's: when it received the event
+    # (live) or, in a replay, the time of the run's last timed feed event before it.
+    ts_received: bool = False
 
 
 def _epoch_s(value: int | str | None) -> float | None:
@@ -139,6 +142,7 @@ class LiveModel(ObservableModel):
         self.feed_seq = 0  # sequence number of the newest feed item
         self.feed_touched: set[int] = set()  # conference blocks that changed since take_feed_touched()
         self._conference: FeedItem | None = None
+        self._last_feed_ts: float | None = None  # the newest event time the feed saw
         self.holdings: list[HoldingRow] = []
         self.trades: list[TradeRow] = []
         self.stats: TeamStats | None = None
@@ -362,6 +366,11 @@ class LiveModel(ObservableModel):
     def _push(self, item: FeedItem) -> None:
         self.feed_seq += 1
         item.seq = self.feed_seq
+        if item.ts is None:  # every row timed
+            item.ts = (self._last_feed_ts if self.replaying else None) or self.clock()
+            item.ts_received = True
+        else:
+            self._last_feed_ts = item.ts
         self.feed.append(item)
 
     # -- replay -----------------------------------------------------------------
