@@ -18,7 +18,11 @@ the core to them, the own-work figure does not), view refresh rate,
 events received per second, CPU use of the app process, RSS at start/after
 warm-up/end (target growth < 50 MB).
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/desk_flood.py [--duration 60] [--rate 2000]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/desk_flood.py [--duration 60] [--rate 2000] [--slices]
+
+``--slices`` also times every asyncio callback, every view refresh and every
+garbage collection on the GUI thread, and prints the kinds of slices longer
+than 4 ms (count, total, longest): where a long stall comes from.
 """
 
 from __future__ import annotations
@@ -170,7 +174,123 @@ async def serve(rate: int, duration: float) -> None:
 
 # --- the app side --------------------------------------------------------------------
 
-async def measure(url: str, duration: float, warmup: float) -> dict[str, Any]:
+class SliceLog:
+    """Times the GUI thread's slices: asyncio callbacks, view refreshes, garbage collections (``--slices``)."""
+
+    def __init__(self, threshold_ms: float = 4.0) -> None:
+        self.threshold = threshold_ms / 1000
+        self.slow: dict[str, list[float]] = {}
+        self.counts: dict[str, int] = {}
+        self.cpu: dict[str, float] = {}
+        self._gc_start = (0.0, 0.0)
+
+    def note(self, what: str, seconds: float, cpu: float) -> None:
+        """A slice of ``seconds`` wall time and ``cpu`` GUI-thread CPU time (a nested one counts in its outer one too)."""
+        self.cpu[what] = self.cpu.get(what, 0.0) + cpu
+        self.counts[what] = self.counts.get(what, 0) + 1
+        if seconds >= self.threshold:
+            self.slow.setdefault(what, []).append(seconds)
+
+    def install(self, panel: Any, window: Any) -> None:
+        import gc
+
+        from PySide6.QtCore import QEvent, QObject
+
+        from asyncio import events
+
+        log = self
+        run = events.Handle._run
+
+        def timed_run(handle: Any) -> None:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            try:
+                run(handle)
+            finally:
+                log.note(_handle_name(handle), time.perf_counter() - t0, time.thread_time() - c0)
+
+        events.Handle._run = timed_run  # type: ignore[method-assign]
+        refresh = panel.throttle._refresh
+
+        def timed_refresh() -> None:
+            dirty = set(panel.model.dirty)
+            t0, c0 = time.perf_counter(), time.thread_time()
+            refresh()
+            drawn = ",".join(sorted(dirty - panel.model.dirty)) or "nothing"
+            log.note(f"refresh [{drawn}]", time.perf_counter() - t0, time.thread_time() - c0)
+
+        panel.throttle._refresh = timed_refresh
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                log._gc_start = (time.perf_counter(), time.thread_time())
+            else:
+                log.note(f"gc generation {info['generation']}", time.perf_counter() - log._gc_start[0],
+                         time.thread_time() - log._gc_start[1])
+
+        gc.callbacks.append(on_gc)
+
+        class PaintTimer(QObject):
+            """The window's repaint (every dirty widget painted into the backing store), and each widget's share:
+            widgets are painted one after another, so a widget's share is the time to the next one's paint."""
+
+            current: tuple[str, float, float] | None = None
+
+            def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802
+                kind = event.type()
+                if kind == QEvent.Type.Paint:
+                    self._close()
+                    self.current = (_widget_name(obj), time.perf_counter(), time.thread_time())
+                    return False
+                if kind != QEvent.Type.UpdateRequest or obj is not window:
+                    return False
+                t0, c0 = time.perf_counter(), time.thread_time()
+                self.current = None
+                handled = type(obj).event(obj, event)
+                self._close()
+                log.note("window repaint", time.perf_counter() - t0, time.thread_time() - c0)
+                return bool(handled)
+
+            def _close(self) -> None:
+                if self.current is not None:
+                    name, t0, c0 = self.current
+                    log.note(f"  paint {name}", time.perf_counter() - t0, time.thread_time() - c0)
+                self.current = None
+
+        from PySide6.QtWidgets import QWidget
+
+        self._paint_timer = PaintTimer()
+        window.installEventFilter(self._paint_timer)
+        for widget in window.findChildren(QWidget):
+            widget.installEventFilter(self._paint_timer)
+
+    def report(self) -> list[str]:
+        rows = sorted(self.slow.items(), key=lambda kv: -sum(kv[1]))
+        lines = [f"  slices >= {self.threshold * 1000:.0f} ms (kind: slow/all, their wall total, longest, "
+                 "CPU of all of its kind; a nested slice counts in its outer one too):"]
+        for what, times in rows[:25]:
+            lines.append(f"    {len(times):5d}/{self.counts[what]:<7d} {1000 * sum(times):8.1f} ms "
+                         f"{1000 * max(times):6.1f} ms {1000 * self.cpu.get(what, 0.0):8.1f} ms  {what}")
+        return lines
+
+
+def _widget_name(widget: Any) -> str:
+    names = []
+    while widget is not None and len(names) < 3:
+        names.append(widget.objectName() or type(widget).__name__)
+        widget = widget.parentWidget()
+    return "/".join(reversed(names))
+
+
+def _handle_name(handle: Any) -> str:
+    callback = getattr(handle, "_callback", None)
+    task = getattr(callback, "__self__", None)
+    if isinstance(task, asyncio.Task):
+        coro = task.get_coro()
+        return f"task {getattr(coro, '__qualname__', coro)}"
+    return getattr(callback, "__qualname__", repr(callback))
+
+
+async def measure(url: str, duration: float, warmup: float, slices: SliceLog | None = None) -> dict[str, Any]:
     import psutil
 
     from app.models.settings_store import AppSettings, MemorySettings
@@ -185,6 +305,8 @@ async def measure(url: str, duration: float, warmup: float) -> dict[str, Any]:
     window.resize(1600, 1000)
     window.show()
     panel = window.panel("live")
+    if slices is not None:
+        slices.install(panel, window)
     done = asyncio.Event()
     session.gateway_event.connect(lambda e: getattr(e, "content", None) == "flood done" and done.set())
     client = session.watch_gateway(url)
@@ -246,6 +368,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of flood (default 60)")
     parser.add_argument("--rate", type=int, default=2000, help="events per second (default 2000)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
+    parser.add_argument("--slices", action="store_true", help="time the GUI thread's slices, print the long ones")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -264,8 +387,9 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
+    slices = SliceLog() if args.slices else None
     try:
-        r = loop.run_until_complete(measure(f"ws://127.0.0.1:{port}/", args.duration, args.warmup))
+        r = loop.run_until_complete(measure(f"ws://127.0.0.1:{port}/", args.duration, args.warmup, slices))
     finally:
         server.kill()
         server.wait()
@@ -285,6 +409,8 @@ def main() -> int:
     print(f"  RSS                 start {r['rss_start_mb']:.0f} MB, after warm-up {r['rss_warm_mb']:.0f} MB, "
           f"end {r['rss_end_mb']:.0f} MB, growth {r['rss_end_mb'] - r['rss_warm_mb']:+.1f} MB (target < 50 MB)")
     print(f"  bounded model       {r['model_points']} equity points, {r['feed_items']} feed items")
+    if slices is not None:
+        print("\n".join(slices.report()))
     return 0
 
 
