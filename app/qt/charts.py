@@ -10,24 +10,51 @@ moves only when the data leave it (with headroom ahead of a growing time
 axis) or shrink well inside it. Between such moves the axes keep their ticks
 and redraw from their cached pixmaps; axes re-laid out and their text drawn
 again on every update were most of a chart's paint under a flood of events.
+
+What a trader reads (``chart_axes``, ``chart_crosshair``, ``chart_data``):
+the time axes are New York trading dates whose step fits the width; legends
+sit in their own row under the plot (never over a curve) and a click on an
+entry hides or shows its curve; every chart has a crosshair reading the date
+and each visible series' value at the cursor (work done on mouse moves only,
+rate-limited); the team's trades are markers on the price chart (a triangle
+up for a buy, down for a sell, in the ticker's colour), appended as they
+arrive; the equity chart has its drawdown from the running peak under it
+(extended O(1) a point); the stage chart's bars are each day's total on a
+log scale (a 10 s approval wait and a 5 ms day both read), coloured by each
+stage's share of the day.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QWidget
 
-from app.models.live_model import CURVE_LABELS, CURVES, STAGE_LABELS, LiveModel
+from app.models.live_model import CURVES, STAGE_LABELS, LiveModel
 from app.qt import theme
+from app.qt.chart_axes import DayIndexAxis, DurationAxis, TradingDateAxis, format_date, format_instant, format_ms
+from app.qt.chart_crosshair import Crosshair, ToggleLegend
+from app.qt.chart_data import Drawdown, at_or_before, nearest
 
 pg.setConfigOptions(antialias=False, useOpenGL=False, foreground=theme.chart_colors()["foreground"])
 
 STAGE_ORDER = tuple(STAGE_LABELS)
 MAX_STAGE_DAYS = 40  # days shown in the stage timeline (older ones stay in the model)
 MAX_RATE_TYPES = 6   # busiest event types drawn
+MAX_MARKERS = 3000   # trade markers kept on the price chart (the model keeps fewer trades)
 AXIS_WIDTH = 64      # pixels of the left axes (fits "100,000.0")
+MIN_STAGE_SLOTS = 10  # bar slots shown before that many days have run
+MAX_LABEL_TRADES = 5  # trades the price crosshair lists for a day
+INTRADAY_S = 43_200  # points closer than this on average: the crosshair also says the time
+
+
+# The legend's and the crosshair's names of the curves (CURVE_LABELS in full are too wide for a legend row).
+SHORT_LABELS = {"equity": "Team equity", "baseline": "Equal-wt B&H", "baseline_vw": "Value-wt B&H",
+                "momentum": "Momentum"}
+DRAWDOWN_LABEL = "Drawdown %"
 
 
 def _pen(index: int, width: float = 1.0) -> Any:
@@ -40,26 +67,39 @@ def ticker_color(index: int) -> str:
     return theme.SERIES[index % len(theme.SERIES)]
 
 
-def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, dates: bool = False,
-          legend: bool = True) -> pg.PlotItem:
-    axis = {"bottom": pg.DateAxisItem()} if dates else None
-    plot = layout.addPlot(row=row, col=col, title=title, axisItems=axis)
+def _cache(item: Any) -> None:
+    # Repainted from a pixmap unless it changed: text is the costliest part of a paint.
+    item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str | None, *,
+          bottom: pg.AxisItem | None = None, left: pg.AxisItem | None = None) -> pg.PlotItem:
+    axes = {k: v for k, v in (("bottom", bottom), ("left", left)) if v is not None}
+    plot = layout.addPlot(row=row, col=col, title=title, axisItems=axes or None)
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
-    if legend:
-        plot.addLegend(offset=(5, 5), labelTextSize="8pt")
     plot.setMenuEnabled(False)
-    # The title and legend only change when a series comes or goes: repainted from a pixmap.
-    for item in (plot.titleLabel, plot.legend):
-        if item is not None:
-            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    _cache(plot.titleLabel)  # the title never changes
     for name in ("left", "bottom"):
-        # Axes redraw as a cached pixmap unless their range changed: text is the costliest part of a paint.
-        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        _cache(plot.getAxis(name))
     # A fixed width: longer tick labels must not re-layout (and so repaint) all four plots.
     plot.getAxis("left").setWidth(AXIS_WIDTH)
+    plot.getAxis("left").enableAutoSIPrefix(False)  # values as they are, never "(x0.001)"
     return plot
+
+
+def _legend(layout: pg.GraphicsLayoutWidget, row: int, columns: int,
+            on_toggle: Callable[[Any], None]) -> ToggleLegend:
+    """A legend in its own layout row, under (or over) the plot: it never covers a curve."""
+    legend = ToggleLegend(columns=columns, on_toggle=on_toggle)
+    layout.addItem(legend, row=row, col=0)
+    _cache(legend)
+    return legend
+
+
+def _swatch(color: str, name: str) -> str:
+    return f"<span style='color:{color}'>&#9632;</span> {name}"
 
 
 def _span(lo: float, hi: float) -> float:
@@ -120,68 +160,166 @@ def _join(*bounds: tuple[float, float] | None) -> tuple[float, float] | None:
 
 
 class EquityChart:
-    """Team equity against the three baselines (x = date)."""
+    """Team equity against the three baselines (x = date), its drawdown from peak under it (linked x)."""
 
-    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
-        self.plot = _plot(layout, row, col, "Equity vs baselines", dates=True)
-        self.curves = {name: self.plot.plot([], [], name=CURVE_LABELS[name], pen=_pen(i, 2.0 if i == 0 else 1.0))
-                       for i, name in enumerate(CURVES)}
+    def __init__(self, view: pg.GraphicsLayoutWidget) -> None:
+        self.plot = _plot(view, 0, 0, "Equity vs baselines", bottom=TradingDateAxis())
+        self.plot.getAxis("bottom").setStyle(showValues=False)  # the drawdown plot under it shows the dates
+        self.legend = _legend(view, 2, 3, self._toggled)
+        self.curves = {}
+        self.colors: dict[str, str] = {}
+        for i, name in enumerate(CURVES):
+            self.curves[name] = self.plot.plot([], [], pen=_pen(i, 2.0 if i == 0 else 1.0))
+            self.colors[name] = theme.SERIES[i % len(theme.SERIES)]
+            self.legend.addItem(self.curves[name], SHORT_LABELS[name])
+        self.dd_plot = _plot(view, 1, 0, None, bottom=TradingDateAxis())
+        self.dd_plot.setXLink(self.plot)
+        self.dd_curve = self.dd_plot.plot([], [], pen=pg.mkPen(theme.DRAWDOWN), fillLevel=0.0,
+                                          brush=pg.mkBrush(theme.DRAWDOWN + "55"))
+        self.legend.addItem(self.dd_curve, DRAWDOWN_LABEL)
+        layout = view.ci.layout
+        layout.setRowStretchFactor(0, 3)
+        layout.setRowStretchFactor(1, 1)
+        self.drawdown = Drawdown()
         self.range = StickyRange(self.plot)
+        self.dd_range = StickyRange(self.dd_plot, x_ahead=None, y_pad=0.1)
+        self._model: LiveModel | None = None
+        self.crosshair = Crosshair(view, self.plot, self.describe, linked=(self.dd_plot,))
+
+    def _toggled(self, _item: Any) -> None:
+        self.range.x = self.range.y = None  # refit to what is shown
+        if self._model is not None:
+            self.update(self._model)
 
     def update(self, model: LiveModel) -> None:
+        self._model = model
         xb, yb = [], []
         for name, item in self.curves.items():
             series = model.curves[name]
             item.setData(series.xs, series.ys)
-            if series.xs:
+            if series.xs and item.isVisible():
                 xb.append((series.xs[0], series.xs[-1]))  # points are kept in x order
                 yb.append(_bounds(series.ys))
         self.range.fit(_join(*xb), _join(*yb))
+        equity = model.curves["equity"]
+        self.drawdown.update(equity.xs, equity.ys)
+        self.dd_curve.setData(self.drawdown.xs, self.drawdown.pcts)
+        if self.drawdown.pcts:
+            self.dd_range.fit(None, (min(self.drawdown.worst, -0.5), 0.0))
+
+    def describe(self, x: float) -> tuple[float, str] | None:
+        """The crosshair's label at ``x``: the nearest day's date, each shown curve's value, the drawdown."""
+        if self._model is None:
+            return None
+        equity = self._model.curves["equity"]
+        ref = equity if equity.xs else next((self._model.curves[n] for n in CURVES if self._model.curves[n].xs), None)
+        i = nearest(ref.xs, x) if ref is not None else None
+        if ref is None or i is None:
+            return None
+        at = ref.xs[i]
+        lines = [f"<b>{format_instant(at, False)}</b>"]
+        for name, item in self.curves.items():
+            series = self._model.curves[name]
+            j = nearest(series.xs, at)
+            if item.isVisible() and j is not None and series.xs[j] == at:
+                lines.append(f"{_swatch(self.colors[name], SHORT_LABELS[name])} {series.ys[j]:,.2f}")
+        k = nearest(self.drawdown.xs, at)
+        if k is not None and self.drawdown.xs[k] == at:
+            lines.append(f"{_swatch(theme.DRAWDOWN, 'Drawdown')} {self.drawdown.pcts[k]:.2f} %")
+        return at, "<br>".join(lines)
 
 
 class StageChart:
-    """Stage timings per day: one stacked bar per day, a colour per stage (ms)."""
+    """Stage timings per day: one bar per day, its height the day's total time on a log scale
+    (so a 10 s approval wait and a 5 ms day both read), split in colours by each stage's share."""
 
-    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
-        self.plot = _plot(layout, row, col, "Stage timings per day (ms)")
+    def __init__(self, view: pg.GraphicsLayoutWidget) -> None:
+        self.axis = DayIndexAxis()
+        self.plot = _plot(view, 0, 0, "Stage time per day (log scale)", bottom=self.axis,
+                          left=DurationAxis("left"))
+        self.legend = _legend(view, 1, 3, self._toggled)
         self.bars = {}
         for i, stage in enumerate(STAGE_ORDER):
             bar = pg.BarGraphItem(x=[], height=[], y0=[], width=0.8, brush=theme.SERIES[i % len(theme.SERIES)],
-                                  pen=None, name=STAGE_LABELS[stage])
-            self.plot.addItem(bar)  # named, so the plot's legend lists it (once)
+                                  pen=None)
+            self.plot.addItem(bar)
+            self.legend.addItem(bar, STAGE_LABELS[stage])
             self.bars[stage] = bar
-        self.plot.legend.setColumnCount(3)  # nine stages: three short rows, not a column over the bars
         self.dates: list[str] = []
-        self._ticks: list[tuple[int, str]] = []
-        self.range = StickyRange(self.plot, x_ahead=None)
-        # x: one slot per shown day, fixed; y: sticky, from 0.
-        self.plot.getViewBox().setRange(xRange=(-0.6, MAX_STAGE_DAYS - 0.4), padding=0)
+        self.floor = -1.0  # log10(ms) of the bars' foot
+        self.range = StickyRange(self.plot, x_ahead=None, y_pad=0.04)
+        # x: a slot per shown day (at least MIN_STAGE_SLOTS), moved only while the days grow to MAX_STAGE_DAYS.
+        self.slots = 0
+        self._slots(0)
+        self._model: LiveModel | None = None
+        self.crosshair = Crosshair(view, self.plot, self.describe)
+
+    def _toggled(self, _item: Any) -> None:
+        if self._model is not None:
+            self.update(self._model)
+
+    def _slots(self, days: int) -> None:
+        slots = min(MAX_STAGE_DAYS, max(MIN_STAGE_SLOTS, days))
+        if slots != self.slots:
+            self.slots = slots
+            self.plot.getViewBox().setRange(xRange=(-1.0, slots - 0.2), padding=0)  # room for the first label
+
+    def shown_stages(self) -> list[str]:
+        return [stage for stage, bar in self.bars.items() if bar.isVisible()]
 
     def update(self, model: LiveModel) -> None:
+        self._model = model
         self.dates = list(model.stages)[-MAX_STAGE_DAYS:]
+        self.axis.set_dates(self.dates)
+        self._slots(len(self.dates))
+        shown = self.shown_stages()
+        days = [model.stages[d] for d in self.dates]
+        totals = [sum(day.get(s, 0.0) for s in shown) for day in days]
+        positive = [t for t in totals if t > 0]
+        if positive:
+            self.floor = math.floor(math.log10(min(positive))) - 1.0
+        tops = [math.log10(t) - self.floor if t > 0 else 0.0 for t in totals]
         xs = list(range(len(self.dates)))
-        base = [0.0] * len(xs)
+        base = [self.floor] * len(xs)
         for stage, bar in self.bars.items():
-            heights = [model.stages[d].get(stage, 0.0) for d in self.dates]
+            if stage not in shown:
+                continue
+            heights = [top * day.get(stage, 0.0) / total if total > 0 else 0.0
+                       for top, day, total in zip(tops, days, totals)]
             bar.setOpts(x=xs, height=heights, y0=list(base), width=0.8)
             base = [b + h for b, h in zip(base, heights)]
-        self.range.fit(None, (0.0, max(base)) if base else None)
-        step = max(1, len(self.dates) // 6)
-        ticks = [(i, d[5:]) for i, d in enumerate(self.dates) if i % step == 0]
-        if ticks != self._ticks:  # new ticks redraw the axis: only when the labels change
-            self._ticks = ticks
-            self.plot.getAxis("bottom").setTicks([ticks])
+        if positive:
+            self.range.fit(None, (self.floor, math.log10(max(positive))))
+
+    def describe(self, x: float) -> tuple[float, str] | None:
+        """The crosshair's label at slot ``x``: the day, its total and each stage's time."""
+        i = int(round(x))
+        if self._model is None or not 0 <= i < len(self.dates):
+            return None
+        day = self._model.stages.get(self.dates[i], {})
+        shown = self.shown_stages()
+        total = sum(day.get(s, 0.0) for s in shown)
+        lines = [f"<b>{self.dates[i]}</b> total {format_ms(total)}"]
+        for k, stage in enumerate(STAGE_ORDER):
+            if stage in shown and day.get(stage):
+                lines.append(f"{_swatch(theme.SERIES[k % len(theme.SERIES)], STAGE_LABELS[stage])} "
+                             f"{format_ms(day[stage])}")
+        return float(i), "<br>".join(lines)
 
 
 class RateChart:
     """Events per second by type over the last two minutes."""
 
-    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
-        self.plot = _plot(layout, row, col, "Events per second by type")
+    def __init__(self, view: pg.GraphicsLayoutWidget) -> None:
+        self.plot = _plot(view, 0, 0, "Events per second by type")
         self.plot.setLabel("bottom", "seconds ago")
+        self.legend = _legend(view, 1, 3, lambda _item: None)
         self.range = StickyRange(self.plot, x_ahead=None, y_pad=0.15)
         self.plot.setXRange(-120, 0, padding=0)  # a fixed window: the x axis never needs redrawing
         self.lines: dict[str, Any] = {}
+        self.colors: dict[str, str] = {}
+        self._series: dict[str, tuple[list[float], list[float]]] = {}
+        self.crosshair = Crosshair(view, self.plot, self.describe)
 
     def update(self, model: LiveModel, now: float | None = None) -> None:
         now = now if now is not None else model.clock()
@@ -192,46 +330,156 @@ class RateChart:
         for kind in list(self.lines):
             if kind not in shown:
                 self.plot.removeItem(self.lines.pop(kind))
-                self.plot.legend.removeItem(kind)
-        for i, kind in enumerate(shown):
+                self.legend.removeItem(kind)
+                self._series.pop(kind, None)
+        for kind in shown:
             xs, ys = rates.series(kind, now)
             line = self.lines.get(kind)
             if line is None:
-                line = self.lines[kind] = self.plot.plot([], [], name=kind, pen=_pen(len(self.lines)))
+                index = next(i for i in range(len(theme.SERIES) + MAX_RATE_TYPES)
+                             if ticker_color(i) not in {self.colors.get(k) for k in self.lines})
+                self.colors[kind] = ticker_color(index)
+                line = self.lines[kind] = self.plot.plot([], [], pen=pg.mkPen(self.colors[kind]))
+                self.legend.addItem(line, kind)
             line.setData(xs, ys)
-            top = max(top, max(ys, default=0.0))
+            self._series[kind] = (xs, ys)
+            if line.isVisible():
+                top = max(top, max(ys, default=0.0))
         self.range.fit(None, (0.0, top) if shown else None)
+
+    def describe(self, x: float) -> tuple[float, str] | None:
+        """The crosshair's label at ``x`` seconds ago: each shown type's events in that second."""
+        lines = []
+        at = None
+        for kind, (xs, ys) in self._series.items():
+            j = nearest(xs, x)
+            if j is None or not self.lines[kind].isVisible():
+                continue
+            at = xs[j]
+            lines.append(f"{_swatch(self.colors[kind], kind)} {ys[j]:g}/s")
+        if at is None:
+            return None
+        return at, "<br>".join([f"<b>{-at:.0f} s ago</b>", *lines])
 
 
 class PriceChart:
-    """Prices per ticker (x = market time). No legend (it is the costliest item to repaint):
-    the ticker bar shows each ticker in its line's colour (:meth:`color_of`)."""
+    """Prices per ticker (x = market time) and the team's trades as markers (a triangle up for a
+    buy, down for a sell, in the ticker's colour). The legend, under the plot, toggles a ticker
+    (its line and its trades); the ticker bar shows each ticker in its line's colour (:meth:`color_of`)."""
 
-    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int) -> None:
-        self.plot = _plot(layout, row, col, "Prices per ticker", dates=True, legend=False)
+    def __init__(self, view: pg.GraphicsLayoutWidget) -> None:
+        self.plot = _plot(view, 0, 0, "Prices per ticker (\u25b2 buy, \u25bc sell)", bottom=TradingDateAxis())
+        self.legend = _legend(view, 1, 4, self._toggled)
         self.lines: dict[str, Any] = {}
+        self.markers: dict[str, pg.ScatterPlotItem] = {}  # the ticker's trades
         self.colors: dict[str, str] = {}
+        self.trade_ids: set[str] = set()
+        self.trades_on: dict[str, list[str]] = {}  # trading date -> "BUY 23 NVDA @ 139.95" lines
+        self.marker_count = 0
+        self._trade_bounds: tuple[float, float] | None = None
         self.range = StickyRange(self.plot)
+        self._model: LiveModel | None = None
+        self.crosshair = Crosshair(view, self.plot, self.describe)
 
     def color_of(self, ticker: str) -> str:
         if ticker not in self.colors:
             self.colors[ticker] = ticker_color(len(self.colors))
         return self.colors[ticker]
 
+    def _toggled(self, line: Any) -> None:
+        for ticker, item in self.lines.items():
+            if item is line and ticker in self.markers:
+                self.markers[ticker].setVisible(line.isVisible())
+        self.range.x = self.range.y = None
+        if self._model is not None:
+            self.update(self._model)
+
+    def _line(self, ticker: str) -> Any:
+        line = self.lines.get(ticker)
+        if line is None:
+            line = self.lines[ticker] = self.plot.plot([], [], pen=pg.mkPen(self.color_of(ticker)))
+            self.legend.addItem(line, ticker)
+        return line
+
+    def _marker(self, ticker: str) -> pg.ScatterPlotItem:
+        scatter = self.markers.get(ticker)
+        if scatter is None:
+            scatter = self.markers[ticker] = pg.ScatterPlotItem(size=10, pxMode=True)
+            scatter.setZValue(10)
+            self.plot.addItem(scatter)
+            scatter.setVisible(self._line(ticker).isVisible())
+        return scatter
+
+    def _clear_markers(self) -> None:
+        for scatter in self.markers.values():
+            scatter.clear()
+        self.trade_ids, self.trades_on, self.marker_count, self._trade_bounds = set(), {}, 0, None
+
+    def update_trades(self, model: LiveModel) -> None:
+        """Append the markers of trades not drawn yet (the model keeps trades newest first)."""
+        trades = model.trades
+        fresh = []
+        for trade in trades:
+            if trade.id in self.trade_ids:
+                break
+            fresh.append(trade)
+        replaced = bool(self.trade_ids) and len(fresh) == len(trades)  # none of the drawn ones is left
+        if (replaced or not trades or self.marker_count + len(fresh) > MAX_MARKERS) and self.marker_count:
+            self._clear_markers()  # a new run, a replaced list, or too many: drawn again from the model
+            fresh = list(trades)
+        by_ticker: dict[str, list[Any]] = {}
+        for trade in reversed(fresh):  # oldest first
+            by_ticker.setdefault(trade.ticker, []).append(trade)
+            self.trade_ids.add(trade.id)
+            buy = trade.side == "LONG"
+            self.trades_on.setdefault(trade.trading_date, []).append(
+                f"{'BUY' if buy else 'SELL'} {trade.quantity:,} {trade.ticker} @ {trade.price:,.2f}")
+            lo, hi = self._trade_bounds or (trade.price, trade.price)
+            self._trade_bounds = (min(lo, trade.price), max(hi, trade.price))
+        for ticker, rows in by_ticker.items():
+            color = self.color_of(ticker)
+            self._marker(ticker).addPoints(
+                x=[t.timestamp / 1000.0 for t in rows], y=[t.price for t in rows],
+                symbol=["t1" if t.side == "LONG" else "t" for t in rows], brush=color,
+                pen=[pg.mkPen(theme.BUY if t.side == "LONG" else theme.SELL, width=1.5) for t in rows])
+            self.marker_count += len(rows)
+
     def update(self, model: LiveModel) -> None:
+        self._model = model
         xb, yb = [], []
         for ticker in sorted(model.prices):
             series = model.prices[ticker]
-            line = self.lines.get(ticker)
-            if line is None:
-                line = self.lines[ticker] = self.plot.plot([], [], name=ticker, pen=pg.mkPen(self.color_of(ticker)))
+            line = self._line(ticker)
             line.setData(series.xs, series.ys)
-            if series.xs:
+            if series.xs and line.isVisible():
                 xb.append((series.xs[0], series.xs[-1]))
                 yb.append(_bounds(series.ys))
+        self.update_trades(model)
+        if self._trade_bounds is not None and yb:
+            yb.append(self._trade_bounds)
         self.range.fit(_join(*xb), _join(*yb))
-        for ticker in [t for t in self.lines if t not in model.prices]:
+        for ticker in [t for t in self.lines if t not in model.prices and not self.markers.get(t)]:
+            self.legend.removeItem(self.lines[ticker])
             self.plot.removeItem(self.lines.pop(ticker))
+
+    def describe(self, x: float) -> tuple[float, str] | None:
+        """The crosshair's label at ``x``: the date (and time, intraday), each shown ticker's price
+        there and the team's trades of that day."""
+        if self._model is None:
+            return None
+        shown = [(t, s) for t, s in sorted(self._model.prices.items()) if s.xs and self.lines.get(t) is not None
+                 and self.lines[t].isVisible()]
+        if not shown:
+            return None
+        best = min((s.xs[i] for _, s in shown if (i := nearest(s.xs, x)) is not None), key=lambda v: abs(v - x))
+        intraday = any(len(s.xs) > 1 and (s.xs[-1] - s.xs[0]) / (len(s.xs) - 1) < INTRADAY_S for _, s in shown)
+        lines = [f"<b>{format_instant(best, intraday)}</b>"]
+        for ticker, series in shown:
+            j = at_or_before(series.xs, best)
+            if j is not None:
+                lines.append(f"{_swatch(self.color_of(ticker), ticker)} {series.ys[j]:,.2f}")
+        lines += self.trades_on.get(format_date(best), [])[:MAX_LABEL_TRADES]
+        return best, "<br>".join(lines)
 
 
 class LiveCharts(QWidget):
@@ -254,10 +502,10 @@ class LiveCharts(QWidget):
             self.views.append(view)
             grid.addWidget(view, row, col)
         self.recolor()
-        self.equity = EquityChart(self.views[0], 0, 0)
-        self.stages = StageChart(self.views[1], 0, 0)
-        self.rates = RateChart(self.views[2], 0, 0)
-        self.prices = PriceChart(self.views[3], 0, 0)
+        self.equity = EquityChart(self.views[0])
+        self.stages = StageChart(self.views[1])
+        self.rates = RateChart(self.views[2])
+        self.prices = PriceChart(self.views[3])
 
     def recolor(self) -> None:
         for view in self.views:

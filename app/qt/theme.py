@@ -20,6 +20,10 @@ MODES: tuple[str, ...] = ("system", "dark", "light")
 
 # Baseline/series colours readable on both backgrounds.
 SERIES = ("#4e9af1", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f")
+# Trade markers' outlines (the fill is the ticker's colour) and the drawdown area.
+BUY = "#3fb950"
+SELL = "#f85149"
+DRAWDOWN = "#b22222"
 
 
 def system_is_dark() -> bool:

@@ -1,0 +1,142 @@
+"""A crosshair that reads a time chart's values at the cursor, and legends whose entries toggle their curve.
+
+:class:`Crosshair`: a vertical line and a label (the date and each visible
+series' value there), driven by the scene's ``sigMouseMoved`` through a
+``pg.SignalProxy`` (at most 30 updates a second); the work happens only when
+the mouse moves over the plot, never on a data refresh. The chart supplies
+``describe(x) -> (snapped x, html) | None``.
+
+:class:`ToggleLegend`: a legend laid out outside the plot (in its own row of
+the chart's layout); clicking an entry's swatch or its name hides or shows
+its curve, and calls ``on_toggle``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+
+from app.qt import theme
+
+Describe = Callable[[float], "tuple[float, str] | None"]
+RATE_LIMIT_HZ = 30
+
+
+class _LeaveFilter(QObject):
+    def __init__(self, on_leave: Callable[[], None], parent: QObject) -> None:
+        super().__init__(parent)
+        self.on_leave = on_leave
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        if event.type() == QEvent.Type.Leave:
+            self.on_leave()
+        return False
+
+
+class Crosshair:
+    """The crosshair of ``plot`` (and of ``linked`` plots sharing its x), in ``view``.
+
+    Args:
+        view: the chart's ``GraphicsLayoutWidget``.
+        plot: the plot whose x the cursor reads and where the label is drawn.
+        describe: ``x -> (x of the nearest point, label html)`` or None (nothing there).
+        linked: plots under the same x (a line is drawn in each; hovering them reads too).
+    """
+
+    def __init__(self, view: pg.GraphicsLayoutWidget, plot: pg.PlotItem, describe: Describe,
+                 linked: Sequence[pg.PlotItem] = ()) -> None:
+        self.plot = plot
+        self.describe = describe
+        self.plots = (plot, *linked)
+        pen = pg.mkPen(theme.chart_colors()["foreground"], width=1, style=Qt.PenStyle.DashLine)
+        self.lines = []
+        for p in self.plots:
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pen)
+            line.setZValue(20)
+            line.hide()
+            p.addItem(line, ignoreBounds=True)
+            self.lines.append(line)
+        self.label = pg.TextItem(anchor=(0, 0), fill=pg.mkBrush(0, 0, 0, 170), border=pg.mkPen("#888888"))
+        self.label.setZValue(30)
+        self.label.hide()
+        plot.addItem(self.label, ignoreBounds=True)
+        self.text = ""  # the label's html as last shown (tests)
+        self.x: float | None = None  # where the line is
+        self.moves = 0  # mouse moves handled (after the rate limit)
+        self.proxy = pg.SignalProxy(view.scene().sigMouseMoved, rateLimit=RATE_LIMIT_HZ, slot=self._moved)
+        self._leave = _LeaveFilter(self.hide, view)
+        view.installEventFilter(self._leave)
+
+    def _moved(self, args: tuple[QPointF]) -> None:
+        self.moves += 1
+        pos = args[0]
+        for p in self.plots:
+            if p.vb.sceneBoundingRect().contains(pos):
+                self.show_at(p.vb.mapSceneToView(pos).x())
+                return
+        self.hide()
+
+    def show_at(self, x: float) -> bool:
+        """Put the crosshair at data ``x`` (what a mouse move there does); False if nothing is there."""
+        found = self.describe(x)
+        if found is None:
+            self.hide()
+            return False
+        snapped, html = found
+        self.x = snapped
+        for line in self.lines:
+            line.setPos(snapped)
+            line.show()
+        if html != self.text:
+            self.text = html
+            self.label.setHtml(f"<div style='color:#f0f0f0; font-size:8pt'>{html}</div>")
+        (x0, x1), (_, y1) = self.plot.vb.viewRange()
+        # The label in the top corner away from the cursor: it never covers the point read, never clipped.
+        right = snapped < (x0 + x1) / 2
+        self.label.setAnchor((1, 0) if right else (0, 0))
+        self.label.setPos(x1 if right else x0, y1)
+        self.label.show()
+        return True
+
+    def hide(self) -> None:
+        self.x = None
+        for line in self.lines:
+            line.hide()
+        self.label.hide()
+
+
+class ToggleLegend(pg.LegendItem):
+    """A legend for a layout cell (outside the plot); clicking an entry hides or shows its curve.
+
+    Args:
+        columns: entries per row.
+        on_toggle: called with the curve after a click changed its visibility.
+    """
+
+    def __init__(self, columns: int = 2, on_toggle: Callable[[Any], None] | None = None) -> None:
+        super().__init__(offset=None, labelTextSize="8pt", verSpacing=-6, horSpacing=12)
+        self.setColumnCount(columns)
+        self.on_toggle = on_toggle
+        self.sigSampleClicked.connect(self._clicked)
+
+    def addItem(self, item: Any, name: str) -> None:  # noqa: N802 - pyqtgraph naming
+        super().addItem(item, name)
+        sample, label = self.items[-1]
+        label.mouseClickEvent = lambda event, s=sample: s.mouseClickEvent(event)  # the name toggles too
+
+    def _clicked(self, item: Any) -> None:
+        if self.on_toggle is not None:
+            self.on_toggle(item)
+
+    def toggle(self, name: str) -> bool:
+        """Click the entry named ``name`` (as a user does); returns the curve's visibility after."""
+        for sample, label in self.items:
+            if label.text == name:
+                sample.item.setVisible(not sample.item.isVisible())
+                sample.update()
+                self._clicked(sample.item)
+                return bool(sample.item.isVisible())
+        raise KeyError(f"no legend entry {name!r}: entries are {[label.text for _, label in self.items]}")
