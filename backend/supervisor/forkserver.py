@@ -43,8 +43,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 ENV_VAR = "EVOTRADERS_FORKSERVER"  # the abstract socket name children hand on to their own supervisors
+# A file to append ``<monotonic> <pid> <event>`` lines to: the server's phases, each fork and
+# every output line of every child it forks, timed where it is written (bench/stack_startup.py --phases).
+TRACE_ENV = "EVOTRADERS_STARTUP_TRACE"
 _MAX_MSG = 1 << 20
 _KEEP_ENV = ("PYTHONUNBUFFERED",)
+_GREETED_WAIT = 0.05  # seconds a greeted caller's request is awaited before a later module is imported
 
 
 def new_address() -> str:
@@ -52,6 +56,28 @@ def new_address() -> str:
     import secrets
 
     return f"evotraders-forkserver-{os.getpid()}-{secrets.token_hex(8)}"
+
+
+def trace(event: str, path: str | None = None) -> None:
+    """Append ``<time.monotonic()> <pid> <event>`` to the trace file, if :data:`TRACE_ENV` names one.
+
+    CLOCK_MONOTONIC is system-wide on Linux: lines of different processes compare.
+    One ``write`` of an ``O_APPEND`` file per line, so processes do not interleave.
+    """
+    path = path or os.environ.get(TRACE_ENV)
+    if not path:
+        return
+    import time
+
+    line = f"{time.monotonic():.4f} {os.getpid()} {event}\n".encode("utf-8", "replace")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def _sockaddr(address: str) -> str:
@@ -79,6 +105,7 @@ class _Server:
         self.owner: dict[int, socket.socket] = {}  # child pid -> the connection that asked for it
         self.refusing = ""  # why it no longer forks (a thread appeared): callers spawn instead
         self.conns: set[socket.socket] = set()
+        self.greeted: dict[socket.socket, float] = {}  # greeted, no request yet -> until when to wait for one
 
     def serve(self, later: Sequence[str] = ()) -> None:
         """Serve requests; between them, while none is waiting, import the ``later`` modules one by one."""
@@ -86,7 +113,7 @@ class _Server:
         signal.signal(signal.SIGCHLD, lambda *_: None)  # the wake-up fd does the work
         pending = list(later)
         while True:
-            ready = self.selector.select(0 if pending else None)
+            ready = self.selector.select(self._idle_wait() if pending else None)
             if not ready and pending:
                 _preload(pending.pop(0))
                 if not _single_threaded():
@@ -95,6 +122,7 @@ class _Server:
                 if not pending:
                     _freeze()
                     print(f"forkserver: later modules preloaded ({len(sys.modules)} in memory)", flush=True)
+                    trace("forkserver later modules preloaded")
                 continue
             for key, _ in ready:
                 if key.data == "accept":
@@ -109,7 +137,28 @@ class _Server:
                 else:
                     self._request(key.fileobj)  # type: ignore[arg-type]
 
+    def _idle_wait(self) -> float:
+        """How long to wait for a request before importing a later module: a caller that just got
+        its hello is about to ask (a module's import would make it wait), anyone else is not."""
+        import time
+
+        now = time.monotonic()
+        for conn, until in list(self.greeted.items()):
+            if until <= now:
+                del self.greeted[conn]
+        return max(0.0, max(self.greeted.values(), default=now) - now)
+
+    def accept_waiting(self) -> None:
+        """Greet the callers already queued (between two preloaded modules): their requests then
+        wait in the socket, and the first forks follow the last import at once."""
+        import select
+
+        while select.select([self.listener], [], [], 0)[0]:
+            self._accept()
+
     def _accept(self) -> None:
+        import time
+
         conn, _ = self.listener.accept()
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         _pid, uid, _gid = struct.unpack("3i", creds)
@@ -117,10 +166,12 @@ class _Server:
             conn.close()
             return
         self.conns.add(conn)
+        self.greeted[conn] = time.monotonic() + _GREETED_WAIT
         self.selector.register(conn, selectors.EVENT_READ, "conn")
         _send(conn, {"hello": True, "python_env": interpreter_env(os.environ), "executable": sys.executable})
 
     def _request(self, conn: socket.socket) -> None:
+        self.greeted.pop(conn, None)
         try:
             data, fds, _flags, _addr = socket.recv_fds(conn, _MAX_MSG, 4)
         except OSError:
@@ -156,6 +207,7 @@ class _Server:
         pid = os.fork()
         if pid == 0:  # the child: never returns
             _become_child(argv, env, cwd, out_fd, server_pid, self)
+        trace(f"fork {argv[2]} pid {pid}")
         return pid
 
     def _reap(self) -> None:
@@ -173,6 +225,7 @@ class _Server:
     def _drop(self, conn: socket.socket) -> None:
         """A caller went away: its children go too (what a parent-death signal would do)."""
         self.conns.discard(conn)
+        self.greeted.pop(conn, None)
         try:
             self.selector.unregister(conn)
         except (KeyError, ValueError):
@@ -235,10 +288,13 @@ def _become_child(argv: list[str], env: dict[str, str], cwd: str, out_fd: int, s
         unbuffered = bool(env.get("PYTHONUNBUFFERED"))
         import io
 
-        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
-                                      errors="backslashreplace", line_buffering=True, write_through=unbuffered)
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
-                                      errors="backslashreplace", line_buffering=True, write_through=True)
+        traced = env.get(TRACE_ENV)
+        text = _traced_text(traced, argv[2]) if traced else io.TextIOWrapper
+        sys.stdout = text(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                          errors="backslashreplace", line_buffering=True, write_through=unbuffered)
+        sys.stderr = text(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                          errors="backslashreplace", line_buffering=True, write_through=True)
+        trace(f"child {argv[2]} forked", traced)
         sys.argv = [argv[2], *argv[3:]]
         sys.path[0] = cwd  # what `python -m` puts first
         import runpy
@@ -266,6 +322,21 @@ def _become_child(argv: list[str], env: dict[str, str], cwd: str, out_fd: int, s
         except BaseException:  # noqa: BLE001
             pass
         os._exit(code)
+
+
+def _traced_text(path: str, module: str) -> type:
+    """A text stream class that also traces every line written to it (see :func:`trace`)."""
+    import io
+    import time
+
+    class Traced(io.TextIOWrapper):
+        def write(self, text: str) -> int:
+            for line in text.splitlines():
+                if line.strip():
+                    trace(f"line {module} cpu={time.process_time():.3f} {line[:200]}", path)
+            return super().write(text)
+
+    return Traced
 
 
 def _exit_code(value: object) -> int:
@@ -313,17 +384,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         else (rest, [])
     server = _Server(address)  # listening first: callers may queue while the modules import
     print("forkserver listening", flush=True)
+    trace("forkserver listening")
     import gc
 
     gc.disable()  # nothing to collect while importing; frozen below
     for name in modules:
         _preload(name)
+        server.accept_waiting()
     if not _single_threaded():
         print("forkserver: a preloaded module started a thread; refusing to fork", file=sys.stderr)
         return 1
     _freeze()
     gc.enable()
     print(f"forkserver ready ({len(modules)} modules preloaded, {len(sys.modules)} in memory)", flush=True)
+    trace("forkserver ready")
     server.serve(later)
     return 0
 
