@@ -1,30 +1,281 @@
-"""FeedView: the Live panel's activity feed -- filters by agent and type, conferences as blocks.
+"""FeedView: the Live panel's activity feed -- filters, a model/view tree, and a detail pane.
 
-The view follows the bounded :class:`LiveModel` feed incrementally: each
-refresh appends the items newer than the last one shown, drops the ones the
-model rolled out, and extends conference blocks that received messages; a
-filter change rebuilds it. It keeps following the newest line unless the
-user scrolled up.
+:class:`FeedModel` is a ``QAbstractItemModel`` over the rows shown: a bounded
+list (the :class:`LiveModel` feed's own ring buffer, at most ``max_feed``
+rows) of the feed items that pass the filters; a conference is one row whose
+children are its messages. Each refresh only appends the items newer than
+the last one shown (``beginInsertRows``), drops the rows the LiveModel rolled
+out (one ``beginRemoveRows``) and appends the new messages of conference
+blocks; nothing is re-added on a refresh or during a replay. A filter change
+resets the model (the only full rebuild).
+
+Every row has a time: the event's own, or (``~``, dimmed) the desk's when the
+event carried none (see ``FeedItem.ts_received``). The message column is
+elided to its width, with the full text as tooltip; the detail pane under
+the feed shows the selected row's fields and whole message (a conference:
+all its messages). The view keeps following the newest line unless the user
+scrolled up.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import datetime
+from typing import Any
 
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QHeaderView, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QFontMetrics
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QPlainTextEdit,
+    QSplitter,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.models.live_model import FeedItem, LiveModel, feed_matches
 
 FEED_TYPES = ("agent_message", "conference", "memory", "system", "day_start", "day_complete", "day_error",
               "approval_requested", "approval_resolved", "error")
+COLUMNS = ("Time", "Agent", "Type", "Message")
+TIME, AGENT, TYPE, MESSAGE = range(4)
+RECEIVED_NOTE = "the event carries no time: when the desk received it (in a replay: the run's previous timed event)"
+_DIM = QColor("#8b949e")
+Index = QModelIndex | QPersistentModelIndex
 
 
-def _time(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%m-%d %H:%M") if ts else ""
+def feed_time(item: FeedItem) -> str:
+    """The Time column: ``HH:MM:SS``, ``~HH:MM:SS`` when the time is the desk's."""
+    if item.ts is None:
+        return ""
+    text = datetime.fromtimestamp(item.ts).strftime("%H:%M:%S")
+    return f"~{text}" if item.ts_received else text
+
+
+def feed_title(item: FeedItem) -> str:
+    """The Message column: the text, or a conference's title, state and message count."""
+    if item.type != "conference":
+        return item.text
+    return f"{item.text}{' (in progress)' if item.open else ''} - {len(item.children)} messages"
+
+
+def _stamp(item: FeedItem) -> str:
+    if item.ts is None:
+        return ""
+    text = datetime.fromtimestamp(item.ts).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text} ({RECEIVED_NOTE})" if item.ts_received else text
+
+
+def feed_detail(item: FeedItem) -> str:
+    """The detail pane's text for one row: its fields, then the whole message (a conference: its messages)."""
+    lines = [f"Time: {_stamp(item)}", f"Agent: {item.agent or '-'}", f"Type: {item.type}", ""]
+    if item.type == "conference":
+        lines.append(feed_title(item))
+        for child in item.children:
+            lines += ["", f"{feed_time(child)}  {child.agent or '-'}:", child.text]
+    else:
+        lines.append(item.text)
+    return "\n".join(lines)
+
+
+class FeedModel(QAbstractItemModel):
+    """The shown feed rows (see the module docstring). ``internalId``: 0 for a row, its block's seq for a message."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.rows: list[FeedItem] = []  # oldest first, seq ascending
+        self._kids: dict[int, list[FeedItem]] = {}  # block seq -> its messages shown (agent filter)
+        self._kids_seen: dict[int, int] = {}  # block seq -> its messages looked at so far
+
+    # -- Qt model API ---------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt API
+        if not parent.isValid():
+            return len(self.rows)
+        if parent.internalId() == 0:
+            return len(self._kids.get(self.rows[parent.row()].seq, ()))
+        return 0
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return len(COLUMNS)
+
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if column < 0 or column >= len(COLUMNS) or row < 0:
+            return QModelIndex()
+        if not parent.isValid():
+            return self.createIndex(row, column, 0) if row < len(self.rows) else QModelIndex()
+        if parent.internalId() != 0:
+            return QModelIndex()
+        block = self.rows[parent.row()]
+        if row >= len(self._kids.get(block.seq, ())):
+            return QModelIndex()
+        return self.createIndex(row, column, block.seq)
+
+    def parent(self, index: Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # noqa: B008
+        if not index.isValid() or index.internalId() == 0:
+            return QModelIndex()
+        row = self._row_of(index.internalId())
+        return self.createIndex(row, 0, 0) if row is not None else QModelIndex()
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        item = self.item(index)
+        if item is None:
+            return None
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == TIME:
+                return feed_time(item)
+            if column == AGENT:
+                return item.agent
+            if column == TYPE:
+                return item.type
+            return feed_title(item)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == TIME:
+                return _stamp(item)
+            return item.text if column == MESSAGE else self.data(index)
+        if role == Qt.ItemDataRole.ForegroundRole and column == TIME and item.ts_received:
+            return _DIM
+        return None
+
+    # -- feed API -------------------------------------------------------------------
+    def item(self, index: Index) -> FeedItem | None:
+        if not index.isValid():
+            return None
+        parent_seq = index.internalId()
+        if parent_seq == 0:
+            return self.rows[index.row()] if index.row() < len(self.rows) else None
+        kids = self._kids.get(parent_seq, [])
+        return kids[index.row()] if index.row() < len(kids) else None
+
+    def _row_of(self, seq: int) -> int | None:
+        row = bisect_left(self.rows, seq, key=lambda item: item.seq)
+        return row if row < len(self.rows) and self.rows[row].seq == seq else None
+
+    def drop_older(self, oldest: int) -> None:
+        """Remove the rows older than seq ``oldest`` (rolled out of the LiveModel): one removal."""
+        stale = bisect_left(self.rows, oldest, key=lambda item: item.seq)
+        if not stale:
+            return
+        self.beginRemoveRows(QModelIndex(), 0, stale - 1)
+        for item in self.rows[:stale]:
+            self._kids.pop(item.seq, None)
+            self._kids_seen.pop(item.seq, None)
+        del self.rows[:stale]
+        self.endRemoveRows()
+
+    def append(self, items: list[FeedItem], agent: str | None) -> None:
+        """Append new rows (one insertion), with the messages of the blocks among them."""
+        if not items:
+            return
+        first = len(self.rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(items) - 1)
+        self.rows.extend(items)
+        for item in items:
+            if item.type == "conference":
+                self._kids[item.seq] = [c for c in item.children if agent is None or c.agent == agent]
+                self._kids_seen[item.seq] = len(item.children)
+        self.endInsertRows()
+
+    def sync_block(self, seq: int, agent: str | None) -> bool:
+        """Append a conference block's new messages and update its title; False if the block is not shown."""
+        row = self._row_of(seq)
+        if row is None:
+            return False
+        block = self.rows[row]
+        seen = self._kids_seen.get(seq, 0)
+        fresh = [c for c in block.children[seen:] if agent is None or c.agent == agent]
+        self._kids_seen[seq] = len(block.children)
+        parent = self.createIndex(row, 0, 0)
+        kids = self._kids.setdefault(seq, [])
+        if fresh:
+            self.beginInsertRows(parent, len(kids), len(kids) + len(fresh) - 1)
+            kids.extend(fresh)
+            self.endInsertRows()
+        title = self.createIndex(row, MESSAGE, 0)
+        self.dataChanged.emit(title, title, [Qt.ItemDataRole.DisplayRole])
+        return True
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self.rows = []
+        self._kids = {}
+        self._kids_seen = {}
+        self.endResetModel()
+
+
+class _Row:
+    """One row as ``QTreeWidgetItem`` reads it (``text``, ``toolTip``, ``childCount``, ``child``)."""
+
+    def __init__(self, model: FeedModel, index: QModelIndex) -> None:
+        self._model, self._index = model, index
+
+    def text(self, column: int) -> str:
+        return self._model.data(self._index.siblingAtColumn(column)) or ""
+
+    def toolTip(self, column: int) -> str:  # noqa: N802 - QTreeWidgetItem's name
+        return self._model.data(self._index.siblingAtColumn(column), Qt.ItemDataRole.ToolTipRole) or ""
+
+    def childCount(self) -> int:  # noqa: N802
+        return self._model.rowCount(self._index)
+
+    def child(self, row: int) -> "_Row":
+        return _Row(self._model, self._model.index(row, 0, self._index))
+
+
+class FeedTree(QTreeView):
+    """The feed's view; also reads like a ``QTreeWidget`` (``topLevelItem(i).text(c)``) for tests and scripts.
+
+    The Time, Agent and Type columns take their natural widths while the message keeps at
+    least half the view; in a narrow view Agent and Type give way (elided, whole on hover).
+    """
+
+    MESSAGE_SHARE = 0.5
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        metrics = QFontMetrics(self.font())
+        pad = 3 * metrics.averageCharWidth()
+        self.natural = {TIME: metrics.horizontalAdvance("~00:00:00") + pad,
+                        AGENT: metrics.horizontalAdvance("fundamentals_analyst") + pad,
+                        TYPE: metrics.horizontalAdvance("approval_requested") + pad}
+        self.smallest = {TIME: self.natural[TIME], AGENT: metrics.horizontalAdvance("technical") + pad,
+                         TYPE: metrics.horizontalAdvance("memory") + pad}
+
+    def fit_columns(self) -> None:
+        """Column widths for the view's width (see the class docstring)."""
+        header = self.header()
+        if header.count() < len(COLUMNS):
+            return
+        room = self.viewport().width() * (1 - self.MESSAGE_SHARE) - self.natural[TIME]
+        flexible = self.natural[AGENT] + self.natural[TYPE]
+        scale = min(1.0, max(0.0, room) / flexible)
+        for column in (AGENT, TYPE):
+            header.resizeSection(column, max(self.smallest[column], int(self.natural[column] * scale)))
+        header.resizeSection(TIME, self.natural[TIME])
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def topLevelItemCount(self) -> int:  # noqa: N802
+        return self.model().rowCount()
+
+    def topLevelItem(self, row: int) -> _Row:  # noqa: N802
+        return _Row(self.model(), self.model().index(row, 0))
 
 
 class FeedView(QWidget):
-    """Filters above a tree of feed items.
+    """Filters above the feed, the selected row's detail below it.
 
     Args:
         model: the Live model whose ``feed`` is shown.
@@ -33,14 +284,32 @@ class FeedView(QWidget):
     def __init__(self, model: LiveModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        self.tree = QTreeWidget()
+        self.rows = FeedModel(self)
+        self.tree = FeedTree()
         self.tree.setObjectName("live_feed")
-        self.tree.setHeaderLabels(("Time", "Agent", "Type", "Message"))
+        self.tree.setModel(self.rows)
         self.tree.setUniformRowHeights(True)
-        self.tree.header().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.tree.setWordWrap(False)
+        self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the message elides
+        header = self.tree.header()
+        header.setStretchLastSection(True)
+        for column in (TIME, AGENT, TYPE):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(MESSAGE, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(min(self.tree.smallest.values()))
+        self.tree.fit_columns()
+        metrics = QFontMetrics(self.tree.font())
+        self.detail = QPlainTextEdit()
+        self.detail.setObjectName("live_feed_detail")
+        self.detail.setReadOnly(True)
+        self.detail.setPlaceholderText("Select a row to read its whole message")
+        self.tree.selectionModel().currentRowChanged.connect(lambda *_: self._show_detail())
         self.agent_filter = QComboBox()
         self.agent_filter.setObjectName("feed_agent_filter")
         self.agent_filter.addItem("All agents", None)
+        self.agent_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.type_filter = QComboBox()
         self.type_filter.setObjectName("feed_type_filter")
         self.type_filter.addItem("All types", None)
@@ -52,19 +321,36 @@ class FeedView(QWidget):
         filters.addWidget(self.agent_filter)
         filters.addWidget(self.type_filter)
         filters.addStretch(1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("live_feed_splitter")
+        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
+        self.detail.setMinimumHeight(3 * metrics.lineSpacing())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(filters)
-        layout.addWidget(self.tree)
-        self._items: dict[int, QTreeWidgetItem] = {}
+        layout.addWidget(self.splitter, 1)
         self._shown_seq = 0
 
     def filters(self) -> tuple[str | None, set[str] | None]:
         kind = self.type_filter.currentData()
         return self.agent_filter.currentData(), ({kind} if kind else None)
 
+    def selected(self) -> FeedItem | None:
+        return self.rows.item(self.tree.currentIndex())
+
+    def select(self, row: int, child: int | None = None) -> None:
+        """Make a row (or a conference's message) the current one; the detail pane shows it."""
+        index = self.rows.index(row, 0)
+        if child is not None:
+            index = self.rows.index(child, 0, index)
+        self.tree.setCurrentIndex(index)
+
     def refresh(self) -> None:
-        """Bring the tree up to date with the model (incrementally)."""
+        """Bring the view up to date with the model (incrementally)."""
         model = self.model
         known = {self.agent_filter.itemData(i) for i in range(1, self.agent_filter.count())}
         for agent in model.feed_agents():
@@ -73,14 +359,7 @@ class FeedView(QWidget):
         agent, types = self.filters()
         bar = self.tree.verticalScrollBar()
         follow = bar.value() >= bar.maximum() - 2  # keep following only if the user has not scrolled up
-        oldest = model.feed[0].seq if model.feed else model.feed_seq + 1
-        # Rolled out of the bounded model: the oldest shown, so the first rows (the tree
-        # holds the shown items in order); removed as one block, one signal for the view.
-        stale = [seq for seq in self._items if seq < oldest]
-        for seq in stale:
-            del self._items[seq]
-        if stale:
-            self.tree.model().removeRows(0, len(stale))
+        self.rows.drop_older(model.feed[0].seq if model.feed else model.feed_seq + 1)
         fresh = []
         for item in reversed(model.feed):  # the new ones are at the end
             if item.seq <= self._shown_seq:
@@ -88,40 +367,30 @@ class FeedView(QWidget):
             if feed_matches(item, agent, types):
                 fresh.append(item)
         fresh.reverse()
-        widgets = [self._widget(item) for item in fresh]
-        self.tree.addTopLevelItems(widgets)  # one insertion for the view, not one per item
-        for item, widget in zip(fresh, widgets):
-            self._items[item.seq] = widget
-            if item.children:
-                self._sync_children(widget, item, agent)
+        self.rows.append(fresh, agent)
         self._shown_seq = model.feed_seq
-        for seq in model.take_feed_touched():
-            widget = self._items.get(seq)
-            block = next((i for i in model.feed if i.seq == seq), None)
-            if widget is not None and block is not None:
-                self._sync_children(widget, block, agent)
+        touched = model.take_feed_touched()
+        for seq in sorted(touched):
+            if not self.rows.sync_block(seq, agent) and agent is not None:
+                # A block that had no message of this agent may have one now.
+                block = next((i for i in model.feed if i.seq == seq), None)
+                if block is not None and feed_matches(block, agent, types):
+                    self.rebuild()
+                    return
+        current = self.selected()
+        if current is not None and current.seq in touched and current.type == "conference":
+            self._show_detail()
         if follow:
             self.tree.scrollToBottom()
 
     def rebuild(self) -> None:
         """Start over (filters changed, or the model was reset)."""
-        self.tree.clear()
-        self._items = {}
+        self.rows.clear()
         self._shown_seq = 0
         self.model.take_feed_touched()
+        self.detail.clear()
         self.refresh()
 
-    @staticmethod
-    def _widget(item: FeedItem) -> QTreeWidgetItem:
-        title = item.text if item.type != "conference" else f"{item.text}{' (in progress)' if item.open else ''}"
-        widget = QTreeWidgetItem([_time(item.ts), item.agent, item.type, title])
-        widget.setToolTip(3, item.text)
-        return widget
-
-    def _sync_children(self, widget: QTreeWidgetItem, block: FeedItem, agent: str | None) -> None:
-        children = [c for c in block.children if agent is None or c.agent == agent]
-        for child in children[widget.childCount():]:
-            sub = QTreeWidgetItem([_time(child.ts), child.agent, child.type, child.text])
-            sub.setToolTip(3, child.text)
-            widget.addChild(sub)
-        widget.setText(3, f"{block.text}{' (in progress)' if block.open else ''} - {len(block.children)} messages")
+    def _show_detail(self) -> None:
+        item = self.selected()
+        self.detail.setPlainText(feed_detail(item) if item is not None else "")
