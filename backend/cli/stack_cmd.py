@@ -5,6 +5,12 @@ are healthy (showing each coming up), then asks runtime_service to create
 and start a run on the embedded default, so runtime_service spawns the
 Gateway as in the architecture. Ctrl-C (or ``stack down``) stops
 everything it started, in order, and leaves no process behind.
+
+``up --reload`` is the developer's loop: a saved service module restarts
+the services that import it within a second or two, a saved Gateway module
+(``gateway/``, ``backend/pipeline/``, ``backend/agents/``) restarts every
+running Gateway at its next day boundary, resuming its run; one line says
+what each save restarted (see :mod:`backend.supervisor.watch`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--no-run", action="store_true", help="do not create and start a default run")
     up.add_argument("--end", default=None, help="end date of the default run (YYYY-MM-DD)")
     up.add_argument("--pace", type=float, default=None, help="seconds per trading day of the default run")
+    up.add_argument("--reload", action="store_true",
+                    help="restart what a saved source file affects: its services at once, Gateways at the "
+                         "next day boundary (resuming their runs)")
     up.set_defaults(func=stack_up)
     status = sub.add_parser("status", help="show the running stack")
     status.set_defaults(func=stack_status)
@@ -54,12 +63,17 @@ def stack_up(args: argparse.Namespace) -> int:
     from backend.stack.local_stack import LocalStack
     from backend.stack.launcher import StackLauncher
 
-    launcher = StackLauncher(LocalStack(get_settings(), ports=_parse_ports(args.ports)))
+    launcher = StackLauncher(LocalStack(get_settings(), ports=_parse_ports(args.ports),
+                                        reload=getattr(args, "reload", False)))
     running = launcher.running_elsewhere()
     if running is not None:
         raise ValueError(f"a stack is already running (pid {running.endpoint.owner_pid}); "
                          "`evotraders stack down` stops it")
     return asyncio.run(_up(launcher, args))
+
+
+def _reloaded(plan: Any) -> None:
+    _say(f"  reload   {plan.describe()}")
 
 
 def _progress(event: Any) -> None:
@@ -76,7 +90,9 @@ async def _up(launcher: Any, args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = time.perf_counter()
-    _say(f"Starting the local stack ({', '.join(s.name for s in stack.services)})")
+    _say(f"Starting the local stack ({', '.join(s.name for s in stack.services)})"
+         + (", reloading on source change" if stack.reload else ""))
+    stack.reloaded.connect(_reloaded)
     runs = None
     try:
         up = asyncio.create_task(launcher.launch(progress=_progress))

@@ -19,9 +19,9 @@ import httpx
 
 from backend.control_plane.gateway_launchers import GATEWAY_PREFIX, GatewayLaunch, LauncherError, make_launcher
 from backend.control_plane.gateway_launchers.workload import WorkloadError
-from backend.errors import BadRequestError, ConflictError, NotFoundError, UnavailableError
+from backend.errors import BadRequestError, ConflictError, NotFoundError, UnavailableError, UpstreamTimeoutError
 from backend.control_plane.gateway_command import COMMAND_TIMEOUT_S, send_command
-from backend.schema.commands import Command, Pause, Resume, SetPace
+from backend.schema.commands import Command, Pause, RestartAtDayBoundary, Resume, SetPace
 from backend.control_plane.gateway_restart import GatewayRestartPolicy, checkpoint_probe
 from backend.supervisor.process_spec import ProcessStatus
 from backend.supervisor.supervisor import ProcessSupervisor
@@ -220,6 +220,32 @@ class RuntimeController:
 
     async def set_pace(self, run_id: str, seconds: float) -> dict[str, Any]:
         return await self._command(run_id, SetPace(seconds=seconds))
+
+    async def restart_at_day_boundary(self, run_id: str) -> dict[str, Any]:
+        """Ask the run's Gateway to exit after the current day; its supervisor starts it again at once.
+
+        The new process runs the current source and resumes the same run from the
+        day's checkpoint (``stack up --reload`` sends this when Gateway code changed).
+        """
+        return await self._command(run_id, RestartAtDayBoundary())
+
+    async def restart_gateways_at_day_boundary(self) -> list[str]:
+        """:meth:`restart_at_day_boundary` for every running Gateway; the run ids asked.
+
+        A Gateway that cannot be asked (starting, unreachable) is logged and skipped.
+        """
+        asked = []
+        for proc in list(self.launcher.handles()):
+            run_id = str(proc.name)[len(GATEWAY_PREFIX):]
+            if proc.status not in (ProcessStatus.healthy, ProcessStatus.unhealthy):
+                continue
+            try:
+                await self.restart_at_day_boundary(run_id)
+            except (ConflictError, UnavailableError, UpstreamTimeoutError) as err:
+                log.warning("reload: the Gateway of run %s was not asked to restart: %s", run_id, err)
+                continue
+            asked.append(run_id)
+        return asked
 
     async def gateway_health(self, run_id: str) -> dict[str, Any] | None:
         proc = self._process(run_id)

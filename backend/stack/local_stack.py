@@ -7,12 +7,23 @@ and writes them to ``<state_dir>/tokens.json`` (0600) for local tools; a
 ``stack.json`` lock file records the owner pid and ports so a second
 instance attaches instead of starting another stack
 (:class:`backend.stack.launcher.StackLauncher` makes that decision).
+
+With ``reload`` (``stack up --reload``, the desk's "Reload on source change")
+a :class:`~backend.supervisor.watch.SourceWatcher` follows ``backend/`` and
+``gateway/``: a saved service module restarts the services that import it at
+once (:meth:`ProcessSupervisor.reload`), a saved Gateway module restarts
+every running Gateway at its next day boundary, resuming its run. Such a
+stack spawns fresh interpreters, never the preloading fork server (its
+children would run the code it imported at start). runtime_service itself
+restarting stops its Gateways after their current stage; the stack starts
+those runs again, each resuming from its last completed day.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -23,19 +34,23 @@ from typing import TYPE_CHECKING, Any, Callable
 import psutil
 
 from backend.paths import PROJECT_ROOT
+from backend.signals import Signal, emit_logged
 from backend.control_plane.controller import settings_env
-from backend.stack.preload import LATER_MODULES, PRELOAD_MODULES
+from backend.stack.preload import LATER_MODULES, OWN_MODULES, PRELOAD_MODULES, SIBLING_MODULES, SIBLING_SERVES
 from backend.supervisor.forkserver import ENV_VAR as FORKSERVER_ENV
 from backend.supervisor.forkserver_process import ForkServerProcess
 from backend.supervisor.ports import check_port_free, free_port
 from backend.supervisor.process_spec import ProcessSpec, ProcessStatus, RestartPolicy
 from backend.supervisor.supervisor import ProcessSupervisor
+from backend.supervisor.watch import ReloadMap, ReloadPlan, SourceWatcher
 from backend.security.run_credentials import RUN_SECRET_ENV
 from backend.security.tokens import TokenRegistry, generate_registry, registry_from_settings, write_tokens_file
 from backend.storage.atomic import atomic_write_json
 
 if TYPE_CHECKING:
     from backend.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,11 +99,20 @@ class LocalStack:
         include_runtime_service: False when the caller runs no runtime service at all.
         embed_runtime: serve runtime_service from this process, over an in-process
             RuntimeController whose Gateways are this process's children.
+        reload: restart what a saved source file affects (see the module docstring).
+
+    Signals (psygnal, see :mod:`backend.signals`):
+        ``reloaded(ReloadPlan)``: after each batch of changes was acted on.
     """
 
+    reloaded = Signal(object)
+
     def __init__(self, settings: Settings, state_dir: Path | None = None, ports: dict[str, int] | None = None,
-                 include_runtime_service: bool = True, host: str = "127.0.0.1", embed_runtime: bool = False) -> None:
+                 include_runtime_service: bool = True, host: str = "127.0.0.1", embed_runtime: bool = False,
+                 reload: bool = False) -> None:
         self.settings = settings
+        self.reload = reload
+        self.watcher: SourceWatcher | None = None
         self.state_dir = Path(state_dir or default_state_dir(settings))
         self.host = host
         # embed_runtime: runtime_service runs in this process (EmbeddedRuntimeService)
@@ -188,11 +212,12 @@ class LocalStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.generated_tokens:
             write_tokens_file(self.tokens_file, self.tokens)
-        if self.settings.stack_preload and self.forkserver is None:
+        if self.settings.stack_preload and self.forkserver is None and not self.reload:
             # Started first and not awaited: it listens at once and forks each request
             # as soon as the shared modules are imported.
             self.forkserver = ForkServerProcess(self.state_dir / "logs" / "forkserver.log", cwd=PROJECT_ROOT)
-            await self.forkserver.start(PRELOAD_MODULES, later=LATER_MODULES)
+            await self.forkserver.start(PRELOAD_MODULES, later=LATER_MODULES, own=OWN_MODULES,
+                                        sibling_serves=SIBLING_SERVES, sibling_preloads=SIBLING_MODULES)
             self.supervisor.forkserver = self.forkserver.address
         for spec in self._specs():
             if spec.name not in self.supervisor:
@@ -220,10 +245,103 @@ class LocalStack:
             await self.embedded.start()
             self._embedded_up.set()
             result["runtime"] = "healthy"
+        if self.reload and self.watcher is None:
+            modules = {svc.name: svc.module for svc in self.services}
+            self.watcher = SourceWatcher(ReloadMap(PROJECT_ROOT, modules), self._on_reload)
+            await self.watcher.start()
         return result
+
+    # -- reload ------------------------------------------------------------------------
+
+    async def _on_reload(self, plan: ReloadPlan) -> None:
+        why = plan.describe()
+        names = [name for name in sorted(plan.services) if name in self.supervisor]
+        runs: list[str] = []
+        if "runtime" in names:
+            runs = await self._running_runs()  # its Gateways stop with it: started again below
+        statuses = await asyncio.gather(*(self.supervisor.reload(name, why) for name in names),
+                                        return_exceptions=True)
+        for name, status in zip(names, statuses):
+            if isinstance(status, BaseException):
+                log.warning("reload: %s did not come back: %s", name, status)
+        if "runtime" in names:
+            await self._start_runs(runs)
+        elif plan.gateways:
+            await self.restart_gateways_at_day_boundary()
+        emit_logged(self.reloaded, plan, logger=log, what="a reload observer of the local stack")
+
+    def _runtime_client(self) -> Any:
+        from backend.clients.services import runtime_client
+        from backend.security.tokens import Role
+
+        return runtime_client(self.urls["runtime"], self.tokens.tokens.get(Role.admin), timeout=10.0)
+
+    async def _running_runs(self) -> list[str]:
+        from backend.clients.http import ServiceError
+
+        client = self._runtime_client()
+        try:
+            rows = await client.list_runs()
+        except ServiceError as err:
+            log.warning("reload: cannot list runs before restarting runtime_service: %s", err)
+            return []
+        finally:
+            await client.http.aclose()
+        live = (ProcessStatus.starting.value, ProcessStatus.healthy.value, ProcessStatus.unhealthy.value)
+        return [row["run_id"] for row in rows if (row.get("gateway") or {}).get("status") in live]
+
+    async def _start_runs(self, runs: list[str]) -> None:
+        from backend.clients.http import ServiceError
+
+        client = self._runtime_client()
+        try:
+            for run_id in runs:
+                try:
+                    await client.start_run(run_id)
+                except ServiceError as err:
+                    log.warning("reload: run %s was not started again: %s", run_id, err)
+        finally:
+            await client.http.aclose()
+
+    async def restart_gateways_at_day_boundary(self) -> list[str]:
+        """Ask every running Gateway to restart at its next day boundary; the run ids asked."""
+        if self.embedded is not None:
+            return await self.embedded.controller.restart_gateways_at_day_boundary()
+        if "runtime" not in self.supervisor:
+            return []
+        from backend.clients.http import ServiceError
+        from backend.control_plane.gateway_command import send_command
+        from backend.errors import DomainError
+        from backend.schema.commands import RestartAtDayBoundary
+        from backend.security.tokens import Role
+
+        client = self._runtime_client()
+        try:
+            rows = await client.list_runs()
+        except ServiceError as err:
+            log.warning("reload: cannot list the running Gateways: %s", err)
+            return []
+        finally:
+            await client.http.aclose()
+        asked = []
+        for row in rows:
+            info = row.get("gateway") or {}
+            if info.get("status") not in (ProcessStatus.healthy.value, ProcessStatus.unhealthy.value):
+                continue
+            url = f"ws://{self.host}:{info['port']}/"
+            try:
+                await send_command(row["run_id"], url, self.tokens.tokens.get(Role.admin), RestartAtDayBoundary())
+            except DomainError as err:
+                log.warning("reload: the Gateway of run %s was not asked to restart: %s", row["run_id"], err)
+                continue
+            asked.append(row["run_id"])
+        return asked
 
     async def down(self) -> None:
         """Stop every service (reverse order), then forget the lock."""
+        if self.watcher is not None:
+            await self.watcher.stop()
+            self.watcher = None
         if self.embedded is not None:
             await self.embedded.stop()  # its Gateways first
             self.embedded = None

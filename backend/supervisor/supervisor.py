@@ -20,6 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from backend.signals import Signal, emit_logged
 from backend.supervisor.forkserver import ENV_VAR as FORKSERVER_ENV
@@ -28,6 +29,15 @@ from backend.supervisor.restart_policy import Clock
 from backend.supervisor.process_spec import ProcessEvent, ProcessSpec, ProcessStatus
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reload:
+    """The last :meth:`ProcessSupervisor.reload` of a process: how many so far, when (epoch s), and why."""
+
+    count: int
+    at: float
+    reason: str
 
 
 class ProcessSupervisor:
@@ -53,6 +63,7 @@ class ProcessSupervisor:
         self.forkserver = forkserver if forkserver is not None else os.environ.get(FORKSERVER_ENV) or None
         self._procs: dict[str, ManagedProcess] = {}
         self._start_order: list[str] = []
+        self.reloads: dict[str, Reload] = {}  # per process, its last reload (``stack up --reload``)
 
     # -- membership ---------------------------------------------------------
 
@@ -151,6 +162,20 @@ class ProcessSupervisor:
 
     async def stop(self, name: str) -> None:
         await self.get(name).stop()
+
+    async def reload(self, name: str, reason: str, *, timeout: float | None = None) -> ProcessStatus:
+        """Restart a process on changed source and wait until it is ready; its status.
+
+        Noted in :attr:`reloads` and as a ``[reload]`` line in its log (``reason``: what changed);
+        the status events of the stop and start go to observers as usual.
+        """
+        proc = self.get(name)
+        previous = self.reloads.get(name)
+        self.reloads[name] = Reload((previous.count if previous else 0) + 1, time.time(), reason)
+        await proc.stop()
+        await self.start(name)
+        proc._on_line(f"[reload] restarted: {reason}")
+        return await proc.wait_ready(timeout if timeout is not None else proc.spec.ready_timeout + 5.0)
 
     async def stop_all(self) -> None:
         """Stop every process, the last started first."""
