@@ -44,6 +44,27 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "backend.schema.commands",
     "backend.schema.bootstrap",
     "backend.storage.run_store",
+    # What FastAPI imports on the first route it builds (every service builds some):
+    "pydantic.v1",
+    "fastapi.telemetry._runtime",
+    "backend.apps.common.params",
+)
+
+# runtime_service's own app, imported by the fork server after the shared modules: its fork,
+# on the way to the run's Gateway, then starts from its routes already built.
+OWN_MODULES: tuple[str, ...] = ("backend.apps.runtime_service.app",)
+
+# The other three services are forked by a sibling fork server that imports the shared
+# modules and their apps on the second core while the first imports runtime_service's.
+SIBLING_SERVES: tuple[str, ...] = (
+    "backend.apps.agent_service",
+    "backend.apps.trading_service",
+    "backend.apps.news_service",
+)
+SIBLING_MODULES: tuple[str, ...] = (
+    "backend.apps.agent_service.app",
+    "backend.apps.trading_service.app",
+    "backend.apps.news_service.app",
 )
 
 # Imported by the fork server after it forked the services, between requests, for the

@@ -91,11 +91,17 @@ def interpreter_env(env: Mapping[str, str]) -> dict[str, str]:
 
 # -- the server -------------------------------------------------------------------
 
+def _listen(address: str) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(_sockaddr(address))
+    listener.listen(64)
+    return listener
+
+
 class _Server:
-    def __init__(self, address: str) -> None:
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.listener.bind(_sockaddr(address))
-        self.listener.listen(64)
+    def __init__(self, address: str, listener: socket.socket | None = None) -> None:
+        self.listener = listener or _listen(address)
+        self.sibling: dict[str, Any] | None = None  # {address, serves}: the modules its sibling forks
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         self.wake_r, self.wake_w = os.pipe()
@@ -168,7 +174,8 @@ class _Server:
         self.conns.add(conn)
         self.greeted[conn] = time.monotonic() + _GREETED_WAIT
         self.selector.register(conn, selectors.EVENT_READ, "conn")
-        _send(conn, {"hello": True, "python_env": interpreter_env(os.environ), "executable": sys.executable})
+        _send(conn, {"hello": True, "python_env": interpreter_env(os.environ), "executable": sys.executable,
+                     "sibling": self.sibling})
 
     def _request(self, conn: socket.socket) -> None:
         self.greeted.pop(conn, None)
@@ -371,33 +378,80 @@ def _freeze() -> None:
     gc.freeze()
 
 
+USAGE = ("usage: python -m backend.supervisor.forkserver ADDRESS [MODULE ...] [--own MODULE ...] "
+         "[--later MODULE ...] [--sibling-serves MODULE ...] [--sibling-preloads MODULE ...]")
+_OPTIONS = ("--own", "--later", "--sibling-serves", "--sibling-preloads")
+
+
+def parse_args(args: Sequence[str]) -> tuple[str, dict[str, list[str]]]:
+    """``ADDRESS`` and the module lists: ``shared`` (the names before any option) and one per option."""
+    if not args or args[0].startswith("--"):
+        raise ValueError(USAGE)
+    lists: dict[str, list[str]] = {"shared": [], **{opt[2:]: [] for opt in _OPTIONS}}
+    current = "shared"
+    for arg in args[1:]:
+        if arg.startswith("--"):
+            if arg not in _OPTIONS:
+                raise ValueError(f"unknown option {arg!r}; {USAGE}")
+            current = arg[2:]
+        else:
+            lists[current].append(arg)
+    return args[0], lists
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``ADDRESS [MODULE ...] [--later MODULE ...]``: the modules before ``--later`` are imported
-    before the first fork; those after it while no request waits (for children that come later)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
-        print("usage: python -m backend.supervisor.forkserver ADDRESS [MODULE ...] [--later MODULE ...]",
-              file=sys.stderr)
+    """Serve at ADDRESS: import the shared MODULEs and the ``--own`` ones, fork what is asked for,
+    import the ``--later`` ones while no request waits (for children asked for later, a run's Gateway).
+
+    With ``--sibling-serves``, a *sibling* fork server is forked first, before any import: it
+    imports the shared modules and the ``--sibling-preloads`` ones on the other core, meanwhile,
+    and forks the ``--sibling-serves`` modules (this server's greeting tells callers where it
+    listens; if it cannot, this server forks them). Two cores then import in parallel what one
+    would import in turn, and each child starts from a server that has its own modules loaded.
+    """
+    try:
+        address, lists = parse_args(list(sys.argv[1:] if argv is None else argv))
+    except ValueError as err:
+        print(err, file=sys.stderr)
         return 2
-    address, rest = args[0], args[1:]
-    modules, later = (rest[:rest.index("--later")], rest[rest.index("--later") + 1:]) if "--later" in rest \
-        else (rest, [])
     server = _Server(address)  # listening first: callers may queue while the modules import
+    if lists["sibling-serves"]:
+        sibling_address = f"{address}-sibling"
+        listener = _listen(sibling_address)  # bound before anyone hears of it
+        server_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the sibling: never returns
+            code = 1
+            try:
+                from backend.supervisor.procgroup import set_parent_death_signal
+
+                set_parent_death_signal(server_pid)
+                server.close_in_child()
+                code = _run(_Server(sibling_address, listener), [*lists["shared"], *lists["sibling-preloads"]],
+                            [], "forkserver sibling")
+            finally:
+                os._exit(code)
+        listener.close()
+        server.sibling = {"address": sibling_address, "serves": lists["sibling-serves"], "pid": pid}
     print("forkserver listening", flush=True)
     trace("forkserver listening")
+    return _run(server, [*lists["shared"], *lists["own"]], lists["later"], "forkserver")
+
+
+def _run(server: _Server, modules: Sequence[str], later: Sequence[str], name: str) -> int:
     import gc
 
     gc.disable()  # nothing to collect while importing; frozen below
-    for name in modules:
-        _preload(name)
+    for module in modules:
+        _preload(module)
         server.accept_waiting()
     if not _single_threaded():
-        print("forkserver: a preloaded module started a thread; refusing to fork", file=sys.stderr)
+        print(f"{name}: a preloaded module started a thread; refusing to fork", file=sys.stderr)
         return 1
     _freeze()
     gc.enable()
-    print(f"forkserver ready ({len(modules)} modules preloaded, {len(sys.modules)} in memory)", flush=True)
-    trace("forkserver ready")
+    print(f"{name} ready ({len(modules)} modules preloaded, {len(sys.modules)} in memory)", flush=True)
+    trace(f"{name} ready")
     server.serve(later)
     return 0
 
@@ -486,6 +540,14 @@ class ForkServerClient:
         hello = self._hello or {}
         if hello.get("executable") != argv[0] or interpreter_env(env) != hello.get("python_env"):
             raise ForkServerError("the child needs another interpreter than the fork server's")
+        sibling = hello.get("sibling") or {}
+        if len(argv) > 2 and argv[2] in sibling.get("serves", ()):
+            try:
+                return await client_for(str(sibling["address"])).fork(argv, env, cwd, out_fd, on_exit)
+            except ForkServerError as err:  # this server has the shared modules: it forks it instead
+                import logging
+
+                logging.getLogger(__name__).info("%s: the sibling fork server cannot fork it (%s)", argv[2], err)
         if self.closed or self._sock is None:
             raise ForkServerError(f"fork server {self.address} went away")
         self._next += 1
@@ -533,8 +595,8 @@ def client_for(address: str) -> ForkServerClient:
 
 
 def forget(address: str) -> None:
-    """Drop every loop's connection to ``address`` (the server was stopped)."""
-    for key in [k for k in _clients if k[1] == address]:
+    """Drop every loop's connection to ``address`` and its sibling (the server was stopped)."""
+    for key in [k for k in _clients if k[1] in (address, f"{address}-sibling")]:
         _clients.pop(key).close()
 
 

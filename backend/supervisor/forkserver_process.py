@@ -44,10 +44,14 @@ class ForkServerProcess:
         self._listening: asyncio.Future[None] | None = None
         self.ready = asyncio.Event()
 
-    async def start(self, modules: Sequence[str], later: Sequence[str] = ()) -> str | None:
+    async def start(self, modules: Sequence[str], later: Sequence[str] = (), *, own: Sequence[str] = (),
+                    sibling_serves: Sequence[str] = (), sibling_preloads: Sequence[str] = ()) -> str | None:
         """Spawn it; returns its address once it listens (None if it could not start).
 
-        ``modules`` are imported before the first fork, ``later`` ones between requests.
+        ``modules`` (then ``own``) are imported before the first fork, ``later`` ones between
+        requests. With ``sibling_serves`` a sibling server imports ``modules`` and
+        ``sibling_preloads`` on another core meanwhile and forks those modules' children
+        (see :func:`backend.supervisor.forkserver.main`).
         """
         address = new_address()
         loop = asyncio.get_running_loop()
@@ -58,9 +62,12 @@ class ForkServerProcess:
                 self._log = open(self.log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
             except OSError as err:
                 log.warning("fork server: cannot open log %s: %s", self.log_path, err)
-        spec = ProcessSpec(name="forkserver", argv=[sys.executable, "-m", "backend.supervisor.forkserver",
-                                                    address, *modules,
-                                                    *(("--later", *later) if later else ())], cwd=self.cwd)
+        argv = [sys.executable, "-m", "backend.supervisor.forkserver", address, *modules]
+        for option, names in (("--own", own), ("--later", later), ("--sibling-serves", sibling_serves),
+                              ("--sibling-preloads", sibling_preloads)):
+            if names:
+                argv += [option, *names]
+        spec = ProcessSpec(name="forkserver", argv=argv, cwd=self.cwd)
         try:
             self._child = await spawn_child(spec, self._on_line)  # type: ignore[assignment]
             await asyncio.wait_for(asyncio.shield(self._listening), self.start_timeout)

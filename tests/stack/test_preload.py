@@ -1,7 +1,8 @@
 """The local stack's preloading fork server, and what a service imports at start.
 
 - With ``stack_preload`` (the default) every service and the run's Gateway is
-  forked from the stack's fork server: a process of its own (own pid and session,
+  forked from the stack's fork server (runtime_service and the Gateway) or its
+  sibling (the other three): a process of its own (own pid and session,
   its own log), whose parent is the fork server, restarted and stopped like any
   other; with ``stack_preload=False`` each is a fresh interpreter, our child.
 - Every preloaded module imports without starting a thread or reading settings
@@ -26,13 +27,14 @@ from backend.clients.services import runtime_client
 from backend.config import load_settings
 from backend.stack.launcher import StackLauncher
 from backend.stack.local_stack import LocalStack
-from backend.stack.preload import LATER_MODULES, PRELOAD_MODULES
+from backend.stack.preload import LATER_MODULES, OWN_MODULES, PRELOAD_MODULES, SIBLING_MODULES
 from backend.supervisor import ProcessStatus
 from tests.support.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
 FREE = {"agent": 0, "trading": 0, "news": 0, "runtime": 0}
 HEAVY = ("docker", "kubernetes", "openai")
+ALL = PRELOAD_MODULES + OWN_MODULES + LATER_MODULES + SIBLING_MODULES  # what the fork servers import
 
 
 def imported_by(code: str) -> set[str]:
@@ -57,12 +59,12 @@ def test_the_gateway_does_not_import_the_llm_sdk_for_a_rules_run():
 
 def test_preloaded_modules_start_no_thread_and_read_no_settings():
     code = ("import importlib, threading\n"
-            f"for name in {PRELOAD_MODULES + LATER_MODULES!r}: importlib.import_module(name)\n"
+            f"for name in {ALL!r}: importlib.import_module(name)\n"
             "import backend.config as c\n"
             "assert threading.active_count() == 1, threading.enumerate()\n"
             "assert c.get_settings.cache_info().currsize == 0, 'settings read at import'\n")
     modules = imported_by(code)
-    assert set(PRELOAD_MODULES + LATER_MODULES) <= modules
+    assert set(ALL) <= modules
     assert "httpx" in modules and "rich" not in modules  # httpx's command-line client is kept out
 
 
@@ -87,10 +89,16 @@ async def test_the_stack_forks_its_services_and_gateway_from_one_preloaded_proce
         assert len(set(pids.values()) | {gateway["pid"]}) == 5  # five processes of their own
         for pid in [*pids.values(), gateway["pid"]]:
             assert os.getsid(pid) == pid  # each leads its own session (stop signals its group)
-        expected_parent = stack.forkserver._child.pid if preload else os.getpid()
+        server = stack.forkserver._child.pid if preload else os.getpid()
+        # agent, trading and news come from the sibling fork server, itself forked by the fork server.
+        expected_parent = server
         if preload:
-            assert all(_parent(pid) == expected_parent for pid in pids.values())
-            assert _parent(gateway["pid"]) == expected_parent  # runtime_service had it forked too
+            sibling = _parent(pids["news"])
+            assert sibling != server and _parent(sibling) == server
+            assert {_parent(pids[name]) for name in ("agent", "trading", "news")} == {sibling}
+            assert _parent(pids["runtime"]) == server
+            assert _parent(gateway["pid"]) == server  # runtime_service had it forked too
+            expected_parent = sibling
         else:
             assert stack.forkserver is None
             assert all(_parent(pid) == os.getpid() for pid in pids.values())
