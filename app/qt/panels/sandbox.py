@@ -106,14 +106,15 @@ class SandboxPanel(SessionPanel):
         buttons.addStretch(1)
         buttons.addWidget(self.reset_button)
         buttons.addWidget(self.save_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.banner)
         layout.addLayout(self.form)
         layout.addLayout(buttons)
         layout.addWidget(self.probe_label)
-        layout.addWidget(self.message)
         layout.addStretch(1)
+        self._lay_out(body)
 
     # -- panel API ----------------------------------------------------------------
     def _permissions_applied(self, reason: str | None) -> None:
