@@ -62,6 +62,7 @@ class AppSettings:
     THEME = "ui/theme"
     LAST_PROFILE = "session/last_profile"
     START_AT_LAUNCH = "stack/start_at_launch"
+    RELOAD_ON_CHANGE = "stack/reload_on_source_change"
     GEOMETRY = "window/geometry"
     STATE = "window/state"
     PROFILES = "profiles/list"
@@ -99,6 +100,15 @@ class AppSettings:
     @start_stack_at_launch.setter
     def start_stack_at_launch(self, value: bool) -> None:
         self.store.set_value(self.START_AT_LAUNCH, bool(value))
+
+    @property
+    def reload_on_source_change(self) -> bool:
+        """Start the local stack with reload on (the Stack panel's "Reload on source change")."""
+        return _as_bool(self.store.value(self.RELOAD_ON_CHANGE), False)
+
+    @reload_on_source_change.setter
+    def reload_on_source_change(self, value: bool) -> None:
+        self.store.set_value(self.RELOAD_ON_CHANGE, bool(value))
 
     @property
     def geometry(self) -> bytes | None:
