@@ -19,7 +19,7 @@ from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.notify import Notifier
 from app.qt.observe import observe
-from app.qt.panels.base import SessionPanel
+from app.qt.panels.base import SessionPanel, came_up
 from app.qt.widgets.countdown import CountdownLabel
 from app.qt.widgets.reject_dialog import RejectDialog
 from app.qt.widgets.tables import cell, make_table
@@ -151,6 +151,8 @@ class ApprovalsPanel(SessionPanel):
     def _on_session_event(self, event: Any) -> None:
         if event.kind == "run":
             self.model.set_run(self.session.run_id)
+            spawn(self.model.refresh())
+        elif came_up(event, "agent"):  # the service came up after us (the stack just started): load now
             spawn(self.model.refresh())
 
     def _on_gateway_event(self, frame: Event | dict[str, Any]) -> None:
