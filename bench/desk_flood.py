@@ -308,7 +308,7 @@ async def measure(url: str, duration: float, warmup: float, slices: SliceLog | N
     if slices is not None:
         slices.install(panel, window)
     done = asyncio.Event()
-    session.gateway_event.connect(lambda e: getattr(e, "content", None) == "flood done" and done.set())
+    session.gateway_event.connect(lambda e: e.type == "system" and e.content == "flood done" and done.set())
     client = session.watch_gateway(url)
     await client.wait_connected(10)
 

@@ -220,7 +220,7 @@ class LiveModel(ObservableModel):
             handler(self, event)
         if kind in FEED_EVENT_TYPES:
             self._feed(event)
-        self._emit(kind, event)
+        self._emit_fast(kind, event)
 
     def _on_hello(self, e: ev.Hello) -> None:
         self.run_id = e.run_id or self.run_id

@@ -338,7 +338,7 @@ class GatewayClient:
             if fut is not None and not fut.done():
                 fut.set_result(event)
         try:
-            self.event_received.emit(event)
+            self.event_received.emit_fast(event)  # no lock: emitter and listeners are all on the loop's thread
         except Exception:  # a listener's bug must not break the connection
             log.exception("gateway listener failed on %s", event.type)
 

@@ -264,7 +264,7 @@ class Session:
         self._emit("role")
 
     def _on_gateway_event(self, event: Any) -> None:
-        emit_logged(self.gateway_event, event)
+        emit_logged(self.gateway_event, event, fast=True)
 
     def _on_frame_refused(self, refusal: Any) -> None:
         emit_logged(self.frame_refused, refusal)

@@ -25,6 +25,10 @@ class SessionEvent:
     state: ServiceState | None = None
 
 
-def emit_logged(signal: SignalInstance, *args: Any) -> None:
-    """Emit to the panels; a panel's failing callback is logged, never raised into the session's own work."""
-    signals.emit_logged(signal, *args, logger=log, what=f"a {signal.name} listener")
+def emit_logged(signal: SignalInstance, *args: Any, fast: bool = False) -> None:
+    """Emit to the panels; a panel's failing callback is logged, never raised into the session's own work.
+
+    ``fast``: for the per-event hops (thousands a second): psygnal's ``emit_fast``, which takes
+    no lock (every emitter and listener is on the event-loop thread).
+    """
+    signals.emit_logged(signal, *args, logger=log, what=f"a {signal.name} listener", fast=fast)

@@ -131,7 +131,7 @@ class RunFollower:
                 self.run_id = str(event.run_id)
                 self.run_changed.emit()
             self.role_changed.emit()
-        emit_logged(self.event, event)
+        emit_logged(self.event, event, fast=True)
 
     def _on_refused(self, refusal: Any) -> None:
         emit_logged(self.frame_refused, refusal)
