@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.config import load_settings  # noqa: E402
+from backend.pipeline import gc_policy  # noqa: E402
 from backend.pipeline.engine import RunEngine  # noqa: E402
 from backend.storage.run_store import RunStore  # noqa: E402
 from backend.storage.workspaces import WorkspaceStore  # noqa: E402
@@ -81,7 +82,7 @@ class Result:
         return self.log_bytes / max(1, self.days)
 
 
-def in_process_once(root: Path, run_id: str, overrides: dict | None = None) -> Result:
+def in_process_once(root: Path, run_id: str, overrides: dict | None = None, gc_tuned: bool = True) -> Result:
     settings = load_settings(runs_dir=root / "runs", workspaces_dir=root / "ws")
     store = RunStore(settings.runs_dir, WorkspaceStore(settings.workspaces_dir))
     store.create_run("default", run_id=run_id, overrides=overrides or YEAR)
@@ -96,6 +97,8 @@ def in_process_once(root: Path, run_id: str, overrides: dict | None = None) -> R
             await engine.close()
 
     started, cpu_started = time.perf_counter(), time.process_time()
+    if gc_tuned:
+        gc_policy.for_one_run()  # as `evotraders backtest` does once its engine is built
     asyncio.run(go())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     log = engine.paths.events_log

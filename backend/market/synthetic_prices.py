@@ -138,6 +138,7 @@ class TickerSeries:
         self._prev_close: float | None = None
         self._pending: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # OHLC noise until bars are built
         self._anchor_log: float | None = None
+        self._covered = ORIGIN - calendar.ONE_DAY  # every trading day up to this one has its bar
 
     @property
     def n_chunks(self) -> int:
@@ -145,6 +146,8 @@ class TickerSeries:
 
     def ensure(self, day: dt.date) -> None:
         """Generate chunks until ``day`` (and the anchor date) are covered."""
+        if day <= self._covered:  # the usual case: a day asked for many times a day
+            return
         day = min(day, MAX_DATE)
         needed = max(self.index.chunks_through(day), self.index.chunks_through(ANCHOR))
         if needed <= len(self.log_close):
@@ -158,6 +161,14 @@ class TickerSeries:
             self._anchor_log = float(self.log_close[at // CHUNK][at % CHUNK])
         for k in range(first_new, needed):
             self._build_bars(k)
+        self._covered_through()
+
+    def _covered_through(self) -> None:
+        # Chunks hold whole trading days: the calendar days up to the day
+        # before the first trading day not built yet are all covered.
+        days = self.index.days
+        built = len(self.bars)
+        self._covered = days[built] - calendar.ONE_DAY if built < len(days) else days[built - 1]
 
     def _draw_chunk(self, k: int) -> None:
         rng = np.random.default_rng([self.seed, self.key, 2, k])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backend.schema import events as ev
-from backend.schema.state import PriceQuote
+from backend.schema.state import LeaderboardSignal, PriceQuote
 
 if TYPE_CHECKING:
     from backend.pipeline.run_state import RunState
@@ -42,7 +42,7 @@ def settle(pipe: "TradingPipeline", work: "DayWork") -> None:
     pipe.emit(ev.TeamHoldings(data=state.portfolio.holdings_rows(state.last_prices())))
     pipe.emit(team_summary(state, round(equity, 2), round(pnl_pct, 4)))
     pipe.emit(ev.TeamStats(data=state.portfolio.stats(closes, state.trade_count)))
-    pipe.emit(ev.TeamLeaderboard(data=state.leaderboard.rows()))
+    pipe.emit(ev.TeamLeaderboard(data=leaderboard_rows(pipe, state.leaderboard.rows())))
     stamp = pipe.clock.iso(pipe.clock.ts("settlement"))
     # Every ticker's update carries every quote: validated once, shared by the
     # day's updates (never changed: tomorrow's prices are new models).
@@ -50,6 +50,34 @@ def settle(pipe: "TradingPipeline", work: "DayWork") -> None:
     for t, q in quotes.items():
         pipe.emit(ev.PriceUpdate.model_construct(symbol=t, price=q.price, open=q.open, ret=q.ret, timestamp=stamp,
                                                  realtime_prices=quotes))
+
+
+def leaderboard_rows(pipe: "TradingPipeline", rows: list[dict]) -> list[dict]:
+    """The leaderboard's rows with each recent signal as its model, validated once.
+
+    An analyst's last ``RECENT_SIGNALS`` calls ride every day's
+    ``team_leaderboard``; a call never changes once scored, so its model is
+    kept (by its content) while it is among them instead of being validated
+    again every day (the event is valid either way: a model instance is
+    taken as it is).
+    """
+    known: dict[tuple, LeaderboardSignal] = pipe.signal_models
+    kept: dict[tuple, LeaderboardSignal] = {}
+    out = []
+    for row in rows:
+        signals = row.get("signals")
+        if signals:
+            models = []
+            for signal in signals:
+                key = tuple(signal.items())
+                model = known.get(key)
+                if model is None:
+                    model = LeaderboardSignal(**signal)
+                models.append(kept.setdefault(key, model))
+            row = {**row, "signals": models}
+        out.append(row)
+    pipe.signal_models = kept
+    return out
 
 
 def team_summary(state: "RunState", equity: float, pnl_pct: float) -> ev.TeamSummary:

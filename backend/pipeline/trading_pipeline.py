@@ -9,10 +9,9 @@ engine can checkpoint, pause or stop between stages.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
-from typing import Any, AsyncIterator, Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from backend.agents import conference, skill_inputs
 from backend.agents.evo_agent import EvoAgent
@@ -63,6 +62,38 @@ class DayWork:
         self.conference_summary: str | None = None        # an llm PM's written conclusion
 
 
+class _Stage:
+    """One stage of a day (``async with``): ``pipeline_stage`` started, then finished (and
+    ``control.after_stage``) or failed. A class, not a generator-based context manager: nine a day."""
+
+    __slots__ = ("pipe", "work", "stage", "started")
+
+    def __init__(self, pipe: "TradingPipeline", work: DayWork, stage: str) -> None:
+        self.pipe, self.work, self.stage = pipe, work, stage
+        self.started = 0.0
+
+    async def __aenter__(self) -> None:
+        pipe = self.pipe
+        pipe.current_stage = self.stage
+        pipe.emit(ev.PipelineStage(run_id=pipe.run_id, date=self.work.iso, stage=self.stage, status="started",
+                                   ts=pipe.clock.ts(self.stage)))
+        self.started = time.perf_counter()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        pipe, stage = self.pipe, self.stage
+        if exc_type is not None:
+            if issubclass(exc_type, Exception):
+                pipe.emit(ev.PipelineStage(run_id=pipe.run_id, date=self.work.iso, stage=stage, status="failed",
+                                           ts=pipe.clock.ts(stage),
+                                           duration_ms=round((time.perf_counter() - self.started) * 1000, 3)))
+            return False
+        pipe.emit(ev.PipelineStage(run_id=pipe.run_id, date=self.work.iso, stage=stage, status="finished",
+                                   ts=pipe.clock.ts(stage),
+                                   duration_ms=round((time.perf_counter() - self.started) * 1000, 3)))
+        await pipe.control.after_stage(stage)
+        return False
+
+
 class TradingPipeline:
     """Runs trading days for one run.
 
@@ -100,6 +131,7 @@ class TradingPipeline:
             llm.executor = executor  # llm agents call their skills as tools through the run's sandbox
         self.clock = SimClock()
         self.current_stage: str | None = None
+        self.signal_models: dict[tuple, Any] = {}  # the leaderboard's recent calls, validated once (settlement)
 
     # -- helpers --------------------------------------------------------------
     def _message(self, agent_id: str, content: str, stage: str, data: dict[str, Any] | None = None,
@@ -108,23 +140,8 @@ class TradingPipeline:
         self.emit(ev.AgentMessage(agentId=agent_id, content=content, ts=ts, timestamp=self.clock.iso(ts),
                                   agentName=name, data=data))
 
-    @contextlib.asynccontextmanager
-    async def _stage(self, work: DayWork, stage: str) -> AsyncIterator[None]:
-        self.current_stage = stage
-        self.emit(ev.PipelineStage(run_id=self.run_id, date=work.iso, stage=stage, status="started",
-                                   ts=self.clock.ts(stage)))
-        started = time.perf_counter()
-        try:
-            yield
-        except Exception:
-            self.emit(ev.PipelineStage(run_id=self.run_id, date=work.iso, stage=stage, status="failed",
-                                       ts=self.clock.ts(stage),
-                                       duration_ms=round((time.perf_counter() - started) * 1000, 3)))
-            raise
-        self.emit(ev.PipelineStage(run_id=self.run_id, date=work.iso, stage=stage, status="finished",
-                                   ts=self.clock.ts(stage),
-                                   duration_ms=round((time.perf_counter() - started) * 1000, 3)))
-        await self.control.after_stage(stage)
+    def _stage(self, work: DayWork, stage: str) -> "_Stage":
+        return _Stage(self, work, stage)
 
     def _snapshot(self, date: dt.date) -> MarketSnapshot:
         """History up to the previous close: analysts never see the day they trade."""
