@@ -88,8 +88,8 @@ class FeedItem:
     ts: float | None = None  # epoch seconds when known
     children: list["FeedItem"] = field(default_factory=list)
     open: bool = False  # a conference still in progress
-    # True when the event carried no time and ``ts`` is the desk's: when it received the event
-    # (live) or, in a replay, the time of the run's last timed feed event before it.
+    # True when the event carried no time and ``ts`` is the desk's: the time of the run's last timed
+    # feed event before it (the run's clock: simulated in a backtest), or when the desk received it.
     ts_received: bool = False
 
 
@@ -367,7 +367,7 @@ class LiveModel(ObservableModel):
         self.feed_seq += 1
         item.seq = self.feed_seq
         if item.ts is None:  # every row timed
-            item.ts = (self._last_feed_ts if self.replaying else None) or self.clock()
+            item.ts = self._last_feed_ts or self.clock()
             item.ts_received = True
         else:
             self._last_feed_ts = item.ts

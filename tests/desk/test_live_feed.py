@@ -83,6 +83,10 @@ def test_a_conference_in_the_detail_pane_shows_every_message_as_it_arrives(qtbot
     assert LONG in panel.feed_view.detail.toPlainText() and "Agent: technical_analyst" in panel.feed_view.detail.toPlainText()
 
 
+def _hm(epoch_s: float) -> str:
+    return dt.datetime.fromtimestamp(epoch_s).strftime("%m-%d %H:%M")
+
+
 def test_every_row_has_a_time_the_desks_marked_as_such(qtbot: Any) -> None:
     received = 1_800_000_000.0
     panel = _panel(qtbot, clock=lambda: received)
@@ -97,13 +101,17 @@ def test_every_row_has_a_time_the_desks_marked_as_such(qtbot: Any) -> None:
     panel.flush()
     rows = panel.feed_view.rows
     times = [panel.feed.topLevelItem(i).text(TIME) for i in range(panel.feed.topLevelItemCount())]
-    assert len(times) == 5 and all(times)
-    at_desk = "~" + dt.datetime.fromtimestamp(received).strftime("%H:%M:%S")
-    assert times == [at_desk, dt.datetime.fromtimestamp(T0 / 1000).strftime("%H:%M:%S"), at_desk, at_desk, at_desk]
-    assert "received" in rows.data(rows.index(0, TIME), Qt.ItemDataRole.ToolTipRole)
-    assert "received" not in rows.data(rows.index(1, TIME), Qt.ItemDataRole.ToolTipRole)
+    # Before any timed event: when the desk received it; after one: the run's time at that event.
+    at_run = "~" + _hm(T0 / 1000)
+    assert times == ["~" + _hm(received), _hm(T0 / 1000), at_run, at_run, at_run]
+    assert "carries no time" in rows.data(rows.index(0, TIME), Qt.ItemDataRole.ToolTipRole)
+    assert "carries no time" not in rows.data(rows.index(1, TIME), Qt.ItemDataRole.ToolTipRole)
+    assert [panel.feed.topLevelItem(i).text(1) for i in (1, 2)] == ["technical", ""]  # short, whole on hover
+    assert rows.data(rows.index(1, 1), Qt.ItemDataRole.ToolTipRole) == "technical_analyst"
+    assert panel.feed.topLevelItem(4).text(2) == "approval"
     panel.feed_view.select(2)
-    assert "the event carries no time" in panel.feed_view.detail.toPlainText()
+    detail = panel.feed_view.detail.toPlainText()
+    assert "the event carries no time" in detail and "Type: system" in detail and "Paused" in detail
 
 
 def test_in_a_replay_an_untimed_row_takes_the_time_of_the_event_before_it(qtbot: Any, tmp_path: Path) -> None:
@@ -116,8 +124,7 @@ def test_in_a_replay_an_untimed_row_takes_the_time_of_the_event_before_it(qtbot:
     asyncio.run(panel.model.replay(events, speed=0))
     panel.flush()
     times = [panel.feed.topLevelItem(i).text(TIME) for i in range(panel.feed.topLevelItemCount())]
-    at_event = dt.datetime.fromtimestamp(T0 / 1000).strftime("%H:%M:%S")
-    assert times == [at_event, "~" + at_event, "~" + at_event]
+    assert times == [_hm(T0 / 1000), "~" + _hm(T0 / 1000), "~" + _hm(T0 / 1000)]
 
 
 def test_a_flood_appends_rows_keeps_the_selection_and_never_starts_over(qtbot: Any) -> None:

@@ -10,8 +10,11 @@ blocks; nothing is re-added on a refresh or during a replay. A filter change
 resets the model (the only full rebuild).
 
 Every row has a time: the event's own, or (``~``, dimmed) the desk's when the
-event carried none (see ``FeedItem.ts_received``). The message column is
-elided to its width, with the full text as tooltip; the detail pane under
+event carried none: the run's time of the event before it (simulated in a
+backtest), or when the desk received it (see ``FeedItem.ts_received``).
+Agents read without ``_analyst`` and types as a short word (whole names in
+tooltips and the detail pane). The message column is elided to its width,
+with the full text as tooltip; the detail pane under
 the feed shows the selected row's fields and whole message (a conference:
 all its messages). The view keeps following the newest line unless the user
 scrolled up.
@@ -43,16 +46,20 @@ FEED_TYPES = ("agent_message", "conference", "memory", "system", "day_start", "d
               "approval_requested", "approval_resolved", "error")
 COLUMNS = ("Time", "Agent", "Type", "Message")
 TIME, AGENT, TYPE, MESSAGE = range(4)
-RECEIVED_NOTE = "the event carries no time: when the desk received it (in a replay: the run's previous timed event)"
+RECEIVED_NOTE = "the event carries no time: the run's time at the event before it, or when the desk received it"
+TYPE_LABELS = {"agent_message": "message", "conference_message": "message", "day_start": "day start",
+               "day_complete": "day end", "day_error": "day error", "approval_requested": "approval",
+               "approval_resolved": "decision"}
+TIME_FORMAT = "%m-%d %H:%M"
 _DIM = QColor("#8b949e")
 Index = QModelIndex | QPersistentModelIndex
 
 
 def feed_time(item: FeedItem) -> str:
-    """The Time column: ``HH:MM:SS``, ``~HH:MM:SS`` when the time is the desk's."""
+    """The Time column: ``MM-DD HH:MM``, ``~MM-DD HH:MM`` when the time is the desk's."""
     if item.ts is None:
         return ""
-    text = datetime.fromtimestamp(item.ts).strftime("%H:%M:%S")
+    text = datetime.fromtimestamp(item.ts).strftime(TIME_FORMAT)
     return f"~{text}" if item.ts_received else text
 
 
@@ -135,14 +142,14 @@ class FeedModel(QAbstractItemModel):
             if column == TIME:
                 return feed_time(item)
             if column == AGENT:
-                return item.agent
+                return item.agent.removesuffix("_analyst")
             if column == TYPE:
-                return item.type
+                return TYPE_LABELS.get(item.type, item.type)
             return feed_title(item)
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == TIME:
                 return _stamp(item)
-            return item.text if column == MESSAGE else self.data(index)
+            return {AGENT: item.agent, TYPE: item.type}.get(column, item.text)
         if role == Qt.ItemDataRole.ForegroundRole and column == TIME and item.ts_received:
             return _DIM
         return None
@@ -245,9 +252,10 @@ class FeedTree(QTreeView):
         super().__init__(parent)
         metrics = QFontMetrics(self.font())
         pad = 3 * metrics.averageCharWidth()
-        self.natural = {TIME: metrics.horizontalAdvance("~00:00:00") + pad,
-                        AGENT: metrics.horizontalAdvance("fundamentals_analyst") + pad,
-                        TYPE: metrics.horizontalAdvance("approval_requested") + pad}
+        # Column 0 also holds the branch of conference blocks: its indentation.
+        self.natural = {TIME: metrics.horizontalAdvance("~00-00 00:00") + pad + self.indentation(),
+                        AGENT: metrics.horizontalAdvance("portfolio_manager") + pad,
+                        TYPE: metrics.horizontalAdvance("conference") + pad}
         self.smallest = {TIME: self.natural[TIME], AGENT: metrics.horizontalAdvance("technical") + pad,
                          TYPE: metrics.horizontalAdvance("memory") + pad}
 
