@@ -8,7 +8,7 @@ from typing import Any
 
 from backend.agents import transcripts
 from backend.storage.atomic import atomic_write_text
-from backend.storage.jsonl import append_lines, read_jsonl
+from backend.storage.jsonl import JsonlWriter, read_jsonl
 
 
 class AgentMemory:
@@ -20,9 +20,20 @@ class AgentMemory:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._writer: JsonlWriter | None = None
 
     def append(self, entry: dict[str, Any]) -> None:
-        append_lines(self.path, [json.dumps(entry, sort_keys=True)], failpoint="memory.mid_line")
+        # One descriptor kept open while the run goes on (a whole line per
+        # entry, O_APPEND, as before; a run appends six a day): ``close`` it.
+        if self._writer is None:
+            self._writer = JsonlWriter(self.path, failpoint="memory.mid_line")
+        self._writer.write(json.dumps(entry, sort_keys=True))
+
+    def close(self) -> None:
+        """Close the appending descriptor (fsynced); the next ``append`` opens it again."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def entries(self) -> list[dict[str, Any]]:
         """Every whole entry (a corrupt line is skipped and logged, a torn tail skipped)."""
@@ -37,6 +48,7 @@ class AgentMemory:
 
     def truncate_after(self, date: str | None) -> None:
         """Forget entries dated after ``date`` (a resumed day is run again), and the llm exchanges too."""
+        self.close()  # a rewrite replaces the file: append to the new one
         entries, skipped = read_jsonl(self.path, "memory")
         kept = [e for e in entries if date is not None and str(e.get("date", "")) <= date]
         # Rewriting also drops corrupt lines, so they are reported once, not at every read.

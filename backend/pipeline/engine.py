@@ -417,6 +417,8 @@ class RunEngine:
     async def close(self) -> None:
         self.log.close()
         self._trades.close()
+        for agent in self.team:
+            agent.memory.close()
         await self.executor.close()
         llm_close = getattr(self.pipeline.llm, "aclose", None)
         if llm_close is not None:  # the llm agents' client pool
