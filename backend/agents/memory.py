@@ -35,6 +35,11 @@ class AgentMemory:
             self._writer.close()
             self._writer = None
 
+    def __del__(self) -> None:  # a team dropped without its engine's close: no descriptor left behind
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            writer.close(fsync=False)
+
     def entries(self) -> list[dict[str, Any]]:
         """Every whole entry (a corrupt line is skipped and logged, a torn tail skipped)."""
         return read_jsonl(self.path, "memory")[0]

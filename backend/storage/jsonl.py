@@ -143,9 +143,9 @@ class JsonlWriter:
         if fsync:
             os.fsync(self._fd)
 
-    def close(self) -> None:
+    def close(self, fsync: bool = True) -> None:
         if self._fd is not None:
-            self.flush(fsync=True)
+            self.flush(fsync=fsync)
             os.close(self._fd)
             self._fd = None
 
