@@ -12,7 +12,7 @@ Each repeat measures, one after the other on the same machine:
 
 Printed per repeat and as medians, with the ratio ours / bare (issue 13's target: <= 1.0x).
 
-    .venv/bin/python bench/stack_startup.py [--repeat 5] [--no-preload]
+    .venv/bin/python bench/stack_startup.py [--repeat 5] [--no-preload] [--phases]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from backend.clients.services import runtime_client  # noqa: E402
 from backend.config import load_settings  # noqa: E402
 from backend.stack.launcher import StackLauncher  # noqa: E402
 from backend.stack.local_stack import LocalStack  # noqa: E402
+from backend.supervisor.forkserver import TRACE_ENV, trace  # noqa: E402
 from backend.supervisor.ports import free_port  # noqa: E402
 from backend.supervisor.process_spec import ProcessSpec, ProcessStatus  # noqa: E402
 from backend.supervisor.supervisor import ProcessSupervisor  # noqa: E402
@@ -89,18 +90,26 @@ async def ours_once(root: Path, i: int, preload: bool = True) -> tuple[float, fl
                        ports={"agent": 0, "trading": 0, "news": 0, "runtime": 0})
     launcher = StackLauncher(stack)
     runs = runtime_client(stack.urls["runtime"], launcher.endpoint.admin_token)
+    if os.environ.get(TRACE_ENV):
+        stack.supervisor.event.connect(lambda e: trace(f"bench-supervisor {e.name} {e.status.value}"))
     started = time.perf_counter()
+    trace("bench launch")
     services = asyncio.create_task(launcher.launch())
+    services_done: list[float] = []
+    services.add_done_callback(lambda _: services_done.append(time.perf_counter() - started))
     # As `stack up` does: the run starts as soon as runtime_service answers,
     # while the other services are still coming up.
     gateway = await launcher.start_run(runs, {"workspace": "default", "end_date": "2025-01-10"}, paused=True)
     gateway_up = time.perf_counter() - started
+    trace("bench gateway healthy (start_run returned)")
     result = await services
-    services_up = time.perf_counter() - started
+    services_up = services_done[0]
     all_up = max(gateway_up, services_up)
+    trace("bench all five healthy")
     cpu = _children_cpu()
     assert gateway["status"] == "healthy", gateway
     assert result.started and not result.problems, result
+    trace("bench stopping")
     stopping = time.perf_counter()
     await stack.down()
     await _no_children()
@@ -108,18 +117,65 @@ async def ours_once(root: Path, i: int, preload: bool = True) -> tuple[float, fl
     return services_up, all_up, down, cpu
 
 
+_PHASES = (  # (label, what a trace line contains); the first matching line of each is shown
+    ("fork server listening", "forkserver listening"),
+    ("fork server: shared + runtime_service modules imported", "forkserver ready"),
+    ("sibling: shared + agent/trading/news apps imported", "forkserver sibling ready"),
+    ("runtime_service forked", "fork backend.apps.runtime_service "),
+    ("agent_service forked", "fork backend.apps.agent_service "),
+    ("runtime_service app built (uvicorn starting)", "line backend.apps.runtime_service cpu=", "Started server"),
+    ("runtime_service bound", "line backend.apps.runtime_service cpu=", "Uvicorn running"),
+    ("runtime_service healthy (supervisor's probe)", "bench-supervisor runtime healthy"),
+    ("news_service bound", "line backend.apps.news_service cpu=", "Uvicorn running"),
+    ("trading_service bound", "line backend.apps.trading_service cpu=", "Uvicorn running"),
+    ("agent_service bound", "line backend.apps.agent_service cpu=", "Uvicorn running"),
+    ("fork server: later modules (Gateway's) imported", "later modules preloaded"),
+    ("Gateway forked", "fork gateway "),
+    ("Gateway listening", "line gateway cpu=", "gateway listening on"),
+    ("Gateway healthy (start_run returned)", "bench gateway healthy"),
+    ("all five healthy", "bench all five healthy"),
+)
+
+
+def print_phases(path: Path) -> None:
+    """One line per phase: seconds since launch() and the CPU seconds the child had used by then."""
+    try:
+        lines = [line.split(" ", 2) for line in path.read_text().splitlines()]
+    except OSError:
+        return
+    start = next((float(t) for t, _pid, what in lines if what == "bench launch"), None)
+    if start is None:
+        return
+    for label, *needles in _PHASES:
+        for t, _pid, what in lines:
+            if all(n in what for n in needles):
+                cpu = what.split("cpu=", 1)[1].split(" ", 1)[0] if "cpu=" in what else ""
+                print(f"    {float(t) - start:6.3f} s  {label}" + (f"  ({cpu} CPU-s in that process)" if cpu else ""))
+                break
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-preload", action="store_true",
                         help="spawn every service with a fresh interpreter (settings.stack_preload off)")
+    parser.add_argument("--phases", action="store_true",
+                        help="also print where the wall time of each of our starts went (fork servers' imports, "
+                             "forks, each service's start, bind, /health, the Gateway), from the fork server's "
+                             f"{TRACE_ENV} trace")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     bare_rows, rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
             bare_rows.append(asyncio.run(bare_once()))
+            trace_file = Path(tmp) / f"trace{i}"
+            if args.phases:
+                os.environ[TRACE_ENV] = str(trace_file)
             rows.append(asyncio.run(ours_once(Path(tmp), i, preload=not args.no_preload)))
+            os.environ.pop(TRACE_ENV, None)
+            if args.phases:
+                print_phases(trace_file)
             services, everything, down, cpu = rows[-1]
             print(f"run {i + 1}: bare four {bare_rows[-1][0]:.2f} s ({bare_rows[-1][1]:.2f} CPU-s) | ours: "
                   f"4 services {services:.2f} s, all five {everything:.2f} s ({cpu:.2f} CPU-s, "

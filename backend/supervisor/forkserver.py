@@ -22,10 +22,12 @@ Safety:
 - a request whose interpreter settings (``PYTHON*`` variables) differ from the
   server's is refused, and the caller spawns a fresh interpreter instead.
 
-Server:  ``python -m backend.supervisor.forkserver ADDRESS [MODULE ...] [--later MODULE ...]``
+Server:  ``python -m backend.supervisor.forkserver ADDRESS [MODULE ...] [--own MODULE ...]
+[--later MODULE ...] [--sibling-serves MODULE ...] [--sibling-preloads MODULE ...]``
 (prints ``forkserver ready`` once the modules are imported; the ``--later``
 ones are imported one at a time while no request waits, for children that
-are asked for later, such as a run's Gateway).
+are asked for later, such as a run's Gateway; a sibling server forks the
+``--sibling-serves`` children, see :func:`main`).
 Client: :func:`fork_child` (used by :func:`backend.supervisor.child.spawn_child`).
 """
 
@@ -403,11 +405,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serve at ADDRESS: import the shared MODULEs and the ``--own`` ones, fork what is asked for,
     import the ``--later`` ones while no request waits (for children asked for later, a run's Gateway).
 
-    With ``--sibling-serves``, a *sibling* fork server is forked first, before any import: it
-    imports the shared modules and the ``--sibling-preloads`` ones on the other core, meanwhile,
-    and forks the ``--sibling-serves`` modules (this server's greeting tells callers where it
-    listens; if it cannot, this server forks them). Two cores then import in parallel what one
-    would import in turn, and each child starts from a server that has its own modules loaded.
+    With ``--sibling-serves``, a *sibling* fork server is forked once the shared modules are
+    imported: it imports the ``--sibling-preloads`` modules on the other core while this one
+    imports its own, and forks the ``--sibling-serves`` modules' children (this server's
+    greeting tells callers where it listens; if it cannot, this server forks them). What
+    every child needs is imported once; what only some need, by two processes in parallel.
     """
     try:
         address, lists = parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -415,42 +417,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
     server = _Server(address)  # listening first: callers may queue while the modules import
+    sibling: tuple[str, socket.socket] | None = None
     if lists["sibling-serves"]:
-        sibling_address = f"{address}-sibling"
-        listener = _listen(sibling_address)  # bound before anyone hears of it
+        sibling = (f"{address}-sibling", _listen(f"{address}-sibling"))  # bound before anyone hears of it
+        server.sibling = {"address": sibling[0], "serves": lists["sibling-serves"]}
+    print("forkserver listening", flush=True)
+    trace("forkserver listening")
+    import gc
+
+    gc.disable()  # nothing to collect while importing; frozen below
+    _import_all(server, lists["shared"])
+    name = "forkserver"
+    own = lists["own"]
+    if sibling is not None:
+        if not _single_threaded():
+            print("forkserver: a preloaded module started a thread; refusing to fork", file=sys.stderr)
+            return 1
         server_pid = os.getpid()
         pid = os.fork()
-        if pid == 0:  # the sibling: never returns
+        if pid == 0:  # the sibling: serves from its own socket until the server dies
             code = 1
             try:
                 from backend.supervisor.procgroup import set_parent_death_signal
 
                 set_parent_death_signal(server_pid)
                 server.close_in_child()
-                code = _run(_Server(sibling_address, listener), [*lists["shared"], *lists["sibling-preloads"]],
-                            [], "forkserver sibling")
+                server = _Server(sibling[0], sibling[1])
+                name, own = "forkserver sibling", lists["sibling-preloads"]
+                code = _serve(server, own, [], name)
             finally:
                 os._exit(code)
-        listener.close()
-        server.sibling = {"address": sibling_address, "serves": lists["sibling-serves"], "pid": pid}
-    print("forkserver listening", flush=True)
-    trace("forkserver listening")
-    return _run(server, [*lists["shared"], *lists["own"]], lists["later"], "forkserver")
+        sibling[1].close()
+        trace(f"forkserver sibling forked, pid {pid}")
+    return _serve(server, own, lists["later"], name)
 
 
-def _run(server: _Server, modules: Sequence[str], later: Sequence[str], name: str) -> int:
-    import gc
-
-    gc.disable()  # nothing to collect while importing; frozen below
+def _import_all(server: _Server, modules: Sequence[str]) -> None:
     for module in modules:
         _preload(module)
         server.accept_waiting()
+
+
+def _serve(server: _Server, own: Sequence[str], later: Sequence[str], name: str) -> int:
+    import gc
+
+    _import_all(server, own)
     if not _single_threaded():
         print(f"{name}: a preloaded module started a thread; refusing to fork", file=sys.stderr)
         return 1
     _freeze()
     gc.enable()
-    print(f"{name} ready ({len(modules)} modules preloaded, {len(sys.modules)} in memory)", flush=True)
+    print(f"{name} ready ({len(sys.modules)} modules in memory)", flush=True)
     trace(f"{name} ready")
     server.serve(later)
     return 0
