@@ -253,7 +253,8 @@ class RuntimeController:
         if not url:
             return None
         try:
-            async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            # verify only for https (the CA bundle costs ~30 ms of CPU per client, for nothing over http)
+            async with httpx.AsyncClient(timeout=2.0, trust_env=False, verify=url.startswith("https://")) as client:
                 response = await client.get(url)
             return response.json()
         except (httpx.HTTPError, ValueError):
