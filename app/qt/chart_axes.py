@@ -243,7 +243,7 @@ class DurationAxis(pg.AxisItem):
         lo, hi = math.ceil(minVal), math.floor(maxVal)
         decades = list(range(lo, hi + 1))
         step = 1
-        while len(decades[::step]) * 16 > max(size, 1):  # at least 16 px per label
+        while step < len(decades) and len(decades[::step]) * 16 > max(size, 1):  # at least 16 px per label
             step += 1
         return [(float(step), [float(d) for d in decades[::step]])]
 
