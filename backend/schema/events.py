@@ -81,6 +81,16 @@ class Event(BaseModel):
             text = private["_json"] = raw.decode()
         return text
 
+    def preset_wire_json(self, text: str) -> None:
+        """Give this event the text :meth:`wire_json` will return, assembled by a producer that
+        knows it is exactly this event's encoding (settlement shares the day's quotes among its
+        price updates; tests/pipeline/test_wire_encoding.py checks every event of a run)."""
+        private = self.__pydantic_private__
+        if private is None:
+            private = {}
+            object.__setattr__(self, "__pydantic_private__", private)
+        private["_json"] = text
+
     def for_replacing_clients(self) -> "Event":
         """What a client that did not ask for incremental curves receives instead of this event.
 
