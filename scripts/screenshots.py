@@ -3,6 +3,8 @@
     .venv/bin/python scripts/screenshots.py            # offscreen (default)
     xvfb-run -a .venv/bin/python scripts/screenshots.py --platform xcb
     .venv/bin/python scripts/screenshots.py --remote-viewer [--local]   # docs/screenshots/remote-viewer.png
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshots.py --platform xcb \
+        --size 1366x768 --size 1920x1080   # also <panel>-1366x768.png, main_window-1920x1080.png, ...
 
 What it does, all for real and all on loopback, in a temporary data folder:
 two headless backtests (``shots`` and ``shots-b``, a different market seed,
@@ -11,6 +13,10 @@ runtime services as subprocesses on free ports), a third run started through
 runtime_service with an approval threshold so that it stops at a pending
 approval with some days of live data behind it; then the main window, one
 floating dock per panel captured at a fixed size, and the whole window.
+With ``--size WxH`` (repeatable, or ``--size 1366x768,1920x1080``) the
+window is also resized to each size and every panel is captured as it sits
+docked in it (its tab raised), ``<panel>-WxH.png``, with the whole window as
+``main_window-WxH.png``: the layout a user with that screen sees.
 Every process is stopped at the end.
 """
 
@@ -80,6 +86,10 @@ async def stage(window: Any, session: Any) -> None:
                 await approvals.model.approve(item.id, quantity=smaller)
             decided += 1
     await until(lambda: live.model.current_date, "live data")
+    live.flush()
+    recent = [i for i, item in enumerate(live.feed_view.rows.rows) if item.type == "agent_message"][-20:]
+    if recent:  # the longest recent message, elided in the feed and whole in the detail pane
+        live.feed_view.select(max(recent, key=lambda i: len(live.feed_view.rows.rows[i].text)))
 
     history = window.panel("history")
     await history.model.refresh()
@@ -142,6 +152,46 @@ async def capture(window: Any, out: Path) -> list[Path]:
     return written
 
 
+async def capture_sized(window: Any, out: Path, sizes: list[tuple[int, int]]) -> list[Path]:
+    """For each size: the window at that size, each panel as docked in it, and the whole window."""
+    written = []
+    for width, height in sizes:
+        window.resize(width, height)
+        await settle(0.3)
+        window.fit_docks()  # the dock sizes a first launch at this size gets
+        await settle(0.5)
+        for panel_id in window.panels:
+            window.show_panel(panel_id)
+            panel = window.panel(panel_id)
+            throttle = getattr(panel, "throttle", None)
+            if throttle is not None:
+                throttle.flush()
+            await settle(0.3)
+            path = out / f"{panel_id}-{width}x{height}.png"
+            window.dock(panel_id).grab().save(str(path))
+            written.append(path)
+        for panel_id in ("stack", "approvals", "live"):  # the window as a user watching a run sees it
+            if panel_id in window.panels:
+                window.show_panel(panel_id)
+        await settle(0.5)
+        path = out / f"main_window-{width}x{height}.png"
+        window.grab().save(str(path))
+        written.append(path)
+    return written
+
+
+def parse_sizes(values: list[str] | None) -> list[tuple[int, int]]:
+    """``["1366x768", "1920x1080,1600x1000"]`` -> ``[(1366, 768), (1920, 1080), (1600, 1000)]``."""
+    sizes = []
+    for value in values or []:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            width, sep, height = part.lower().partition("x")
+            if not (sep and width.isdigit() and height.isdigit() and int(width) >= 640 and int(height) >= 480):
+                raise SystemExit(f"screenshots: --size {part!r} is no WxH of at least 640x480 (e.g. 1366x768)")
+            sizes.append((int(width), int(height)))
+    return sizes
+
+
 async def run(args: argparse.Namespace, app: Any) -> list[Path]:
     from app.qt import theme
     from app.qt.main_window import MainWindow
@@ -162,7 +212,8 @@ async def run(args: argparse.Namespace, app: Any) -> list[Path]:
     try:
         await stage(window, session)
         await settle()
-        return await capture(window, args.out)
+        written = await capture(window, args.out)
+        return written + await capture_sized(window, args.out, args.sizes)
     finally:
         await window.shutdown()
         window.close()
@@ -240,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="only docs/screenshots/remote-viewer.png: the desk attached read-only to the compose "
                              "deployment (needs the image and a Docker engine)")
     parser.add_argument("--local", action="store_true", help="with --remote-viewer: a local stack with tokens instead")
+    parser.add_argument("--size", action="append", metavar="WxH",
+                        help="also capture the window and each docked panel at this size (repeatable, or a "
+                             "comma-separated list): <panel>-WxH.png, main_window-WxH.png")
     args = parser.parse_args(argv)
+    args.sizes = parse_sizes(args.size)
     args.out.mkdir(parents=True, exist_ok=True)
     data = Path(tempfile.mkdtemp(prefix="evotraders-shots-"))
     # Everything (runs, workspaces, the stack's state) lives in the temporary folder.

@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         self._shutting_down = False
         self._shutdown_done = False
         self._stack_busy = False
+        self._docks_fitted = False  # fit_docks() done (or a saved layout restored)
         self.stack_error = ""  # why the last "Start local stack" failed, shown in the banner
         self.setObjectName("main_window")
         self.setDockNestingEnabled(True)
@@ -245,6 +246,11 @@ class MainWindow(QMainWindow):
 
     # -- Qt events ------------------------------------------------------------
 
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._docks_fitted and self._docks:
+            self.fit_docks()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self._shutdown_done:
             event.accept()
@@ -362,7 +368,22 @@ class MainWindow(QMainWindow):
         state = self.settings.window_state
         if state:
             self.restoreState(state)
+        self._docks_fitted = bool(state)  # a saved layout is the user's: never refitted
+        if not state and self.isVisible():
+            self.fit_docks()
         self._refresh_connection()
+
+    def fit_docks(self) -> None:
+        """Dock sizes for the window's size (what a first launch does): the Live pipeline area takes the
+        room, the left column about a quarter of the width, the Approvals strip under a third of the height."""
+        self._docks_fitted = True
+        width, height = self.width(), self.height()
+        left = [d for pid, d in self._docks.items() if _PLACES.get(pid, ("right", 1))[0] == "left"]
+        bottom = [d for pid, d in self._docks.items() if _PLACES.get(pid, ("right", 1))[0] == "bottom"]
+        if left:
+            self.resizeDocks(left[:1], [max(320, int(width * 0.26))], Qt.Orientation.Horizontal)
+        if bottom:
+            self.resizeDocks(bottom[:1], [max(230, int(height * 0.3))], Qt.Orientation.Vertical)
 
     def _build_docks(self, classes: list[type]) -> None:
         groups: dict[int, QDockWidget] = {}

@@ -19,7 +19,7 @@ from app.qt.async_helpers import spawn
 from app.qt.bridge import Throttle
 from app.qt.notify import Notifier
 from app.qt.observe import observe
-from app.qt.panels.base import SessionPanel, came_up
+from app.qt.panels.base import SessionPanel, came_up, scrolling
 from app.qt.widgets.countdown import CountdownLabel
 from app.qt.widgets.reject_dialog import RejectDialog
 from app.qt.widgets.tables import cell, make_table
@@ -115,16 +115,22 @@ class ApprovalsPanel(SessionPanel):
         buttons.addWidget(self.reason, 1)
         buttons.addWidget(self.approve_button)
         buttons.addWidget(self.reject_button)
-        box = QVBoxLayout(detail)
+        # The order's story scrolls in a short dock; the decision buttons stay in view under it.
+        story = QWidget()
+        box = QVBoxLayout(story)
+        box.setContentsMargins(0, 0, 0, 0)
         box.addLayout(head)
         box.addWidget(self.reasons)
         box.addWidget(QLabel("<b>Portfolio manager</b>"))
         box.addWidget(self.pm)
         box.addWidget(QLabel("<b>Analyst signals</b>"))
+        self.signals.setMinimumHeight(3 * self.signals.verticalHeader().defaultSectionSize())
         box.addWidget(self.signals, 1)
         box.addWidget(QLabel("<b>Risk warnings</b>"))
         box.addWidget(self.warnings)
-        box.addLayout(buttons)
+        outer = QVBoxLayout(detail)
+        outer.addWidget(scrolling(story, "approval_story"), 1)
+        outer.addLayout(buttons)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)

@@ -23,7 +23,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLayout, QPushButton, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame, QHBoxLayout, QLabel, QLayout, QPushButton, QScrollArea, QStackedWidget, QVBoxLayout, QWidget,
+)
 
 from app.panel_api import MutatingControls
 from app.qt.async_helpers import spawn
@@ -39,6 +41,17 @@ def nothing_started(session: Any) -> bool:
     """The first-run state: the Local profile, no stack started or attached, no service reached yet."""
     return (session.profile.is_local and session.stack is None and session.attached_stack is None
             and not any(state.reached for state in session.states().values()))
+
+
+def scrolling(widget: QWidget, name: str = "") -> QScrollArea:
+    """``widget`` in a frameless scroll area: a tall form scrolls in a short dock instead of setting
+    the window's minimum height (at 1366x768 every dock's minimum counts)."""
+    area = QScrollArea()
+    area.setObjectName(name)
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
 
 
 def _host_window(widget: QWidget) -> Any:

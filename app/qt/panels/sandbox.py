@@ -12,7 +12,7 @@ from app.models.sandbox_model import MODES, SandboxModel
 from backend.clients.services import RuntimeServiceClient
 from app.qt.async_helpers import spawn
 from app.qt.observe import observe
-from app.qt.panels.base import SessionPanel, came_up
+from app.qt.panels.base import SessionPanel, came_up, scrolling
 
 LABELS = {"image": "Image", "memory_limit": "Memory", "cpu_limit": "CPUs", "network": "Network",
           "timeout": "Timeout", "pull_policy": "Pull policy", "namespace": "Namespace",
@@ -114,7 +114,7 @@ class SandboxPanel(SessionPanel):
         layout.addLayout(buttons)
         layout.addWidget(self.probe_label)
         layout.addStretch(1)
-        self._lay_out(body)
+        self._lay_out(scrolling(body, "sandbox_form"))
 
     # -- panel API ----------------------------------------------------------------
     def _permissions_applied(self, reason: str | None) -> None:

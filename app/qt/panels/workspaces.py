@@ -14,7 +14,7 @@ from app.models.workspaces_model import ControllerRunLauncher, HttpRunLauncher, 
 from backend.clients.services import AgentServiceClient, RuntimeServiceClient
 from app.qt.async_helpers import spawn
 from app.qt.observe import observe
-from app.qt.panels.base import SessionPanel, came_up
+from app.qt.panels.base import SessionPanel, came_up, scrolling
 from app.qt.widgets.bootstrap_editor import BootstrapEditor
 from app.qt.widgets.run_form import RunForm
 
@@ -79,8 +79,8 @@ class WorkspacesPanel(SessionPanel):
         self.revert_button.clicked.connect(lambda: self.model.revert())
         self.form = RunForm()
         self.form.button.clicked.connect(lambda: self.start_run())
-        right = QWidget()
-        rbox = QVBoxLayout(right)
+        edit = QWidget()
+        rbox = QVBoxLayout(edit)
         rbox.setContentsMargins(0, 0, 0, 0)
         self.heading = QLabel()
         self.heading.setObjectName("workspace_heading")
@@ -91,7 +91,14 @@ class WorkspacesPanel(SessionPanel):
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.save_button)
         rbox.addLayout(buttons)
-        rbox.addWidget(self.form)
+        # The editor over the run form; in a short dock the form scrolls.
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("workspace_editor_split")
+        right.addWidget(edit)
+        right.addWidget(scrolling(self.form, "run_form_scroll"))
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        right.setChildrenCollapsible(False)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
