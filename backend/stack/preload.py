@@ -70,7 +70,13 @@ SIBLING_MODULES: tuple[str, ...] = (
 # Imported by the fork server after it forked the services, between requests, for the
 # run's Gateway that runtime_service asks for a moment later (the pipeline, the agents,
 # the market, numpy): off the critical path of the services, on none of the Gateway's.
+# In small steps: a request that comes meanwhile waits for one step at most.
 LATER_MODULES: tuple[str, ...] = (
+    "numpy",
+    "backend.trading",
+    "backend.pipeline.state_files",
+    "backend.agents.evo_agent",
+    "backend.pipeline.trading_pipeline",
     "backend.pipeline.engine",
     "gateway.cli",
     "gateway.server",
