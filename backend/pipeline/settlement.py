@@ -45,11 +45,45 @@ def settle(pipe: "TradingPipeline", work: "DayWork") -> None:
     pipe.emit(ev.TeamLeaderboard(data=leaderboard_rows(pipe, state.leaderboard.rows())))
     stamp = pipe.clock.iso(pipe.clock.ts("settlement"))
     # Every ticker's update carries every quote: validated once, shared by the
-    # day's updates (never changed: tomorrow's prices are new models).
+    # day's updates (never changed: tomorrow's prices are new models), encoded once.
     quotes = {t: PriceQuote(**p) for t, p in state.prices.items()}
-    for t, q in quotes.items():
-        pipe.emit(ev.PriceUpdate.model_construct(symbol=t, price=q.price, open=q.open, ret=q.ret, timestamp=stamp,
-                                                 realtime_prices=quotes))
+    updates = [ev.PriceUpdate(symbol=t, price=q.price, open=q.open, ret=q.ret, timestamp=stamp,
+                              realtime_prices=quotes) for t, q in quotes.items()]
+    share_quotes_encoding(updates)
+    for update in updates:
+        pipe.emit(update)
+
+
+_QUOTES_KEY = ',"realtime_prices":'
+
+
+def share_quotes_encoding(updates: list[ev.PriceUpdate]) -> None:
+    """Encode the day's quotes once for all its price updates, which carry the same
+    ``realtime_prices`` (its encoding was most of each update's).
+
+    The first update is encoded in full; the others are their own fields
+    followed by the quotes as encoded there. If the first one's text is not
+    its fields followed by the quotes (the schema changed), every update is
+    left to encode itself.
+    """
+    if len(updates) < 2:
+        return
+    first = updates[0].wire_json()
+    head = _head(updates[0])
+    if not (first.startswith(head) and first.endswith("}")):
+        return
+    tail = first[len(head):]  # ',"realtime_prices":{...}}'
+    for update in updates[1:]:
+        update.preset_wire_json(_head(update) + tail)
+
+
+def _head(update: ev.PriceUpdate) -> str:
+    # The update's encoding up to its last field, realtime_prices (as wire_json encodes it, its
+    # null fields left out), then the key of the quotes.
+    skip = {name for name, value in update.__dict__.items() if value is None}
+    skip.add("realtime_prices")
+    raw = update.__pydantic_serializer__.to_json(update, exclude=skip).decode()
+    return raw[:-1] + _QUOTES_KEY
 
 
 def leaderboard_rows(pipe: "TradingPipeline", rows: list[dict]) -> list[dict]:
