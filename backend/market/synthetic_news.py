@@ -66,10 +66,12 @@ class NewsBook:
     def __init__(self, series: TickerSeries) -> None:
         self.series = series
         self._chunks: dict[int, list[NewsItem]] = {}
+        self._dates: dict[int, list[dt.date]] = {}  # each chunk's item dates (ascending), for bisection
 
     def chunk(self, k: int) -> list[NewsItem]:
         if k not in self._chunks:
-            self._chunks[k] = self._generate(k)
+            self._chunks[k] = items = self._generate(k)
+            self._dates[k] = [item.date for item in items]
         return self._chunks[k]
 
     def _generate(self, k: int) -> list[NewsItem]:
@@ -101,5 +103,6 @@ class NewsBook:
             return []
         out = []
         for k in range(lo // CHUNK, (hi - 1) // CHUNK + 1):
-            out.extend(item for item in self.chunk(k) if start <= item.date <= end)
+            items, dates = self.chunk(k), self._dates[k]  # a chunk's items are in date order
+            out.extend(items[bisect_left(dates, start):bisect_right(dates, end)])
         return out
