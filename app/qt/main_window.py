@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -60,25 +61,52 @@ _AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea, "right": Qt.DockWidgetAr
 
 
 class Banner(QLabel):
-    """A one-line coloured strip; hidden while it has nothing to say."""
+    """A coloured strip; hidden while it has nothing to say.
 
-    def __init__(self, object_name: str, parent: QWidget | None = None) -> None:
+    ``one_line``: the text is elided to the strip's width (the whole of it as tooltip) -- the window's
+    top banner, which sits in a toolbar that would otherwise grow to several lines' height.
+    """
+
+    def __init__(self, object_name: str, parent: QWidget | None = None, one_line: bool = False) -> None:
         super().__init__(parent)
         self.setObjectName(object_name)
-        self.setWordWrap(True)
+        self.one_line = one_line
+        self.full_text = ""
+        self.setWordWrap(not one_line)
+        if one_line:
+            self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setContentsMargins(8, 4, 8, 4)
         self.hide()
 
     def say(self, text: str, level: str = "error") -> None:
+        self.full_text = text
         if not text:
             self.clear()
             self.hide()
             return
         color = {"error": "#f85149", "warning": "#d29922", "info": "#4e9af1"}[level]
         self.setStyleSheet(f"background: {color}; color: white; border-radius: 3px;")
-        self.setText(text)
+        self._show_text()
         self.show()
+
+    def _show_text(self) -> None:
+        if not self.one_line:
+            self.setText(self.full_text)
+            return
+        room = max(0, self.contentsRect().width() - 4)
+        shown = self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight, room) if room else ""
+        self.setText(shown or self.full_text)
+        self.setToolTip(self.full_text if shown != self.full_text else "")
+
+    def text(self) -> str:  # type: ignore[override]
+        """The whole message (what is shown may be elided)."""
+        return self.full_text if self.one_line else super().text()
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self.one_line and self.full_text:
+            self._show_text()
 
 
 class MainWindow(QMainWindow):
@@ -318,7 +346,7 @@ class MainWindow(QMainWindow):
         strip = QWidget()
         row = QHBoxLayout(strip)
         row.setContentsMargins(4, 2, 4, 2)
-        self.top_banner = Banner("connection_banner")
+        self.top_banner = Banner("connection_banner", one_line=True)
         self.offer_button = QPushButton("Start local stack")
         self.offer_button.setObjectName("offer_start_stack")
         self.offer_button.setToolTip("Start agent, trading, news and runtime services on this machine")
@@ -544,13 +572,11 @@ class MainWindow(QMainWindow):
         elif self.stack_error and offer:
             self.top_banner.say(self.stack_error, "error")
         elif lost:
-            text = "; ".join(f"{st.service}: {st.detail or 'unreachable'}" for st in lost)
-            self.top_banner.say(f"Connection lost - {text}", "error")
+            self.top_banner.say(f"Connection lost - {_summary(lost)}", "error")
         elif self._stack_busy:
             self.top_banner.say("Starting the local stack...", "info")
         elif unreached:
-            text = "; ".join(f"{st.service}: {st.detail or 'unreachable'}" for st in unreached)
-            self.top_banner.say(f"Cannot reach profile {s.profile.name!r} - {text}", "error")
+            self.top_banner.say(f"Cannot reach profile {s.profile.name!r} - {_summary(unreached)}", "error")
         else:
             self.top_banner.say("")
         # A panel's banner only once a service it needs WAS reached and then lost: before that
@@ -582,6 +608,15 @@ class MainWindow(QMainWindow):
         await self.session.attach_running_stack(endpoint)
         self.settings.last_profile = LOCAL
         self._refresh_identity()
+
+
+def _summary(states: list[Any]) -> str:
+    """One line for the banner: one service's reason, or the services' names and the first reason
+    (several lines of URLs would push the panels off a 768 px screen; the dots' tooltips have each)."""
+    if len(states) == 1:
+        return f"{states[0].service}: {states[0].detail or 'unreachable'}"
+    first = states[0].detail or "unreachable"
+    return f"{', '.join(st.service for st in states)} ({states[0].service}: {first})"
 
 
 def _default_stack() -> Any:

@@ -119,6 +119,7 @@ class HistoryPanel(SessionPanel):
         self.evolution_line.setVisible(False)
         compare_tab.addWidget(self.evolution_line)
         compare_tab.setStretchFactor(0, 3)
+        compare_tab.setSizes([300, 110, 0])  # the chart reads first; the metrics table scrolls
         self.details = QTabWidget()
         self.details.addTab(run_tab, "Run")
         self.details.addTab(compare_tab, "Compare")
@@ -127,6 +128,7 @@ class HistoryPanel(SessionPanel):
         split.addWidget(self.runs)
         split.addWidget(self.details)
         split.setStretchFactor(1, 2)
+        split.setSizes([150, 350])  # a few runs in view, the details below take the room
         self._lay_out(split, bar)
 
     # -- panel API ----------------------------------------------------------------
@@ -176,6 +178,11 @@ class HistoryPanel(SessionPanel):
         finally:
             self._updating = False
         self._update_buttons()
+        fit_columns_to_view(self.runs)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        fit_columns_to_view(self.runs)
 
     def cell_text(self, row: int, column: int) -> str:
         """What the runs table shows at (row, column), in the view's order."""
@@ -279,6 +286,28 @@ def _find_panel(widget: QWidget, panel_id: str) -> Any:
         return window.panel(panel_id) if hasattr(window, "panel") else None
     except KeyError:
         return None
+
+
+def fit_columns_to_view(view: Any) -> None:
+    """Narrow the columns (never below their header's text) until they fit the view: a run's row is read
+    whole, its long cells elided with the text on hover, instead of columns hidden past the edge."""
+    header = view.horizontalHeader()
+    room = view.viewport().width()
+    total = header.length()
+    if total <= room or header.count() == 0:
+        return
+    metrics = header.fontMetrics()
+    floors = [metrics.horizontalAdvance(str(view.model().headerData(c, Qt.Orientation.Horizontal) or "")) + 24
+              for c in range(header.count())]
+    widths = [header.sectionSize(c) for c in range(header.count())]
+    spare = sum(w - f for w, f in zip(widths, floors) if w > f)
+    excess = total - room
+    if spare <= 0:
+        return
+    share = min(1.0, excess / spare)
+    for column, (width, floor) in enumerate(zip(widths, floors)):
+        if width > floor:
+            header.resizeSection(column, int(width - (width - floor) * share))
 
 
 def _local_runs_dir(session: Any) -> Path | None:

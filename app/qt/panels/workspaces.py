@@ -104,6 +104,7 @@ class WorkspacesPanel(SessionPanel):
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 3)
+        split.setSizes([120, 240])  # the names need little room; the editor and the run form take the rest
         self._lay_out(split)
 
     # -- panel API ----------------------------------------------------------------
