@@ -96,6 +96,7 @@ async def _main(app: Any, args: argparse.Namespace, reporter: Any, qsettings: An
     from app.models.profiles import ProfileStore, TokenVault
     from app.models.settings_store import AppSettings
     from app.qt.async_helpers import cancel_all, spawn
+    from app.qt.gc_policy import freeze_startup_objects
     from app.qt.main_window import MainWindow
     from app.qt.qsettings_store import QSettingsStore
     from app.qt.theme import ThemeManager
@@ -139,6 +140,7 @@ async def _main(app: Any, args: argparse.Namespace, reporter: Any, qsettings: An
         await window.shutdown()
         await cancel_all()
         return 0
+    freeze_startup_objects()  # the panels' widgets and modules: out of later full collections (gc_policy)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, window.close)

@@ -183,9 +183,31 @@ class SliceLog:
         self.counts: dict[str, int] = {}
         self.cpu: dict[str, float] = {}
         self._gc_start = (0.0, 0.0)
+        self.recording = False
+        self.timeline: list[tuple[float, float, str]] = []  # (start, seconds, kind) of slices >= 1 ms
+        self.late: list[tuple[float, float]] = []  # (due, lateness) of heartbeats late by 8 ms or more
+
+    def culprits(self) -> list[str]:
+        """For each heartbeat late by >= 8 ms: the slices of >= 1 ms that ran while it was due, as one combination."""
+        combos: dict[str, int] = {}
+        self.timeline.sort()
+        starts = [t for t, _, _ in self.timeline]
+        import bisect
+
+        for due, late in self.late:
+            i = bisect.bisect_left(starts, due - 0.1)
+            kinds = [what.strip() for t, d, what in self.timeline[i:] if t < due + late and t + d > due - 0.002]
+            key = " + ".join(sorted(set(kinds))) or "(no slice timed: other processes, or untimed Qt work)"
+            combos[key] = combos.get(key, 0) + 1
+        lines = [f"  heartbeats late >= 8 ms: {len(self.late)}; what ran while they were due:"]
+        for key, n in sorted(combos.items(), key=lambda kv: -kv[1])[:12]:
+            lines.append(f"    {n:5d}  {key}")
+        return lines
 
     def note(self, what: str, seconds: float, cpu: float) -> None:
         """A slice of ``seconds`` wall time and ``cpu`` GUI-thread CPU time (a nested one counts in its outer one too)."""
+        if self.recording and seconds >= 0.001:
+            self.timeline.append((time.perf_counter() - seconds, seconds, what))
         self.cpu[what] = self.cpu.get(what, 0.0) + cpu
         self.counts[what] = self.counts.get(what, 0) + 1
         if seconds >= self.threshold:
@@ -290,7 +312,8 @@ def _handle_name(handle: Any) -> str:
     return getattr(callback, "__qualname__", repr(callback))
 
 
-async def measure(url: str, duration: float, warmup: float, slices: SliceLog | None = None) -> dict[str, Any]:
+async def measure(url: str, duration: float, warmup: float, slices: SliceLog | None = None,
+                  freeze: bool = True) -> dict[str, Any]:
     import psutil
 
     from app.models.settings_store import AppSettings, MemorySettings
@@ -298,8 +321,11 @@ async def measure(url: str, duration: float, warmup: float, slices: SliceLog | N
     from app.qt.panels.live import LivePanel
     from app.session import Session
 
+    from app.qt import gc_policy
+
     me = psutil.Process()
     rss_start = me.memory_info().rss
+    gc_policy.collect_on_gui_thread()  # as app.main runs the desk: collections on a GUI-thread timer
     session = Session(health_interval=3600)
     window = MainWindow(session, AppSettings(MemorySettings()), panel_classes=[LivePanel])
     window.resize(1600, 1000)
@@ -311,6 +337,8 @@ async def measure(url: str, duration: float, warmup: float, slices: SliceLog | N
     session.gateway_event.connect(lambda e: e.type == "system" and e.content == "flood done" and done.set())
     client = session.watch_gateway(url)
     await client.wait_connected(10)
+    if freeze:
+        gc_policy.freeze_startup_objects()  # as app.main does once the window is up
 
     lateness: list[float] = []
     own: list[float] = []  # min(lateness, GUI-thread CPU time in the interval): a bound on self-inflicted lateness
@@ -323,12 +351,16 @@ async def measure(url: str, duration: float, warmup: float, slices: SliceLog | N
             await asyncio.sleep(period)
             late = time.perf_counter() - t0 - period
             lateness.append(late)
+            if slices is not None and slices.recording and late >= 0.008:
+                slices.late.append((t0 + period, late))
             own.append(max(0.0, min(late, time.thread_time() - c0)))
 
     beat = asyncio.get_running_loop().create_task(heartbeat())
     await asyncio.sleep(warmup)
     lateness.clear()
     own.clear()
+    if slices is not None:
+        slices.recording = True
     rss_warm = me.memory_info().rss
     cpu0, wall0 = me.cpu_times(), time.perf_counter()
     received0, refresh0 = client.received, panel.throttle.refreshes
@@ -369,6 +401,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=2000, help="events per second (default 2000)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
     parser.add_argument("--slices", action="store_true", help="time the GUI thread's slices, print the long ones")
+    parser.add_argument("--no-freeze", action="store_true", help="skip gc.freeze of the startup objects")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -384,16 +417,20 @@ def main() -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
+    from app.qt import gc_policy
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     slices = SliceLog() if args.slices else None
     try:
-        r = loop.run_until_complete(measure(f"ws://127.0.0.1:{port}/", args.duration, args.warmup, slices))
+        r = loop.run_until_complete(measure(f"ws://127.0.0.1:{port}/", args.duration, args.warmup, slices,
+                                            freeze=not args.no_freeze))
     finally:
         server.kill()
         server.wait()
         loop.close()  # while the QApplication exists
+        gc_policy.restore_automatic_collection()
     stalls = r["stall_ms"]
     print(f"desk flood: {args.rate} events/s offered for {args.duration:g}s (+{args.warmup:g}s warm-up), "
           f"Live panel in a {app.platformName()} window, {os.cpu_count()} CPUs, load average "
@@ -411,6 +448,7 @@ def main() -> int:
     print(f"  bounded model       {r['model_points']} equity points, {r['feed_items']} feed items")
     if slices is not None:
         print("\n".join(slices.report()))
+        print("\n".join(slices.culprits()))
     return 0
 
 

@@ -69,6 +69,7 @@ def release_qt(app: QApplication, loop: asyncio.AbstractEventLoop | None = None,
     report.windows_deleted, report.rounds = _delete_windows(app)
     # Wrappers of what went down are freed (and pyqtgraph's weakref callbacks run) now, with
     # the QApplication alive, not during finalization. One full pass: each costs ~0.1 s.
+    gc.unfreeze()  # what gc_policy.freeze_startup_objects kept out of collections is collectable again
     gc.collect()
     report.stray_objects = _delete_stray_objects(app)
     if delete_app:

@@ -115,3 +115,48 @@ def test_a_failing_view_reaches_the_desk_excepthook_under_its_own_type(qtbot: An
     finally:
         reporter.uninstall()
     assert reporter.errors == ["KeyError: 'no row for draft'"]
+
+
+def test_a_failing_view_of_a_live_event_raises_its_own_error_and_the_next_event_still_applies() -> None:
+    """LiveModel announces each Gateway event on the fast path (psygnal's emit_fast): same contract."""
+    from app.models.live_model import LiveModel
+
+    model = LiveModel()
+    seen: list[str] = []
+
+    def broken(kind: str, payload: Any) -> None:
+        if kind == "memory":
+            raise ValueError("view cannot show memory")
+        seen.append(kind)
+
+    model.changed.connect(broken)
+    with pytest.raises(ValueError, match="view cannot show memory") as raised:
+        model.apply_frame({"type": "memory", "agentId": "a", "content": "lesson", "ts": 1})
+    assert raised.value.__context__ is None  # no psygnal wrapper chained in the report
+    assert model.feed[-1].text == "lesson"  # applied before it was announced
+    model.apply_frame({"type": "system", "content": "still here"})
+    assert seen == ["system"] and model.feed[-1].text == "still here"
+
+
+def test_a_failing_panel_is_logged_and_the_session_keeps_delivering_gateway_events(caplog: Any) -> None:
+    """The Gateway client -> RunFollower -> Session hops use the fast emit: a panel's error is logged, not raised."""
+    from app.net.gateway_client import GatewayClient
+    from app.session import Session
+    from backend.schema.events import parse_frame
+
+    session = Session(health_interval=3600)
+    client = GatewayClient("ws://127.0.0.1:1/")
+    client.event_received.connect(session.runs._on_event)  # as RunFollower.watch_gateway wires it
+    got: list[str] = []
+
+    def panel(event: Any) -> None:
+        if event.type == "memory":
+            raise RuntimeError("panel broke on memory")
+        got.append(event.content)
+
+    session.gateway_event.connect(panel)
+    with caplog.at_level("ERROR"):
+        client._dispatch('{"type": "memory", "agentId": "a", "content": "m", "ts": 1}')
+        client._dispatch('{"type": "system", "content": "after"}')
+    assert got == ["after"]
+    assert any("panel broke on memory" in r.getMessage() and "gateway_event" in r.getMessage() for r in caplog.records)
