@@ -219,3 +219,23 @@ def test_chart_ranges_keep_every_point_in_view_and_move_seldom(qtbot: Any) -> No
             assert sticky.moves < len(steps) / 4
 
     check()
+
+
+def test_the_feed_is_updated_in_one_loop_turn_and_painted_in_the_next(qtbot: Any) -> None:
+    """A throttled refresh holds the feed's repaint back one loop turn (its update and its paint are two
+    short slices of the loop, not one long one); the new lines are there at once and painted after."""
+    panel = _panel(qtbot)
+    panel.show()
+    panel.flush()
+    for i in range(30):
+        panel.model.apply_frame({"type": "agent_message", "agentId": "a", "content": f"line {i}", "ts": 1_736_000_000_000 + i,
+                                 "timestamp": _iso(1_736_000_000_000 + i)})
+    panel._last_update.clear()
+    panel.model.dirty = {"feed"}
+    panel.refresh()  # what the throttle calls
+    assert panel.feed.topLevelItemCount() == 30  # updated now
+    assert not panel.feed_view.updatesEnabled()  # its paint waits for the next loop turn
+    qtbot.waitUntil(panel.feed_view.updatesEnabled, timeout=2000)
+    assert panel.feed.topLevelItem(29).text(3) == "line 29"
+    panel.flush()  # a forced refresh (tests, the end of a replay) paints as it updates
+    assert panel.feed_view.updatesEnabled()

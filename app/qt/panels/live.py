@@ -319,13 +319,32 @@ class LivePanel(QWidget):
         if "tickers" in dirty:
             self._refresh_tickers()
         if "feed" in dirty:
-            self.feed_view.refresh()
+            if force:
+                self.feed_view.refresh()
+            else:  # its paint in a later loop turn than its update (see _paint_later)
+                self._paint_later(self.feed_view, self.feed_view.refresh)
         if "holdings" in dirty:
             self._fill(self.holdings, [(h.ticker, h.quantity, h.avg, h.currentPrice, h.marketValue,
                                         f"{h.weight * 100:.1f}%") for h in self.model.holdings])
         if "trades" in dirty:
             self._fill(self.trades, [(t.id, t.ticker, t.side, t.quantity, t.price, t.trading_date)
                                      for t in self.model.todays_trades()])
+
+    def _paint_later(self, widget: QWidget, update: Any) -> None:
+        """Run ``update()`` with ``widget``'s repaints held back, and let them go one loop turn later.
+
+        Qt paints a widget's changes in the loop turn right after the change, before any
+        timer (an asyncio callback) is served: a view's update and its paint would make one
+        long slice. Apart, each is short, and the loop serves what waited in between.
+        """
+        if not widget.updatesEnabled():  # already held (a refresh in the same turn): let it go with the first
+            update()
+            return
+        widget.setUpdatesEnabled(False)
+        try:
+            update()
+        finally:
+            QTimer.singleShot(0, widget, lambda: widget.setUpdatesEnabled(True))
 
     def _due(self, dirty: set[str]) -> set[str]:
         """The dirty sections whose minimum interval has passed; the others wait for a later refresh.
