@@ -98,6 +98,14 @@ def _legend(layout: pg.GraphicsLayoutWidget, row: int, columns: int,
     return legend
 
 
+DD_FLOORS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+
+
+def _nice_floor(worst_pct: float) -> float:
+    """The drawdown plot's bottom for a worst drawdown: a round step below it, so the range seldom moves."""
+    return -next((f for f in DD_FLOORS if -worst_pct * 1.1 <= f), DD_FLOORS[-1])
+
+
 def _swatch(color: str, name: str) -> str:
     return f"<span style='color:{color}'>&#9632;</span> {name}"
 
@@ -182,7 +190,7 @@ class EquityChart:
         layout.setRowStretchFactor(1, 1)
         self.drawdown = Drawdown()
         self.range = StickyRange(self.plot)
-        self.dd_range = StickyRange(self.dd_plot, x_ahead=None, y_pad=0.1)
+        self.dd_range = StickyRange(self.dd_plot, x_ahead=None, y_pad=0.0, shrink=0.0)
         self._model: LiveModel | None = None
         self.crosshair = Crosshair(view, self.plot, self.describe, linked=(self.dd_plot,))
 
@@ -205,7 +213,7 @@ class EquityChart:
         self.drawdown.update(equity.xs, equity.ys)
         self.dd_curve.setData(self.drawdown.xs, self.drawdown.pcts)
         if self.drawdown.pcts:
-            self.dd_range.fit(None, (min(self.drawdown.worst, -0.5), 0.0))
+            self.dd_range.fit(None, (_nice_floor(self.drawdown.worst), 0.0))
 
     def describe(self, x: float) -> tuple[float, str] | None:
         """The crosshair's label at ``x``: the nearest day's date, each shown curve's value, the drawdown."""
@@ -376,6 +384,8 @@ class PriceChart:
         self.trade_ids: set[str] = set()
         self.trades_on: dict[str, list[str]] = {}  # trading date -> "BUY 23 NVDA @ 139.95" lines
         self.marker_count = 0
+        self._pens = {True: pg.mkPen(theme.BUY, width=1.5), False: pg.mkPen(theme.SELL, width=1.5)}
+        self._brushes: dict[str, Any] = {}
         self._trade_bounds: tuple[float, float] | None = None
         self.range = StickyRange(self.plot)
         self._model: LiveModel | None = None
@@ -437,11 +447,14 @@ class PriceChart:
             lo, hi = self._trade_bounds or (trade.price, trade.price)
             self._trade_bounds = (min(lo, trade.price), max(hi, trade.price))
         for ticker, rows in by_ticker.items():
-            color = self.color_of(ticker)
+            brush = self._brushes.get(ticker)
+            if brush is None:
+                brush = self._brushes[ticker] = pg.mkBrush(self.color_of(ticker))
+            # The same pen and brush objects each time: the symbol atlas renders each style once.
             self._marker(ticker).addPoints(
                 x=[t.timestamp / 1000.0 for t in rows], y=[t.price for t in rows],
-                symbol=["t1" if t.side == "LONG" else "t" for t in rows], brush=color,
-                pen=[pg.mkPen(theme.BUY if t.side == "LONG" else theme.SELL, width=1.5) for t in rows])
+                symbol=["t1" if t.side == "LONG" else "t" for t in rows], brush=brush,
+                pen=[self._pens[t.side == "LONG"] for t in rows])
             self.marker_count += len(rows)
 
     def update(self, model: LiveModel) -> None:
