@@ -1,13 +1,13 @@
-"""FeedView: the Live panel's activity feed -- filters, a model/view tree, and a detail pane.
+"""FeedView: the Live panel's activity feed -- filters, a model/view table, and a detail pane.
 
-:class:`FeedModel` is a ``QAbstractItemModel`` over the rows shown: a bounded
+:class:`FeedModel` is a ``QAbstractTableModel`` over the rows shown: a bounded
 list (the :class:`LiveModel` feed's own ring buffer, at most ``max_feed``
-rows) of the feed items that pass the filters; a conference is one row whose
-children are its messages. Each refresh only appends the items newer than
-the last one shown (``beginInsertRows``), drops the rows the LiveModel rolled
-out (one ``beginRemoveRows``) and appends the new messages of conference
-blocks; nothing is re-added on a refresh or during a replay. A filter change
-resets the model (the only full rebuild).
+rows) of the feed items that pass the filters; a conference is one row
+("title - N messages"), its messages read in the detail pane. Each refresh
+only appends the items newer than the last one shown (``beginInsertRows``),
+drops the rows the LiveModel rolled out (one ``beginRemoveRows``) and updates
+the rows of conference blocks that grew; nothing is re-added on a refresh or
+during a replay. A filter change resets the model (the only full rebuild).
 
 Every row has a time: the event's own, or (``~``, dimmed) the desk's when the
 event carried none: the run's time of the event before it (simulated in a
@@ -26,7 +26,7 @@ from bisect import bisect_left
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QPlainTextEdit,
     QSplitter,
-    QTreeView,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -53,6 +53,9 @@ TYPE_LABELS = {"agent_message": "message", "conference_message": "message", "day
 TIME_FORMAT = "%m-%d %H:%M"
 _DIM = QColor("#8b949e")
 Index = QModelIndex | QPersistentModelIndex
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole
+_ROOT = QModelIndex()
+_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, _FOREGROUND})
 
 
 def feed_time(item: FeedItem) -> str:
@@ -63,13 +66,6 @@ def feed_time(item: FeedItem) -> str:
     return f"~{text}" if item.ts_received else text
 
 
-def feed_title(item: FeedItem) -> str:
-    """The Message column: the text, or a conference's title, state and message count."""
-    if item.type != "conference":
-        return item.text
-    return f"{item.text}{' (in progress)' if item.open else ''} - {len(item.children)} messages"
-
-
 def _stamp(item: FeedItem) -> str:
     if item.ts is None:
         return ""
@@ -77,20 +73,22 @@ def _stamp(item: FeedItem) -> str:
     return f"{text} ({RECEIVED_NOTE})" if item.ts_received else text
 
 
-def feed_detail(item: FeedItem) -> str:
+def feed_detail(item: FeedItem, messages: list[FeedItem] | None = None) -> str:
     """The detail pane's text for one row: its fields, then the whole message (a conference: its messages)."""
     lines = [f"Time: {_stamp(item)}", f"Agent: {item.agent or '-'}", f"Type: {item.type}", ""]
     if item.type == "conference":
-        lines.append(feed_title(item))
-        for child in item.children:
+        shown = item.children if messages is None else messages
+        lines.append(f"{item.text}{' (in progress)' if item.open else ''} - {len(shown)} messages")
+        for child in shown:
             lines += ["", f"{feed_time(child)}  {child.agent or '-'}:", child.text]
     else:
         lines.append(item.text)
     return "\n".join(lines)
 
 
-class FeedModel(QAbstractItemModel):
-    """The shown feed rows (see the module docstring). ``internalId``: 0 for a row, its block's seq for a message."""
+class FeedModel(QAbstractTableModel):
+    """The shown feed rows (see the module docstring); a conference block's messages are kept for its row's
+    title and the detail pane (those of the agent filtered on, when one is)."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -99,33 +97,11 @@ class FeedModel(QAbstractItemModel):
         self._kids_seen: dict[int, int] = {}  # block seq -> its messages looked at so far
 
     # -- Qt model API ---------------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt API
-        if not parent.isValid():
-            return len(self.rows)
-        if parent.internalId() == 0:
-            return len(self._kids.get(self.rows[parent.row()].seq, ()))
-        return 0
+    def rowCount(self, parent: Index = _ROOT) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
-        return len(COLUMNS)
-
-    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008
-        if column < 0 or column >= len(COLUMNS) or row < 0:
-            return QModelIndex()
-        if not parent.isValid():
-            return self.createIndex(row, column, 0) if row < len(self.rows) else QModelIndex()
-        if parent.internalId() != 0:
-            return QModelIndex()
-        block = self.rows[parent.row()]
-        if row >= len(self._kids.get(block.seq, ())):
-            return QModelIndex()
-        return self.createIndex(row, column, block.seq)
-
-    def parent(self, index: Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # noqa: B008
-        if not index.isValid() or index.internalId() == 0:
-            return QModelIndex()
-        row = self._row_of(index.internalId())
-        return self.createIndex(row, 0, 0) if row is not None else QModelIndex()
+    def columnCount(self, parent: Index = _ROOT) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -134,9 +110,13 @@ class FeedModel(QAbstractItemModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        item = self.item(index)
-        if item is None:
+        # The view asks for a dozen roles per cell and paint: the ones not answered return at once.
+        if role not in _ROLES or (role == _FOREGROUND and index.column() != TIME):
             return None
+        row = index.row()
+        if not 0 <= row < len(self.rows):
+            return None
+        item = self.rows[row]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if column == TIME:
@@ -145,24 +125,26 @@ class FeedModel(QAbstractItemModel):
                 return item.agent.removesuffix("_analyst")
             if column == TYPE:
                 return TYPE_LABELS.get(item.type, item.type)
-            return feed_title(item)
+            return self.title(item)
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == TIME:
                 return _stamp(item)
             return {AGENT: item.agent, TYPE: item.type}.get(column, item.text)
-        if role == Qt.ItemDataRole.ForegroundRole and column == TIME and item.ts_received:
-            return _DIM
-        return None
+        return _DIM if item.ts_received else None
 
     # -- feed API -------------------------------------------------------------------
     def item(self, index: Index) -> FeedItem | None:
-        if not index.isValid():
-            return None
-        parent_seq = index.internalId()
-        if parent_seq == 0:
-            return self.rows[index.row()] if index.row() < len(self.rows) else None
-        kids = self._kids.get(parent_seq, [])
-        return kids[index.row()] if index.row() < len(kids) else None
+        row = index.row() if index.isValid() else -1
+        return self.rows[row] if 0 <= row < len(self.rows) else None
+
+    def messages(self, block: FeedItem) -> list[FeedItem]:
+        """A conference block's messages shown (all, or the filtered agent's)."""
+        return self._kids.get(block.seq, [])
+
+    def title(self, item: FeedItem) -> str:
+        if item.type != "conference":
+            return item.text
+        return f"{item.text}{' (in progress)' if item.open else ''} - {len(self.messages(item))} messages"
 
     def _row_of(self, seq: int) -> int | None:
         row = bisect_left(self.rows, seq, key=lambda item: item.seq)
@@ -173,7 +155,7 @@ class FeedModel(QAbstractItemModel):
         stale = bisect_left(self.rows, oldest, key=lambda item: item.seq)
         if not stale:
             return
-        self.beginRemoveRows(QModelIndex(), 0, stale - 1)
+        self.beginRemoveRows(_ROOT, 0, stale - 1)
         for item in self.rows[:stale]:
             self._kids.pop(item.seq, None)
             self._kids_seen.pop(item.seq, None)
@@ -185,7 +167,7 @@ class FeedModel(QAbstractItemModel):
         if not items:
             return
         first = len(self.rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(items) - 1)
+        self.beginInsertRows(_ROOT, first, first + len(items) - 1)
         self.rows.extend(items)
         for item in items:
             if item.type == "conference":
@@ -194,21 +176,15 @@ class FeedModel(QAbstractItemModel):
         self.endInsertRows()
 
     def sync_block(self, seq: int, agent: str | None) -> bool:
-        """Append a conference block's new messages and update its title; False if the block is not shown."""
+        """Take a conference block's new messages and update its row; False if the block is not shown."""
         row = self._row_of(seq)
         if row is None:
             return False
         block = self.rows[row]
         seen = self._kids_seen.get(seq, 0)
-        fresh = [c for c in block.children[seen:] if agent is None or c.agent == agent]
+        self._kids.setdefault(seq, []).extend(c for c in block.children[seen:] if agent is None or c.agent == agent)
         self._kids_seen[seq] = len(block.children)
-        parent = self.createIndex(row, 0, 0)
-        kids = self._kids.setdefault(seq, [])
-        if fresh:
-            self.beginInsertRows(parent, len(kids), len(kids) + len(fresh) - 1)
-            kids.extend(fresh)
-            self.endInsertRows()
-        title = self.createIndex(row, MESSAGE, 0)
+        title = self.index(row, MESSAGE)
         self.dataChanged.emit(title, title, [Qt.ItemDataRole.DisplayRole])
         return True
 
@@ -220,27 +196,39 @@ class FeedModel(QAbstractItemModel):
         self.endResetModel()
 
 
-class _Row:
-    """One row as ``QTreeWidgetItem`` reads it (``text``, ``toolTip``, ``childCount``, ``child``)."""
+class _Message:
+    """One message of a conference block, read like a ``QTreeWidgetItem`` child."""
 
-    def __init__(self, model: FeedModel, index: QModelIndex) -> None:
-        self._model, self._index = model, index
+    def __init__(self, item: FeedItem) -> None:
+        self._texts = (feed_time(item), item.agent, item.type, item.text)
 
     def text(self, column: int) -> str:
-        return self._model.data(self._index.siblingAtColumn(column)) or ""
+        return self._texts[column]
+
+
+class _Row:
+    """One row as ``QTreeWidgetItem`` reads it (``text``, ``toolTip``, ``childCount``, ``child``); a block's
+    children are its messages (shown in the detail pane)."""
+
+    def __init__(self, model: FeedModel, row: int) -> None:
+        self._model, self._row = model, row
+
+    def text(self, column: int) -> str:
+        return self._model.data(self._model.index(self._row, column)) or ""
 
     def toolTip(self, column: int) -> str:  # noqa: N802 - QTreeWidgetItem's name
-        return self._model.data(self._index.siblingAtColumn(column), Qt.ItemDataRole.ToolTipRole) or ""
+        return self._model.data(self._model.index(self._row, column), Qt.ItemDataRole.ToolTipRole) or ""
 
     def childCount(self) -> int:  # noqa: N802
-        return self._model.rowCount(self._index)
+        return len(self._model.messages(self._model.rows[self._row]))
 
-    def child(self, row: int) -> "_Row":
-        return _Row(self._model, self._model.index(row, 0, self._index))
+    def child(self, index: int) -> _Message:
+        return _Message(self._model.messages(self._model.rows[self._row])[index])
 
 
-class FeedTree(QTreeView):
-    """The feed's view; also reads like a ``QTreeWidget`` (``topLevelItem(i).text(c)``) for tests and scripts.
+class FeedTable(QTableView):
+    """The feed's view (a table: laying out 500 rows costs Qt nothing per row, a tree asks the model for
+    each); also reads like a ``QTreeWidget`` (``topLevelItem(i).text(c)``) for tests and scripts.
 
     The Time, Agent and Type columns take their natural widths while the message keeps at
     least half the view; in a narrow view Agent and Type give way (elided, whole on hover).
@@ -252,16 +240,23 @@ class FeedTree(QTreeView):
         super().__init__(parent)
         metrics = QFontMetrics(self.font())
         pad = 3 * metrics.averageCharWidth()
-        # Column 0 also holds the branch of conference blocks: its indentation.
-        self.natural = {TIME: metrics.horizontalAdvance("~00-00 00:00") + pad + self.indentation(),
+        self.natural = {TIME: metrics.horizontalAdvance("~00-00 00:00") + pad,
                         AGENT: metrics.horizontalAdvance("portfolio_manager") + pad,
                         TYPE: metrics.horizontalAdvance("conference") + pad}
         self.smallest = {TIME: self.natural[TIME], AGENT: metrics.horizontalAdvance("technical") + pad,
                          TYPE: metrics.horizontalAdvance("memory") + pad}
+        rows = self.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(metrics.height() + 6)
+        self.setShowGrid(False)
+
+    def header(self) -> QHeaderView:
+        return self.horizontalHeader()
 
     def fit_columns(self) -> None:
         """Column widths for the view's width (see the class docstring)."""
-        header = self.header()
+        header = self.horizontalHeader()
         if header.count() < len(COLUMNS):
             return
         room = self.viewport().width() * (1 - self.MESSAGE_SHARE) - self.natural[TIME]
@@ -279,7 +274,7 @@ class FeedTree(QTreeView):
         return self.model().rowCount()
 
     def topLevelItem(self, row: int) -> _Row:  # noqa: N802
-        return _Row(self.model(), self.model().index(row, 0))
+        return _Row(self.model(), row)
 
 
 class FeedView(QWidget):
@@ -293,10 +288,9 @@ class FeedView(QWidget):
         super().__init__(parent)
         self.model = model
         self.rows = FeedModel(self)
-        self.tree = FeedTree()
+        self.tree = FeedTable()
         self.tree.setObjectName("live_feed")
         self.tree.setModel(self.rows)
-        self.tree.setUniformRowHeights(True)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.tree.setWordWrap(False)
         self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -350,12 +344,9 @@ class FeedView(QWidget):
     def selected(self) -> FeedItem | None:
         return self.rows.item(self.tree.currentIndex())
 
-    def select(self, row: int, child: int | None = None) -> None:
-        """Make a row (or a conference's message) the current one; the detail pane shows it."""
-        index = self.rows.index(row, 0)
-        if child is not None:
-            index = self.rows.index(child, 0, index)
-        self.tree.setCurrentIndex(index)
+    def select(self, row: int) -> None:
+        """Make a row the current one; the detail pane shows it."""
+        self.tree.setCurrentIndex(self.rows.index(row, 0))
 
     def refresh(self) -> None:
         """Bring the view up to date with the model (incrementally)."""
@@ -401,4 +392,4 @@ class FeedView(QWidget):
 
     def _show_detail(self) -> None:
         item = self.selected()
-        self.detail.setPlainText(feed_detail(item) if item is not None else "")
+        self.detail.setPlainText(feed_detail(item, self.rows.messages(item)) if item is not None else "")
