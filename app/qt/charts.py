@@ -386,7 +386,7 @@ class PriceChart:
         self.marker_count = 0
         self._pens = {True: pg.mkPen(theme.BUY, width=1.5), False: pg.mkPen(theme.SELL, width=1.5)}
         self._brushes: dict[str, Any] = {}
-        self._trade_bounds: tuple[float, float] | None = None
+        self._trade_bounds: tuple[float, float, float, float] | None = None  # x lo, x hi, price lo, price hi
         self.range = StickyRange(self.plot)
         self._model: LiveModel | None = None
         self.crosshair = Crosshair(view, self.plot, self.describe)
@@ -444,8 +444,9 @@ class PriceChart:
             buy = trade.side == "LONG"
             self.trades_on.setdefault(trade.trading_date, []).append(
                 f"{'BUY' if buy else 'SELL'} {trade.quantity:,} {trade.ticker} @ {trade.price:,.2f}")
-            lo, hi = self._trade_bounds or (trade.price, trade.price)
-            self._trade_bounds = (min(lo, trade.price), max(hi, trade.price))
+            x, y = trade.timestamp / 1000.0, trade.price
+            x0, x1, y0, y1 = self._trade_bounds or (x, x, y, y)
+            self._trade_bounds = (min(x0, x), max(x1, x), min(y0, y), max(y1, y))
         for ticker, rows in by_ticker.items():
             brush = self._brushes.get(ticker)
             if brush is None:
@@ -468,8 +469,9 @@ class PriceChart:
                 xb.append((series.xs[0], series.xs[-1]))
                 yb.append(_bounds(series.ys))
         self.update_trades(model)
-        if self._trade_bounds is not None and yb:
-            yb.append(self._trade_bounds)
+        if self._trade_bounds is not None and yb:  # the markers in view too (a day's trades precede its close)
+            xb.append(self._trade_bounds[:2])
+            yb.append(self._trade_bounds[2:])
         self.range.fit(_join(*xb), _join(*yb))
         for ticker in [t for t in self.lines if t not in model.prices and not self.markers.get(t)]:
             self.legend.removeItem(self.lines[ticker])
@@ -533,3 +535,5 @@ class LiveCharts(QWidget):
             self.rates.update(model)
         if "prices" in dirty:
             self.prices.update(model)
+        elif "trades" in dirty:
+            self.prices.update_trades(model)  # new trades' markers without waiting for the next price
