@@ -234,8 +234,8 @@ def test_the_feed_is_updated_in_one_loop_turn_and_painted_in_the_next(qtbot: Any
     panel.model.dirty = {"feed"}
     panel.refresh()  # what the throttle calls
     assert panel.feed.topLevelItemCount() == 30  # updated now
-    assert not panel.feed_view.updatesEnabled()  # its paint waits for the next loop turn
-    qtbot.waitUntil(panel.feed_view.updatesEnabled, timeout=2000)
+    assert not panel.feed.updatesEnabled()  # its paint waits for the next loop turn
+    qtbot.waitUntil(panel.feed.updatesEnabled, timeout=2000)
     assert panel.feed.topLevelItem(29).text(3) == "line 29"
     panel.flush()  # a forced refresh (tests, the end of a replay) paints as it updates
-    assert panel.feed_view.updatesEnabled()
+    assert panel.feed.updatesEnabled()

@@ -53,7 +53,9 @@ TRADE_COLUMNS = ("Id", "Ticker", "Side", "Quantity", "Price", "Date")
 # Minimum seconds between redraws of a section. Charts cost the most to paint; the rate chart's
 # data only changes once a second, the stage chart's once a trading day. Labels and tables are
 # cheap, but each redraw repaints them: a few times a second is as fast as anyone reads them.
-SECTION_INTERVALS = {"rates": 1.0, "prices": 0.5, "equity": 0.25, "stages": 1.0, "feed": 0.25,
+# The feed and the equity chart: each redraw is a full repaint of the view (~5-10 ms of the GUI
+# thread under a flood, whatever the number of new lines or days), so twice a second.
+SECTION_INTERVALS = {"rates": 1.0, "prices": 0.5, "equity": 0.5, "stages": 1.0, "feed": 0.5,
                      "tickers": 0.2, "holdings": 0.25, "trades": 0.25, "status": 0.1}
 # Sections whose repaint costs several ms: at most one of them is redrawn per refresh.
 HEAVY_SECTIONS = frozenset({"rates", "prices", "equity", "stages", "feed"})
@@ -322,7 +324,7 @@ class LivePanel(QWidget):
             if force:
                 self.feed_view.refresh()
             else:  # its paint in a later loop turn than its update (see _paint_later)
-                self._paint_later(self.feed_view, self.feed_view.refresh)
+                self._paint_later(self.feed, self.feed_view.refresh)
         if "holdings" in dirty:
             self._fill(self.holdings, [(h.ticker, h.quantity, h.avg, h.currentPrice, h.marketValue,
                                         f"{h.weight * 100:.1f}%") for h in self.model.holdings])
