@@ -35,6 +35,11 @@ class AgentMemory:
             self._writer.close()
             self._writer = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (copy.deepcopy of a team, pickling) opens its own descriptor when it first
+        # appends: two memories sharing one would close it under each other.
+        return {**self.__dict__, "_writer": None}
+
     def __del__(self) -> None:  # a team dropped without its engine's close: no descriptor left behind
         writer = getattr(self, "_writer", None)
         if writer is not None:
