@@ -253,6 +253,7 @@ class TradingPipeline:
                       {"limits": [lim.model_dump() for lim in work.risk.limits], "warnings": work.risk.warnings})
 
     def _conference(self, work: DayWork) -> None:
+        label = analyst_rules.label
         cycles = self.config.max_comm_cycles
         conference_id = f"{self.run_id}-{work.iso}"
         participants = [a.id for a in self.analysts]
@@ -260,19 +261,23 @@ class TradingPipeline:
                                      date=work.iso, participants=participants, ts=self.clock.ts("conference")))
         for cycle in range(1, cycles + 1):
             self.emit(ev.ConferenceCycleStart(cycle=cycle, totalCycles=cycles))
-            before = {a: dict(s) for a, s in work.scores.items()}
+            # The scores as the cycle began (revise returns new dicts: the ones
+            # in ``before`` are never changed, so a shallow copy keeps them).
+            before = dict(work.scores)
             for agent in self.analysts:
+                me = agent.id
+                own = before[me]
                 others: dict[str, list[float]] = {}
                 for other_id, scores in before.items():
-                    if other_id != agent.id:
+                    if other_id != me:
                         for t, s in scores.items():
                             others.setdefault(t, []).append(s)
-                revised = analyst_rules.revise(before[agent.id], others)
-                work.scores[agent.id] = revised
-                moved = sorted(revised, key=lambda t: -abs(revised[t] - before[agent.id][t]))[:3]
-                lines = [f"{t} {analyst_rules.label(before[agent.id][t])}->{analyst_rules.label(revised[t])} "
-                         f"({before[agent.id][t]:+.2f}->{revised[t]:+.2f})" for t in moved]
-                self.emit(ev.ConferenceMessage(agentId=agent.id, content="Revising after hearing the team: "
+                revised = analyst_rules.revise(own, others)
+                work.scores[me] = revised
+                moved = sorted(revised, key=lambda t: -abs(revised[t] - own[t]))[:3]
+                lines = [f"{t} {label(own[t])}->{label(revised[t])} ({own[t]:+.2f}->{revised[t]:+.2f})"
+                         for t in moved]
+                self.emit(ev.ConferenceMessage(agentId=me, content="Revising after hearing the team: "
                                                + ", ".join(lines), ts=self.clock.ts("conference")))
             self.emit(ev.ConferenceCycleEnd(cycle=cycle))
         self.emit(ev.ConferenceEnd(ts=self.clock.ts("conference"), conferenceId=conference_id))

@@ -33,8 +33,11 @@ def label(score: float) -> str:
     return "bull" if score > SIGNAL_THRESHOLD else "bear" if score < -SIGNAL_THRESHOLD else "neutral"
 
 
+_DIRECTIONS = {"bull": "up", "bear": "down", "neutral": "neutral"}
+
+
 def direction(score: float) -> str:
-    return {"bull": "up", "bear": "down", "neutral": "neutral"}[label(score)]
+    return _DIRECTIONS[label(score)]
 
 
 def confidence(score: float) -> float:
