@@ -24,11 +24,13 @@ GEN2_THRESHOLD = 20      # middle collections between full ones (CPython: 10)
 
 
 def for_one_run() -> None:
-    """Collect once, freeze what is alive (the process's long-lived setup), then collect less often.
+    """Freeze what is alive (the process's long-lived setup), then collect the young less often.
 
     Call it once the run's engine is built, just before its days run.
     Automatic collection stays as it was (on, unless a caller turned it off).
+    No ``gc.collect()`` first: after a backtest's setup it found nothing to
+    free and took ~0.1 s, a tenth of a 1-year run (whatever garbage the setup
+    left in a cycle stays frozen, as small as the setup).
     """
-    gc.collect()
     gc.freeze()
     gc.set_threshold(GEN0_THRESHOLD, GEN1_THRESHOLD, GEN2_THRESHOLD)
