@@ -119,7 +119,7 @@ class HistoryPanel(SessionPanel):
         self.evolution_line.setVisible(False)
         compare_tab.addWidget(self.evolution_line)
         compare_tab.setStretchFactor(0, 3)
-        compare_tab.setSizes([300, 110, 0])  # the chart reads first; the metrics table scrolls
+        self.compare_split = compare_tab
         self.details = QTabWidget()
         self.details.addTab(run_tab, "Run")
         self.details.addTab(compare_tab, "Compare")
@@ -166,6 +166,7 @@ class HistoryPanel(SessionPanel):
             self.evolution_line.setText(note)
             self.evolution_line.setVisible(bool(note))
             self.details.setCurrentIndex(1)
+            self._fit_compare()
         if kind == "runs":
             self.throttle.mark()
 
@@ -183,6 +184,19 @@ class HistoryPanel(SessionPanel):
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         fit_columns_to_view(self.runs)
+        self._fit_compare()
+
+    def _fit_compare(self) -> None:
+        """The metrics table as tall as its rows (up to half the tab), the chart the rest."""
+        table, split = self.metrics, self.compare_split
+        total = sum(split.sizes())
+        if total <= 0:
+            return
+        rows = table.model().rowCount() if table.model() is not None else 0
+        wanted = table.horizontalHeader().height() + rows * table.verticalHeader().defaultSectionSize() + 6
+        note = self.evolution_line.sizeHint().height() if self.evolution_line.isVisible() else 0
+        metrics = min(wanted, total // 2)
+        split.setSizes([total - metrics - note, metrics, note])
 
     def cell_text(self, row: int, column: int) -> str:
         """What the runs table shows at (row, column), in the view's order."""
