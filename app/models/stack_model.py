@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.models.observable import ObservableModel
+from backend.supervisor.restart_policy import RESTART_REQUESTED_EXIT
 
 SERVICE_ORDER = ("agent", "trading", "news", "runtime")
 LABELS = {"agent": "agent service", "trading": "trading service", "news": "news service",
@@ -45,6 +46,7 @@ class ProcessRow:
         message: the supervisor's one line on the current state.
         gave_up: crashed and not restarted again: its restarts stopped making progress
             (``message`` says after how many and why).
+        reloaded: when and why it was last restarted on changed source (``stack up --reload``), or "".
     """
 
     name: str
@@ -59,6 +61,7 @@ class ProcessRow:
     last_exit: str = ""
     message: str = ""
     gave_up: bool = False
+    reloaded: str = ""
 
     @property
     def status_text(self) -> str:
@@ -67,8 +70,13 @@ class ProcessRow:
 
     @property
     def detail(self) -> str:
-        """The one line shown beside the status: why it gave up, else the last exit, else the message."""
-        return self.message if self.gave_up else (self.last_exit or self.message)
+        """The one line shown beside the status: why it gave up, else a reload it is running since,
+        else the last exit, else the message."""
+        if self.gave_up:
+            return self.message
+        if self.reloaded and self.status in ("starting", "healthy", "unhealthy"):
+            return self.reloaded
+        return self.last_exit or self.message
 
     def uptime(self, now: float | None = None) -> float | None:
         if self.uptime_s is None:
@@ -209,10 +217,13 @@ class StackModel(ObservableModel):
                 continue
             run_id = str(run.get("run_id"))
             last = info.get("last_exit") or {}
+            reloaded = ""
+            if last.get("exit_code") == RESTART_REQUESTED_EXIT:
+                reloaded = "reloaded at a day boundary (source changed); its run resumed"
             rows[GATEWAY_PREFIX + run_id] = ProcessRow(
                 GATEWAY_PREFIX + run_id, f"Gateway of run {run_id}", "gateway", str(info.get("status", "stopped")),
                 info.get("pid"), info.get("port"), info.get("uptime_s"), now, int(info.get("restarts") or 0),
-                str(last.get("reason") or ""), str(info.get("message") or ""), bool(info.get("gave_up")))
+                str(last.get("reason") or ""), str(info.get("message") or ""), bool(info.get("gave_up")), reloaded)
         if {k: _comparable(v) for k, v in rows.items()} != {k: _comparable(v) for k, v in self._gateways.items()}:
             self._gateways = rows
             self._changed(None)
@@ -268,9 +279,15 @@ class StackModel(ObservableModel):
 
     def _row_of(self, proc: Any) -> ProcessRow:
         last = proc.last_exit
+        reload = (getattr(self.supervisor, "reloads", None) or {}).get(proc.name)
+        reloaded = ""
+        if reload is not None:
+            at = time.strftime("%H:%M:%S", time.localtime(reload.at))
+            times = f" ({reload.count} reloads)" if reload.count > 1 else ""
+            reloaded = f"reloaded at {at}{times}: {reload.reason}"
         return ProcessRow(proc.name, LABELS.get(proc.name, proc.name), "service", proc.status.value, proc.pid,
                           proc.port, proc.uptime, self.clock(), proc.restarts, last.reason if last else "",
-                          proc.message, bool(getattr(proc, "gave_up", False)))
+                          proc.message, bool(getattr(proc, "gave_up", False)), reloaded)
 
     def _changed(self, name: str | None) -> None:
         self.version += 1
@@ -282,4 +299,4 @@ def _service_key(row: ProcessRow) -> tuple[int, str]:
 
 
 def _comparable(row: ProcessRow) -> tuple:
-    return (row.status, row.pid, row.port, row.restarts, row.last_exit, row.message, row.gave_up)
+    return (row.status, row.pid, row.port, row.restarts, row.last_exit, row.message, row.gave_up, row.reloaded)

@@ -20,6 +20,14 @@ class LocalStackLink:
     def __init__(self) -> None:
         self.launcher: StackLauncher | None = None
         self.attached: StackEndpoint | None = None
+        self.reload = False  # the next stack this app starts reloads on source change
+
+    async def set_reload(self, on: bool) -> None:
+        """Reload on source change for the next stack started, and the one running now (if ours)."""
+        self.reload = bool(on)
+        stack = self.stack
+        if stack is not None and hasattr(stack, "set_reload"):
+            await stack.set_reload(self.reload)
 
     @property
     def stack(self) -> Any:
@@ -37,6 +45,8 @@ class LocalStackLink:
                     announce: Callable[[], None]) -> LaunchResult:
         """Launch; ``announce()`` once the stack is ours (before it is up) and once it is decided."""
         self.launcher = launcher
+        if self.reload and hasattr(launcher.stack, "set_reload"):
+            launcher.stack.reload = True
         announce()
         try:
             result = await launcher.launch(progress=progress)

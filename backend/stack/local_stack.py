@@ -100,6 +100,7 @@ class LocalStack:
         embed_runtime: serve runtime_service from this process, over an in-process
             RuntimeController whose Gateways are this process's children.
         reload: restart what a saved source file affects (see the module docstring).
+        watch_root: the tree watched under reload (default: the project's own).
 
     Signals (psygnal, see :mod:`backend.signals`):
         ``reloaded(ReloadPlan)``: after each batch of changes was acted on.
@@ -109,10 +110,12 @@ class LocalStack:
 
     def __init__(self, settings: Settings, state_dir: Path | None = None, ports: dict[str, int] | None = None,
                  include_runtime_service: bool = True, host: str = "127.0.0.1", embed_runtime: bool = False,
-                 reload: bool = False) -> None:
+                 reload: bool = False, watch_root: Path | None = None) -> None:
         self.settings = settings
         self.reload = reload
+        self.watch_root = Path(watch_root or PROJECT_ROOT)
         self.watcher: SourceWatcher | None = None
+        self._up_done = False
         self.state_dir = Path(state_dir or default_state_dir(settings))
         self.host = host
         # embed_runtime: runtime_service runs in this process (EmbeddedRuntimeService)
@@ -245,13 +248,35 @@ class LocalStack:
             await self.embedded.start()
             self._embedded_up.set()
             result["runtime"] = "healthy"
-        if self.reload and self.watcher is None:
-            modules = {svc.name: svc.module for svc in self.services}
-            self.watcher = SourceWatcher(ReloadMap(PROJECT_ROOT, modules), self._on_reload)
-            await self.watcher.start()
+        self._up_done = True
+        if self.reload:
+            await self._start_watcher()
         return result
 
     # -- reload ------------------------------------------------------------------------
+
+    async def set_reload(self, on: bool) -> None:
+        """Turn reload on or off; on a running stack the watcher starts or stops at once.
+
+        Turned on after a start with the fork server, restarts spawn fresh interpreters from then on.
+        """
+        self.reload = bool(on)
+        if not self._up_done:
+            return  # up() starts it
+        if on:
+            await self._start_watcher()
+        elif self.watcher is not None:
+            await self.watcher.stop()
+            self.watcher = None
+
+    async def _start_watcher(self) -> None:
+        if self.watcher is not None:
+            return
+        for proc in self.supervisor.processes:
+            proc.forkserver = None  # a fork server's children would run what it imported at start
+        modules = {svc.name: svc.module for svc in self.services}
+        self.watcher = SourceWatcher(ReloadMap(self.watch_root, modules), self._on_reload)
+        await self.watcher.start()
 
     async def _on_reload(self, plan: ReloadPlan) -> None:
         why = plan.describe()
@@ -342,6 +367,7 @@ class LocalStack:
         if self.watcher is not None:
             await self.watcher.stop()
             self.watcher = None
+        self._up_done = False
         if self.embedded is not None:
             await self.embedded.stop()  # its Gateways first
             self.embedded = None

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -177,35 +179,47 @@ class SourceWatcher:
         self.on_plan = on_plan
         self.debounce_ms = debounce_ms
         self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
-        self._ready = asyncio.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.batches = 0  # batches that restarted something
+        self.ticks = 0  # turns of the watch loop (changes or a quiet rust_timeout)
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
-        """Start watching; returns once the watches are set (a save after this is seen)."""
+        """Start watching; returns once the watches are set (a save after this is seen).
+
+        Raises:
+            OSError: the trees cannot be watched (no inotify left, a tree missing).
+        """
         if self.running:
             return
-        self._stop = asyncio.Event()
-        self._ready = asyncio.Event()
-        self._task = asyncio.create_task(self._watch(), name="source watcher")
-        ready = asyncio.create_task(self._ready.wait())
-        await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        ready.cancel()
-        if self._task.done():
-            self._task.result()  # raise why it could not watch
+        loop = asyncio.get_running_loop()
+        self._stop = threading.Event()
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._thread = threading.Thread(target=self._watch_thread, args=(loop, self._queue, self._stop),
+                                        name="source watcher", daemon=True)
+        self._thread.start()
+        first = await self._queue.get()  # the first quiet turn: the watches are set
+        if isinstance(first, BaseException):
+            raise first
+        self._task = asyncio.create_task(self._handle(self._queue), name="source watcher")
 
     async def stop(self) -> None:
+        """Stop watching (within one ``rust_timeout``); a batch being acted on finishes first."""
         self._stop.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            self._queue.put_nowait(None)
+            await asyncio.gather(task, return_exceptions=True)
 
-    async def _watch(self) -> None:
-        from watchfiles import Change, PythonFilter, awatch
+    def _watch_thread(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any],
+                      stop: threading.Event) -> None:
+        # The blocking watch on its own thread, handing batches to the loop: watchfiles' awatch
+        # runs each step through anyio's worker threads, which the desk's qasync loop starved.
+        from watchfiles import Change, PythonFilter, watch
 
         root = self.map.root
         trees = [str(root / t) for t in WATCHED_TREES if (root / t).is_dir()]
@@ -214,12 +228,33 @@ class SourceWatcher:
         def watch_filter(change: Change, path: str) -> bool:
             return flt(change, path)
 
-        # awatch sets the watches on its first step: the first yield_on_timeout tick says they are set.
-        async for changes in awatch(*trees, watch_filter=watch_filter, debounce=self.debounce_ms, step=50,
-                                    stop_event=self._stop, rust_timeout=100, yield_on_timeout=True):
-            self._ready.set()
-            if not changes:
-                continue
+        def hand(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                stop.set()
+
+        ready = False
+        try:
+            for changes in watch(*trees, watch_filter=watch_filter, debounce=self.debounce_ms, step=50,
+                                 stop_event=stop, rust_timeout=100, yield_on_timeout=True, raise_interrupt=False):
+                self.ticks += 1
+                if not ready:
+                    ready = True
+                    hand(set())
+                if changes:
+                    hand(changes)
+        except Exception as err:  # noqa: BLE001 - handed to start() (or logged by _handle)
+            hand(err)
+
+    async def _handle(self, queue: asyncio.Queue[Any]) -> None:
+        while True:
+            changes = await queue.get()
+            if changes is None:
+                return
+            if isinstance(changes, BaseException):
+                log.error("reload: the source watcher stopped: %s", changes)
+                return
             plan = self.map.plan(path for _, path in changes)
             if not plan:
                 continue

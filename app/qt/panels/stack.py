@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QPushButton,
@@ -33,6 +34,9 @@ from app.qt.panels.log_view import LogView
 
 log = logging.getLogger(__name__)
 
+RELOAD_TIP = ("The local stack this app starts restarts a service when its source is saved, and restarts "
+              "each run's Gateway at the next day boundary when Gateway code (gateway/, backend/pipeline/, "
+              "backend/agents/) is saved; the run resumes where it was")
 COLUMNS = ("Process", "Status", "PID", "Port", "Uptime", "Restarts", "Last exit", "")
 ACTIONS = ("start", "stop", "restart", "logs")
 
@@ -72,9 +76,15 @@ class StackPanel(QWidget):
         self.stop_all_button = self.controls.add(QPushButton("Stop all"), "Stop every Gateway and service")
         self.start_all_button.clicked.connect(lambda *_: spawn(self._run(self._start_all())))
         self.stop_all_button.clicked.connect(lambda *_: spawn(self._run(self.model.stop_all())))
+        # Persisted (AppSettings.reload_on_source_change); the local stack this app starts reloads with it.
+        self.reload_box = QCheckBox("Reload on source change")
+        self.reload_box.setObjectName("reload_on_change")
+        self.reload_box.setToolTip(RELOAD_TIP)
+        self.reload_box.toggled.connect(self._on_reload_toggled)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_all_button)
         buttons.addWidget(self.stop_all_button)
+        buttons.addWidget(self.reload_box)
         buttons.addStretch(1)
         self.logs = QTabWidget()
         self.logs.setObjectName("stack_logs")
@@ -109,6 +119,11 @@ class StackPanel(QWidget):
 
     def attach(self, session: Any) -> None:
         self.session = session
+        settings = self._settings()
+        if settings is not None:
+            self.reload_box.setChecked(settings.reload_on_source_change)  # toggled: tells the session
+        elif getattr(session, "local", None) is not None:
+            self.reload_box.setChecked(session.local.reload)
         observe(session.changed, self, self._on_session_event)
         self._bind_source()
         self._gateway_poll.start(self._gateway_poll_ms)
@@ -206,6 +221,19 @@ class StackPanel(QWidget):
             self._update_buttons(row)
 
     # -- internals ------------------------------------------------------------
+
+    def _settings(self) -> Any:
+        """The window's AppSettings (None outside a main window)."""
+        settings = getattr(self.window(), "settings", None)
+        return settings if hasattr(settings, "reload_on_source_change") else None
+
+    def _on_reload_toggled(self, on: bool) -> None:
+        settings = self._settings()
+        if settings is not None:
+            settings.reload_on_source_change = on
+        link = getattr(self.session, "local", None)
+        if link is not None:
+            spawn(self._run(link.set_reload(on)))
 
     def _name_at(self, index: int) -> str:
         item = self.table.item(index, 0)
