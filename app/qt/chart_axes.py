@@ -25,6 +25,7 @@ from PySide6.QtGui import QFontMetrics
 from backend.market.calendar import MARKET_CLOSE, NEW_YORK, trading_days
 
 LABEL_GAP_PX = 18  # free pixels between two tick labels
+EDGE_PX = 24       # how far the first and last labels may reach past the axis's ends (else they are hidden)
 DAY_S = 86_400.0
 
 # (kind, n): every n-th hour / trading day / week / month / year, finest first.
@@ -32,7 +33,9 @@ STEPS: tuple[tuple[str, int], ...] = (
     ("hour", 1), ("hour", 2), ("hour", 3), ("hour", 6), ("day", 1), ("day", 2), ("week", 1), ("week", 2),
     ("month", 1), ("month", 2), ("month", 3), ("month", 6), ("year", 1), ("year", 2), ("year", 5), ("year", 10),
 )
-APPROX_S = {"hour": 3600.0, "day": DAY_S * 7 / 5, "week": 7 * DAY_S, "month": 30.44 * DAY_S, "year": 365.25 * DAY_S}
+# The least time between two ticks of a step (a step fits when its closest labels do): trading days can be
+# one day apart, Mondays/Wednesdays/Fridays two, a week's first trading days six (Tuesday after a holiday).
+MIN_S = {"hour": 3600.0, "day": DAY_S, "week": 6 * DAY_S, "month": 28 * DAY_S, "year": 365 * DAY_S}
 SAMPLE = {"hour": "Jan 06 10:00", "day": "Sep 30", "week": "Sep 30", "month": "Sep 2025", "year": "2025"}
 
 
@@ -67,8 +70,8 @@ def pick_step(span_s: float, size_px: float, width_of: dict[str, int]) -> tuple[
     for kind, n in STEPS:
         if kind == "hour" and span_s > 3 * DAY_S:
             continue
-        count = span_s / (APPROX_S[kind] * n)
-        if count * width_of[kind] <= size_px:
+        least = MIN_S[kind] * n  # ("day", 2): Mondays, Wednesdays, Fridays: two days apart at least
+        if span_s / least * width_of[kind] <= size_px:
             return kind, n
     return STEPS[-1]
 
@@ -96,11 +99,11 @@ def date_ticks(lo: float, hi: float, kind: str, n: int) -> list[tuple[float, str
             chosen = [d for d in days if d.weekday() in (0, 2, 4)] if n > 1 else days
         else:
             chosen, seen = [], set()
-            for d in days:  # the week's first trading day; every n-th ISO week
+            for d in days:  # the week's first trading day (Monday, or Tuesday after a holiday); every n-th week
                 week = d.isocalendar()[:2]
                 if week not in seen:
                     seen.add(week)
-                    if ((d.toordinal() - 1) // 7) % n == 0:  # ordinal 1 is a Monday
+                    if d.weekday() <= 1 and ((d.toordinal() - 1) // 7) % n == 0:  # ordinal 1 is a Monday
                         chosen.append(d)
         for d in chosen:
             t = close_s(d)
@@ -131,7 +134,16 @@ def date_ticks(lo: float, hi: float, kind: str, n: int) -> list[tuple[float, str
     return ticks
 
 
-class TradingDateAxis(pg.AxisItem):
+class _EdgeLabels:
+    """The first and last labels may reach ``EDGE_PX`` past the axis's ends: a gridded axis's bounding
+    rect is the plot's, so pyqtgraph would hide a date label centred near an end."""
+
+    def boundingRect(self):  # noqa: N802,ANN201 - Qt naming
+        rect = super().boundingRect()  # type: ignore[misc]
+        return rect.adjusted(-EDGE_PX, 0, EDGE_PX, 0)
+
+
+class TradingDateAxis(_EdgeLabels, pg.AxisItem):
     """A bottom axis of epoch seconds labelled with New York trading dates (see the module docstring)."""
 
     def __init__(self, orientation: str = "bottom", **kwargs: object) -> None:
@@ -168,7 +180,7 @@ class TradingDateAxis(pg.AxisItem):
         return [self._labels.get(v) or format_date(v) for v in values]
 
 
-class DayIndexAxis(pg.AxisItem):
+class DayIndexAxis(_EdgeLabels, pg.AxisItem):
     """A bottom axis whose x is a slot per day: slot ``i`` is labelled with ``dates[i]`` (``YYYY-MM-DD``)."""
 
     STEPS = (1, 2, 5, 10, 20, 50, 100)

@@ -116,16 +116,34 @@ class ToggleLegend(pg.LegendItem):
         on_toggle: called with the curve after a click changed its visibility.
     """
 
-    def __init__(self, columns: int = 2, on_toggle: Callable[[Any], None] | None = None) -> None:
-        super().__init__(offset=None, labelTextSize="8pt", verSpacing=-6, horSpacing=12)
+    ROW_PX = 15  # one row of entries (8 pt text beside a swatch)
+
+    def __init__(self, columns: int = 2, rows: int = 1, on_toggle: Callable[[Any], None] | None = None) -> None:
+        super().__init__(offset=None, labelTextSize="8pt", verSpacing=-6, horSpacing=6)
         self.setColumnCount(columns)
+        self.columns = columns
+        self.rows = 0
+        self._reserve(rows)
         self.on_toggle = on_toggle
         self.sigSampleClicked.connect(self._clicked)
+
+    def _reserve(self, rows: int) -> None:
+        # A fixed height for ``rows`` rows: an entry coming or going never re-lays out the chart
+        # (a plot resized under a flood repaints everything, and left cached axes stale).
+        if rows > self.rows:
+            self.rows = rows
+            height = rows * self.ROW_PX + 6
+            self.setMinimumHeight(height)
+            self.setMaximumHeight(height)
+
+    def updateSize(self) -> None:  # noqa: N802 - pyqtgraph naming
+        pass  # the chart's layout places and sizes the legend (a fixed height, see _reserve)
 
     def addItem(self, item: Any, name: str) -> None:  # noqa: N802 - pyqtgraph naming
         super().addItem(item, name)
         sample, label = self.items[-1]
         label.mouseClickEvent = lambda event, s=sample: s.mouseClickEvent(event)  # the name toggles too
+        self._reserve(-(-len(self.items) // self.columns))
 
     def _clicked(self, item: Any) -> None:
         if self.on_toggle is not None:

@@ -89,10 +89,10 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str | None
     return plot
 
 
-def _legend(layout: pg.GraphicsLayoutWidget, row: int, columns: int,
+def _legend(layout: pg.GraphicsLayoutWidget, row: int, columns: int, rows: int,
             on_toggle: Callable[[Any], None]) -> ToggleLegend:
-    """A legend in its own layout row, under (or over) the plot: it never covers a curve."""
-    legend = ToggleLegend(columns=columns, on_toggle=on_toggle)
+    """A legend in its own layout row under the plot, ``rows`` rows high: it never covers a curve."""
+    legend = ToggleLegend(columns=columns, rows=rows, on_toggle=on_toggle)
     layout.addItem(legend, row=row, col=0)
     _cache(legend)
     return legend
@@ -173,7 +173,7 @@ class EquityChart:
     def __init__(self, view: pg.GraphicsLayoutWidget) -> None:
         self.plot = _plot(view, 0, 0, "Equity vs baselines", bottom=TradingDateAxis())
         self.plot.getAxis("bottom").setStyle(showValues=False)  # the drawdown plot under it shows the dates
-        self.legend = _legend(view, 2, 3, self._toggled)
+        self.legend = _legend(view, 2, 3, 2, self._toggled)
         self.curves = {}
         self.colors: dict[str, str] = {}
         for i, name in enumerate(CURVES):
@@ -245,7 +245,7 @@ class StageChart:
         self.axis = DayIndexAxis()
         self.plot = _plot(view, 0, 0, "Stage time per day (log scale)", bottom=self.axis,
                           left=DurationAxis("left"))
-        self.legend = _legend(view, 1, 3, self._toggled)
+        self.legend = _legend(view, 1, 3, 3, self._toggled)
         self.bars = {}
         for i, stage in enumerate(STAGE_ORDER):
             bar = pg.BarGraphItem(x=[], height=[], y0=[], width=0.8, brush=theme.SERIES[i % len(theme.SERIES)],
@@ -321,7 +321,7 @@ class RateChart:
     def __init__(self, view: pg.GraphicsLayoutWidget) -> None:
         self.plot = _plot(view, 0, 0, "Events per second by type")
         self.plot.setLabel("bottom", "seconds ago")
-        self.legend = _legend(view, 1, 3, lambda _item: None)
+        self.legend = _legend(view, 1, 2, -(-MAX_RATE_TYPES // 2), lambda _item: None)
         self.range = StickyRange(self.plot, x_ahead=None, y_pad=0.15)
         self.plot.setXRange(-120, 0, padding=0)  # a fixed window: the x axis never needs redrawing
         self.lines: dict[str, Any] = {}
@@ -377,7 +377,7 @@ class PriceChart:
 
     def __init__(self, view: pg.GraphicsLayoutWidget) -> None:
         self.plot = _plot(view, 0, 0, "Prices per ticker (\u25b2 buy, \u25bc sell)", bottom=TradingDateAxis())
-        self.legend = _legend(view, 1, 4, self._toggled)
+        self.legend = _legend(view, 1, 4, 2, self._toggled)
         self.lines: dict[str, Any] = {}
         self.markers: dict[str, pg.ScatterPlotItem] = {}  # the ticker's trades
         self.colors: dict[str, str] = {}

@@ -4,6 +4,7 @@ replayed through a real LiveModel and LivePanel, offscreen; the mouse moves and 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 import re
@@ -20,6 +21,7 @@ from app.qt.chart_data import Drawdown
 from app.qt.panels.live import LivePanel
 from backend.market.calendar import is_trading_day
 
+MIN_GAP_PX = 6  # the least free space between two date labels
 DATE_LABEL = re.compile(r"^(?:[A-Z][a-z]{2} \d{2}|[A-Z][a-z]{2}(?: \d{4})?|\d{4})$")
 
 
@@ -50,8 +52,8 @@ def _no_overlap(axis: Any, ticks: list[tuple[float, str]]) -> None:
     metrics = QFontMetrics(axis.style.get("tickFont") or axis.font())
     for (a, la), (b, lb) in zip(ticks, ticks[1:]):
         room = (b - a) * px
-        need = (metrics.horizontalAdvance(la) + metrics.horizontalAdvance(lb)) / 2
-        assert room > need, f"labels {la!r} and {lb!r} overlap: {room:.0f} px apart, {need:.0f} px wide"
+        need = (metrics.horizontalAdvance(la) + metrics.horizontalAdvance(lb)) / 2 + MIN_GAP_PX
+        assert room >= need, f"labels {la!r} and {lb!r} overlap: {room:.0f} px apart, {need:.0f} px wide"
 
 
 def _mouse_to(qtbot: Any, view: Any, plot: Any, x: float, y: float) -> None:
@@ -80,16 +82,16 @@ def test_date_labels_fit_at_any_width_and_span(qtbot: Any) -> None:
     """From one day of ticks to twenty years, from 120 px to a 1920 px screen: never two labels overlapping."""
     axis = TradingDateAxis()
     metrics = QFontMetrics(axis.font())
-    start = close_s(dt.date(2024, 3, 4))
-    for span_days in (0.3, 2, 7, 20, 60, 250, 800, 2500, 7300):
-        for width in (120, 300, 683, 1366, 1920):
-            ticks = axis.tick_labels(start, start + span_days * 86400, width)
-            px = width / (span_days * 86400)
-            for (a, la), (b, lb) in zip(ticks, ticks[1:]):
-                assert (b - a) * px > (metrics.horizontalAdvance(la) + metrics.horizontalAdvance(lb)) / 2, \
-                    (span_days, width, la, lb)
-            if span_days >= 2 and width >= 300:
-                assert len(ticks) >= 2, (span_days, width)  # and never so few that nothing reads
+    for start, span_days, width in itertools.product(
+            (close_s(dt.date(2024, 3, 4)), close_s(dt.date(2025, 1, 2))),  # a Monday; a Thursday after New Year
+            (0.3, 2, 7, 20, 60, 250, 800, 2500, 7300), (120, 300, 683, 1366, 1920)):
+        ticks = axis.tick_labels(start, start + span_days * 86400, width)
+        px = width / (span_days * 86400)
+        for (a, la), (b, lb) in zip(ticks, ticks[1:]):  # a visible gap between any two neighbours
+            gap = (b - a) * px - (metrics.horizontalAdvance(la) + metrics.horizontalAdvance(lb)) / 2
+            assert gap >= MIN_GAP_PX, (span_days, width, la, lb, gap)
+        if span_days >= 2 and width >= 300:
+            assert len(ticks) >= 2, (span_days, width)  # and never so few that nothing reads
 
 
 def test_crosshair_reads_the_date_and_each_curve_at_the_cursor(
