@@ -103,6 +103,10 @@ class AgentsPanel(SessionPanel):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.team)
         split.addWidget(self.details)
+        # The whole team (six rows) in view over the details, which take what is left.
+        team_height = self.team.horizontalHeader().sizeHint().height() + 6 * self.team.verticalHeader().defaultSectionSize() + 6
+        split.setSizes([team_height, 2 * team_height])
+        split.setStretchFactor(1, 1)
         self._lay_out(split, top)
 
     # -- panel API ----------------------------------------------------------------
