@@ -75,7 +75,7 @@ class FundamentalsBook:
     def _log_close_on(self, day: dt.date) -> float | None:
         s = self.series
         i = bisect_right(s.dates, day) - 1
-        return math.log(s.bars[i].close) if i >= 0 and day >= ORIGIN else None
+        return math.log(s.closes[i]) if i >= 0 and day >= ORIGIN else None
 
     def _build(self, as_of: dt.date) -> None:
         # Reports are rebuilt from the first quarter whenever the series grows;

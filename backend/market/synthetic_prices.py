@@ -110,6 +110,57 @@ def round_price(values: np.ndarray) -> np.ndarray:
     return np.maximum(np.where(values >= 1.0, np.round(values, 2), np.round(values, 4)), 0.0001)
 
 
+class _ChunkedBars:
+    """A series' bars as a read-only list, each chunk's ``Bar`` objects made when one of them is
+    first read: a run far from the anchor date reads two of the ten-odd chunks the price scale
+    needs built (the values are the chunk's arrays either way)."""
+
+    __slots__ = ("_columns", "_bars", "_length")
+
+    def __init__(self) -> None:
+        self._columns: list[tuple[list, ...] | None] = []   # per chunk, until its bars are made
+        self._bars: list[list[Bar] | None] = []
+        self._length = 0
+
+    def add_chunk(self, columns: tuple[list, ...]) -> None:
+        if len(columns[0]) != CHUNK:  # indexing divides by CHUNK
+            raise ValueError(f"a chunk holds {CHUNK} trading days, not {len(columns[0])}")
+        self._columns.append(columns)
+        self._bars.append(None)
+        self._length += len(columns[0])
+
+    def _chunk(self, k: int) -> list[Bar]:
+        bars = self._bars[k]
+        if bars is None:
+            columns = self._columns[k]
+            assert columns is not None
+            bars = self._bars[k] = list(map(Bar, *columns))
+            self._columns[k] = None
+        return bars
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, at: int | slice) -> Bar | list[Bar]:
+        if isinstance(at, slice):
+            start, stop, step = at.indices(self._length)
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            out: list[Bar] = []
+            while start < stop:
+                k, i = divmod(start, CHUNK)
+                take = min(stop - start, CHUNK - i)
+                out.extend(self._chunk(k)[i:i + take])
+                start += take
+            return out
+        if at < 0:
+            at += self._length
+        if not 0 <= at < self._length:
+            raise IndexError("bar index out of range")
+        k, i = divmod(at, CHUNK)
+        return self._chunk(k)[i]
+
+
 class TickerSeries:
     """The daily bars and news drivers of one ticker, built chunk by chunk."""
 
@@ -121,7 +172,8 @@ class TickerSeries:
         self.key = ticker_key(profile.ticker)
         self.factor = factor
         self.index = index
-        self.bars: list[Bar] = []
+        self.bars = _ChunkedBars()                # Bar objects made per chunk when first read
+        self.closes: list[float] = []             # every built day's close (what fundamentals read)
         self.dates: list[dt.date] = []
         self.log_close: list[np.ndarray] = []     # unanchored cumulative log price
         self.news_count: list[np.ndarray] = []
@@ -213,8 +265,10 @@ class TickerSeries:
         volume = np.round(p.avg_volume * np.exp(0.3 * vnoise) * (1.0 + 12.0 * np.abs(ret)))
         days = self.index.slice(k)
         self.dates.extend(days)
-        self.bars.extend(map(Bar, days, opens.tolist(), high.tolist(), low.tolist(),
-                             close.tolist(), volume.tolist(), ret.tolist()))
+        closes = close.tolist()
+        self.closes.extend(closes)
+        self.bars.add_chunk((days, opens.tolist(), high.tolist(), low.tolist(), closes, volume.tolist(),
+                             ret.tolist()))
         self._prev_close = float(close[-1])
 
     def upto(self, day: dt.date) -> int:
