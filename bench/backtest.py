@@ -11,6 +11,11 @@ bytes per day within 10 % from 1 to 8 years.
 
     .venv/bin/python bench/backtest.py [--years 1,4,8] [--repeat 3] [--via-gateway] [--profile out.prof]
 
+Like ``evotraders backtest``, each run freezes the process's setup for the
+garbage collector and collects young garbage less often
+(``backend/pipeline/gc_policy.py``); ``--default-gc`` leaves CPython's
+defaults, for comparison.
+
 ``--via-gateway`` runs the 1-year backtest through a Gateway subprocess with
 one connected WebSocket client (asking for incremental curves, as the desk
 does) and reports the overhead. ``--profile`` writes a cProfile of one
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import resource
 import sys
 import tempfile
@@ -117,6 +123,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--via-gateway", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of one 1-year run to FILE")
+    parser.add_argument("--default-gc", action="store_true", help="leave CPython's garbage collector settings")
     args = parser.parse_args()
     lengths = sorted({int(y) for y in args.years.split(",")} | {1})
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,7 +138,7 @@ def main() -> None:
         for years in lengths:
             runs = []
             for i in range(args.repeat):
-                result = in_process_once(Path(tmp), f"bench{years}y{i}", span(years))
+                result = in_process_once(Path(tmp), f"bench{years}y{i}", span(years), gc_tuned=not args.default_gc)
                 runs.append(result)
                 print(f"{years}y run {i + 1}: {result.days} trading days in {result.seconds:.2f} s = "
                       f"{result.rate:.1f} days/s ({result.cpu_rate:.1f} per CPU second)", flush=True)
@@ -150,7 +157,8 @@ def main() -> None:
                 print(f"{years}y run: first year {first:.1f}, last year {last:.1f} days per CPU second "
                       f"(last/first {last / first:.2f})")
         print(f"in-process (10 tickers, rules agents, skills in-process): 1 year median {base.rate:.1f} "
-              f"trading days/s; peak RSS {peak_rss_mb():.0f} MB")
+              f"trading days/s ({base.cpu_rate:.1f} per CPU second; target 300); peak RSS {peak_rss_mb():.0f} MB; "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         if args.via_gateway:
             from bench.gateway_backtest import run_via_gateway
 
