@@ -16,7 +16,8 @@ floating dock per panel captured at a fixed size, and the whole window.
 With ``--size WxH`` (repeatable, or ``--size 1366x768,1920x1080``) the
 window is also resized to each size and every panel is captured as it sits
 docked in it (its tab raised), ``<panel>-WxH.png``, with the whole window as
-``main_window-WxH.png``: the layout a user with that screen sees.
+``main_window-WxH.png``: the layout a user with that screen sees; and first,
+``first_run-WxH.png``: the window before anything was started.
 Every process is stopped at the end.
 """
 
@@ -180,6 +181,45 @@ async def capture_sized(window: Any, out: Path, sizes: list[tuple[int, int]]) ->
     return written
 
 
+async def capture_first_run(out: Path, sizes: list[tuple[int, int]]) -> list[Path]:
+    """``first_run-WxH.png``: the window a new user first sees (Local profile, nothing started): invitations."""
+    import socket
+
+    from app.models.profile import LOCAL, Profile
+    from app.qt.main_window import MainWindow
+    from app.session import Session
+
+    def free_url() -> str:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    profile = Profile(LOCAL, agent_url=free_url(), trading_url=free_url(), news_url=free_url(),
+                      runtime_url=free_url())
+    session = Session(profile, health_interval=0.5)
+    window = MainWindow(session, demo_run=None)
+    written = []
+    try:
+        await session.open(profile)
+        session.start_monitoring()
+        await until(lambda: all(session.state(s).down for s in ("agent", "runtime")), "the first probes")
+        for width, height in sizes:
+            window.resize(width, height)
+            window.show()
+            await settle(0.3)
+            window.fit_docks()
+            for panel_id in ("stack", "approvals", "live"):
+                window.show_panel(panel_id)
+            await settle(0.6)
+            path = out / f"first_run-{width}x{height}.png"
+            window.grab().save(str(path))
+            written.append(path)
+    finally:
+        await window.shutdown()
+        window.close()
+    return written
+
+
 def parse_sizes(values: list[str] | None) -> list[tuple[int, int]]:
     """``["1366x768", "1920x1080,1600x1000"]`` -> ``[(1366, 768), (1920, 1080), (1600, 1000)]``."""
     sizes = []
@@ -200,6 +240,7 @@ async def run(args: argparse.Namespace, app: Any) -> list[Path]:
     from backend.stack.local_stack import LocalStack
 
     theme.apply_theme(app, args.theme)
+    first = await capture_first_run(args.out, args.sizes) if args.sizes else []
     settings = load_settings()
     state_dir = Path(os.environ["RUNS_DIR"]).parent / ".stack"
     ports = {name: 0 for name in ("agent", "trading", "news", "runtime")}
@@ -213,7 +254,7 @@ async def run(args: argparse.Namespace, app: Any) -> list[Path]:
         await stage(window, session)
         await settle()
         written = await capture(window, args.out)
-        return written + await capture_sized(window, args.out, args.sizes)
+        return first + written + await capture_sized(window, args.out, args.sizes)
     finally:
         await window.shutdown()
         window.close()

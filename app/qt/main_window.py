@@ -406,12 +406,21 @@ class MainWindow(QMainWindow):
         room, the left column about a quarter of the width, the Approvals strip under a third of the height."""
         self._docks_fitted = True
         width, height = self.width(), self.height()
-        left = [d for pid, d in self._docks.items() if _PLACES.get(pid, ("right", 1))[0] == "left"]
-        bottom = [d for pid, d in self._docks.items() if _PLACES.get(pid, ("right", 1))[0] == "bottom"]
-        if left:
-            self.resizeDocks(left[:1], [max(320, int(width * 0.26))], Qt.Orientation.Horizontal)
-        if bottom:
-            self.resizeDocks(bottom[:1], [max(230, int(height * 0.3))], Qt.Orientation.Vertical)
+        areas: dict[str, list[QDockWidget]] = {}
+        for panel_id, dock in self._docks.items():
+            areas.setdefault(_PLACES.get(panel_id, ("right", 1))[0], []).append(dock)
+        left, right, bottom = (areas.get(name, [None])[0] for name in ("left", "right", "bottom"))
+        # Both sides of each separator are given their size: Qt hands a grown window's room to the
+        # docks first added, and a one-sided resizeDocks leaves it there.
+        if left is not None and right is not None:
+            wide = max(320, int(width * 0.26))
+            self.resizeDocks([left, right], [wide, max(1, left.width() + right.width() - wide)],
+                             Qt.Orientation.Horizontal)
+        if bottom is not None:
+            low = max(210, int(height * 0.28))
+            above = [d for d in (left, right) if d is not None]
+            room = (above[0].height() if above else 0) + bottom.height()
+            self.resizeDocks([*above, bottom], [max(1, room - low)] * len(above) + [low], Qt.Orientation.Vertical)
 
     def _build_docks(self, classes: list[type]) -> None:
         groups: dict[int, QDockWidget] = {}

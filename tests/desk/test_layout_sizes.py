@@ -59,6 +59,11 @@ def test_every_panel_reads_at_common_screen_sizes(qtbot: Any, arun: Any, size: t
     async def scenario() -> None:
         await until(lambda: window.isVisible() and window.width() == width, 5, "the window at its size")
         window.fit_docks()
+        await asyncio_turns(3)
+        live, stack, approvals = (window.dock(p) for p in ("live", "stack", "approvals"))
+        # The Live pipeline takes the room; the left column and the Approvals strip stay secondary.
+        assert live.width() > 2 * stack.width() and stack.width() <= 0.3 * width
+        assert approvals.height() < 0.4 * height and live.height() > approvals.height()
         problems = {}
         for panel_id in window.panels:
             window.show_panel(panel_id)
