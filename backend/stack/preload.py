@@ -1,14 +1,17 @@
-"""What the local stack's fork server imports once for every service and Gateway it forks.
+"""What the local stack's fork servers import for the services and Gateways they fork.
 
-The modules that at least three of the five processes (four services, a
-Gateway) import at start, found with ``python -X importtime``: FastAPI,
-uvicorn and the parts of it loaded when serving, pydantic and settings, the
-schema, the run store, websockets, YAML, psygnal, httpx. What only one or
-two processes need (numpy, the pipeline, a service's routes) stays out: on
-two cores, importing it once serially costs as much as importing it in
-those processes in parallel. ``tests/stack/test_preload.py`` checks every
-name imports without starting a thread or reading the environment's
-settings.
+``PRELOAD_MODULES``: what at least three of the five processes (four
+services, a Gateway) import at start, found with ``python -X importtime``:
+FastAPI, uvicorn and the parts of it loaded when serving, pydantic and
+settings, the schema, the run store, websockets, YAML, psygnal. Imported
+once, by the fork server; then it forks its *sibling*, and the two import
+the rest on the two cores at once: the fork server runtime_service's app
+(``OWN_MODULES``, then forks it) and, between requests, the run's Gateway's
+modules (``LATER_MODULES``); the sibling the other three services' apps
+(``SIBLING_MODULES``, then forks them). Each child then starts with its
+routes built. ``bench/stack_startup.py --phases`` shows the timeline;
+``tests/stack/test_preload.py`` checks every name imports without starting
+a thread or reading the environment's settings.
 """
 
 from __future__ import annotations
@@ -27,11 +30,9 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "uvicorn.loops.asyncio",
     "uvicorn.protocols.http.auto",
     "uvicorn.protocols.http.httptools_impl",
-    "uvicorn.protocols.http.h11_impl",
     "uvicorn.protocols.websockets.auto",
     "uvicorn.protocols.websockets.websockets_sansio_impl",
     "websockets.server",
-    "httpx",
     "yaml",
     "psygnal",
     "backend.config",
@@ -41,7 +42,6 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "backend.security.tokens",
     "backend.schema.events",
     "backend.schema.state",
-    "backend.schema.commands",
     "backend.schema.bootstrap",
     "backend.storage.run_store",
     # What FastAPI imports on the first route it builds (every service builds some):
@@ -52,7 +52,8 @@ PRELOAD_MODULES: tuple[str, ...] = (
 
 # runtime_service's own app, imported by the fork server after the shared modules: its fork,
 # on the way to the run's Gateway, then starts from its routes already built.
-OWN_MODULES: tuple[str, ...] = ("backend.apps.runtime_service.app",)
+# httpx and the commands' schema: of the services only runtime_service needs them at start.
+OWN_MODULES: tuple[str, ...] = ("httpx", "backend.schema.commands", "backend.apps.runtime_service.app")
 
 # The other three services are forked by a sibling fork server that imports the shared
 # modules and their apps on the second core while the first imports runtime_service's.
@@ -82,4 +83,5 @@ LATER_MODULES: tuple[str, ...] = (
     "gateway.server",
     "gateway.engine_driver",
     "gateway.approvals_wiring",
+    "uvicorn.protocols.http.h11_impl",  # what uvicorn serves with when httptools is missing
 )
