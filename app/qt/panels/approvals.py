@@ -135,9 +135,9 @@ class ApprovalsPanel(SessionPanel):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(detail)
-        split.setStretchFactor(0, 2)
+        split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
-        split.setSizes([480, 720])  # room for every queue column, expiry included
+        split.setSizes([430, 900])  # room for every queue column, expiry included; the order's story the rest
         self.tabs.addTab(split, "Pending")
         self.tabs.addTab(self.history, "History")
         self._lay_out(self.tabs)
