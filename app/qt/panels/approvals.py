@@ -129,7 +129,8 @@ class ApprovalsPanel(SessionPanel):
         box.addWidget(QLabel("<b>Risk warnings</b>"))
         box.addWidget(self.warnings)
         outer = QVBoxLayout(detail)
-        outer.addWidget(scrolling(story, "approval_story"), 1)
+        self.headline.setWordWrap(True)  # a long order wraps instead of widening the story past its view
+        outer.addWidget(scrolling(story, "approval_story", sideways=False), 1)
         outer.addLayout(buttons)
 
         split = QSplitter(Qt.Orientation.Horizontal)

@@ -43,10 +43,13 @@ def nothing_started(session: Any) -> bool:
             and not any(state.reached for state in session.states().values()))
 
 
-def scrolling(widget: QWidget, name: str = "") -> QScrollArea:
+def scrolling(widget: QWidget, name: str = "", sideways: bool = True) -> QScrollArea:
     """``widget`` in a frameless scroll area: a tall form scrolls in a short dock instead of setting
-    the window's minimum height (at 1366x768 every dock's minimum counts)."""
+    the window's minimum height (at 1366x768 every dock's minimum counts). ``sideways=False``: it
+    scrolls only up and down, its width that of the view (its text wraps)."""
     area = QScrollArea()
+    if not sideways:
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     area.setObjectName(name)
     area.setWidget(widget)
     area.setWidgetResizable(True)
