@@ -118,3 +118,30 @@ def test_a_saved_pipeline_module_restarts_the_gateway_at_a_day_boundary(tmp_path
     assert {e["date"]: e["result"] for e in log if e["type"] == "day_complete"} == ref_days
     state = json.loads((run_dir / "state" / "server_state.json").read_text())
     assert state["resume"]["days_completed"] == len(done)
+
+
+def test_a_saved_runtime_service_module_restarts_it_and_its_runs_go_on(tmp_path):
+    repo = scratch_copy(tmp_path / "repo")
+    stack = ReloadStack(repo, tmp_path, "--end", "2025-01-24", "--pace", "0.3")
+    try:
+        stack.wait_up()
+        run_id = stack.wait_line("  run      ").split()[1].rstrip(":")
+        run_dir = tmp_path / "runs" / run_id
+        stack.poll("two completed days", lambda: sum(e["type"] == "day_complete" for e in events(run_dir)) >= 2)
+
+        routes = repo / "backend" / "apps" / "runtime_service" / "routes_runs.py"
+        saved = edit(routes, '"""Runs: create', '"""(saved by the reload test) Runs: create')
+        stack.wait_line("reload   runtime restarted")
+        # Up for less time than since the save: this runtime_service is a new process.
+        assert stack.get("runtime", "/health").json()["uptime_s"] < time.monotonic() - saved
+        # The new runtime_service started the run again: it resumes and completes.
+        stack.poll("the run to complete", lambda: stack.get("runtime", f"/runs/{run_id}").json()["status"]
+                   == "completed", timeout=120, every=0.2)
+    finally:
+        assert stack.stop() == 0, "\n".join(stack.lines)
+    log = events(run_dir)
+    assert any(e["type"] == "system" and e["content"].startswith(f"Resuming run {run_id} after ") for e in log)
+    done = [e["date"] for e in log if e["type"] == "day_complete"]
+    assert len(done) == len(set(done)) and done == sorted(done) and done[-1] == "2025-01-24"
+    state = json.loads((run_dir / "state" / "server_state.json").read_text())
+    assert state["resume"]["days_completed"] == len(done)
