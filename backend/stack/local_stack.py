@@ -281,6 +281,10 @@ class LocalStack:
     async def _on_reload(self, plan: ReloadPlan) -> None:
         why = plan.describe()
         names = [name for name in sorted(plan.services) if name in self.supervisor]
+        if self.embed_runtime and any(path.startswith(("backend/apps/runtime_service/", "backend/control_plane/"))
+                                      for path in plan.paths):
+            log.warning("reload: the runtime controller runs inside this process; restart it to load %s",
+                        ", ".join(plan.paths))
         runs: list[str] = []
         if "runtime" in names:
             runs = await self._running_runs()  # its Gateways stop with it: started again below
