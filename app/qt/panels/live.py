@@ -56,9 +56,10 @@ TRADE_COLUMNS = ("Id", "Ticker", "Side", "Quantity", "Price", "Date")
 # The feed and the equity chart: each redraw is a full repaint of the view (~5-10 ms of the GUI
 # thread under a flood, whatever the number of new lines or days), so twice a second.
 SECTION_INTERVALS = {"rates": 1.0, "prices": 0.5, "equity": 0.5, "stages": 1.0, "feed": 0.5,
-                     "tickers": 0.2, "holdings": 0.25, "trades": 0.25, "status": 0.1}
-# Sections whose repaint costs several ms: at most one of them is redrawn per refresh.
-HEAVY_SECTIONS = frozenset({"rates", "prices", "equity", "stages", "feed"})
+                     "tickers": 0.2, "holdings": 0.25, "trades": 0.5, "status": 0.1}
+# Sections whose repaint costs several ms: at most one of them is redrawn per refresh
+# ("trades" too: new trades put their markers on the price chart).
+HEAVY_SECTIONS = frozenset({"rates", "prices", "equity", "stages", "feed", "trades"})
 
 def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, bool) or value is None:
