@@ -18,6 +18,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtGui import QFont, QFontMetrics
 
 from app.qt import theme
 
@@ -109,52 +110,95 @@ class Crosshair:
 
 
 class ToggleLegend(pg.LegendItem):
-    """A legend for a layout cell (outside the plot); clicking an entry hides or shows its curve.
+    """A legend in its own row of a chart's layout (never over a curve); clicking an entry hides or shows it.
+
+    :meth:`fit` (on a resize of the chart, never on a refresh) lays the entries out in as many
+    columns as the width takes, and folds the legend away when its rows would take more than
+    ``MAX_SHARE`` of the height or leave the plot less than ``MIN_REST_PX`` (the crosshair still
+    names each series). Its height is fixed for
+    ``capacity`` entries, so entries coming later never re-lay out the chart under a flood.
 
     Args:
-        columns: entries per row.
+        capacity: the entries expected (the height is reserved for them).
         on_toggle: called with the curve after a click changed its visibility.
     """
 
-    ROW_PX = 15  # one row of entries (8 pt text beside a swatch)
+    ROW_PX = 15      # one row of entries (8 pt text beside a swatch)
+    SAMPLE_PX = 20   # an entry's swatch
+    ENTRY_GAP_PX = 12
+    MAX_SHARE = 0.3  # of the chart's height, at most
+    MIN_REST_PX = 170  # left to the plot (its title, axes and curves), at least
 
-    def __init__(self, columns: int = 2, rows: int = 1, on_toggle: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, capacity: int = 1, on_toggle: Callable[[Any], None] | None = None) -> None:
         super().__init__(offset=None, labelTextSize="8pt", verSpacing=-6, horSpacing=6)
-        self.setColumnCount(columns)
-        self.columns = columns
+        self.capacity = capacity
+        self.columns = 0
         self.rows = 0
-        self._reserve(rows)
+        self.folded = False
+        self.home: tuple[pg.GraphicsLayout, int] | None = None
+        self._size: tuple[int, int] | None = None
+        font = QFont()
+        font.setPointSizeF(8.0)
+        self._metrics = QFontMetrics(font)
+        self._entry_px = 0
         self.on_toggle = on_toggle
         self.sigSampleClicked.connect(self._clicked)
+        self._layout_for(400)
 
-    def _reserve(self, rows: int) -> None:
-        # A fixed height for ``rows`` rows: an entry coming or going never re-lays out the chart
-        # (a plot resized under a flood repaints everything, and left cached axes stale).
-        if rows > self.rows:
+    def place(self, layout: pg.GraphicsLayout, row: int) -> None:
+        """Put the legend in ``row`` of the chart's ``layout`` (and there again when unfolded)."""
+        self.home = (layout, row)
+        layout.addItem(self, row=row, col=0)
+
+    def _layout_for(self, width: int) -> int:
+        """Columns and the fixed height for ``width`` pixels; returns the height."""
+        columns = max(1, min(max(self.capacity, len(self.items)), (width - 8) // max(self._entry_px, 60)))
+        rows = -(-max(self.capacity, len(self.items)) // columns)
+        if columns != self.columns:
+            self.columns = columns
+            self.setColumnCount(columns)
+        height = rows * self.ROW_PX + 6
+        if rows != self.rows:
             self.rows = rows
-            height = rows * self.ROW_PX + 6
             self.setMinimumHeight(height)
             self.setMaximumHeight(height)
+        self.setMinimumWidth(0)  # the chart's width decides, never the legend's
+        return height
+
+    def fit(self, width: int, height: int) -> None:
+        """Lay the entries out for a chart of ``width`` x ``height`` pixels, or fold the legend away."""
+        self._size = (width, height)
+        needed = self._layout_for(width)
+        self.fold(needed > height * self.MAX_SHARE or height - needed < self.MIN_REST_PX)
+
+    def fold(self, folded: bool) -> None:
+        """Fold the legend away or back; folded, it leaves the layout (a hidden item would keep its row)."""
+        if folded == self.folded or self.home is None:
+            return
+        self.folded = folded
+        layout, row = self.home
+        if folded:
+            layout.removeItem(self)
+        else:
+            layout.addItem(self, row=row, col=0)
+        self.setVisible(not folded)
 
     def updateSize(self) -> None:  # noqa: N802 - pyqtgraph naming
-        pass  # the chart's layout places and sizes the legend (a fixed height, see _reserve)
+        pass  # the chart's layout places and sizes the legend (see _layout_for)
 
     def addItem(self, item: Any, name: str) -> None:  # noqa: N802 - pyqtgraph naming
         super().addItem(item, name)
         sample, label = self.items[-1]
         label.mouseClickEvent = lambda event, s=sample: s.mouseClickEvent(event)  # the name toggles too
-        self._reserve(-(-len(self.items) // self.columns))
+        entry = self.SAMPLE_PX + self._metrics.horizontalAdvance(name) + self.ENTRY_GAP_PX
+        if entry > self._entry_px or len(self.items) > self.capacity:
+            self._entry_px = max(self._entry_px, entry)
+            self.capacity = max(self.capacity, len(self.items))
+            if self._size is not None:
+                self.fit(*self._size)
+            else:
+                self._layout_for(400)
 
     def _clicked(self, item: Any) -> None:
         if self.on_toggle is not None:
             self.on_toggle(item)
-
-    def toggle(self, name: str) -> bool:
-        """Click the entry named ``name`` (as a user does); returns the curve's visibility after."""
-        for sample, label in self.items:
-            if label.text == name:
-                sample.item.setVisible(not sample.item.isVisible())
-                sample.update()
-                self._clicked(sample.item)
-                return bool(sample.item.isVisible())
-        raise KeyError(f"no legend entry {name!r}: entries are {[label.text for _, label in self.items]}")

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QWidget
 
 from app.models.live_model import CURVES, STAGE_LABELS, LiveModel
@@ -48,6 +49,8 @@ MAX_MARKERS = 3000   # trade markers kept on the price chart (the model keeps fe
 AXIS_WIDTH = 64      # pixels of the left axes (fits "100,000.0")
 MIN_STAGE_SLOTS = 10  # bar slots shown before that many days have run
 MAX_LABEL_TRADES = 5  # trades the price crosshair lists for a day
+TITLE_SIZE = "10pt"
+PRICE_LEGEND_ROOM = 8  # tickers the price chart's legend makes room for (more grow it once)
 INTRADAY_S = 43_200  # points closer than this on average: the crosshair also says the time
 
 
@@ -75,7 +78,9 @@ def _cache(item: Any) -> None:
 def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str | None, *,
           bottom: pg.AxisItem | None = None, left: pg.AxisItem | None = None) -> pg.PlotItem:
     axes = {k: v for k, v in (("bottom", bottom), ("left", left)) if v is not None}
-    plot = layout.addPlot(row=row, col=col, title=title, axisItems=axes or None)
+    plot = layout.addPlot(row=row, col=col, axisItems=axes or None)
+    if title:
+        plot.setTitle(title, size=TITLE_SIZE)  # short titles in 10 pt: a plot still fits a 1366 px screen's dock
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
@@ -89,11 +94,11 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str | None
     return plot
 
 
-def _legend(layout: pg.GraphicsLayoutWidget, row: int, columns: int, rows: int,
+def _legend(layout: pg.GraphicsLayoutWidget, row: int, capacity: int,
             on_toggle: Callable[[Any], None]) -> ToggleLegend:
-    """A legend in its own layout row under the plot, ``rows`` rows high: it never covers a curve."""
-    legend = ToggleLegend(columns=columns, rows=rows, on_toggle=on_toggle)
-    layout.addItem(legend, row=row, col=0)
+    """A legend in its own layout row under the plot, room made for ``capacity`` entries: it never covers a curve."""
+    legend = ToggleLegend(capacity=capacity, on_toggle=on_toggle)
+    legend.place(layout.ci, row)
     _cache(legend)
     return legend
 
@@ -173,7 +178,7 @@ class EquityChart:
     def __init__(self, view: pg.GraphicsLayoutWidget) -> None:
         self.plot = _plot(view, 0, 0, "Equity vs baselines", bottom=TradingDateAxis())
         self.plot.getAxis("bottom").setStyle(showValues=False)  # the drawdown plot under it shows the dates
-        self.legend = _legend(view, 2, 3, 2, self._toggled)
+        self.legend = _legend(view, 2, len(CURVES) + 1, self._toggled)
         self.curves = {}
         self.colors: dict[str, str] = {}
         for i, name in enumerate(CURVES):
@@ -243,9 +248,9 @@ class StageChart:
 
     def __init__(self, view: pg.GraphicsLayoutWidget) -> None:
         self.axis = DayIndexAxis()
-        self.plot = _plot(view, 0, 0, "Stage time per day (log scale)", bottom=self.axis,
+        self.plot = _plot(view, 0, 0, "Stage time per day (log)", bottom=self.axis,
                           left=DurationAxis("left"))
-        self.legend = _legend(view, 1, 3, 3, self._toggled)
+        self.legend = _legend(view, 1, len(STAGE_ORDER), self._toggled)
         self.bars = {}
         for i, stage in enumerate(STAGE_ORDER):
             bar = pg.BarGraphItem(x=[], height=[], y0=[], width=0.8, brush=theme.SERIES[i % len(theme.SERIES)],
@@ -319,9 +324,9 @@ class RateChart:
     """Events per second by type over the last two minutes."""
 
     def __init__(self, view: pg.GraphicsLayoutWidget) -> None:
-        self.plot = _plot(view, 0, 0, "Events per second by type")
+        self.plot = _plot(view, 0, 0, "Events per second")
         self.plot.setLabel("bottom", "seconds ago")
-        self.legend = _legend(view, 1, 2, -(-MAX_RATE_TYPES // 2), lambda _item: None)
+        self.legend = _legend(view, 1, MAX_RATE_TYPES, lambda _item: None)
         self.range = StickyRange(self.plot, x_ahead=None, y_pad=0.15)
         self.plot.setXRange(-120, 0, padding=0)  # a fixed window: the x axis never needs redrawing
         self.lines: dict[str, Any] = {}
@@ -376,8 +381,8 @@ class PriceChart:
     (its line and its trades); the ticker bar shows each ticker in its line's colour (:meth:`color_of`)."""
 
     def __init__(self, view: pg.GraphicsLayoutWidget) -> None:
-        self.plot = _plot(view, 0, 0, "Prices per ticker (\u25b2 buy, \u25bc sell)", bottom=TradingDateAxis())
-        self.legend = _legend(view, 1, 4, 2, self._toggled)
+        self.plot = _plot(view, 0, 0, "Prices (\u25b2 buy \u25bc sell)", bottom=TradingDateAxis())
+        self.legend = _legend(view, 1, PRICE_LEGEND_ROOM, self._toggled)
         self.lines: dict[str, Any] = {}
         self.markers: dict[str, pg.ScatterPlotItem] = {}  # the ticker's trades
         self.colors: dict[str, str] = {}
@@ -497,6 +502,17 @@ class PriceChart:
         return best, "<br>".join(lines)
 
 
+class _ResizeFilter(QObject):
+    def __init__(self, on_resize: Callable[[Any], None], parent: QObject) -> None:
+        super().__init__(parent)
+        self.on_resize = on_resize
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        if event.type() == QEvent.Type.Resize:
+            self.on_resize(watched)
+        return False
+
+
 class LiveCharts(QWidget):
     """The four charts of the Live panel, each in its own view.
 
@@ -521,6 +537,17 @@ class LiveCharts(QWidget):
         self.stages = StageChart(self.views[1])
         self.rates = RateChart(self.views[2])
         self.prices = PriceChart(self.views[3])
+        self._legends = {self.views[0]: self.equity.legend, self.views[1]: self.stages.legend,
+                         self.views[2]: self.rates.legend, self.views[3]: self.prices.legend}
+        self._resized = _ResizeFilter(self._fold_legends, self)
+        for view in self.views:
+            view.installEventFilter(self._resized)
+
+    def _fold_legends(self, view: Any) -> None:
+        """A legend takes as many columns as the chart's width allows, or folds away in a short chart."""
+        legend = self._legends.get(view)
+        if legend is not None:
+            legend.fit(view.width() - AXIS_WIDTH // 2, view.height())
 
     def recolor(self) -> None:
         for view in self.views:

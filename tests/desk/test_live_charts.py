@@ -27,10 +27,10 @@ DATE_LABEL = re.compile(r"^(?:[A-Z][a-z]{2} \d{2}|[A-Z][a-z]{2}(?: \d{4})?|\d{4}
 
 @pytest.fixture
 def replayed(qtbot: Any, arun: Any, finished_run: Path) -> tuple[LivePanel, dict[str, Any]]:
-    """The finished run replayed through a panel laid out as on a 1366x768 screen."""
+    """The finished run replayed through a panel laid out as on the issue's 1600x1000 screen."""
     panel = LivePanel(LiveModel())
     qtbot.addWidget(panel)
-    panel.resize(1366, 700)
+    panel.resize(1600, 900)
     panel.show()
     qtbot.waitExposed(panel)
     arun(panel.replay(finished_run / "logs" / "events.jsonl", speed=0))
