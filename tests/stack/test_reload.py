@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from app.models.stack_model import StackModel
 from tests.stack.reload_support import ReloadStack, edit, events, scratch_copy
 
 pytestmark = pytest.mark.slow
@@ -83,8 +84,14 @@ def test_a_saved_pipeline_module_restarts_the_gateway_at_a_day_boundary(tmp_path
                     and any(e["type"] == "run_status" and e["status"] == "completed" for e in events(run_dir)))
 
         stack.poll("the run to complete", finished, timeout=120, every=0.2)
-        info = next(r for r in stack.get("runtime", "/runs").json() if r["run_id"] == run_id)["gateway"]
+        runs = stack.get("runtime", "/runs").json()
+        info = next(r for r in runs if r["run_id"] == run_id)["gateway"]
         assert info["restarts"] == 1 and info["pid"] != first_pid and not info["gave_up"]
+        # The desk's Stack panel row of that Gateway says why it restarted.
+        model = StackModel()
+        model.set_gateways(runs)
+        row = model.row(f"gateway-{run_id}")
+        assert row.restarts == 1 and row.detail == "reloaded at a day boundary (source changed); its run resumed"
     finally:
         assert stack.stop() == 0, "\n".join(stack.lines)
 
