@@ -227,3 +227,24 @@ def test_stage_scale_reads_an_approval_wait_and_a_normal_day(qtbot: Any) -> None
     assert chart.crosshair.show_at(0.1)
     assert "2025-01-02" in chart.crosshair.text and "approval wait" in chart.crosshair.text
     assert "10.0 s" in chart.crosshair.text and "3.00 ms" in chart.crosshair.text
+
+
+def test_run_comparison_dates_its_axis(qtbot: Any, finished_run: Path) -> None:
+    from app.models.history_model import Comparison
+    from app.qt.widgets.comparison_chart import ComparisonChart
+
+    state = json.loads((finished_run / "state" / "server_state.json").read_text())
+    points = [(p["t"], p["v"]) for p in state["portfolio"]["equity"]]
+    chart = ComparisonChart()
+    qtbot.addWidget(chart)
+    chart.resize(683, 300)  # half a 1366 px screen
+    chart.show()
+    qtbot.waitExposed(chart)
+    chart.set_comparison(Comparison(curves={"finished": points}))
+    axis = chart.plot_item.getAxis("bottom")
+    qtbot.waitUntil(lambda: axis.range[0] > points[0][0] / 1000.0 - 5 * 86400, timeout=3000)  # auto-ranged on the run
+    ticks = _drawn_ticks(axis)
+    days = {dt.datetime.fromtimestamp(t / 1000.0, dt.timezone(dt.timedelta(hours=-5))).strftime("%b %d")
+            for t, _ in points}
+    assert len(ticks) >= 2 and all(label in days for _, label in ticks)  # the run's trading days, by name
+    _no_overlap(axis, ticks)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.models.history_model import Comparison
 from app.qt import theme
+from app.qt.chart_axes import TradingDateAxis
 
 
 def run_color(index: int) -> str:
@@ -22,7 +23,7 @@ class ComparisonChart(pg.PlotWidget):
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, axisItems={"bottom": pg.DateAxisItem()})
+        super().__init__(parent, axisItems={"bottom": TradingDateAxis()})  # New York trading dates, never crowded
         self.setObjectName("comparison_chart")
         colors = theme.chart_colors()
         self.setBackground(colors["background"])
@@ -44,7 +45,7 @@ class ComparisonChart(pg.PlotWidget):
         for index, (run_id, points) in enumerate(comparison.curves.items()):
             returns = Comparison.as_return(points)
             color = run_color(index)
-            xs = [t / 1000.0 for t, _ in returns]  # DateAxisItem wants epoch seconds
+            xs = [t / 1000.0 for t, _ in returns]  # the date axis reads epoch seconds
             ys = [v for _, v in returns]
             self.curves[run_id] = self.plot_item.plot(xs, ys, name=run_id, pen=pg.mkPen(color, width=2))
             self.colors[run_id] = color
