@@ -26,7 +26,7 @@ from backend.pipeline.settlement import settle
 from backend.pipeline.sim_clock import SimClock
 from backend.schema import events as ev
 from backend.schema.bootstrap import BootstrapConfig
-from backend.schema.trading import OrderDecision, Prediction, RiskReport
+from backend.schema.trading import OrderDecision, Prediction, RiskReport, TickerSignal
 from backend.sandbox.executor import SkillExecutor
 
 NEWS_WINDOW_DAYS = 10
@@ -60,6 +60,18 @@ class DayWork:
         self.trades: list[dict[str, Any]] = []
         self.context: dict[str, dict[str, Any]] = {}      # ticker -> facts behind the decision
         self.conference_summary: str | None = None        # an llm PM's written conclusion
+
+
+_FLAT_MODELS = (TickerSignal, Prediction, OrderDecision)  # scalar fields only
+
+
+def _flat_dump(model: Any) -> dict[str, Any]:
+    """``model.model_dump()`` of a signal, prediction or decision, as a copy of its field dict:
+    their fields are all scalars (nothing for model_dump to convert) and in declaration order,
+    and the copy is several times faster (a day dumps ~100). Anything else is dumped."""
+    if type(model) in _FLAT_MODELS and not model.__pydantic_extra__:
+        return dict(model.__dict__)
+    return model.model_dump()
 
 
 class _Stage:
@@ -235,7 +247,7 @@ class TradingPipeline:
                 work.context.setdefault(s.ticker, {}).setdefault("signals", []).append(
                     {"agentId": agent.id, "signal": s.signal, "confidence": s.confidence, "reasoning": s.reasoning})
             content = "; ".join(f"{s.ticker} {s.signal} ({s.confidence:.0f}): {s.reasoning}" for s in signals)
-            self._message(agent.id, content, "analysis", {"signals": [s.model_dump() for s in signals]})
+            self._message(agent.id, content, "analysis", {"signals": [_flat_dump(s) for s in signals]})
 
     async def _risk(self, work: DayWork) -> None:
         prices = {t: bars[-1].close for t, bars in work.snapshot.bars.items() if bars}
@@ -293,7 +305,7 @@ class TradingPipeline:
             work.predictions.extend(preds)
             content = ", ".join(f"{p.ticker} {p.direction} ({p.confidence:.0f})" for p in preds)
             self._message(agent.id, f"Final calls: {content}", "predictions",
-                          {"predictions": [p.model_dump() for p in preds]})
+                          {"predictions": [_flat_dump(p) for p in preds]})
 
     async def _decision(self, work: DayWork) -> None:
         assert work.risk is not None
@@ -316,7 +328,7 @@ class TradingPipeline:
             work.context.setdefault(order.ticker, {})["pm_reasoning"] = order.reasoning
         content = "; ".join(f"{o.ticker} {o.action} {o.quantity} (conf {o.confidence:.0f}): {o.reasoning}"
                             for o in work.orders)
-        self._message(self.pm.id, content, "decision", {"decisions": [o.model_dump() for o in work.orders]})
+        self._message(self.pm.id, content, "decision", {"decisions": [_flat_dump(o) for o in work.orders]})
 
     async def _approval(self, work: DayWork) -> None:
         active = [o for o in work.orders if o.action != "hold" and o.quantity > 0]
