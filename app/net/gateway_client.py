@@ -96,7 +96,8 @@ def backoff(attempt: int, base: float = 1.0, factor: float = 1.5, cap: float = 3
 class GatewayClient:
     """A self-healing connection to one Gateway.
 
-    Signals: ``event_received(Event)`` for every parsed frame,
+    Signals: ``event_received(Event)`` for every parsed frame (psygnal's ``emit_fast``: no
+    lock, so connect and disconnect outside its callbacks),
     ``frame_refused(FrameRefused)`` for every frame that is no valid event,
     ``state_changed(ConnectionState)`` on every connection change.
 

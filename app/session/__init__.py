@@ -33,7 +33,9 @@ with :meth:`Session.start_local_stack`, stopped with :meth:`Session.stop_local_s
 (also on :meth:`Session.close`), and another instance's is joined with
 :meth:`Session.attach_running_stack`.
 Callbacks run on the event-loop thread; they must be quick (no repaint:
-views refresh on their own timers, see ``app/qt/bridge.py``).
+views refresh on their own timers, see ``app/qt/bridge.py``). ``gateway_event``
+comes thousands of times a second and is emitted with psygnal's ``emit_fast``
+(no lock): connect and disconnect its listeners outside its callbacks.
 """
 
 from __future__ import annotations
