@@ -248,3 +248,26 @@ def test_run_comparison_dates_its_axis(qtbot: Any, finished_run: Path) -> None:
             for t, _ in points}
     assert len(ticks) >= 2 and all(label in days for _, label in ticks)  # the run's trading days, by name
     _no_overlap(axis, ticks)
+
+
+def test_charts_fit_their_views_at_1366x768_and_1600x1000(qtbot: Any, arun: Any, finished_run: Path) -> None:
+    """Docked as on a 1366x768 screen the legends fold away (the plots keep the room) and nothing is cut off at
+    the right; on the issue's 1600x1000 screen every legend is under its plot."""
+    panel = LivePanel(LiveModel())
+    qtbot.addWidget(panel)
+    arun(panel.replay(finished_run / "logs" / "events.jsonl", speed=0))
+    panel.show()
+    charts = panel.charts
+    legends = (charts.equity.legend, charts.stages.legend, charts.rates.legend, charts.prices.legend)
+    for size, folded in (((1000, 460), True), ((1600, 1000), False)):
+        panel.resize(*size)
+        qtbot.waitUntil(lambda: all(legend.folded is folded for legend in legends), timeout=3000)
+        panel.flush()
+        for view in charts.views:
+            scene_width = view.ci.geometry().width()
+            assert scene_width <= view.viewport().width() + 1, (size, scene_width, view.viewport().width())
+        plot_heights = [charts.equity.plot.vb.height(), charts.stages.plot.vb.height(), charts.prices.plot.vb.height()]
+        assert min(plot_heights) > 40, (size, plot_heights)
+        ticks = _drawn_ticks(charts.prices.plot.getAxis("bottom"))
+        assert len(ticks) >= 2
+        _no_overlap(charts.prices.plot.getAxis("bottom"), ticks)
