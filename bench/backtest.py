@@ -11,11 +11,6 @@ bytes per day within 10 % from 1 to 8 years.
 
     .venv/bin/python bench/backtest.py [--years 1,4,8] [--repeat 3] [--via-gateway] [--profile out.prof]
 
-Like ``evotraders backtest``, each run freezes the process's setup for the
-garbage collector and collects young garbage less often
-(``backend/pipeline/gc_policy.py``); ``--default-gc`` leaves CPython's
-defaults, for comparison.
-
 ``--via-gateway`` runs the 1-year backtest through a Gateway subprocess with
 one connected WebSocket client (asking for incremental curves, as the desk
 does) and reports the overhead. ``--profile`` writes a cProfile of one
@@ -37,7 +32,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.config import load_settings  # noqa: E402
-from backend.pipeline import gc_policy  # noqa: E402
 from backend.pipeline.engine import RunEngine  # noqa: E402
 from backend.storage.run_store import RunStore  # noqa: E402
 from backend.storage.workspaces import WorkspaceStore  # noqa: E402
@@ -88,7 +82,7 @@ class Result:
         return self.log_bytes / max(1, self.days)
 
 
-def in_process_once(root: Path, run_id: str, overrides: dict | None = None, gc_tuned: bool = True) -> Result:
+def in_process_once(root: Path, run_id: str, overrides: dict | None = None) -> Result:
     settings = load_settings(runs_dir=root / "runs", workspaces_dir=root / "ws")
     store = RunStore(settings.runs_dir, WorkspaceStore(settings.workspaces_dir))
     store.create_run("default", run_id=run_id, overrides=overrides or YEAR)
@@ -103,8 +97,6 @@ def in_process_once(root: Path, run_id: str, overrides: dict | None = None, gc_t
             await engine.close()
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    if gc_tuned:
-        gc_policy.for_one_run()  # as `evotraders backtest` does once its engine is built
     asyncio.run(go())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     log = engine.paths.events_log
@@ -123,7 +115,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--via-gateway", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of one 1-year run to FILE")
-    parser.add_argument("--default-gc", action="store_true", help="leave CPython's garbage collector settings")
     args = parser.parse_args()
     lengths = sorted({int(y) for y in args.years.split(",")} | {1})
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +129,7 @@ def main() -> None:
         for years in lengths:
             runs = []
             for i in range(args.repeat):
-                result = in_process_once(Path(tmp), f"bench{years}y{i}", span(years), gc_tuned=not args.default_gc)
+                result = in_process_once(Path(tmp), f"bench{years}y{i}", span(years))
                 runs.append(result)
                 print(f"{years}y run {i + 1}: {result.days} trading days in {result.seconds:.2f} s = "
                       f"{result.rate:.1f} days/s ({result.cpu_rate:.1f} per CPU second)", flush=True)

@@ -76,7 +76,6 @@ class Progress:
 
 def run(args: argparse.Namespace) -> int:
     from backend.config import get_settings
-    from backend.pipeline import gc_policy
     from backend.pipeline.engine import RunEngine
     from backend.storage.bootstrap_file import read_bootstrap
     from backend.storage.run_store import RunStore
@@ -95,7 +94,6 @@ def run(args: argparse.Namespace) -> int:
 
         shutil.rmtree(store.paths(run_id).root, ignore_errors=True)
         raise
-    gc_policy.for_one_run()  # this process runs one run: its setup is frozen, young garbage collected less often
     status = asyncio.run(_drive(engine, Progress()))
     summary = build_summary(engine, status)
     if args.json:
