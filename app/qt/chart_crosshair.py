@@ -52,10 +52,9 @@ class Crosshair:
         self.plot = plot
         self.describe = describe
         self.plots = (plot, *linked)
-        pen = pg.mkPen(theme.chart_colors()["foreground"], width=1, style=Qt.PenStyle.DashLine)
         self.lines = []
         for p in self.plots:
-            line = pg.InfiniteLine(angle=90, movable=False, pen=pen)
+            line = pg.InfiniteLine(angle=90, movable=False, pen=self._pen())
             line.setZValue(20)
             line.hide()
             p.addItem(line, ignoreBounds=True)
@@ -70,6 +69,15 @@ class Crosshair:
         self.proxy = pg.SignalProxy(view.scene().sigMouseMoved, rateLimit=RATE_LIMIT_HZ, slot=self._moved)
         self._leave = _LeaveFilter(self.hide, view)
         view.installEventFilter(self._leave)
+
+    @staticmethod
+    def _pen() -> Any:
+        return pg.mkPen(theme.chart_colors()["foreground"], width=1, style=Qt.PenStyle.DashLine)
+
+    def recolor(self) -> None:
+        """The line in the current theme's foreground."""
+        for line in self.lines:
+            line.setPen(self._pen())
 
     def _moved(self, args: tuple[QPointF]) -> None:
         self.moves += 1

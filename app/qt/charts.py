@@ -552,6 +552,10 @@ class LiveCharts(QWidget):
     def recolor(self) -> None:
         for view in self.views:
             view.setBackground(theme.chart_colors()["background"])
+        for name in ("equity", "stages", "rates", "prices"):
+            chart = getattr(self, name, None)  # None while the charts are being built
+            if chart is not None:
+                chart.crosshair.recolor()
 
     def update_sections(self, model: LiveModel, dirty: set[str]) -> None:
         if "equity" in dirty:
