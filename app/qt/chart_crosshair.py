@@ -8,7 +8,8 @@ the mouse moves over the plot, never on a data refresh. The chart supplies
 
 :class:`ToggleLegend`: a legend laid out outside the plot (in its own row of
 the chart's layout); clicking an entry's swatch or its name hides or shows
-its curve, and calls ``on_toggle``.
+its curve, and calls ``on_toggle``. On a resize it takes as many columns as
+the width allows, or folds away when the chart is too short for it.
 """
 
 from __future__ import annotations
