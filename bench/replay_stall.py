@@ -64,7 +64,7 @@ async def measure(log: Path, idle: float, remote_url: str | None, run_id: str) -
     from app.session import Session
     from backend.clients.services import runtime_client
 
-    from app.qt.gc_policy import collect_on_gui_thread
+    from app.qt.gc_policy import collect_on_gui_thread, freeze_startup_objects
 
     collect_on_gui_thread()  # as the desk does (app/main.py): the collector runs from a GUI-thread timer
     me = psutil.Process()
@@ -73,6 +73,7 @@ async def measure(log: Path, idle: float, remote_url: str | None, run_id: str) -
     window.resize(1600, 1000)
     window.show()
     panel = window.panel("live")
+    freeze_startup_objects()  # as app/main.py does once the panels are up
     if os.environ.get("REPLAY_NO_VIEW"):  # diagnosis: the model alone, the panel's refresh a no-op
         panel.throttle._refresh = lambda: None
 
