@@ -9,6 +9,9 @@ exits; a second SIGTERM exits at once (every state file is written
 atomically, so no file is left torn). After ``restart_at_day_boundary`` it
 exits with ``RESTART_REQUESTED_EXIT`` once the current day is checkpointed
 (at once if the run has finished): its supervisor starts it again at once.
+The run's pace then is carried over to the new process in
+``state/gateway_restart.json`` (read and removed at start), and the new
+process starts running even if launched ``--paused``: the run was running.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -94,7 +98,10 @@ async def serve(store: RunStore, settings: Settings, args: argparse.Namespace, h
         gate.bind(engine)
     if args.pace is not None:
         engine.set_pace(args.pace)
-    runtime = EngineRunDriver(engine, paused=args.paused)
+    carried = _take_carried(store, args.run_id)
+    if carried is not None:
+        engine.set_pace(carried["pace"])
+    runtime = EngineRunDriver(engine, paused=args.paused and carried is None)
     server = GatewayServer(runtime, host, port, registry=registry,
                            queue_bytes=settings.gateway_client_queue_bytes)
     await server.start()
@@ -144,8 +151,40 @@ async def serve(store: RunStore, settings: Settings, args: argparse.Namespace, h
     if gate is not None:
         await gate.close()
     if code:
+        _carry(store, args.run_id, engine.control.pace)
         log.info("exiting with %d: restart requested, the run resumes from its checkpoint", code)
     return code
+
+
+CARRY_FILE = "gateway_restart.json"
+CARRY_SECONDS = 120.0
+
+
+def _carry(store: RunStore, run_id: str, pace: float) -> None:
+    """What the restarted Gateway takes over from this one (``restart_at_day_boundary``)."""
+    from backend.storage.atomic import atomic_write_json
+
+    atomic_write_json(store.paths(run_id).state_dir / CARRY_FILE, {"pace": pace, "at": time.time()})
+
+
+def _take_carried(store: RunStore, run_id: str) -> dict[str, Any] | None:
+    import json
+
+    path = store.paths(run_id).state_dir / CARRY_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        log.warning("ignoring %s: %s", path, err)
+        data = None
+    path.unlink(missing_ok=True)
+    if not isinstance(data, dict) or not isinstance(data.get("pace"), (int, float)) or data["pace"] < 0:
+        return None
+    # Only for the restart that wrote it (started again at once), never a later start by hand.
+    if not isinstance(data.get("at"), (int, float)) or not 0 <= time.time() - data["at"] < CARRY_SECONDS:
+        return None
+    return {"pace": float(data["pace"])}
 
 
 async def _wait_for_restart(runtime: Any) -> None:

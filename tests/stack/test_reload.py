@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 
 from app.models.stack_model import StackModel
@@ -152,3 +153,29 @@ def test_a_saved_runtime_service_module_restarts_it_and_its_runs_go_on(tmp_path)
     assert len(done) == len(set(done)) and done == sorted(done) and done[-1] == "2025-01-24"
     state = json.loads((run_dir / "state" / "server_state.json").read_text())
     assert state["resume"]["days_completed"] == len(done)
+
+
+def test_a_run_started_paused_and_resumed_keeps_running_after_a_reload(tmp_path):
+    repo = scratch_copy(tmp_path / "repo")
+    stack = ReloadStack(repo, tmp_path, "--no-run")
+    try:
+        stack.wait_up()
+        headers = {"Authorization": f"Bearer {stack.admin_token}"}
+        runtime = stack.urls["runtime"]
+        with httpx.Client(base_url=runtime, headers=headers, timeout=30, trust_env=False) as client:
+            run_id = client.post("/runs", json={"workspace": "default", "end_date": "2025-01-17"}).json()["run_id"]
+            assert client.post(f"/runs/{run_id}/start", json={"paused": True, "pace": 0.3}).status_code == 200
+            assert client.post(f"/runs/{run_id}/resume").status_code == 200
+            run_dir = tmp_path / "runs" / run_id
+            stack.poll("a completed day", lambda: any(e["type"] == "day_complete" for e in events(run_dir)))
+            hub = repo / "gateway" / "hub.py"
+            hub.write_text(hub.read_text() + "\n# saved by the reload test\n")
+            stack.wait_line("reload   Gateways restart at the next day boundary")
+            # Launched --paused, restarted after it was resumed: it goes on by itself to the end.
+            stack.poll("the run to complete", lambda: client.get(f"/runs/{run_id}").json()["status"] == "completed",
+                       timeout=120, every=0.2)
+            gateway = client.get(f"/runs/{run_id}").json()["gateway"]
+            assert gateway["restarts"] == 1
+    finally:
+        assert stack.stop() == 0, "\n".join(stack.lines)
+    assert not (run_dir / "state" / "gateway_restart.json").exists()  # taken by the new process
