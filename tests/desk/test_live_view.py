@@ -239,3 +239,27 @@ def test_the_feed_is_updated_in_one_loop_turn_and_painted_in_the_next(qtbot: Any
     assert panel.feed.topLevelItem(29).text(3) == "line 29"
     panel.flush()  # a forced refresh (tests, the end of a replay) paints as it updates
     assert panel.feed.updatesEnabled()
+
+
+def test_new_prices_and_trades_share_one_refresh_of_the_price_chart(qtbot: Any) -> None:
+    """Both paint the price chart (its line and its trade markers): drawn together, one paint, not two."""
+    panel = _panel(qtbot)
+    panel.flush()
+    panel.model.apply_frame({"type": "day_start", "date": "2025-01-03", "progress": 0.1})
+    panel.model.apply_frame({"type": "price_update", "symbol": "AAPL", "price": 10, "open": 10, "ret": 0,
+                             "timestamp": _iso(1_735_900_000_000)})
+    panel.model.apply_frame({"type": "team_trades", "mode": "incremental",
+                             "data": [_trade("T1", "AAPL", "LONG", 5, 10.0, "2025-01-03")]})
+    panel.model.apply_frame({"type": "agent_message", "agentId": "a", "content": "x", "ts": 1, "timestamp": _iso(1)})
+    # The feed was drawn longest ago, then the rate chart, then the price chart and the trades.
+    panel._last_update = {"feed": 0.0, "rates": 0.5, "prices": 1.0, "trades": 1.0}
+    panel._cheap_waited = False
+    panel.refresh()
+    drawn = {"feed", "prices", "trades"} - panel.model.dirty
+    assert drawn == {"feed"}  # the one drawn longest ago, alone
+    panel._last_update.pop("prices"), panel._last_update.pop("trades")
+    panel._last_update["feed"] = panel._last_update["rates"] = 1e12  # not due again
+    panel._cheap_waited = False
+    panel.refresh()
+    assert not {"prices", "trades"} & panel.model.dirty  # drawn together
+    assert panel.trades.rowCount() == 1 and panel.trades.item(0, 0).text() == "T1"

@@ -60,6 +60,8 @@ SECTION_INTERVALS = {"rates": 1.0, "prices": 0.5, "equity": 0.5, "stages": 1.0, 
 # Sections whose repaint costs several ms: at most one of them is redrawn per refresh
 # ("trades" too: new trades put their markers on the price chart).
 HEAVY_SECTIONS = frozenset({"rates", "prices", "equity", "stages", "feed", "trades"})
+# Costly sections drawn into the same view: when one is drawn, the other is too if it is due.
+SHARED_PAINTS = (frozenset({"prices", "trades"}),)
 
 def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, bool) or value is None:
@@ -365,7 +367,10 @@ class LivePanel(QWidget):
         # Alternate: a costly section unless the cheap ones waited through the last refresh.
         if heavy and not (cheap and self._cheap_waited):
             due = {heavy[0]}  # the one drawn longest ago
-            later |= set(heavy[1:]) | set(cheap)
+            for group in SHARED_PAINTS:  # and those ready that paint the same view: one paint for both
+                if heavy[0] in group:
+                    due |= group & set(heavy)
+            later |= (set(heavy) - due) | set(cheap)
             self._cheap_waited = bool(cheap)
         else:
             due = set(cheap)
