@@ -336,11 +336,12 @@ class LivePanel(QWidget):
                                      for t in self.model.todays_trades()])
 
     def _paint_later(self, widget: QWidget, update: Any) -> None:
-        """Run ``update()`` with ``widget``'s repaints held back, and let them go one loop turn later.
+        """Run ``update()`` with ``widget``'s repaints held back, and let them go two loop turns later.
 
         Qt paints a widget's changes in the loop turn right after the change, before any
-        timer (an asyncio callback) is served: a view's update and its paint would make one
-        long slice. Apart, each is short, and the loop serves what waited in between.
+        timer is served, and an asyncio task that was due meanwhile needs two turns to run
+        (its timer, then its step): a view's update and its paint would make one long wait
+        for it. Apart, each is short, and the loop serves what waited in between.
         """
         if not widget.updatesEnabled():  # already held (a refresh in the same turn): let it go with the first
             update()
@@ -349,7 +350,7 @@ class LivePanel(QWidget):
         try:
             update()
         finally:
-            QTimer.singleShot(0, widget, lambda: widget.setUpdatesEnabled(True))
+            QTimer.singleShot(0, widget, lambda: QTimer.singleShot(0, widget, lambda: widget.setUpdatesEnabled(True)))
 
     def _due(self, dirty: set[str]) -> set[str]:
         """The dirty sections whose minimum interval has passed; the others wait for a later refresh.
