@@ -87,7 +87,8 @@ def parse_command(data: dict[str, Any], read_only: bool, is_admin: bool = True) 
         known = ", ".join(sorted(COMMAND_TYPES))
         raise CommandError(f"unknown command type {kind!r}; expected one of: {known}")
     if read_only and kind in MUTATING_COMMANDS:
-        raise CommandError(f"{kind} requires the operator role; this connection is read-only")
+        needed = "admin" if kind in ADMIN_COMMANDS else "operator"
+        raise CommandError(f"{kind} requires the {needed} role; this connection is read-only")
     if kind in ADMIN_COMMANDS and not is_admin:
         what = "restarts the Gateway" if kind == "restart_at_day_boundary" else "starts a run"
         raise CommandError(f"{kind} {what} and requires the admin role")

@@ -59,7 +59,7 @@ def test_a_burst_is_one_plan_naming_each_file_once(reload_map: ReloadMap) -> Non
 
 def test_only_an_admin_may_ask_a_gateway_to_restart() -> None:
     frame = {"type": "restart_at_day_boundary"}
-    with pytest.raises(CommandError, match="restart_at_day_boundary requires the operator role; this connection "
+    with pytest.raises(CommandError, match="restart_at_day_boundary requires the admin role; this connection "
                                            "is read-only"):
         parse_command(frame, read_only=True, is_admin=False)
     with pytest.raises(CommandError, match="restart_at_day_boundary restarts the Gateway and requires the admin role"):
