@@ -12,7 +12,7 @@ Each repeat measures, one after the other on the same machine:
 
 Printed per repeat and as medians, with the ratio ours / bare (issue 13's target: <= 1.0x).
 
-    .venv/bin/python bench/stack_startup.py [--repeat 5] [--no-preload] [--phases]
+    .venv/bin/python bench/stack_startup.py [--repeat 5] [--no-preload] [--sibling] [--phases]
 """
 
 from __future__ import annotations
@@ -159,12 +159,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-preload", action="store_true",
                         help="spawn every service with a fresh interpreter (settings.stack_preload off)")
+    parser.add_argument("--sibling", action="store_true",
+                        help="fork agent, trading and news from a sibling fork server that preloads their apps "
+                             "(backend.stack.preload.SIBLING_OPTION; off by default)")
     parser.add_argument("--phases", action="store_true",
                         help="also print where the wall time of each of our starts went (fork servers' imports, "
                              "forks, each service's start, bind, /health, the Gateway), from the fork server's "
                              f"{TRACE_ENV} trace")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
+    if args.sibling:
+        import backend.stack.local_stack as local_stack
+        from backend.stack.preload import SIBLING_OPTION
+
+        local_stack.SIBLING_SERVES = SIBLING_OPTION  # type: ignore[misc]  # what LocalStack.up() passes on
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start"
+          + (" (sibling fork server on)" if args.sibling else ""))
     bare_rows, rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):

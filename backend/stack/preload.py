@@ -4,12 +4,11 @@
 services, a Gateway) import at start, found with ``python -X importtime``:
 FastAPI, uvicorn and the parts of it loaded when serving, pydantic and
 settings, the schema, the run store, websockets, YAML, psygnal. Imported
-once, by the fork server; then it forks its *sibling*, and the two import
-the rest on the two cores at once: the fork server runtime_service's app
-(``OWN_MODULES``, then forks it) and, between requests, the run's Gateway's
-modules (``LATER_MODULES``); the sibling the other three services' apps
-(``SIBLING_MODULES``, then forks them). Each child then starts with its
-routes built. ``bench/stack_startup.py --phases`` shows the timeline;
+once, by the fork server; then it imports runtime_service's app
+(``OWN_MODULES``), forks the four services (each imports its own app, in
+parallel) and, between requests, imports the run's Gateway's modules
+(``LATER_MODULES``). A sibling server (``SIBLING_*``, off) can preload and
+fork the other three instead. ``bench/stack_startup.py --phases`` shows the timeline;
 ``tests/stack/test_preload.py`` checks every name imports without starting
 a thread or reading the environment's settings.
 """
@@ -55,13 +54,17 @@ PRELOAD_MODULES: tuple[str, ...] = (
 # httpx and the commands' schema: of the services only runtime_service needs them at start.
 OWN_MODULES: tuple[str, ...] = ("httpx", "backend.schema.commands", "backend.apps.runtime_service.app")
 
-# The other three services are forked by a sibling fork server that imports the shared
-# modules and their apps on the second core while the first imports runtime_service's.
-SIBLING_SERVES: tuple[str, ...] = (
+# A sibling fork server can fork the other three services from their apps preloaded, imported
+# on the second core while the first imports runtime_service's (SIBLING_SERVES = SIBLING_OPTION;
+# bench/stack_startup.py --sibling). Off: on this 2-core machine, loaded by other jobs, it
+# measured 1.09x-1.35x the bare four against 0.92x-1.01x without it in the same runs: the
+# sibling imports three apps one after the other, where three children import one each in parallel.
+SIBLING_OPTION: tuple[str, ...] = (
     "backend.apps.agent_service",
     "backend.apps.trading_service",
     "backend.apps.news_service",
 )
+SIBLING_SERVES: tuple[str, ...] = ()
 SIBLING_MODULES: tuple[str, ...] = (
     "backend.apps.agent_service.app",
     "backend.apps.trading_service.app",

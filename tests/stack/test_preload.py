@@ -1,8 +1,8 @@
 """The local stack's preloading fork server, and what a service imports at start.
 
 - With ``stack_preload`` (the default) every service and the run's Gateway is
-  forked from the stack's fork server (runtime_service and the Gateway) or its
-  sibling (the other three): a process of its own (own pid and session,
+  forked from the stack's fork server (or, with ``SIBLING_SERVES``, its sibling
+  for the other three): a process of its own (own pid and session,
   its own log), whose parent is the fork server, restarted and stopped like any
   other; with ``stack_preload=False`` each is a fresh interpreter, our child.
 - Every preloaded module imports without starting a thread or reading settings
@@ -27,7 +27,7 @@ from backend.clients.services import runtime_client
 from backend.config import load_settings
 from backend.stack.launcher import StackLauncher
 from backend.stack.local_stack import LocalStack
-from backend.stack.preload import LATER_MODULES, OWN_MODULES, PRELOAD_MODULES, SIBLING_MODULES
+from backend.stack.preload import LATER_MODULES, OWN_MODULES, PRELOAD_MODULES, SIBLING_MODULES, SIBLING_SERVES
 from backend.supervisor import ProcessStatus
 from tests.support.waiting import until
 
@@ -90,15 +90,14 @@ async def test_the_stack_forks_its_services_and_gateway_from_one_preloaded_proce
         for pid in [*pids.values(), gateway["pid"]]:
             assert os.getsid(pid) == pid  # each leads its own session (stop signals its group)
         server = stack.forkserver._child.pid if preload else os.getpid()
-        # agent, trading and news come from the sibling fork server, itself forked by the fork server.
         expected_parent = server
         if preload:
-            sibling = _parent(pids["news"])
-            assert sibling != server and _parent(sibling) == server
-            assert {_parent(pids[name]) for name in ("agent", "trading", "news")} == {sibling}
+            if SIBLING_SERVES:  # agent, trading and news come from the fork server's sibling
+                expected_parent = _parent(pids["news"])
+                assert expected_parent != server and _parent(expected_parent) == server
+            assert {_parent(pids[name]) for name in ("agent", "trading", "news")} == {expected_parent}
             assert _parent(pids["runtime"]) == server
             assert _parent(gateway["pid"]) == server  # runtime_service had it forked too
-            expected_parent = sibling
         else:
             assert stack.forkserver is None
             assert all(_parent(pid) == os.getpid() for pid in pids.values())
