@@ -130,6 +130,7 @@ _PHASES = (  # (label, what a trace line contains); the first matching line of e
     ("trading_service bound", "line backend.apps.trading_service cpu=", "Uvicorn running"),
     ("agent_service bound", "line backend.apps.agent_service cpu=", "Uvicorn running"),
     ("fork server: later modules (Gateway's) imported", "later modules preloaded"),
+    ("Gateway asked for (runtime_service's fork request)", "request gateway"),
     ("Gateway forked", "fork gateway "),
     ("Gateway listening", "line gateway cpu=", "gateway listening on"),
     ("Gateway healthy (start_run returned)", "bench gateway healthy"),

@@ -552,6 +552,7 @@ class ForkServerClient:
     async def fork(self, argv: Sequence[str], env: Mapping[str, str], cwd: str | None, out_fd: int,
                    on_exit: Callable[[int], None]) -> int:
         """Fork ``argv`` (``python -m ...``) with ``env``; returns its pid. Raises ForkServerError."""
+        trace(f"request {argv[2] if len(argv) > 2 else argv}")
         async with self._lock:
             await self._connect()
         hello = self._hello or {}
