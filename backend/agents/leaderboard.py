@@ -133,3 +133,15 @@ class Leaderboard:
         return {agent: {key: [dict(s) for s in value] if isinstance(value, list) else dict(value)
                         for key, value in rec.items()}
                 for agent, rec in self.records.items()}
+
+    def records_view(self) -> dict[str, Any]:
+        """The records as scoring will not change them, sharing each signal with the leaderboard.
+
+        Scoring changes the tallies and the signals lists in place, never a
+        signal once appended (each call is a new dict): those are copied, the
+        signals shared. For a holder that never changes what it gets (the
+        engine's day-end checkpoint); anyone else takes :meth:`to_dict`.
+        """
+        return {agent: {key: list(value) if isinstance(value, list) else dict(value)
+                        for key, value in rec.items()}
+                for agent, rec in self.records.items()}

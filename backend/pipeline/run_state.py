@@ -93,19 +93,39 @@ class RunState:
         and ``state_dict`` build fresh containers. (A JSON round trip would do
         the same at several times the cost, paid every day of a backtest.)
 
-        ``curve_lengths``: each curve as its length instead of its points
-        (:meth:`curves_upto` turns them back into points). The curves only
+        ``curve_lengths``: the engine's own day-end checkpoint, taken every
+        day and written only now and then, by a holder that never changes it
+        (a snapshot validates it into a new model, a restore deep-copies it).
+        Each curve is then its length instead of its points
+        (:meth:`curves_upto` turns them back into points): the curves only
         grow by appending until the next restore, so the length at a day's
         end names exactly that day's curves, at O(1) instead of a copy of
-        every point: the engine's own day-end checkpoint, taken every day and
-        written only now and then, uses it (the one part of a checkpoint that
-        grows with the run).
+        every point. And what is never changed once made is shared instead
+        of copied (its lists and dicts still are): trade rows and history
+        rows (each made once), the day's quotes (settlement makes new ones
+        each day), the leaderboard's scored signals
+        (:meth:`Leaderboard.records_view`). Later days change nothing in it
+        (tests/pipeline/test_day_end_checkpoint.py).
         """
+        if curve_lengths:
+            return {
+                "portfolio": self.portfolio.to_dict(),
+                "baselines": self.baselines.to_dict(),
+                "leaderboard": self.leaderboard.records_view(),
+                "curves": {k: len(v) for k, v in self.curves.items()},
+                "recent_trades": list(self.recent_trades),
+                "trade_count": self.trade_count,
+                "days_completed": self.days_completed,
+                "last_completed_date": self.last_completed_date,
+                "prices": dict(self.prices),
+                "day_history": list(self.day_history),
+                "agents": {a.id: a.state_dict() for a in team},
+            }
         return {
             "portfolio": self.portfolio.to_dict(),
             "baselines": self.baselines.to_dict(),
             "leaderboard": self.leaderboard.to_dict(),
-            "curves": {k: len(v) if curve_lengths else [dict(p) for p in v] for k, v in self.curves.items()},
+            "curves": {k: [dict(p) for p in v] for k, v in self.curves.items()},
             "recent_trades": [dict(t) for t in self.recent_trades],
             "trade_count": self.trade_count,
             "days_completed": self.days_completed,

@@ -90,24 +90,27 @@ def leaderboard_rows(pipe: "TradingPipeline", rows: list[dict]) -> list[dict]:
     """The leaderboard's rows with each recent signal as its model, validated once.
 
     An analyst's last ``RECENT_SIGNALS`` calls ride every day's
-    ``team_leaderboard``; a call never changes once scored, so its model is
-    kept (by its content) while it is among them instead of being validated
-    again every day (the event is valid either way: a model instance is
-    taken as it is).
+    ``team_leaderboard``; a call never changes once scored (the leaderboard
+    appends a new dict per call and shares it with its rows), so its model
+    is kept, by the identity of its dict, while it is among them instead of
+    being validated again every day (the event is valid either way: a model
+    instance is taken as it is). Each entry holds its dict, so no other dict
+    can take its id meanwhile.
     """
-    known: dict[tuple, LeaderboardSignal] = pipe.signal_models
-    kept: dict[tuple, LeaderboardSignal] = {}
+    known: dict[int, tuple[dict, LeaderboardSignal]] = pipe.signal_models
+    kept: dict[int, tuple[dict, LeaderboardSignal]] = {}
     out = []
     for row in rows:
         signals = row.get("signals")
         if signals:
             models = []
             for signal in signals:
-                key = tuple(signal.items())
-                model = known.get(key)
-                if model is None:
-                    model = LeaderboardSignal(**signal)
-                models.append(kept.setdefault(key, model))
+                key = id(signal)
+                entry = known.get(key)
+                if entry is None or entry[0] is not signal:
+                    entry = (signal, LeaderboardSignal(**signal))
+                kept[key] = entry
+                models.append(entry[1])
             row = {**row, "signals": models}
         out.append(row)
     pipe.signal_models = kept

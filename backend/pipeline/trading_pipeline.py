@@ -143,7 +143,7 @@ class TradingPipeline:
             llm.executor = executor  # llm agents call their skills as tools through the run's sandbox
         self.clock = SimClock()
         self.current_stage: str | None = None
-        self.signal_models: dict[tuple, Any] = {}  # the leaderboard's recent calls, validated once (settlement)
+        self.signal_models: dict[int, Any] = {}  # the leaderboard's recent calls, validated once (settlement)
 
     # -- helpers --------------------------------------------------------------
     def _message(self, agent_id: str, content: str, stage: str, data: dict[str, Any] | None = None,
