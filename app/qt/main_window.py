@@ -559,25 +559,34 @@ class MainWindow(QMainWindow):
     def _refresh_connection(self) -> None:
         s = self.session
         first_run = self.first_run()
+        offer = s.profile.is_local and s.stack is None and s.attached_stack is None and not self._stack_busy
+        # Stopped on purpose (Stop local stack): its services are down because the user said so, not lost.
+        stopped = offer and getattr(s, "stopped_by_user", False)
         lost, unreached = [], []
         for service, label in self.service_labels.items():
             state = s.state(service)
             status, detail = state.status, state.detail
             if state.down and not state.reached and (first_run or self._stack_busy):
                 status, detail = "off", "not started yet"  # not a failure: nothing was started yet
+            elif state.down and stopped:
+                status, detail = "off", "stopped (you stopped the local stack)"
             color = theme.status_color(status)
             label.setText(f"<span style='color:{color}'>&#9679;</span> {service}")
             label.setToolTip(f"{service}: {status}" + (f" - {detail}" if detail else ""))
+            if stopped:
+                continue
             if state.lost:
                 lost.append(state)
             elif state.down:
                 unreached.append(state)
-        offer = s.profile.is_local and s.stack is None and s.attached_stack is None and not self._stack_busy
         self.offer_button.setVisible(offer)
         self.retry_button.setVisible(bool(lost or unreached) and not first_run)
         if first_run and not self.stack_error:
             self.top_banner.say("No local stack is running. Start one with one click, or pick a remote runtime "
                                 "(Profile).", "info")
+        elif stopped and not self.stack_error:
+            self.top_banner.say("The local stack is stopped; the panels show what it last said. Start it again "
+                                "with one click, or pick a remote runtime (Profile).", "info")
         elif self.stack_error and offer:
             self.top_banner.say(self.stack_error, "error")
         elif lost:
@@ -592,7 +601,7 @@ class MainWindow(QMainWindow):
         # there is no "last known data" (the panel itself invites to start a stack).
         for panel_id, panel in self.panels.items():
             needs = getattr(panel, "services", ())
-            gone = [st for st in (s.state(n) for n in needs) if st.lost]
+            gone = [] if stopped else [st for st in (s.state(n) for n in needs) if st.lost]
             self._dock_banners[panel_id].say(
                 "; ".join(f"{st.service} unreachable: {st.detail} (showing last known data)" for st in gone),
                 "warning")

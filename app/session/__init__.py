@@ -92,6 +92,8 @@ class Session:
         self.local = LocalStackLink()
         self._clients: dict[str, ServiceClient] = build_clients(self.profile, self.connections)
         self._closed = False
+        # The user stopped the local stack: its services are down on purpose, not lost.
+        self.stopped_by_user = False
 
     # -- identity -----------------------------------------------------------------
 
@@ -164,6 +166,7 @@ class Session:
     async def open(self, profile: Profile) -> None:
         """Look at another runtime: new clients, new Gateway, fresh states; emits ``profile``."""
         await self._drop_connections()
+        self.stopped_by_user = False
         self.profile = profile
         self.runs.forget_role()
         self.connections.reset()
@@ -221,7 +224,9 @@ class Session:
     async def stop_local_stack(self) -> None:
         """Stop every process the app started (services and, through them, Gateways)."""
         self.runs.close_soon()
+        owned = self.local.launcher is not None
         await self.local.stop()
+        self.stopped_by_user = owned and not self._closed
         self._emit("stack")
 
     # -- teardown -----------------------------------------------------------------

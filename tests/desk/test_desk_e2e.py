@@ -126,6 +126,12 @@ def test_trader_runs_and_approves_on_a_local_stack(qtbot, arun, tmp_path):
         # 5. Stop the stack: nothing the app started is left.
         await window.stop_local_stack()
         await until(lambda: not children(), timeout=15, what="no child process left")
+        # ... and the desk says it is stopped, not that it lost its services: no "last known data" bars.
+        await until(lambda: session.state("agent").down, timeout=20, what="the stopped services probed")
+        window._refresh_connection()
+        assert "local stack is stopped" in window.top_banner.text()
+        assert [b.text() for b in window._dock_banners.values() if b.isVisible()] == []
+        assert "stopped" in window.service_labels["agent"].toolTip()
 
     arun(scenario(), timeout=240)
     assert children() == []
