@@ -26,10 +26,16 @@ from psygnal import EmitLoopError, Signal, SignalInstance
 __all__ = ["Signal", "SignalInstance", "emit", "emit_logged"]
 
 
-def emit(signal: SignalInstance, *args: Any) -> None:
-    """``signal.emit(*args)``, re-raising a failing callback's own exception (not psygnal's wrapper)."""
+def emit(signal: SignalInstance, *args: Any, fast: bool = False) -> None:
+    """``signal.emit(*args)``, re-raising a failing callback's own exception (not psygnal's wrapper).
+
+    ``fast``: psygnal's ``emit_fast`` (no lock; see :func:`emit_logged`).
+    """
     try:
-        signal.emit(*args)
+        if fast:
+            signal.emit_fast(*args)
+        else:
+            signal.emit(*args)
         return
     except EmitLoopError as err:
         cause = err.__cause__

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from psygnal import EmitLoopError
-
 from backend.signals import Signal, emit
 
 __all__ = ["LOAD_FAILURES", "ObservableModel", "emit"]
@@ -49,14 +47,7 @@ class ObservableModel:
     def _emit_fast(self, kind: str, payload: Any = None) -> None:
         """:meth:`_emit` for news that comes thousands of times a second (a Gateway event):
         psygnal's ``emit_fast``, no lock (a model and its views live on one thread); same errors."""
-        try:
-            self.changed.emit_fast(kind, payload)
-            return
-        except EmitLoopError as err:
-            cause = err.__cause__
-            if cause is None:  # pragma: no cover - psygnal always chains the callback's error
-                raise
-        raise cause
+        emit(self.changed, kind, payload, fast=True)
 
     def _say(self, message: str | None) -> None:
         self.message = message
