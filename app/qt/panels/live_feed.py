@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -62,8 +63,13 @@ def feed_time(item: FeedItem) -> str:
     """The Time column: ``MM-DD HH:MM``, ``~MM-DD HH:MM`` when the time is the desk's."""
     if item.ts is None:
         return ""
-    text = datetime.fromtimestamp(item.ts).strftime(TIME_FORMAT)
-    return f"~{text}" if item.ts_received else text
+    return _time_text(item.ts, bool(item.ts_received))
+
+
+@lru_cache(maxsize=4096)  # asked for every row at each paint of the feed: formatted once per time
+def _time_text(ts: float, received: bool) -> str:
+    text = datetime.fromtimestamp(ts).strftime(TIME_FORMAT)
+    return f"~{text}" if received else text
 
 
 def _stamp(item: FeedItem) -> str:
