@@ -305,17 +305,21 @@ class LocalStack:
 
         return runtime_client(self.urls["runtime"], self.tokens.tokens.get(Role.admin), timeout=10.0)
 
-    async def _running_runs(self) -> list[str]:
+    async def _list_runs(self, why: str) -> list[dict[str, Any]]:
+        """runtime_service's run rows; none (and a warning naming ``why``) when it cannot answer."""
         from backend.clients.http import ServiceError
 
         client = self._runtime_client()
         try:
-            rows = await client.list_runs()
+            return await client.list_runs()
         except ServiceError as err:
-            log.warning("reload: cannot list runs before restarting runtime_service: %s", err)
+            log.warning("reload: cannot list %s: %s", why, err)
             return []
         finally:
             await client.http.aclose()
+
+    async def _running_runs(self) -> list[str]:
+        rows = await self._list_runs("runs before restarting runtime_service")
         live = (ProcessStatus.starting.value, ProcessStatus.healthy.value, ProcessStatus.unhealthy.value)
         return [row["run_id"] for row in rows if (row.get("gateway") or {}).get("status") in live]
 
@@ -338,20 +342,12 @@ class LocalStack:
             return await self.embedded.controller.restart_gateways_at_day_boundary()
         if "runtime" not in self.supervisor:
             return []
-        from backend.clients.http import ServiceError
         from backend.control_plane.gateway_command import send_command
         from backend.errors import DomainError
         from backend.schema.commands import RestartAtDayBoundary
         from backend.security.tokens import Role
 
-        client = self._runtime_client()
-        try:
-            rows = await client.list_runs()
-        except ServiceError as err:
-            log.warning("reload: cannot list the running Gateways: %s", err)
-            return []
-        finally:
-            await client.http.aclose()
+        rows = await self._list_runs("the running Gateways")
         asked = []
         for row in rows:
             info = row.get("gateway") or {}
