@@ -27,6 +27,15 @@ def reload_probe(role: ViewerDep) -> dict[str, str]:
 '''
 
 
+def _two_days_into_the_run(stack: ReloadStack, tmp_path) -> tuple[str, object]:
+    """Wait for the stack and its default run's first two completed days; the run's id and folder."""
+    stack.wait_up()
+    run_id = stack.wait_line("  run      ").split()[1].rstrip(":")
+    run_dir = tmp_path / "runs" / run_id
+    stack.poll("two completed days", lambda: sum(e["type"] == "day_complete" for e in events(run_dir)) >= 2)
+    return run_id, run_dir
+
+
 def test_a_saved_route_is_served_by_the_running_stack(tmp_path):
     repo = scratch_copy(tmp_path / "repo")
     routes = repo / "backend" / "apps" / "agent_service" / "workspaces.py"
@@ -68,12 +77,9 @@ def test_a_saved_pipeline_module_restarts_the_gateway_at_a_day_boundary(tmp_path
     repo = scratch_copy(tmp_path / "repo")
     stack = ReloadStack(repo, tmp_path, "--end", "2025-02-07", "--pace", "0.3")
     try:
-        stack.wait_up()
-        run_id = stack.wait_line("  run      ").split()[1].rstrip(":")
-        run_dir = tmp_path / "runs" / run_id
+        run_id, run_dir = _two_days_into_the_run(stack, tmp_path)
         runs = stack.get("runtime", "/runs").json()
         first_pid = next(r for r in runs if r["run_id"] == run_id)["gateway"]["pid"]
-        stack.poll("two completed days", lambda: sum(e["type"] == "day_complete" for e in events(run_dir)) >= 2)
 
         # The new code says so when it resumes: the message is the edited module's.
         day_loop = repo / "backend" / "pipeline" / "day_loop.py"
@@ -132,10 +138,7 @@ def test_a_saved_runtime_service_module_restarts_it_and_its_runs_go_on(tmp_path)
     repo = scratch_copy(tmp_path / "repo")
     stack = ReloadStack(repo, tmp_path, "--end", "2025-01-24", "--pace", "0.3")
     try:
-        stack.wait_up()
-        run_id = stack.wait_line("  run      ").split()[1].rstrip(":")
-        run_dir = tmp_path / "runs" / run_id
-        stack.poll("two completed days", lambda: sum(e["type"] == "day_complete" for e in events(run_dir)) >= 2)
+        run_id, run_dir = _two_days_into_the_run(stack, tmp_path)
 
         routes = repo / "backend" / "apps" / "runtime_service" / "routes_runs.py"
         saved = edit(routes, '"""Runs: create', '"""(saved by the reload test) Runs: create')
