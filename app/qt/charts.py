@@ -347,7 +347,8 @@ class RateChart:
     def update(self, model: LiveModel, now: float | None = None) -> None:
         now = now if now is not None else model.clock()
         rates = model.rates
-        totals = {kind: sum(rates.series(kind, now)[1]) for kind in rates.types}
+        series = {kind: rates.series(kind, now) for kind in rates.types}  # each type's once a refresh
+        totals = {kind: sum(ys) for kind, (_xs, ys) in series.items()}
         shown = [k for k, v in sorted(totals.items(), key=lambda kv: -kv[1]) if v > 0][:MAX_RATE_TYPES]
         top = 0.0
         for kind in list(self.lines):
@@ -356,13 +357,13 @@ class RateChart:
                 self.legend.removeItem(kind)
                 self._series.pop(kind, None)
         for kind in shown:
-            xs, ys = rates.series(kind, now)
+            xs, ys = series[kind]
             line = self.lines.get(kind)
             if line is None:
                 index = next(i for i in range(len(theme.SERIES) + MAX_RATE_TYPES)
                              if ticker_color(i) not in {self.colors.get(k) for k in self.lines})
                 self.colors[kind] = ticker_color(index)
-                line = self.lines[kind] = self.plot.plot([], [], pen=pg.mkPen(self.colors[kind]))
+                line = self.lines[kind] = _curve(self.plot, pg.mkPen(self.colors[kind]))
                 self.legend.addItem(line, kind)
             line.setData(xs, ys)
             self._series[kind] = (xs, ys)
