@@ -548,6 +548,9 @@ class LiveCharts(QWidget):
         self.stages = StageChart(self.views[1])
         self.rates = RateChart(self.views[2])
         self.prices = PriceChart(self.views[3])
+        # The view each section draws into (prices and trades: both the price chart).
+        self.view_of = {"equity": self.views[0], "stages": self.views[1], "rates": self.views[2],
+                        "prices": self.views[3], "trades": self.views[3]}
         self._legends = {self.views[0]: self.equity.legend, self.views[1]: self.stages.legend,
                          self.views[2]: self.rates.legend, self.views[3]: self.prices.legend}
         self._resized = _ResizeFilter(self._fold_legends, self)

@@ -241,6 +241,26 @@ def test_the_feed_is_updated_in_one_loop_turn_and_painted_in_the_next(qtbot: Any
     assert panel.feed.updatesEnabled()
 
 
+def test_a_chart_is_updated_in_one_loop_turn_and_painted_later(qtbot: Any) -> None:
+    """A throttled refresh of the price chart holds its view's repaint back (update and paint: two short
+    slices of the loop, not one long one); the new price is in the chart at once, and painted after."""
+    panel = _panel(qtbot)
+    panel.show()
+    panel.flush()
+    view = panel.charts.view_of["prices"]
+    panel.model.apply_frame({"type": "price_update", "symbol": "AAPL", "price": 12.5, "open": 12, "ret": 0,
+                             "timestamp": _iso(1_735_900_000_000)})
+    panel._last_update.clear()
+    panel.model.dirty = {"prices"}
+    panel.refresh()  # what the throttle calls
+    assert list(panel.charts.prices.lines["AAPL"].getData()[1]) == [12.5]  # updated now
+    assert not view.updatesEnabled()  # its paint waits for later loop turns
+    assert all(v.updatesEnabled() for v in panel.charts.views if v is not view)  # the other charts are untouched
+    qtbot.waitUntil(view.updatesEnabled, timeout=2000)  # then painted
+    panel.flush()  # a forced refresh (tests, the end of a replay) paints as it updates
+    assert view.updatesEnabled()
+
+
 def test_new_prices_and_trades_share_one_refresh_of_the_price_chart(qtbot: Any) -> None:
     """Both paint the price chart (its line and its trade markers): drawn together, one paint, not two."""
     panel = _panel(qtbot)

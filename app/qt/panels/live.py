@@ -318,7 +318,11 @@ class LivePanel(QWidget):
         dirty = self.model.take_dirty()
         if not force:
             dirty = self._due(dirty)
-        self.charts.update_sections(self.model, dirty)
+        views = {self.charts.view_of[s] for s in dirty if s in self.charts.view_of}
+        if len(views) == 1 and not force:  # its paint in a later loop turn than its update (see _paint_later)
+            self._paint_later(views.pop(), lambda: self.charts.update_sections(self.model, dirty))
+        else:
+            self.charts.update_sections(self.model, dirty)
         if "status" in dirty:
             self._refresh_status()
         if "tickers" in dirty:
