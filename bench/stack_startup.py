@@ -120,7 +120,9 @@ async def ours_once(root: Path, i: int, preload: bool = True) -> tuple[float, fl
 _PHASES = (  # (label, what a trace line contains); the first matching line of each is shown
     ("fork server listening", "forkserver listening"),
     ("fork server: shared + runtime_service modules imported", "forkserver ready"),
-    ("sibling: shared + agent/trading/news apps imported", "forkserver sibling ready"),
+    ("sibling fork server forked", "forkserver sibling forked"),
+    ("sibling: its modules imported (the Gateway's, or with --sibling agent/trading/news apps)",
+     "forkserver sibling ready"),
     ("runtime_service forked", "fork backend.apps.runtime_service "),
     ("agent_service forked", "fork backend.apps.agent_service "),
     ("runtime_service app built (uvicorn starting)", "line backend.apps.runtime_service cpu=", "Started server"),
@@ -129,6 +131,8 @@ _PHASES = (  # (label, what a trace line contains); the first matching line of e
     ("news_service bound", "line backend.apps.news_service cpu=", "Uvicorn running"),
     ("trading_service bound", "line backend.apps.trading_service cpu=", "Uvicorn running"),
     ("agent_service bound", "line backend.apps.agent_service cpu=", "Uvicorn running"),
+    ("run created: POST /runs sent", "launcher create_run"),
+    ("run created; POST /runs/{id}/start sent", "launcher start_run"),
     ("fork server: later modules (Gateway's) imported", "later modules preloaded"),
     ("Gateway asked for (runtime_service's fork request)", "request gateway"),
     ("Gateway forked", "fork gateway "),
@@ -155,6 +159,18 @@ def print_phases(path: Path) -> None:
                 break
 
 
+def _without_gateway_sibling(root: Path, i: int, bare: float, rows: list, preload_on: bool) -> None:
+    import backend.stack.preload as preload
+
+    preload.GATEWAY_SIBLING = False  # type: ignore[misc]
+    try:
+        rows.append(asyncio.run(ours_once(root, 1000 + i, preload=preload_on)))
+    finally:
+        preload.GATEWAY_SIBLING = True  # type: ignore[misc]
+    print(f"run {i + 1}: without the Gateway's fork server: all five {rows[-1][1]:.2f} s "
+          f"({rows[-1][3]:.2f} CPU-s, {rows[-1][1] / bare:.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
@@ -163,27 +179,35 @@ def main() -> None:
     parser.add_argument("--sibling", action="store_true",
                         help="fork agent, trading and news from a sibling fork server that preloads their apps "
                              "(backend.stack.preload.SIBLING_OPTION; off by default)")
+    parser.add_argument("--compare-gateway-sibling", action="store_true",
+                        help="each repeat also starts ours with the Gateway's modules imported by the fork server "
+                             "after the services' (backend.stack.preload.GATEWAY_SIBLING off), in the same run")
     parser.add_argument("--phases", action="store_true",
                         help="also print where the wall time of each of our starts went (fork servers' imports, "
                              "forks, each service's start, bind, /health, the Gateway), from the fork server's "
                              f"{TRACE_ENV} trace")
     args = parser.parse_args()
     if args.sibling:
-        import backend.stack.local_stack as local_stack
+        import backend.stack.preload as preload
         from backend.stack.preload import SIBLING_OPTION
 
-        local_stack.SIBLING_SERVES = SIBLING_OPTION  # type: ignore[misc]  # what LocalStack.up() passes on
+        preload.GATEWAY_SIBLING = False  # type: ignore[misc]  # one sibling at a time
+        preload.SIBLING_SERVES = SIBLING_OPTION  # type: ignore[misc]  # what LocalStack.up() passes on
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start"
           + (" (sibling fork server on)" if args.sibling else ""))
-    bare_rows, rows = [], []
+    bare_rows, rows, alt_rows = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
             bare_rows.append(asyncio.run(bare_once()))
             trace_file = Path(tmp) / f"trace{i}"
             if args.phases:
                 os.environ[TRACE_ENV] = str(trace_file)
+            if args.compare_gateway_sibling and i % 2:  # alternated: neither always runs first
+                _without_gateway_sibling(Path(tmp), i, bare_rows[-1][0], alt_rows, not args.no_preload)
             rows.append(asyncio.run(ours_once(Path(tmp), i, preload=not args.no_preload)))
             os.environ.pop(TRACE_ENV, None)
+            if args.compare_gateway_sibling and not i % 2:
+                _without_gateway_sibling(Path(tmp), i, bare_rows[-1][0], alt_rows, not args.no_preload)
             if args.phases:
                 print_phases(trace_file)
             services, everything, down, cpu = rows[-1]
@@ -198,6 +222,10 @@ def main() -> None:
     print(f"ratio all five / bare four: {everything / bare:.2f}x (target <= 1.00x); CPU used until healthy: "
           f"bare {statistics.median(r[1] for r in bare_rows):.2f} CPU-s, ours "
           f"{statistics.median(r[3] for r in rows):.2f} CPU-s (fork server and Gateway included)")
+    if alt_rows:
+        alt = statistics.median(r[1] for r in alt_rows)
+        print(f"without the Gateway's fork server (same run): all five healthy {alt:.2f} s, {alt / bare:.2f}x, "
+              f"{statistics.median(r[3] for r in alt_rows):.2f} CPU-s")
     print(f"load average {os.getloadavg()[0]:.2f} at the end (other processes on the machine slow a serial "
           f"preload more than four parallel imports)")
 

@@ -156,7 +156,11 @@ class StackLauncher:
             status = await wait()
             if status != "healthy":
                 raise RuntimeError(f"runtime_service is {status}; cannot start a run")
+        from backend.supervisor.forkserver import trace  # a no-op unless EVOTRADERS_STARTUP_TRACE is set
+
+        trace("launcher create_run")
         run_id = await runs.create_run(dict(DEMO_RUN if body is None else body))
+        trace("launcher start_run")
         gateway = await runs.start_run(run_id, paused=paused, pace=pace)
         return {"run_id": run_id, **(gateway or {})}
 

@@ -36,7 +36,7 @@ import psutil
 from backend.paths import PROJECT_ROOT
 from backend.signals import Signal, emit_logged
 from backend.control_plane.controller import settings_env
-from backend.stack.preload import LATER_MODULES, OWN_MODULES, PRELOAD_MODULES, SIBLING_MODULES, SIBLING_SERVES
+from backend.stack.preload import fork_server_lists
 from backend.supervisor.forkserver import ENV_VAR as FORKSERVER_ENV
 from backend.supervisor.forkserver_process import ForkServerProcess
 from backend.supervisor.ports import check_port_free, free_port
@@ -219,8 +219,10 @@ class LocalStack:
             # Started first and not awaited: it listens at once and forks each request
             # as soon as the shared modules are imported.
             self.forkserver = ForkServerProcess(self.state_dir / "logs" / "forkserver.log", cwd=PROJECT_ROOT)
-            await self.forkserver.start(PRELOAD_MODULES, later=LATER_MODULES, own=OWN_MODULES,
-                                        sibling_serves=SIBLING_SERVES, sibling_preloads=SIBLING_MODULES)
+            lists = fork_server_lists()
+            await self.forkserver.start(lists["modules"], later=lists["later"], own=lists["own"],
+                                        sibling_serves=lists["sibling_serves"],
+                                        sibling_preloads=lists["sibling_preloads"])
             self.supervisor.forkserver = self.forkserver.address
         for spec in self._specs():
             if spec.name not in self.supervisor:

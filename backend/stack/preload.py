@@ -7,8 +7,11 @@ settings, the schema, the run store, websockets, YAML, psygnal. Imported
 once, by the fork server; then it imports runtime_service's app
 (``OWN_MODULES``), forks the four services (each imports its own app, in
 parallel) and, between requests, imports the run's Gateway's modules
-(``LATER_MODULES``). A sibling server (``SIBLING_*``, off) can preload and
-fork the other three instead. ``bench/stack_startup.py --phases`` shows the timeline;
+(``LATER_MODULES``). With ``GATEWAY_SIBLING`` (on) a sibling fork server,
+forked after ``GATEWAY_BASE``, imports the Gateway's modules on the second core
+while the server imports the services' and forks every Gateway
+(:func:`fork_server_lists` says who imports what). Another sibling
+(``SIBLING_*``, off) can preload and fork the other three services instead. ``bench/stack_startup.py --phases`` shows the timeline;
 ``tests/stack/test_preload.py`` checks every name imports without starting
 a thread or reading the environment's settings.
 """
@@ -88,3 +91,31 @@ LATER_MODULES: tuple[str, ...] = (
     "gateway.approvals_wiring",
     "uvicorn.protocols.http.h11_impl",  # what uvicorn serves with when httptools is missing
 )
+
+# The Gateway's own fork server (GATEWAY_SIBLING, on): forked once the few modules a Gateway and
+# the services share are imported (GATEWAY_BASE, 0.1 s), it imports the Gateway's modules
+# (LATER_MODULES) on the second core while the fork server imports the services' (the rest of
+# PRELOAD_MODULES, OWN_MODULES); it then forks every Gateway (``python -m gateway``), and the fork
+# server imports nothing after forking the services. Before, the second core idled through the
+# preload, and the Gateway's modules were imported after it, beside the three services' imports,
+# by the fork server and again by a Gateway forked before they were all in.
+GATEWAY_SIBLING = True
+GATEWAY_SERVES: tuple[str, ...] = ("gateway",)
+GATEWAY_BASE: tuple[str, ...] = (
+    "backend.stack.lean_imports",
+    "yaml",
+    "psygnal",
+    "backend.config",
+    "backend.signals",
+    "backend.security.tokens",
+)
+
+
+def fork_server_lists(gateway_sibling: bool | None = None) -> dict[str, tuple[str, ...]]:
+    """What ``ForkServerProcess.start`` gets: ``modules``, ``own``, ``later``, ``sibling_serves``, ``sibling_preloads``."""
+    if GATEWAY_SIBLING if gateway_sibling is None else gateway_sibling:
+        rest = tuple(m for m in PRELOAD_MODULES if m not in GATEWAY_BASE)
+        return {"modules": GATEWAY_BASE, "own": rest + OWN_MODULES, "later": (),
+                "sibling_serves": GATEWAY_SERVES, "sibling_preloads": LATER_MODULES}
+    return {"modules": PRELOAD_MODULES, "own": OWN_MODULES, "later": LATER_MODULES,
+            "sibling_serves": SIBLING_SERVES, "sibling_preloads": SIBLING_MODULES}

@@ -2,9 +2,11 @@
 
 - With ``stack_preload`` (the default) every service and the run's Gateway is
   forked from the stack's fork server (or, with ``SIBLING_SERVES``, its sibling
-  for the other three): a process of its own (own pid and session,
-  its own log), whose parent is the fork server, restarted and stopped like any
-  other; with ``stack_preload=False`` each is a fresh interpreter, our child.
+  for the other three; the Gateways from the Gateways' sibling, ``GATEWAY_SIBLING``):
+  a process of its own (own pid and session, its own log), whose parent is the
+  fork server, restarted and stopped like any other (a Gateway whose sibling died
+  comes back forked by the server); with ``stack_preload=False`` each is a fresh
+  interpreter, our child.
 - Every preloaded module imports without starting a thread or reading settings
   (a fork would inherit them).
 - No service's app, and no Gateway of a rules run, imports the Docker or
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -27,14 +30,15 @@ from backend.clients.services import runtime_client
 from backend.config import load_settings
 from backend.stack.launcher import StackLauncher
 from backend.stack.local_stack import LocalStack
-from backend.stack.preload import LATER_MODULES, OWN_MODULES, PRELOAD_MODULES, SIBLING_MODULES, SIBLING_SERVES
+from backend.stack.preload import (GATEWAY_BASE, GATEWAY_SERVES, LATER_MODULES, OWN_MODULES, PRELOAD_MODULES,
+                                   SIBLING_MODULES, SIBLING_SERVES, fork_server_lists)
 from backend.supervisor import ProcessStatus
 from tests.support.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
 FREE = {"agent": 0, "trading": 0, "news": 0, "runtime": 0}
 HEAVY = ("docker", "kubernetes", "openai")
-ALL = PRELOAD_MODULES + OWN_MODULES + LATER_MODULES + SIBLING_MODULES  # what the fork servers import
+ALL = PRELOAD_MODULES + OWN_MODULES + LATER_MODULES + SIBLING_MODULES + GATEWAY_BASE  # what the fork servers import
 
 
 def imported_by(code: str) -> set[str]:
@@ -97,7 +101,12 @@ async def test_the_stack_forks_its_services_and_gateway_from_one_preloaded_proce
                 assert expected_parent != server and _parent(expected_parent) == server
             assert {_parent(pids[name]) for name in ("agent", "trading", "news")} == {expected_parent}
             assert _parent(pids["runtime"]) == server
-            assert _parent(gateway["pid"]) == server  # runtime_service had it forked too
+            if fork_server_lists()["sibling_serves"] == GATEWAY_SERVES:
+                # runtime_service had it forked by the Gateways' sibling fork server, the server's child
+                gateways = _parent(gateway["pid"])
+                assert gateways not in (server, *pids.values()) and _parent(gateways) == server
+            else:
+                assert _parent(gateway["pid"]) == server  # runtime_service had it forked too
         else:
             assert stack.forkserver is None
             assert all(_parent(pid) == os.getpid() for pid in pids.values())
@@ -118,4 +127,35 @@ async def test_the_stack_forks_its_services_and_gateway_from_one_preloaded_proce
     everything = [*pids.values(), gateway["pid"]]
     await until(lambda: not [p for p in everything if psutil.pid_exists(p)
                              and psutil.Process(p).status() != psutil.STATUS_ZOMBIE], 30, "every process gone")
+    assert not psutil.Process().children(recursive=True)
+
+
+@pytest.mark.slow
+async def test_a_gateway_whose_fork_server_died_is_restarted_forked_by_the_stacks_fork_server(tmp_path):
+    if fork_server_lists()["sibling_serves"] != GATEWAY_SERVES:
+        pytest.skip("the Gateways have no fork server of their own (backend.stack.preload.GATEWAY_SIBLING off)")
+    settings = load_settings(runs_dir=tmp_path / "runs", workspaces_dir=tmp_path / "ws")
+    stack = LocalStack(settings, state_dir=tmp_path / ".stack", ports=FREE)
+    launcher = StackLauncher(stack)
+    runs = runtime_client(stack.urls["runtime"], launcher.endpoint.admin_token)
+    try:
+        result = await launcher.launch()
+        assert result.started and not result.problems, result
+        started = await launcher.start_run(runs, {"workspace": "default", "end_date": "2025-01-10"}, paused=True)
+        first, server = started["pid"], stack.forkserver._child.pid
+        gateways = _parent(first)
+        assert gateways != server and _parent(gateways) == server
+        os.kill(gateways, signal.SIGKILL)  # the Gateway dies with it (its parent-death signal)
+        latest: dict = {}
+        for _ in range(600):  # bounded: 600 looks, 0.1 s apart at most
+            latest = await runs.gateway(started["run_id"])
+            if latest.get("status") == "healthy" and latest.get("pid") not in (None, first):
+                break
+            await asyncio.sleep(0.1)
+        assert latest.get("status") == "healthy" and latest["pid"] != first, latest
+        assert _parent(latest["pid"]) == server  # the stack's fork server forked it instead
+        assert all(p.status is ProcessStatus.healthy for p in stack.supervisor.processes)  # the services kept on
+    finally:
+        await runs.http.aclose()
+        await launcher.stop()
     assert not psutil.Process().children(recursive=True)
