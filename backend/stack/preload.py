@@ -50,6 +50,9 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "pydantic.v1",
     "fastapi.telemetry._runtime",
     "backend.apps.common.params",
+    # What the first request to a sync route imports (Starlette runs it in anyio's thread pool):
+    # runtime_service's first POST /runs, on the way to the run's Gateway.
+    "anyio._backends._asyncio",
 )
 
 # runtime_service's own app, imported by the fork server after the shared modules: its fork,
