@@ -108,8 +108,21 @@ def test_feed_widget_is_bounded_like_the_model(qtbot: Any) -> None:
     assert texts == [f"m{i}" for i in range(450, 500)]
 
 
+def test_before_a_run_the_panel_invites_and_its_controls_say_why_they_are_off(qtbot: Any) -> None:
+    panel = _panel(qtbot)
+    panel.flush()
+    assert panel.run_label.text() == "No run yet: start the local stack, or follow a run from Run history"
+    for widget in (panel.pause_button, panel.resume_button, panel.pace, panel.pace_button):
+        assert not widget.isEnabled() and "No run is followed yet" in widget.toolTip()
+    panel.model.apply_frame({"type": "hello", "run_id": "r1", "server_mode": "backtest", "read_only": False})
+    assert panel.pause_button.isEnabled()  # at once, not at the next refresh
+    panel.flush()
+    assert panel.run_label.text().startswith("Run r1: ")
+
+
 def test_read_only_disables_run_controls_with_the_reason(qtbot: Any) -> None:
     panel = _panel(qtbot)
+    panel.model.apply_frame({"type": "hello", "run_id": "r1", "server_mode": "backtest", "read_only": False})
     reason = "read-only: viewer token on 'prod'"
     panel.set_read_only(reason)
     for widget in (panel.pause_button, panel.resume_button, panel.pace, panel.pace_button):

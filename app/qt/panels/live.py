@@ -73,6 +73,11 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+NO_RUN_TEXT = "No run yet: start the local stack, or follow a run from Run history"
+NO_RUN_REASON = "No run is followed yet: start the local stack, or follow a run from Run history"
+RUN_NAMING_EVENTS = frozenset({"hello", "initial_state", "run_status"})
+
+
 class LivePanel(QWidget):
     """The live view of the watched run.
 
@@ -107,7 +112,7 @@ class LivePanel(QWidget):
     # -- construction ---------------------------------------------------------
 
     def _build(self) -> None:
-        self.run_label = QLabel("No run watched")
+        self.run_label = QLabel(NO_RUN_TEXT)
         self.run_label.setObjectName("live_run_label")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -206,7 +211,13 @@ class LivePanel(QWidget):
 
     def set_read_only(self, reason: str | None) -> None:
         self.read_only_reason = reason
-        self.controls.set_read_only(reason)
+        self._apply_controls()
+
+    def _apply_controls(self) -> None:
+        """The run controls: disabled with the role's reason, or because there is no run to act on yet."""
+        reason = self.read_only_reason or (None if self.model.run_id else NO_RUN_REASON)
+        if reason != self.controls.reason:
+            self.controls.set_read_only(reason)
 
     def on_theme_changed(self, effective: str) -> None:
         self.charts.recolor()
@@ -276,8 +287,10 @@ class LivePanel(QWidget):
         if not self.replaying:
             self.model.refuse(refusal)
 
-    def _on_model_changed(self, *_: Any) -> None:
+    def _on_model_changed(self, kind: str = "", *_: Any) -> None:
         self.throttle.mark()
+        if kind in RUN_NAMING_EVENTS:  # a run to act on from now: the controls at once, not at the next refresh
+            self._apply_controls()
 
     def _on_session_event(self, event: Any) -> None:
         if event.kind in ("run", "profile") and not self.replaying:
@@ -391,10 +404,13 @@ class LivePanel(QWidget):
     def _refresh_status(self) -> None:
         m = self.model
         equity = f" - equity {_fmt(float(m.total_value))}" if m.total_value is not None else ""
-        run = m.run_id or "no run"
         skills = f" - skills: {m.sandbox_summary}" if m.sandbox_summary else ""
-        self.run_label.setText(f"Run {run}: {m.status}{' on ' + m.current_date if m.current_date else ''}"
-                               f"{equity}{skills}")
+        if m.run_id:
+            self.run_label.setText(f"Run {m.run_id}: {m.status}{' on ' + m.current_date if m.current_date else ''}"
+                                   f"{equity}{skills}")
+        else:
+            self.run_label.setText(NO_RUN_TEXT)
+        self._apply_controls()
         self.run_label.setToolTip(m.sandbox.note if m.sandbox is not None else "")
         self.progress.setValue(int(max(0.0, min(1.0, m.progress)) * 1000))
         refused = m.last_refusal
