@@ -208,6 +208,10 @@ class EquityChart:
         self.dd_range = StickyRange(self.dd_plot, x_ahead=None, y_pad=0.0, shrink=0.0)
         self._model: LiveModel | None = None
         self.crosshair = Crosshair(view, self.plot, self.describe, linked=(self.dd_plot,))
+        # No values on the two short y axes before the first point: an empty 0..1 range crowds them.
+        self.values_shown = False
+        for plot in (self.plot, self.dd_plot):
+            plot.getAxis("left").setStyle(showValues=False)
 
     def _toggled(self, _item: Any) -> None:
         self.range.x = self.range.y = None  # refit to what is shown
@@ -224,6 +228,10 @@ class EquityChart:
                 xb.append((series.xs[0], series.xs[-1]))  # points are kept in x order
                 yb.append(_bounds(series.ys))
         self.range.fit(_join(*xb), _join(*yb))
+        if xb and not self.values_shown:
+            self.values_shown = True
+            for plot in (self.plot, self.dd_plot):
+                plot.getAxis("left").setStyle(showValues=True)
         equity = model.curves["equity"]
         self.drawdown.update(equity.xs, equity.ys)
         self.dd_curve.setData(self.drawdown.xs, self.drawdown.pcts)

@@ -271,3 +271,15 @@ def test_charts_fit_their_views_at_1366x768_and_1600x1000(qtbot: Any, arun: Any,
         ticks = _drawn_ticks(charts.prices.plot.getAxis("bottom"))
         assert len(ticks) >= 2
         _no_overlap(charts.prices.plot.getAxis("bottom"), ticks)
+
+
+def test_the_empty_equity_chart_shows_no_crowded_values_until_its_first_point(
+        qtbot: Any, replayed: tuple[LivePanel, dict[str, Any]]) -> None:
+    empty = LivePanel(LiveModel())
+    qtbot.addWidget(empty)
+    empty.flush()
+    axes = [empty.charts.equity.plot.getAxis("left"), empty.charts.equity.dd_plot.getAxis("left")]
+    assert [axis.style["showValues"] for axis in axes] == [False, False]
+    panel, _ = replayed
+    axes = [panel.charts.equity.plot.getAxis("left"), panel.charts.equity.dd_plot.getAxis("left")]
+    assert [axis.style["showValues"] for axis in axes] == [True, True]
