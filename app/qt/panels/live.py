@@ -102,6 +102,7 @@ class LivePanel(QWidget):
         self._build()
         self._last_update: dict[str, float] = {}
         self._cheap_waited = False  # the last refresh drew a costly section while cheap ones were due
+        self._held: set[QWidget] = set()  # views whose repaint a throttled refresh holds back (_paint_later)
         self.throttle = Throttle(self.refresh, hz=hz, parent=self)
         observe(self.model.changed, self, self._on_model_changed)
         self._clock = QTimer(self)  # the rate chart scrolls even when no event arrives
@@ -326,6 +327,9 @@ class LivePanel(QWidget):
         """Redraw every changed section now, ignoring the per-section intervals (tests, replay end)."""
         self.throttle.flush()
         self.refresh(force=True)
+        for widget in self._held:  # what an earlier throttled refresh held back is painted now too
+            widget.setUpdatesEnabled(True)
+        self._held.clear()
 
     def refresh(self, force: bool = False) -> None:
         dirty = self.model.take_dirty()
@@ -364,10 +368,15 @@ class LivePanel(QWidget):
             update()
             return
         widget.setUpdatesEnabled(False)
+        self._held.add(widget)
         try:
             update()
         finally:
-            QTimer.singleShot(0, widget, lambda: QTimer.singleShot(0, widget, lambda: widget.setUpdatesEnabled(True)))
+            QTimer.singleShot(0, widget, lambda: QTimer.singleShot(0, widget, lambda: self._release(widget)))
+
+    def _release(self, widget: QWidget) -> None:
+        self._held.discard(widget)
+        widget.setUpdatesEnabled(True)
 
     def _due(self, dirty: set[str]) -> set[str]:
         """The dirty sections whose minimum interval has passed; the others wait for a later refresh.
