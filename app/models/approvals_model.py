@@ -276,9 +276,14 @@ class ApprovalsModel(ObservableModel):
         if self.run_id is not None:
             items = [a for a in items if not a.run_id or a.run_id == self.run_id]
         known = {a.id for a in self.pending}
+        # A list read before a decision landed (the decision's answer or its event came while the GET
+        # was in flight) still says "pending": the decided copy we hold wins, as in :meth:`upsert`.
+        decided = {a.id: a for a in self.history}
         keep, self.selected_id = self.selected_id, None
         self.pending, self.history = [], []
         for item in items:
+            if item.pending and item.id in decided:
+                item = decided[item.id]
             self._place(item, announce=item.pending and item.id not in known)
         ids = [a.id for a in self.pending]
         self.selected_id = keep if keep in ids else (ids[0] if ids else None)

@@ -172,6 +172,16 @@ async def test_approve_with_smaller_quantity_then_409_shows_current_state(stub: 
     assert model.message == "NVDA was already rejected by bob (admin)"
 
 
+async def test_a_list_read_before_a_decision_landed_does_not_bring_it_back(stub: StubAgentService,
+                                                                          model: ApprovalsModel) -> None:
+    stub.approvals = {"a1": approval("a1"), "a2": approval("a2", "NVDA", expires=NOW + 400)}
+    await model.refresh()
+    assert await model.approve("a1")
+    stub.approvals["a1"]["status"] = "pending"  # the list as a GET in flight before the decision read it
+    await model.refresh()
+    assert [a.id for a in model.pending] == ["a2"] and model.item("a1").status == "approved"
+
+
 async def test_quantity_outside_request_is_refused_before_sending(stub: StubAgentService, model: ApprovalsModel) -> None:
     stub.approvals = {"a1": approval("a1")}
     await model.refresh()
