@@ -87,21 +87,18 @@ class _Stage:
     async def __aenter__(self) -> None:
         pipe = self.pipe
         pipe.current_stage = self.stage
-        pipe.emit(ev.PipelineStage(run_id=pipe.run_id, date=self.work.iso, stage=self.stage, status="started",
-                                   ts=pipe.clock.ts(self.stage)))
+        pipe.emit(ev.pipeline_stage(pipe.run_id, self.work.iso, self.stage, "started", pipe.clock.ts(self.stage)))
         self.started = time.perf_counter()
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         pipe, stage = self.pipe, self.stage
         if exc_type is not None:
             if issubclass(exc_type, Exception):
-                pipe.emit(ev.PipelineStage(run_id=pipe.run_id, date=self.work.iso, stage=stage, status="failed",
-                                           ts=pipe.clock.ts(stage),
-                                           duration_ms=round((time.perf_counter() - self.started) * 1000, 3)))
+                pipe.emit(ev.pipeline_stage(pipe.run_id, self.work.iso, stage, "failed", pipe.clock.ts(stage),
+                                            round((time.perf_counter() - self.started) * 1000, 3)))
             return False
-        pipe.emit(ev.PipelineStage(run_id=pipe.run_id, date=self.work.iso, stage=stage, status="finished",
-                                   ts=pipe.clock.ts(stage),
-                                   duration_ms=round((time.perf_counter() - self.started) * 1000, 3)))
+        pipe.emit(ev.pipeline_stage(pipe.run_id, self.work.iso, stage, "finished", pipe.clock.ts(stage),
+                                    round((time.perf_counter() - self.started) * 1000, 3)))
         await pipe.control.after_stage(stage)
         return False
 

@@ -48,3 +48,33 @@ def test_an_unexpected_layout_leaves_each_update_to_encode_itself() -> None:
     shared[0].preset_wire_json('{"type":"price_update","symbol":"AAPL"}')  # not its fields then the quotes
     share_quotes_encoding(shared)
     assert shared[1].wire_json() == shared[1].model_dump_json(exclude_none=True)
+
+
+# -- pipeline_stage events assemble their own wire JSON ---------------------------------------
+
+from hypothesis import given, settings, strategies as hst  # noqa: E402
+
+STAGE_STATUS = hst.sampled_from(["started", "finished", "failed"])
+DURATIONS = hst.one_of(hst.none(), hst.floats(allow_nan=True, allow_infinity=True),
+                       hst.floats(min_value=0, max_value=1e7).map(lambda x: round(x, 3)),
+                       hst.sampled_from([0.0, -0.0, 1e-4, 9.9999e-5, 1e15, 999999999999999.9, 1e16, 0.001]))
+
+
+@settings(max_examples=600, deadline=None)
+@given(hst.text(), hst.text(), hst.sampled_from(ev.STAGES), STAGE_STATUS,
+       hst.integers(min_value=-2**63, max_value=2**63 - 1), DURATIONS)
+def test_a_pipeline_stage_encodes_as_its_model(run_id: str, date: str, stage: str, status: str, ts: int,
+                                               duration: float | None) -> None:
+    event = ev.pipeline_stage(run_id, date, stage, status, ts, duration)
+    given_fields = dict(run_id=run_id, date=date, stage=stage, status=status, ts=ts)
+    model = ev.PipelineStage(**given_fields) if duration is None else ev.PipelineStage(**given_fields,
+                                                                                        duration_ms=duration)
+    assert event.__dict__ == model.__dict__ or duration != duration  # (NaN is not NaN)
+    assert event.model_fields_set == model.model_fields_set
+    assert event.wire_json() == event.model_dump_json(exclude_none=True)
+
+
+def test_pipeline_stages_of_two_runs_and_days_do_not_share_their_prefix() -> None:
+    for run_id, date in [("a", "2025-01-02"), ("b", "2025-01-02"), ("b", "2025-01-03"), ("a", "2025-01-02")]:
+        event = ev.pipeline_stage(run_id, date, "risk", "finished", 5, 1.5)
+        assert event.wire_json() == event.model_dump_json(exclude_none=True)
