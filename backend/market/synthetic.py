@@ -121,11 +121,14 @@ class SyntheticMarket:
 
     def price_on(self, ticker: str, date: dt.date) -> float:
         """Close on ``date``, or on the last trading day before it."""
-        series = self._get(ticker, date)
+        return self._close_on(ticker, self._get(ticker, date), date)
+
+    @staticmethod
+    def _close_on(ticker: str, series: TickerSeries, date: dt.date) -> float:
         end = series.upto(date)
         if end == 0:
             raise MarketDataError(f"no {ticker} price on {date.isoformat()} (before {ORIGIN.isoformat()})")
-        return series.bars[end - 1].close
+        return series.closes[end - 1]  # the close of bars[end - 1] (one list makes both)
 
     def fundamentals(self, ticker: str, as_of: dt.date) -> Fundamentals | None:
         """TTM fundamentals of the latest quarter published by ``as_of``; P/E at that day's close."""
@@ -135,7 +138,7 @@ class SyntheticMarket:
         book = self._fundamentals.get(ticker)
         if book is None:
             book = self._fundamentals[ticker] = FundamentalsBook(series)
-        return book.fundamentals(ticker, as_of, self.price_on(ticker, as_of))
+        return book.fundamentals(ticker, as_of, self._close_on(ticker, series, as_of))
 
     def news(self, ticker: str, start: dt.date, end: dt.date) -> list[NewsItem]:
         """Synthetic headlines dated in [start, end], oldest first."""

@@ -146,6 +146,9 @@ class _ChunkedBars:
             start, stop, step = at.indices(self._length)
             if step != 1:
                 return [self[i] for i in range(start, stop, step)]
+            k, i = divmod(start, CHUNK)
+            if stop - start <= CHUNK - i:  # within one chunk (a day's lookback, mostly): one slice
+                return self._chunk(k)[i:i + stop - start] if start < stop else []
             out: list[Bar] = []
             while start < stop:
                 k, i = divmod(start, CHUNK)
