@@ -154,6 +154,13 @@ class BacktestClock:
         raise ValueError("fast_forward_time is only supported in mock mode")
 
 
+def _days_remain(engine: RunEngine) -> bool:
+    """``bool(engine.remaining_dates)`` without building the list: its dates are sorted, so a
+    day remains when the last one is after the last completed day."""
+    dates, last = engine.dates, engine.state.last_completed_date
+    return bool(dates) and (last is None or dates[-1] > dt.date.fromisoformat(last))
+
+
 class DayLoop:
     """Runs one engine's remaining days on ``clock``.
 
@@ -175,7 +182,7 @@ class DayLoop:
             engine.emit(ev.System(content=f"Resuming run {engine.run_id} after {engine.resumed_from}"))
         engine.set_status("paused" if control.paused else "running")
         try:
-            while engine.remaining_dates and not control.stop_requested and not control.day_stop_requested:
+            while _days_remain(engine) and not control.stop_requested and not control.day_stop_requested:
                 await self.turn(on_day)
                 if control.stop_requested or control.day_stop_requested:
                     break
