@@ -121,16 +121,21 @@ class JsonlWriter:
         self.buffer_bytes = buffer_bytes
         self.failpoint = failpoint
         self._fd: int | None = _open_append(self.path)
-        self._pending: list[bytes] = []
+        # The records as given, encoded together at the flush (one join and one encode for
+        # the batch instead of two copies per line); their size in bytes with the newlines.
+        self._pending: list[str] = []
         self._pending_bytes = 0
 
     def write(self, line: str) -> None:
         """Append one record (a JSON text without line breaks)."""
         if self._fd is None:
             return
-        data = _encode(line)
-        self._pending.append(data)
-        self._pending_bytes += len(data)
+        if "\n" in line or "\r" in line:
+            raise ValueError("a JSONL record must be one line (it contains a line break)")
+        # An ASCII text (pydantic's JSON, mostly; ``isascii`` reads a flag) is as many bytes as
+        # characters; any other is encoded here, so a text that cannot be fails now, alone.
+        self._pending_bytes += (len(line) if line.isascii() else len(line.encode("utf-8"))) + 1
+        self._pending.append(line)
         if self._pending_bytes >= self.buffer_bytes:
             self.flush()
 
@@ -139,7 +144,11 @@ class JsonlWriter:
             return
         if self._pending:
             lines, self._pending, self._pending_bytes = self._pending, [], 0
-            _write_lines(self._fd, lines, self.failpoint)
+            if self.failpoint is not None and failpoints.ACTIVE:
+                _write_lines(self._fd, [_encode(line) for line in lines], self.failpoint)
+            else:
+                lines.append("")  # the last record's newline
+                _write_all(self._fd, "\n".join(lines).encode("utf-8"))
         if fsync:
             os.fsync(self._fd)
 
