@@ -74,6 +74,18 @@ def _flat_dump(model: Any) -> dict[str, Any]:
     return model.model_dump()
 
 
+def _contributions(final: dict[str, dict[str, float]]) -> dict[str, str]:
+    """ticker -> each analyst's final lean on it, in the team's order ("technical bull, ..."),
+    for the tickers of ``team_scores(final, ...)`` (sorted)."""
+    label = analyst_rules.label
+    leans: dict[str, list[str]] = {}
+    for agent_id, scores in final.items():
+        short = agent_id.split("_")[0]
+        for t, s in scores.items():
+            leans.setdefault(t, []).append(f"{short} {label(s)}")
+    return {t: ", ".join(leans[t]) for t in sorted(leans)}
+
+
 class _Stage:
     """One stage of a day (``async with``): ``pipeline_stage`` started, then finished (and
     ``control.after_stage``) or failed. A class, not a generator-based context manager: nine a day."""
@@ -229,22 +241,38 @@ class TradingPipeline:
             else:
                 assert result.error is not None
                 self.emit(ev.System(content=f"{agent.id}: skill failed ({result.error.kind}): {result.error.message}"))
-        day_signals = {}
+        # Each analyst's signals as their model_dump dicts (``signal_rows``: a rules analyst's are
+        # built as dicts, not validated models; an llm analyst's answer is dumped).
+        day_signals: dict[str, list[dict[str, Any]]] = {}
         for agent in self.analysts:
             features = outputs.get(agent.id, {})
             work.features[agent.id] = features
-            day_signals[agent.id] = analyst_rules.make_signals(features, agent.weights, self.config.tickers)
+            day_signals[agent.id] = analyst_rules.signal_rows(features, agent.weights, self.config.tickers)
         asked = [a for a in self.analysts if a.policy == "llm"]
         if asked and self.llm is not None:  # the llm analysts of the day ask at once (capped by the policy)
-            day_signals.update(await self.llm.analyse_many(asked, work, day_signals, self.emit))
+            rules = {a.id: [TickerSignal(**row) for row in day_signals[a.id]] for a in asked}
+            answers = await self.llm.analyse_many(asked, work, rules, self.emit)
+            day_signals.update({a: [_flat_dump(s) for s in signals] for a, signals in answers.items()})
+        by_ticker: dict[str, list[dict[str, Any]]] = {}  # ticker -> its context's "signals" list
         for agent in self.analysts:
-            signals = day_signals[agent.id]
-            work.scores[agent.id] = {s.ticker: s.score for s in signals}
-            for s in signals:
-                work.context.setdefault(s.ticker, {}).setdefault("signals", []).append(
-                    {"agentId": agent.id, "signal": s.signal, "confidence": s.confidence, "reasoning": s.reasoning})
-            content = "; ".join(f"{s.ticker} {s.signal} ({s.confidence:.0f}): {s.reasoning}" for s in signals)
-            self._message(agent.id, content, "analysis", {"signals": [_flat_dump(s) for s in signals]})
+            self._report_signals(work, agent.id, day_signals[agent.id], by_ticker)
+
+    def _report_signals(self, work: DayWork, agent_id: str, rows: list[dict[str, Any]],
+                        by_ticker: dict[str, list[dict[str, Any]]]) -> None:
+        """An analyst's signals: its scores, the decision's context, and its analysis message."""
+        scores: dict[str, float] = {}
+        parts = []
+        for row in rows:
+            ticker = row["ticker"]
+            scores[ticker] = row["score"]
+            signal, conf, reasoning = row["signal"], row["confidence"], row["reasoning"]
+            context = by_ticker.get(ticker)
+            if context is None:
+                context = by_ticker[ticker] = work.context.setdefault(ticker, {}).setdefault("signals", [])
+            context.append({"agentId": agent_id, "signal": signal, "confidence": conf, "reasoning": reasoning})
+            parts.append(f"{ticker} {signal} ({conf:.0f}): {reasoning}")
+        work.scores[agent_id] = scores
+        self._message(agent_id, "; ".join(parts), "analysis", {"signals": rows})
 
     async def _risk(self, work: DayWork) -> None:
         prices = {t: bars[-1].close for t, bars in work.snapshot.bars.items() if bars}
@@ -291,29 +319,27 @@ class TradingPipeline:
             self.emit(ev.ConferenceCycleEnd(cycle=cycle))
         self.emit(ev.ConferenceEnd(ts=self.clock.ts("conference"), conferenceId=conference_id))
         consensus = pm_rules.team_scores(work.scores, {})
-        summary = ", ".join(f"{t} {analyst_rules.label(s)} ({s:+.2f})" for t, s in consensus.items())
+        summary = []
         for t, s in consensus.items():
-            work.context.setdefault(t, {})["conference_summary"] = f"team leans {analyst_rules.label(s)} ({s:+.2f})"
-        self._message("conference summary", f"Consensus after {cycles} cycle(s): {summary}", "conference")
+            lean = f"{label(s)} ({s:+.2f})"
+            summary.append(f"{t} {lean}")
+            work.context.setdefault(t, {})["conference_summary"] = f"team leans {lean}"
+        self._message("conference summary", f"Consensus after {cycles} cycle(s): {', '.join(summary)}", "conference")
 
     def _predictions(self, work: DayWork) -> None:
         for agent in self.analysts:
-            preds = analyst_rules.predictions(agent.id, work.iso, work.scores[agent.id])
-            work.predictions.extend(preds)
-            content = ", ".join(f"{p.ticker} {p.direction} ({p.confidence:.0f})" for p in preds)
-            self._message(agent.id, f"Final calls: {content}", "predictions",
-                          {"predictions": [_flat_dump(p) for p in preds]})
+            # The calls as their model_dump dicts (for the message) and as models (for scoring).
+            rows = analyst_rules.prediction_rows(agent.id, work.iso, work.scores[agent.id])
+            work.predictions.extend([Prediction(**row) for row in rows])
+            content = ", ".join([f"{row['ticker']} {row['direction']} ({row['confidence']:.0f})" for row in rows])
+            self._message(agent.id, f"Final calls: {content}", "predictions", {"predictions": rows})
 
     async def _decision(self, work: DayWork) -> None:
         assert work.risk is not None
         prices = {t: bars[-1].close for t, bars in work.snapshot.bars.items() if bars}
         portfolio = self.state.portfolio
         scores = pm_rules.team_scores(work.scores, self.pm.trust)
-        contributions = {
-            t: ", ".join(f"{a.split('_')[0]} {analyst_rules.label(work.scores[a][t])}"
-                         for a in work.scores if t in work.scores[a])
-            for t in scores
-        }
+        contributions = _contributions(work.scores)
         work.orders = pm_rules.decide(
             scores, work.risk, prices, {t: portfolio.net_quantity(t) for t in self.config.tickers},
             portfolio.equity(prices) if prices else portfolio.cash,

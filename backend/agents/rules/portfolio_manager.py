@@ -20,12 +20,12 @@ CASH_BUFFER = 0.98
 def team_scores(final: dict[str, dict[str, float]], trust: dict[str, float]) -> dict[str, float]:
     """ticker -> trust-weighted mean of the analysts' final scores."""
     out: dict[str, float] = {}
-    tickers = sorted({t for scores in final.values() for t in scores})
-    for ticker in tickers:
+    # Each analyst's weight, worked out once rather than once per ticker (the same float).
+    weighted = [(max(trust.get(agent_id, 0.5), 0.05) ** 2, scores) for agent_id, scores in final.items()]
+    for ticker in sorted(set().union(*final.values())):
         num = den = 0.0
-        for agent_id, scores in final.items():
+        for w, scores in weighted:
             if ticker in scores:
-                w = max(trust.get(agent_id, 0.5), 0.05) ** 2
                 num += w * scores[ticker]
                 den += w
         out[ticker] = round(num / den, 6) if den else 0.0
