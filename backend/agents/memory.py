@@ -10,6 +10,10 @@ from backend.agents import transcripts
 from backend.storage.atomic import atomic_write_text
 from backend.storage.jsonl import JsonlWriter, read_jsonl
 
+# ``json.dumps(entry, sort_keys=True)`` builds this same encoder on every call (a run appends six
+# entries a day): one kept, with the same settings, encodes to the same text.
+_ENCODER = json.JSONEncoder(sort_keys=True)
+
 
 class AgentMemory:
     """Append-only reflections of one agent, retrievable by recency or by relevance (BM25).
@@ -27,7 +31,7 @@ class AgentMemory:
         # entry, O_APPEND, as before; a run appends six a day): ``close`` it.
         if self._writer is None:
             self._writer = JsonlWriter(self.path, failpoint="memory.mid_line")
-        self._writer.write(json.dumps(entry, sort_keys=True))
+        self._writer.write(_ENCODER.encode(entry))
 
     def close(self) -> None:
         """Close the appending descriptor (fsynced); the next ``append`` opens it again."""
@@ -63,7 +67,7 @@ class AgentMemory:
         kept = [e for e in entries if date is not None and str(e.get("date", "")) <= date]
         # Rewriting also drops corrupt lines, so they are reported once, not at every read.
         if len(kept) != len(entries) or skipped.bad_lines or skipped.torn_tail:
-            atomic_write_text(self.path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in kept))
+            atomic_write_text(self.path, "".join(_ENCODER.encode(e) + "\n" for e in kept))
         transcripts.truncate_after(self.path.parent, date)
 
 

@@ -7,7 +7,7 @@ frozen run differs from an evolving one only in what it learns."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from backend.agents.rules import analyst as analyst_rules
 from backend.agents.rules import portfolio_manager as pm_rules
@@ -29,13 +29,12 @@ def reflect(pipe: "TradingPipeline", work: "DayWork") -> None:
     hit_rates: dict[str, float | None] = getattr(work, "hit_rates", {})
     evolving = is_evolving(pipe.config)
     for agent in pipe.analysts:
-        before = dict(agent.weights)
-        if evolving:
-            agent.weights = analyst_rules.learn(agent.weights, work.features.get(agent.id, {}), realized)
         rate = hit_rates.get(agent.id)
-        moved = sorted(agent.weights, key=lambda f: -abs(agent.weights[f] - before.get(f, 1.0)))[:2]
-        shift = ", ".join(f"{f} {before.get(f, 1.0):.2f}->{agent.weights[f]:.2f}" for f in moved) or "no change"
-        if not evolving:
+        if evolving:
+            before = agent.weights  # learn returns a new dict: this one stays as it was
+            agent.weights = analyst_rules.learn(before, work.features.get(agent.id, {}), realized)
+            shift = _weight_shift(before, agent.weights)
+        else:
             shift = "frozen (evolution off)"
         verdict = "no directional calls" if rate is None else f"{rate:.0%} of my calls were right"
         _remember(pipe, agent, work.iso, rate, f"{work.iso}: {verdict}; weights {shift}.",
@@ -57,14 +56,32 @@ def reflect(pipe: "TradingPipeline", work: "DayWork") -> None:
     _remember(pipe, rm, work.iso, -drawdown, f"{work.iso}: drawdown from peak {drawdown:.2%}; "
               f"{warnings} warning(s) raised.", {})
 
-    best = max(pipe.analysts, key=lambda a: state.leaderboard.win_rate(a.id), default=None)
+    best, best_rate = _best_analyst(pipe)
     equity_now = equity[-1] if equity else state.initial_cash
     log = (f"{work.iso}: equity {equity_now:,.2f} ({(equity_now / state.initial_cash - 1):+.2%} total, "
            f"{day_ret:+.2%} today), {len(work.trades)} trade(s)")
     if best is not None:
-        log += f"; best analyst so far {best.id} ({state.leaderboard.win_rate(best.id):.0%})"
+        log += f"; best analyst so far {best.id} ({best_rate:.0%})"
     ts = pipe.clock.ts("reflection")
     pipe.emit(ev.AgentMessage(agentId="Daily Log", content=log + ".", ts=ts, timestamp=pipe.clock.iso(ts)))
+
+
+def _weight_shift(before: dict[str, float], after: dict[str, float]) -> str:
+    """The two weights that moved most today ("trend 1.00->1.02, rsi 1.00->0.98")."""
+    moved = sorted(after, key=lambda f: -abs(after[f] - before.get(f, 1.0)))[:2]
+    return ", ".join([f"{f} {before.get(f, 1.0):.2f}->{after[f]:.2f}" for f in moved]) or "no change"
+
+
+def _best_analyst(pipe: "TradingPipeline") -> tuple[Any, float]:
+    """The analyst with the best win rate so far (the first of equals, as ``max`` picks) and
+    that rate, each rate worked out once."""
+    win_rate = pipe.state.leaderboard.win_rate
+    best, best_rate = None, 0.0
+    for agent in pipe.analysts:
+        rate = win_rate(agent.id)
+        if best is None or rate > best_rate:
+            best, best_rate = agent, rate
+    return best, best_rate
 
 
 def _remember(pipe: "TradingPipeline", agent, date: str, score: float | None, content: str,

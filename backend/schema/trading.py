@@ -56,6 +56,13 @@ class RiskReport(BaseModel):
     def for_ticker(self, ticker: str) -> RiskLimits | None:
         return next((lim for lim in self.limits if lim.ticker == ticker), None)
 
+    def limits_by_ticker(self) -> dict[str, RiskLimits]:
+        """ticker -> :meth:`for_ticker` (the first limits of each ticker), to look many up in one pass."""
+        out: dict[str, RiskLimits] = {}
+        for lim in self.limits:
+            out.setdefault(lim.ticker, lim)
+        return out
+
 
 class OrderDecision(BaseModel):
     """The portfolio manager's decision for one ticker."""

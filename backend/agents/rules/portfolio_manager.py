@@ -47,9 +47,10 @@ def decide(scores: dict[str, float], risk: RiskReport, prices: dict[str, float],
     """One decision per ticker; sells and shorts first so buys can use the cash they free."""
     decisions: list[OrderDecision] = []
     cash = available_cash * CASH_BUFFER
+    limits_of = risk.limits_by_ticker()
     for ticker in sorted(scores):
         price = prices.get(ticker)
-        limits = risk.for_ticker(ticker)
+        limits = limits_of.get(ticker)
         score = scores[ticker]
         if not price or limits is None:
             decisions.append(OrderDecision(ticker=ticker, action="hold", quantity=0, confidence=0.0,
