@@ -17,6 +17,8 @@ ROLE_NAMES = {
 RECENT_SIGNALS = 20
 # Record keys of the team's rows (never an analyst's id: analysts are ``*_analyst``).
 TEAM_ROWS = ("portfolio_manager", "risk_manager")
+# A prediction's direction as the side of the record it counts on (anything else is neutral).
+_SIDES = {"up": "bull", "down": "bear"}
 
 
 def _tally() -> dict[str, int]:
@@ -65,13 +67,15 @@ class Leaderboard:
     def score(self, preds: list[Prediction], realized: dict[str, float]) -> dict[str, float | None]:
         """Score a day's predictions; returns each analyst's hit rate that day (None if no calls)."""
         hits: dict[str, list[bool]] = {}
+        records = self.records
         for p in preds:
-            rec = self.records.setdefault(p.agent_id, {"bull": {"n": 0, "win": 0, "unknown": 0},
-                                                       "bear": {"n": 0, "win": 0, "unknown": 0}, "signals": []})
-            signal = {"up": "bull", "down": "bear"}.get(p.direction, "neutral")
-            ret = realized.get(p.ticker)
+            rec = records.get(p.agent_id)
+            if rec is None:
+                rec = records[p.agent_id] = {"bull": _tally(), "bear": _tally(), "signals": []}
+            signal = _SIDES.get(p.direction, "neutral")
             correct: bool | None = None
             if signal != "neutral":
+                ret = realized.get(p.ticker)
                 side = rec[signal]
                 side["n"] += 1
                 if ret is None or ret == 0:
@@ -80,8 +84,10 @@ class Leaderboard:
                     correct = (ret > 0) == (signal == "bull")
                     side["win"] += int(correct)
                     hits.setdefault(p.agent_id, []).append(correct)
-            rec["signals"].append({"ticker": p.ticker, "signal": signal, "date": p.date, "is_correct": correct})
-            del rec["signals"][:-RECENT_SIGNALS]
+            signals = rec["signals"]
+            signals.append({"ticker": p.ticker, "signal": signal, "date": p.date, "is_correct": correct})
+            if len(signals) > RECENT_SIGNALS:
+                del signals[:-RECENT_SIGNALS]
         ids = {p.agent_id for p in preds}
         return {a: (sum(hits[a]) / len(hits[a]) if hits.get(a) else None) for a in ids}
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
+
+from pydantic import TypeAdapter
 
 from backend.schema import events as ev
 from backend.schema.state import LeaderboardSignal, PriceQuote
@@ -26,7 +29,7 @@ def settle(pipe: "TradingPipeline", work: "DayWork") -> None:
         f = work.snapshot.fundamentals.get(t)
         if f is not None and f.shares_outstanding > 0:
             caps[t] = f.shares_outstanding * opens[t]
-    history = {t: [b.close for b in work.snapshot.bars.get(t, [])] for t in pipe.config.tickers}
+    history = PastCloses(work.snapshot.bars, pipe.config.tickers)
     base_values = state.baselines.on_day(work.iso, opens, closes, history, caps or None)
     equity = state.portfolio.equity(closes)
     previous = state.curves["equity"][-1]["v"] if state.curves["equity"] else state.initial_cash
@@ -46,7 +49,7 @@ def settle(pipe: "TradingPipeline", work: "DayWork") -> None:
     stamp = pipe.clock.iso(pipe.clock.ts("settlement"))
     # Every ticker's update carries every quote: validated once, shared by the
     # day's updates (never changed: tomorrow's prices are new models), encoded once.
-    quotes = {t: PriceQuote(**p) for t, p in state.prices.items()}
+    quotes = _QUOTES.validate_python(state.prices)
     updates = [ev.PriceUpdate(symbol=t, price=q.price, open=q.open, ret=q.ret, timestamp=stamp,
                               realtime_prices=quotes) for t, q in quotes.items()]
     share_quotes_encoding(updates)
@@ -55,6 +58,32 @@ def settle(pipe: "TradingPipeline", work: "DayWork") -> None:
 
 
 _QUOTES_KEY = ',"realtime_prices":'
+# The day's quotes validated in one call (the same models as PriceQuote(**p) each, in the same order).
+_QUOTES = TypeAdapter(dict[str, PriceQuote])
+# The day's new leaderboard calls, validated in one call (each the model LeaderboardSignal(**call) is).
+_SIGNALS = TypeAdapter(list[LeaderboardSignal])
+
+
+class PastCloses(Mapping[str, list[float]]):
+    """The closes before the day per ticker, as the baselines read them (``history_closes``),
+    each list made when asked: only momentum's monthly rebalance reads them, so most days
+    make none (they were a list of a year of closes per ticker, every day).
+    """
+
+    def __init__(self, bars: Mapping[str, list], tickers: list[str]) -> None:
+        self._bars = bars
+        self._tickers = tickers
+
+    def __getitem__(self, ticker: str) -> list[float]:
+        if ticker not in self._tickers:
+            raise KeyError(ticker)
+        return [b.close for b in self._bars.get(ticker, [])]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tickers)
+
+    def __len__(self) -> int:
+        return len(self._tickers)
 
 
 def share_quotes_encoding(updates: list[ev.PriceUpdate]) -> None:
@@ -99,36 +128,37 @@ def leaderboard_rows(pipe: "TradingPipeline", rows: list[dict]) -> list[dict]:
     """
     known: dict[int, tuple[dict, LeaderboardSignal]] = pipe.signal_models
     kept: dict[int, tuple[dict, LeaderboardSignal]] = {}
-    out = []
+    new_calls = []
     for row in rows:
-        signals = row.get("signals")
-        if signals:
-            models = []
-            for signal in signals:
-                key = id(signal)
-                entry = known.get(key)
-                if entry is None or entry[0] is not signal:
-                    entry = (signal, LeaderboardSignal(**signal))
-                kept[key] = entry
-                models.append(entry[1])
-            row = {**row, "signals": models}
-        out.append(row)
+        for signal in row.get("signals") or ():
+            entry = known.get(id(signal))
+            if entry is None or entry[0] is not signal:
+                new_calls.append(signal)
+            else:
+                kept[id(signal)] = entry
+    # The day's new calls in one validation (a model each, as LeaderboardSignal(**call) makes it).
+    for signal, model in zip(new_calls, _SIGNALS.validate_python(new_calls)):
+        kept[id(signal)] = (signal, model)
     pipe.signal_models = kept
-    return out
+    return [{**row, "signals": [kept[id(signal)][1] for signal in row["signals"]]} if row.get("signals") else row
+            for row in rows]
 
 
 def team_summary(state: "RunState", equity: float, pnl_pct: float) -> ev.TeamSummary:
     """The day's ``team_summary``: its new curve points (``append``), and attached the replacing
     form, each curve bounded to ``BOUNDED_CURVE_POINTS`` (see :class:`backend.schema.events.TeamSummary`).
 
-    Both are built with ``model_construct``: the points were made here and
-    are valid; validating them again would be most of the day's cost. Neither
-    grows with the run's length.
+    The replacing form is built with ``model_construct``: its points were
+    made here and are valid; validating them again (up to
+    ``BOUNDED_CURVE_POINTS`` a curve) would be most of the day's cost. The
+    incremental form holds a point a curve: validating it is cheaper than
+    ``model_construct`` (Python-level, field by field) and gives the same
+    model. Neither grows with the run's length.
     """
     curves = state.curves
     index = len(curves["equity"]) - 1
     figures = {"balance": equity, "pnlPct": pnl_pct, "totalAssetValue": equity}
     fresh = {name: curves[name][index:] for name in state.curves}
     bounded = {name: view.points() for name, view in state.bounded.items()}
-    return ev.TeamSummary.model_construct(**figures, **fresh, append=True, index=index).with_replacing_form(
+    return ev.TeamSummary(**figures, **fresh, append=True, index=index).with_replacing_form(
         ev.TeamSummary.model_construct(**figures, **bounded))

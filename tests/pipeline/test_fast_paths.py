@@ -78,3 +78,16 @@ def test_pipeline_stages_of_two_runs_and_days_do_not_share_their_prefix() -> Non
     for run_id, date in [("a", "2025-01-02"), ("b", "2025-01-02"), ("b", "2025-01-03"), ("a", "2025-01-02")]:
         event = ev.pipeline_stage(run_id, date, "risk", "finished", 5, 1.5)
         assert event.wire_json() == event.model_dump_json(exclude_none=True)
+
+
+def test_past_closes_read_as_the_dict_of_close_lists_they_replace() -> None:
+    from types import SimpleNamespace
+
+    from backend.pipeline.settlement import PastCloses
+
+    bars = {"AAPL": [SimpleNamespace(close=1.0), SimpleNamespace(close=2.5)], "MSFT": []}
+    tickers = ["AAPL", "MSFT", "NVDA"]
+    eager = {t: [b.close for b in bars.get(t, [])] for t in tickers}
+    lazy = PastCloses(bars, tickers)
+    assert dict(lazy) == eager and list(lazy) == list(eager) and len(lazy) == len(eager) and bool(lazy)
+    assert lazy.get("TSLA") is None and lazy.get("NVDA") == []
