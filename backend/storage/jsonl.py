@@ -91,9 +91,13 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _encode(line: str) -> bytes:
+def _check_one_line(line: str) -> None:
     if "\n" in line or "\r" in line:
         raise ValueError("a JSONL record must be one line (it contains a line break)")
+
+
+def _encode(line: str) -> bytes:
+    _check_one_line(line)
     return line.encode("utf-8") + b"\n"
 
 
@@ -130,8 +134,7 @@ class JsonlWriter:
         """Append one record (a JSON text without line breaks)."""
         if self._fd is None:
             return
-        if "\n" in line or "\r" in line:
-            raise ValueError("a JSONL record must be one line (it contains a line break)")
+        _check_one_line(line)
         # An ASCII text (pydantic's JSON, mostly; ``isascii`` reads a flag) is as many bytes as
         # characters; any other is encoded here, so a text that cannot be fails now, alone.
         self._pending_bytes += (len(line) if line.isascii() else len(line.encode("utf-8"))) + 1
