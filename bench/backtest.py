@@ -10,11 +10,17 @@ least 300 trading days/s for 1 year; 8 years at least 0.9x the 1-year rate;
 bytes per day within 10 % from 1 to 8 years.
 
     .venv/bin/python bench/backtest.py [--years 1,4,8] [--repeat 3] [--via-gateway] [--profile out.prof]
+    .venv/bin/python bench/backtest.py --against 9e5d5e1 [--rounds 5] [--repeat 3]
 
 ``--via-gateway`` runs the 1-year backtest through a Gateway subprocess with
 one connected WebSocket client (asking for incremental curves, as the desk
 does) and reports the overhead. ``--profile`` writes a cProfile of one
-1-year run.
+1-year run. ``--against REV`` runs the 1-year backtest of this tree and of
+git revision REV (checked out into a temporary worktree) in turn, each in a
+fresh process, for ``--rounds`` rounds, and prints the ratio: this machine
+kind's speed drifts by up to 2x, so the figure to compare is the one
+measured beside it (see bench/against.py; 9e5d5e1 is the tree issue 13
+measured at 135-147 days/s when it set the 300 days/s target).
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The tree whose engine runs: this one, or the one bench/against.py checked out.
+TREE = Path(os.environ.get("EVOTRADERS_BENCH_TREE") or Path(__file__).resolve().parents[1])
+sys.path.insert(0, str(TREE))
 
 from backend.config import load_settings  # noqa: E402
 from backend.pipeline.engine import RunEngine  # noqa: E402
@@ -109,13 +117,39 @@ def in_process_once(root: Path, run_id: str, overrides: dict | None = None) -> R
     return Result(engine.state.days_completed, seconds, cpu, log.stat().st_size, summary_bytes, summary_max, marks)
 
 
+def child(repeat: int) -> None:
+    """``--child``: one JSON line, the median of ``repeat`` 1-year runs of TREE's engine."""
+    import json
+
+    import backend
+
+    if not Path(backend.__file__).resolve().is_relative_to(TREE.resolve()):
+        raise SystemExit(f"imported backend from {backend.__file__}, not from {TREE}")
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = sorted((in_process_once(Path(tmp), f"child{i}", span(1)) for i in range(repeat)), key=lambda r: r.rate)
+    median = runs[len(runs) // 2]
+    print(json.dumps({"rate": median.rate, "cpu_rate": median.cpu_rate, "days": median.days}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--years", default="1", help="comma-separated run lengths in years (default 1)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--via-gateway", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of one 1-year run to FILE")
+    parser.add_argument("--against", metavar="REV", action="append", default=[],
+                        help="alternate the 1-year backtest with git revision REV's (repeatable)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --against (default 5)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args.repeat)
+        return
+    if args.against:
+        from bench.against import alternate
+
+        alternate(args.against, args.rounds, args.repeat)
+        return
     lengths = sorted({int(y) for y in args.years.split(",")} | {1})
     with tempfile.TemporaryDirectory() as tmp:
         if args.profile:
