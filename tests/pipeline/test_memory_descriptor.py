@@ -49,3 +49,18 @@ def test_dropped_memories_leave_no_descriptor_open(tmp_path: Path) -> None:
     del memories, memory
     gc.collect()
     assert open_fds() <= before
+
+
+def test_a_buffered_memory_reads_its_own_pending_entries_and_writes_them_whole(tmp_path: Path) -> None:
+    # A headless backtest buffers memories: the file lags, the memory's own reads do not.
+    memory = AgentMemory(tmp_path / "memory.jsonl", buffer_bytes=1 << 16)
+    for day in ("2025-01-02", "2025-01-03"):
+        memory.append({"date": day, "content": f"lesson of {day}"})
+    assert (tmp_path / "memory.jsonl").read_text() == ""
+    assert [e["date"] for e in memory.recent(5)] == ["2025-01-02", "2025-01-03"]
+    assert memory.relevant("lesson", 1)[0]["content"].startswith("lesson of")
+    memory.append({"date": "2025-01-06", "content": "third"})
+    memory.flush()
+    lines = (tmp_path / "memory.jsonl").read_text().splitlines()
+    assert [json.loads(line)["content"] for line in lines] == ["lesson of 2025-01-02", "lesson of 2025-01-03", "third"]
+    memory.close()
