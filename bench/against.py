@@ -33,8 +33,10 @@ def worktree(rev: str) -> Iterator[Path]:
     """``rev`` checked out (detached) in a temporary worktree, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-tree-") as tmp:
         path = Path(tmp) / "tree"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(path), rev],
-                       check=True, capture_output=True, text=True)
+        made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(path), rev],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            raise SystemExit(f"cannot check out {rev!r}: {made.stderr.strip()}")
         try:
             yield path
         finally:
@@ -49,9 +51,13 @@ def child_run(tree: Path, repeat: int) -> dict[str, float]:
     # Bytecode first, as ./dev does for this tree: neither side pays for compiling.
     subprocess.run([sys.executable, "-m", "compileall", "-q", "backend", "gateway"], cwd=tree,
                    check=False, capture_output=True)
-    out = subprocess.run([sys.executable, str(SCRIPT), "--child", "--repeat", str(repeat)], cwd=tree, env=env,
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run([sys.executable, str(SCRIPT), "--child", "--repeat", str(repeat)], cwd=tree, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        last = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise SystemExit(f"the backtest of {tree} failed (exit {done.returncode}); is its engine older than "
+                         f"9e5d5e1?\n{last}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def alternate(revs: list[str], rounds: int, repeat: int) -> None:
