@@ -415,9 +415,11 @@ class RunEngine:
         if self.write_every_stage:
             due = self._gateway_snapshot_due()
         else:
+            # Never after the last day: the day loop's ``finish`` writes every file right after.
             done = state.days_completed
             due = (done - self._snapshot_day >= max(HEADLESS_SNAPSHOT_DAYS, int(done * HEADLESS_SNAPSHOT_SHARE))
-                   and time.monotonic() - self._last_snapshot >= self._headless_gap)
+                   and time.monotonic() - self._last_snapshot >= self._headless_gap
+                   and bool(self.dates) and self.dates[-1] > work.date)
         if due:
             self.log.flush()
             self.write_state(day_end=True)
