@@ -27,8 +27,8 @@ print("resumed after", engine.resumed_from, flush=True)
 
 
 async def go() -> str:
-    try:
-        return await engine.run()
+    try:  # a line per completed day: the parent picks the day to kill in, then the moment
+        return await engine.run(on_day=lambda done, total, date: print("day", date, flush=True))
     finally:
         await engine.close()
 
