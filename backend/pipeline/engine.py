@@ -419,7 +419,7 @@ class RunEngine:
             done = state.days_completed
             due = (done - self._snapshot_day >= max(HEADLESS_SNAPSHOT_DAYS, int(done * HEADLESS_SNAPSHOT_SHARE))
                    and time.monotonic() - self._last_snapshot >= self._headless_gap
-                   and bool(self.dates) and self.dates[-1] > work.date)
+                   and self.dates[-1] > work.date)
         if due:
             self.log.flush()
             self.write_state(day_end=True)
